@@ -1,0 +1,177 @@
+//! Wire types shared by the eBPF programs and the agent: defined once, `#[repr(C)]`, with explicit
+//! padding so both sides agree byte for byte. The agent decodes them with `read_unaligned`.
+#![no_std]
+
+pub mod offsets;
+pub mod probes;
+pub use offsets::KernelOffsets;
+
+/// Every event starts with this header; `kind` says which struct follows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    pub kind: u32,
+    /// Thread id (kernel pid) of the task that produced the event.
+    pub tid: u32,
+    /// Thread-group id (userspace pid).
+    pub pid: u32,
+    pub _pad: u32,
+    /// CLOCK_BOOTTIME, nanoseconds.
+    pub boot_ns: u64,
+}
+
+pub const KIND_EXEC_ENTER: u32 = 1;
+pub const KIND_EXEC_SCHED: u32 = 2;
+pub const KIND_EXEC_ARGS: u32 = 3;
+pub const KIND_EXEC_PATH: u32 = 4;
+pub const KIND_EXEC_EXIT: u32 = 5;
+
+/// PATH_MAX: the kernel refuses longer names, so this never cuts a valid one.
+pub const FILENAME_MAX: usize = 4096;
+
+/// sys_enter_execve / sys_enter_execveat. Variable length: only `filename_len` bytes of
+/// `filename` are sent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecEnter {
+    pub hdr: Header,
+    pub syscall_nr: u32,
+    /// Bytes of `filename` (without NUL), or a negative errno when it could not be read.
+    pub filename_len: i32,
+    /// The syscall's six argument registers (execveat: dirfd, name, argv, envp, flags).
+    pub regs: [u64; 6],
+    pub filename: [u8; FILENAME_MAX],
+}
+pub const EXEC_ENTER_FIXED: usize = core::mem::size_of::<ExecEnter>() - FILENAME_MAX;
+
+/// sched_process_exec: the exec succeeded past the point of no return.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecSched {
+    pub hdr: Header,
+    /// The thread id after exec. `hdr.tid` (like the argument chunks' header) holds the id
+    /// before: they differ when a non-leader thread execs and takes over the leader's pid.
+    pub new_tid: u32,
+    /// `bprm->argc`: the true argument count, whatever the sensor manages to copy.
+    pub argc: u32,
+    /// Total bytes of the argument area (`mm->arg_end - mm->arg_start`).
+    pub args_total: u64,
+    /// Argument bytes the sensor could not copy (beyond ARGS_MAX_CHUNKS, or a failed read).
+    /// Sent after the chunks, so the agent knows the argument area is complete.
+    pub args_missing: u64,
+    /// 1 when `bprm->interp` differs from `bprm->filename` (a `#!` script or binfmt_misc).
+    pub interpreted: u32,
+    /// Bytes of `interp` (without NUL); negative errno when unreadable.
+    pub interp_len: i32,
+    pub interp: [u8; 256],
+}
+
+/// Size of one argument chunk. The whole argument area is copied in chunks of this size.
+pub const ARGS_CHUNK: usize = 16384;
+/// At most this many chunks (4 MiB): more than the default argument limit (stack rlimit / 4).
+pub const ARGS_MAX_CHUNKS: u32 = 256;
+
+/// A slice of the new program's argument area (NUL-separated argv). Variable length.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecArgs {
+    pub hdr: Header,
+    pub offset: u64,
+    pub len: u32,
+    pub _pad: u32,
+    pub data: [u8; ARGS_CHUNK],
+}
+pub const EXEC_ARGS_FIXED: usize = core::mem::size_of::<ExecArgs>() - ARGS_CHUNK;
+
+pub const PATH_CWD: u32 = 1;
+pub const PATH_EXE: u32 = 2;
+pub const PATH_CGROUP: u32 = 3;
+
+/// Bytes of path components; a component is at most NAME_MAX (255) + NUL.
+pub const PATH_BUF: usize = 4096;
+pub const PATH_NAME_MAX: usize = 256;
+/// Components walked before giving up (the record then says the path was cut).
+pub const PATH_MAX_DEPTH: u32 = 64;
+
+/// A path resolved in the kernel by walking dentries up to the task's root. `data` holds the
+/// components leaf first, each NUL-terminated; the agent reverses them. Variable length.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecPath {
+    pub hdr: Header,
+    pub which: u32,
+    pub len: u32,
+    /// 1 when the walk stopped before reaching the root (too deep or a read failed).
+    pub truncated: u32,
+    pub _pad: u32,
+    pub data: [u8; PATH_BUF + PATH_NAME_MAX],
+}
+pub const EXEC_PATH_FIXED: usize = core::mem::size_of::<ExecPath>() - PATH_BUF - PATH_NAME_MAX;
+
+/// Inode facts of the executable (`mm->exe_file`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InodeFacts {
+    pub ino: u64,
+    /// Kernel-internal dev_t (major << 20 | minor).
+    pub dev: u32,
+    pub rdev: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub _pad: u32,
+}
+
+/// sys_exit_execve / sys_exit_execveat: the verdict and who the task is now.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecExit {
+    pub hdr: Header,
+    pub ret: i64,
+    pub ppid: u32,
+    pub auid: u32,
+    pub ses: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    pub ns_pid: u32,
+    pub pid_ns: u32,
+    pub mnt_ns: u32,
+    pub net_ns: u32,
+    pub uts_ns: u32,
+    pub cgroup_id: u64,
+    pub exe: InodeFacts,
+    /// 1 when `exe` was read.
+    pub has_exe: u32,
+    /// Kernel reads that failed while building this event (fields left zero).
+    pub read_errors: u32,
+    pub comm: [u8; 16],
+    /// Controlling tty name (`pts0`), NUL-terminated; empty when none.
+    pub tty: [u8; 64],
+    /// Bytes of `proctitle` read from the argument area at exit (the new program's on success,
+    /// the caller's on failure), as the kernel's PROCTITLE record does.
+    pub proctitle_len: u32,
+    pub _pad2: u32,
+    pub proctitle: [u8; PROCTITLE_MAX],
+}
+
+/// The kernel's MAX_PROCTITLE_AUDIT_LEN.
+pub const PROCTITLE_MAX: usize = 128;
+
+/// Indexes of the per-CPU counter array `COUNTERS`.
+pub const CTR_RINGBUF_FULL: u32 = 0;
+pub const CTR_READ_ERROR: u32 = 1;
+pub const CTR_ARGS_TRUNCATED: u32 = 2;
+pub const CTR_PATH_TRUNCATED: u32 = 3;
+pub const CTR_COUNT: u32 = 4;
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: plain `repr(C)` integers and arrays with explicit padding, valid for any bytes.
+    unsafe impl aya::Pod for super::KernelOffsets {}
+}

@@ -1,0 +1,252 @@
+//! execve / execveat: the name as passed at syscall entry, the new program's argument area at
+//! `sched_process_exec` (past the point of no return, so only for successful execs), and at
+//! syscall exit the verdict, credentials, paths and container context.
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid,
+        generated::{
+            bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel_str,
+            bpf_probe_read_user, bpf_probe_read_user_str,
+        },
+    },
+    macros::{raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, TracePointContext},
+};
+use sensor_common::{
+    ExecArgs, ExecEnter, ExecExit, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS,
+    CTR_ARGS_TRUNCATED, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED, EXEC_ENTER_FIXED, FILENAME_MAX,
+    KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT, KIND_EXEC_SCHED, PATH_CWD, PATH_EXE,
+    PROCTITLE_MAX,
+};
+
+use crate::{
+    kernel::{current_task, ns_inum, off, read, read_errors_so_far},
+    maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
+    path::{send_cgroup_path, send_path},
+};
+
+#[inline(always)]
+fn header(kind: u32) -> Header {
+    let id = bpf_get_current_pid_tgid();
+    Header {
+        kind,
+        tid: id as u32,
+        pid: (id >> 32) as u32,
+        _pad: 0,
+        boot_ns: unsafe { bpf_ktime_get_boot_ns() },
+    }
+}
+
+#[tracepoint]
+pub fn sys_enter_execve(ctx: TracePointContext) -> u32 {
+    enter::<3>(&ctx, 59, 0);
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
+    enter::<5>(&ctx, 322, 1);
+    0
+}
+
+/// `NARGS` is the syscall's argument count: reading past the tracepoint record is refused.
+#[inline(always)]
+fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) {
+    let Some(e) = SCRATCH_ENTER.get_ptr_mut(0) else { return };
+    let e = unsafe { &mut *e };
+    e.hdr = header(KIND_EXEC_ENTER);
+    e.syscall_nr = nr;
+    e.regs = [0; 6];
+    for i in 0..NARGS {
+        // Syscall tracepoint records: 8 bytes of common fields, the syscall number, then args.
+        e.regs[i] = unsafe { ctx.read_at::<u64>(16 + 8 * i) }.unwrap_or(0);
+    }
+    let name = e.regs[name_arg];
+    let n = unsafe {
+        bpf_probe_read_user_str(e.filename.as_mut_ptr() as *mut _, FILENAME_MAX as u32, name as *const _)
+    };
+    // The helper counts the NUL; the event does not.
+    e.filename_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
+    let len = if e.filename_len > 0 { e.filename_len as usize } else { 0 };
+    output_prefix(e as *const ExecEnter, EXEC_ENTER_FIXED + len);
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
+    sched(&ctx);
+    0
+}
+
+#[inline(always)]
+fn sched(ctx: &RawTracePointContext) {
+    let old_pid: u64 = ctx.arg(1);
+    let bprm: u64 = ctx.arg(2);
+    let task = current_task();
+    let mut hdr = header(KIND_EXEC_ARGS);
+    let new_tid = hdr.tid;
+    hdr.tid = old_pid as u32;
+
+    let mm: u64 = read(task, off!(task_mm));
+    let start: u64 = read(mm, off!(mm_arg_start));
+    let end: u64 = read(mm, off!(mm_arg_end));
+    let total = if end > start { end - start } else { 0 };
+    let copied = send_args(hdr, start, total);
+
+    let Some(mut entry) = EVENTS.reserve::<ExecSched>(0) else {
+        count(CTR_RINGBUF_FULL);
+        return;
+    };
+    let s = unsafe { &mut *entry.as_mut_ptr() };
+    s.hdr = hdr;
+    s.hdr.kind = KIND_EXEC_SCHED;
+    s.new_tid = new_tid;
+    s.argc = read::<i32>(bprm, off!(bprm_argc)) as u32;
+    s.args_total = total;
+    s.args_missing = total - copied;
+    let filename: u64 = read(bprm, off!(bprm_filename));
+    let interp: u64 = read(bprm, off!(bprm_interp));
+    s.interpreted = (filename != interp) as u32;
+    let n = unsafe {
+        bpf_probe_read_kernel_str(s.interp.as_mut_ptr() as *mut _, s.interp.len() as u32, interp as *const _)
+    };
+    s.interp_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
+    entry.submit(0);
+}
+
+/// Copies the argument area in chunks; returns how many bytes reached the ring buffer. The
+/// running offset lives in the scratch map value (see `path.rs` for why).
+#[inline(always)]
+fn send_args(hdr: Header, start: u64, total: u64) -> u64 {
+    let Some(a) = SCRATCH_ARGS.get_ptr_mut(0) else { return 0 };
+    let a = unsafe { &mut *a };
+    a.hdr = hdr;
+    a._pad = 0;
+    let offset_slot = core::ptr::addr_of_mut!(a.offset);
+    unsafe { offset_slot.write_volatile(0) };
+    for _ in 0..ARGS_MAX_CHUNKS {
+        // Volatile: the offset must come back from memory as an unknown scalar each iteration.
+        let offset = unsafe { offset_slot.read_volatile() };
+        if offset >= total {
+            break;
+        }
+        let rem = total - offset;
+        let n = if rem > ARGS_CHUNK as u64 { ARGS_CHUNK as u64 } else { rem };
+        let ret = unsafe {
+            bpf_probe_read_user(a.data.as_mut_ptr() as *mut _, n as u32, (start + offset) as *const _)
+        };
+        if ret < 0 {
+            break;
+        }
+        a.len = n as u32;
+        if !output_prefix(a as *const ExecArgs, EXEC_ARGS_FIXED + n as usize) {
+            break;
+        }
+        unsafe { offset_slot.write_volatile(offset + n) };
+    }
+    let copied = unsafe { offset_slot.read_volatile() };
+    if copied < total {
+        count(CTR_ARGS_TRUNCATED);
+    }
+    copied
+}
+
+#[tracepoint]
+pub fn sys_exit_execve(ctx: TracePointContext) -> u32 {
+    exit(&ctx);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
+    exit(&ctx);
+    0
+}
+
+#[inline(always)]
+fn exit(ctx: &TracePointContext) {
+    let ret: i64 = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0);
+    let task = current_task();
+    let errors_before = read_errors_so_far();
+    let hdr = header(KIND_EXEC_EXIT);
+
+    let fs: u64 = read(task, off!(task_fs));
+    let root = fs + off!(fs_root);
+    let root_mnt: u64 = read(root, off!(path_mnt));
+    let root_dentry: u64 = read(root, off!(path_dentry));
+    send_path(hdr, PATH_CWD, fs + off!(fs_pwd), root_mnt, root_dentry);
+    let mm: u64 = read(task, off!(task_mm));
+    let exe_file: u64 = read(mm, off!(mm_exe_file));
+    if exe_file != 0 {
+        send_path(hdr, PATH_EXE, exe_file + off!(file_f_path), root_mnt, root_dentry);
+    }
+    send_cgroup_path(hdr, task);
+
+    let Some(mut entry) = EVENTS.reserve::<ExecExit>(0) else {
+        count(CTR_RINGBUF_FULL);
+        return;
+    };
+    let e = unsafe { &mut *entry.as_mut_ptr() };
+    e.hdr = hdr;
+    e.ret = ret;
+    let parent: u64 = read(task, off!(task_real_parent));
+    e.ppid = read(parent, off!(task_tgid));
+    e.auid = read(task, off!(task_loginuid));
+    e.ses = read(task, off!(task_sessionid));
+    let cred: u64 = read(task, off!(task_cred));
+    e.uid = read(cred, off!(cred_uid));
+    e.gid = read(cred, off!(cred_gid));
+    e.euid = read(cred, off!(cred_euid));
+    e.suid = read(cred, off!(cred_suid));
+    e.fsuid = read(cred, off!(cred_fsuid));
+    e.egid = read(cred, off!(cred_egid));
+    e.sgid = read(cred, off!(cred_sgid));
+    e.fsgid = read(cred, off!(cred_fsgid));
+
+    let nsproxy: u64 = read(task, off!(task_nsproxy));
+    e.uts_ns = ns_inum(nsproxy, off!(nsproxy_uts), off!(uts_ns));
+    e.mnt_ns = ns_inum(nsproxy, off!(nsproxy_mnt), off!(mnt_ns));
+    e.net_ns = ns_inum(nsproxy, off!(nsproxy_net), off!(net_ns));
+    // The task's own pid namespace is the deepest level of its struct pid.
+    let pid: u64 = read(task, off!(task_thread_pid));
+    let level: u32 = read(pid, off!(pid_level));
+    let upid = pid + off!(pid_numbers) + (level as u64 & 31) * off!(upid_size);
+    e.ns_pid = read(upid, off!(upid_nr));
+    let pid_ns: u64 = read(upid, off!(upid_ns));
+    e.pid_ns = read(pid_ns, off!(pidns_ns) + off!(ns_inum));
+    e.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+
+    e.has_exe = 0;
+    if exe_file != 0 {
+        let inode: u64 = read(exe_file, off!(file_f_inode));
+        e.exe.ino = read(inode, off!(inode_ino));
+        e.exe.mode = read::<u16>(inode, off!(inode_mode)) as u32;
+        e.exe.uid = read(inode, off!(inode_uid));
+        e.exe.gid = read(inode, off!(inode_gid));
+        e.exe.rdev = read(inode, off!(inode_rdev));
+        let sb: u64 = read(inode, off!(inode_sb));
+        e.exe.dev = read(sb, off!(sb_dev));
+        e.exe._pad = 0;
+        e.has_exe = 1;
+    }
+    e.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    e.tty = [0; 64];
+    let signal: u64 = read(task, off!(task_signal));
+    let tty: u64 = if signal != 0 { read(signal, off!(signal_tty)) } else { 0 };
+    if tty != 0 {
+        unsafe {
+            bpf_probe_read_kernel_str(e.tty.as_mut_ptr() as *mut _, 64, (tty + off!(tty_name)) as *const _)
+        };
+    }
+    let start: u64 = read(mm, off!(mm_arg_start));
+    let end: u64 = read(mm, off!(mm_arg_end));
+    let n = if end > start { end - start } else { 0 };
+    let n = if n > PROCTITLE_MAX as u64 { PROCTITLE_MAX as u64 } else { n };
+    e.proctitle_len = 0;
+    e._pad2 = 0;
+    if n > 0 && unsafe { bpf_probe_read_user(e.proctitle.as_mut_ptr() as *mut _, n as u32, start as *const _) } == 0 {
+        e.proctitle_len = n as u32;
+    }
+    e.read_errors = (read_errors_so_far() - errors_before) as u32;
+    entry.submit(0);
+}

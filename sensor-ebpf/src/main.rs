@@ -1,0 +1,19 @@
+//! The sensor's eBPF programs. Probes live in one module per area; the attach table that the
+//! agent follows is `sensor_common::probes::PROBES`.
+#![no_std]
+#![no_main]
+
+mod exec;
+mod kernel;
+mod maps;
+mod path;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,44 @@
+//! Maps shared by every probe: the ring buffer, per-CPU scratch space for events too large for
+//! the 512-byte eBPF stack, and per-CPU counters so that no loss is ever silent.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{PerCpuArray, RingBuf},
+};
+use sensor_common::{ExecArgs, ExecEnter, ExecPath, CTR_COUNT, CTR_RINGBUF_FULL};
+
+/// The agent resizes it at load time (`--ring-buffer-mib`).
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
+
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(CTR_COUNT, 0);
+
+#[map]
+pub static SCRATCH_ENTER: PerCpuArray<ExecEnter> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+pub static SCRATCH_ARGS: PerCpuArray<ExecArgs> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+pub static SCRATCH_PATH: PerCpuArray<ExecPath> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+pub fn count(index: u32) {
+    if let Some(c) = COUNTERS.get_ptr_mut(index) {
+        // Per-CPU slot: no other writer can race this increment.
+        unsafe { *c += 1 };
+    }
+}
+
+/// Sends the first `len` bytes of `*data` (at most `size_of::<T>()`), counting a full ring.
+#[inline(always)]
+pub fn output_prefix<T>(data: *const T, len: usize) -> bool {
+    let max = core::mem::size_of::<T>();
+    let len = if len > max { max } else { len };
+    // SAFETY: `data` points to a live `T` (a map value or a local) and `len <= size_of::<T>()`.
+    let bytes = unsafe { core::slice::from_raw_parts(data as *const u8, len) };
+    if EVENTS.output(bytes, 0).is_err() {
+        count(CTR_RINGBUF_FULL);
+        return false;
+    }
+    true
+}

@@ -1,0 +1,136 @@
+//! Path names built in the kernel by walking dentries up to the task's root, crossing mount
+//! points, as `d_path()` does. Components are written leaf first, each NUL-terminated, so every
+//! write moves forward in the buffer; the agent reverses them.
+//!
+//! Loop-carried state (current dentry, mount, length) lives in a per-CPU map value, not in
+//! registers: the verifier then sees the same state at the top of every iteration whatever path
+//! the previous one took, and verification stays linear in the depth.
+
+use aya_ebpf::{helpers::generated::bpf_probe_read_kernel_str, macros::map, maps::PerCpuArray};
+use sensor_common::{
+    ExecPath, Header, CTR_PATH_TRUNCATED, EXEC_PATH_FIXED, KIND_EXEC_PATH, PATH_BUF,
+    PATH_CGROUP, PATH_MAX_DEPTH, PATH_NAME_MAX,
+};
+
+use crate::{
+    kernel::{off, read},
+    maps::{count, output_prefix, SCRATCH_PATH},
+};
+
+#[repr(C)]
+pub struct Walk {
+    node: u64,
+    vfsmnt: u64,
+    len: u64,
+    done: u64,
+}
+
+#[map]
+static WALK: PerCpuArray<Walk> = PerCpuArray::with_max_entries(1, 0);
+
+/// Appends one NUL-terminated name at `w.len`; false when the buffer is full or unreadable.
+#[inline(always)]
+fn push_name(p: &mut ExecPath, w: &mut Walk, name: u64) -> bool {
+    let len = unsafe { core::ptr::addr_of!(w.len).read_volatile() } as usize;
+    if len >= PATH_BUF {
+        return false;
+    }
+    // `len < PATH_BUF` and the buffer has PATH_NAME_MAX spare bytes after PATH_BUF.
+    let n = unsafe {
+        bpf_probe_read_kernel_str(
+            p.data.as_mut_ptr().add(len & (PATH_BUF - 1)) as *mut _,
+            PATH_NAME_MAX as u32,
+            name as *const _,
+        )
+    };
+    if n <= 0 {
+        return false;
+    }
+    w.len = (len as u64) + (n as u64 & (PATH_NAME_MAX as u64 * 2 - 1));
+    true
+}
+
+#[inline(always)]
+fn finish(p: &mut ExecPath, w: &Walk, hdr: Header, which: u32) {
+    let len = if w.len as usize > PATH_BUF + PATH_NAME_MAX { PATH_BUF + PATH_NAME_MAX } else { w.len as usize };
+    p.hdr = hdr;
+    p.hdr.kind = KIND_EXEC_PATH;
+    p.which = which;
+    p.len = len as u32;
+    p.truncated = (w.done == 0) as u32;
+    p._pad = 0;
+    if w.done == 0 {
+        count(CTR_PATH_TRUNCATED);
+    }
+    output_prefix(p as *const ExecPath, EXEC_PATH_FIXED + len);
+}
+
+/// Sends the path of the `struct path` at `path_ptr`, resolved up to the task's root
+/// (`root_mnt`, `root_dentry`: its `fs->root`).
+#[inline(always)]
+pub fn send_path(hdr: Header, which: u32, path_ptr: u64, root_mnt: u64, root_dentry: u64) {
+    let (Some(p), Some(w)) = (SCRATCH_PATH.get_ptr_mut(0), WALK.get_ptr_mut(0)) else { return };
+    let (p, w) = unsafe { (&mut *p, &mut *w) };
+    w.vfsmnt = read(path_ptr, off!(path_mnt));
+    w.node = read(path_ptr, off!(path_dentry));
+    w.len = 0;
+    w.done = 0;
+    for _ in 0..PATH_MAX_DEPTH {
+        let (dentry, vfsmnt) = unsafe { (core::ptr::addr_of!(w.node).read_volatile(), core::ptr::addr_of!(w.vfsmnt).read_volatile()) };
+        if dentry == root_dentry && vfsmnt == root_mnt {
+            w.done = 1;
+            break;
+        }
+        let mnt_root: u64 = read(vfsmnt, off!(vfsmount_root));
+        if dentry == mnt_root {
+            let mnt = vfsmnt - off!(mount_mnt);
+            let parent: u64 = read(mnt, off!(mount_parent));
+            if parent == mnt || parent == 0 {
+                // The top of the mount tree, above the task's root (or it has none).
+                w.done = 1;
+                break;
+            }
+            w.node = read(mnt, off!(mount_mountpoint));
+            w.vfsmnt = parent + off!(mount_mnt);
+            continue;
+        }
+        let parent: u64 = read(dentry, off!(dentry_parent));
+        if parent == dentry || parent == 0 {
+            w.done = 1;
+            break;
+        }
+        let name: u64 = read(dentry, off!(dentry_name) + off!(qstr_name));
+        if !push_name(p, w, name) {
+            break;
+        }
+        w.node = parent;
+    }
+    finish(p, w, hdr, which);
+}
+
+/// Sends the task's cgroup v2 path by walking kernfs nodes up to the hierarchy root (whose own
+/// name is not part of the path).
+#[inline(always)]
+pub fn send_cgroup_path(hdr: Header, task: u64) {
+    let (Some(p), Some(w)) = (SCRATCH_PATH.get_ptr_mut(0), WALK.get_ptr_mut(0)) else { return };
+    let (p, w) = unsafe { (&mut *p, &mut *w) };
+    let css: u64 = read(task, off!(task_cgroups));
+    let cgrp: u64 = read(css, off!(cssset_dfl_cgrp));
+    w.node = read(cgrp, off!(cgroup_kn));
+    w.len = 0;
+    w.done = 0;
+    for _ in 0..PATH_MAX_DEPTH {
+        let kn = unsafe { core::ptr::addr_of!(w.node).read_volatile() };
+        let parent: u64 = read(kn, off!(kn_parent));
+        if parent == 0 {
+            w.done = (kn != 0) as u64;
+            break;
+        }
+        let name: u64 = read(kn, off!(kn_name));
+        if !push_name(p, w, name) {
+            break;
+        }
+        w.node = parent;
+    }
+    finish(p, w, hdr, PATH_CGROUP);
+}

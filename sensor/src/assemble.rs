@@ -1,0 +1,172 @@
+//! Stage 3: join the records of one exec (enter, argument chunks, sched, paths, exit) by thread
+//! id into one [`Assembled`] exec. Records of one thread arrive in order: the ring buffer keeps
+//! reservation order and a thread's records are produced sequentially.
+
+use std::collections::HashMap;
+
+use sensor_common as wire;
+
+use crate::read::RawEvent;
+
+/// A path walked in the kernel: components leaf first, as sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalkedPath {
+    pub components: Vec<u8>,
+    pub truncated: bool,
+}
+
+impl WalkedPath {
+    /// `/a/b/c` from `c\0b\0a\0`; the root alone is `/`.
+    pub fn to_path(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.components.len() + 1);
+        for name in self.components.split(|&b| b == 0).filter(|c| !c.is_empty()).rev() {
+            out.push(b'/');
+            out.extend_from_slice(name);
+        }
+        if out.is_empty() {
+            out.push(b'/');
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sched {
+    pub argc: u32,
+    pub args_total: u64,
+    pub args_missing: u64,
+    pub interp: Option<Vec<u8>>,
+}
+
+/// Everything the kernel side said about one exec.
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    pub enter: wire::Header,
+    pub syscall_nr: u32,
+    pub regs: [u64; 6],
+    pub filename: Result<Vec<u8>, i32>,
+    /// The argument area as copied (a prefix of it when chunks were lost).
+    pub args: Vec<u8>,
+    /// A chunk went missing: `args` stops at the gap.
+    pub args_gap: bool,
+    pub sched: Option<Sched>,
+    pub cwd: Option<WalkedPath>,
+    pub exe: Option<WalkedPath>,
+    pub cgroup: Option<WalkedPath>,
+    pub exit: Box<wire::ExecExit>,
+}
+
+struct Pending {
+    enter: wire::Header,
+    syscall_nr: u32,
+    regs: [u64; 6],
+    filename: Result<Vec<u8>, i32>,
+    args: Vec<u8>,
+    args_gap: bool,
+    sched: Option<Sched>,
+    cwd: Option<WalkedPath>,
+    exe: Option<WalkedPath>,
+    cgroup: Option<WalkedPath>,
+}
+
+/// An exec still pending after this long lost its exit record (or its thread vanished).
+const STALE_NS: u64 = 60_000_000_000;
+
+#[derive(Default)]
+pub struct Assembler {
+    pending: HashMap<u32, Pending>,
+    /// Records that belonged to no pending exec (their enter was lost, or the sensor started
+    /// mid-exec), and execs dropped as stale.
+    pub orphans: u64,
+}
+
+impl Assembler {
+    pub fn push(&mut self, ev: RawEvent) -> Option<Assembled> {
+        match ev {
+            RawEvent::Enter { hdr, syscall_nr, regs, filename } => {
+                let prev = self.pending.insert(
+                    hdr.tid,
+                    Pending {
+                        enter: hdr,
+                        syscall_nr,
+                        regs,
+                        filename,
+                        args: Vec::new(),
+                        args_gap: false,
+                        sched: None,
+                        cwd: None,
+                        exe: None,
+                        cgroup: None,
+                    },
+                );
+                self.orphans += prev.is_some() as u64;
+                if self.pending.len() > 4096 {
+                    self.sweep(hdr.boot_ns);
+                }
+                None
+            }
+            RawEvent::Args { hdr, offset, data } => {
+                match self.pending.get_mut(&hdr.tid) {
+                    Some(p) if !p.args_gap && offset == p.args.len() as u64 => p.args.extend_from_slice(&data),
+                    Some(p) => p.args_gap = true,
+                    None => self.orphans += 1,
+                }
+                None
+            }
+            RawEvent::Sched { hdr, new_tid, argc, args_total, args_missing, interp } => {
+                match self.pending.remove(&hdr.tid) {
+                    Some(mut p) => {
+                        p.sched = Some(Sched { argc, args_total, args_missing, interp });
+                        self.pending.insert(new_tid, p);
+                    }
+                    None => self.orphans += 1,
+                }
+                None
+            }
+            RawEvent::Path { hdr, which, truncated, data } => {
+                match self.pending.get_mut(&hdr.tid) {
+                    Some(p) => {
+                        let walked = Some(WalkedPath { components: data, truncated });
+                        match which {
+                            wire::PATH_CWD => p.cwd = walked,
+                            wire::PATH_EXE => p.exe = walked,
+                            wire::PATH_CGROUP => p.cgroup = walked,
+                            _ => {}
+                        }
+                    }
+                    None => self.orphans += 1,
+                }
+                None
+            }
+            RawEvent::Exit(exit) => {
+                let Some(p) = self.pending.remove(&exit.hdr.tid) else {
+                    self.orphans += 1;
+                    return None;
+                };
+                Some(Assembled {
+                    enter: p.enter,
+                    syscall_nr: p.syscall_nr,
+                    regs: p.regs,
+                    filename: p.filename,
+                    args: p.args,
+                    args_gap: p.args_gap,
+                    sched: p.sched,
+                    cwd: p.cwd,
+                    exe: p.exe,
+                    cgroup: p.cgroup,
+                    exit,
+                })
+            }
+        }
+    }
+
+    fn sweep(&mut self, now_ns: u64) {
+        let before = self.pending.len();
+        self.pending.retain(|_, p| now_ns.saturating_sub(p.enter.boot_ns) < STALE_NS);
+        self.orphans += (before - self.pending.len()) as u64;
+    }
+}
+
+#[cfg(test)]
+#[path = "assemble_tests.rs"]
+mod tests;

@@ -1,0 +1,427 @@
+//! Protobuf encoding of [`Event`]s (schema `sensor.v1`, see `proto/sensor/v1/events.proto`) and the
+//! length-delimited stream format that `sensor decode` reads back.
+//!
+//! Decoding is strict: a field the model requires, an enum value it cannot represent or a value
+//! out of range is an error rather than a default, so that a decoded stream never shows audit
+//! text the sensor did not see.
+
+use std::io::{self, ErrorKind, Read};
+
+use prost::Message;
+use sensor_proto::v1;
+
+use crate::event::{
+    ArgvTruncation, Container, Event, ExecEvent, Inode, LostEvent, NameType, PathItem, Stamp,
+    Syscall, Task,
+};
+
+/// The revision of `sensor.v1` this code writes (`Envelope.schema_version`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Default cap on one message in a stream. Far above any real event (argv capture is bounded),
+/// low enough that a corrupt length prefix cannot make the reader swallow gigabytes.
+pub const DEFAULT_MAX_MESSAGE_LEN: u64 = 64 << 20;
+
+/// Why a stream or an envelope could not become an [`Event`].
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    #[error("missing required field {0}")]
+    MissingField(&'static str),
+    #[error("field {field} has unknown or unspecified enum value {value}")]
+    UnknownEnum { field: &'static str, value: i32 },
+    #[error("field {field} is invalid: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+    /// The envelope's body is a kind this reader does not know (from a newer writer) or is
+    /// absent. Framing is intact, so a reader may skip it and continue.
+    #[error("envelope has no body this reader knows (written by schema revision {schema_version}, reader knows up to {SCHEMA_VERSION})")]
+    UnknownBody { schema_version: u32 },
+    #[error("stream truncated: message at byte {offset} needs {needed} bytes, only {got} present")]
+    Truncated { offset: u64, needed: u64, got: u64 },
+    #[error("stream truncated: length prefix at byte {offset} is incomplete")]
+    TruncatedLength { offset: u64 },
+    #[error("invalid length prefix at byte {offset}")]
+    BadLength { offset: u64 },
+    #[error("message at byte {offset} is {len} bytes, over the {max}-byte limit")]
+    TooLarge { offset: u64, len: u64, max: u64 },
+    #[error("cannot decode message at byte {offset}")]
+    Decode {
+        offset: u64,
+        #[source]
+        source: prost::DecodeError,
+    },
+    #[error("reading the stream")]
+    Io(#[from] io::Error),
+}
+
+/// Builds `$ty` from the same-named fields of `$src` (plus any `; field: value`). Naming every
+/// field, rather than spreading a default, keeps the compiler checking that model and schema stay
+/// in step.
+macro_rules! move_fields {
+    ($src:expr => $ty:path { $($f:ident),* $(; $($k:ident: $v:expr),*)? }) => {{
+        let s = $src;
+        $ty { $($f: s.$f,)* $($($k: $v,)*)? }
+    }};
+}
+
+impl From<&HostInfo> for v1::Host {
+    fn from(h: &HostInfo) -> Self {
+        move_fields!(h.clone() => v1::Host { hostname, boot_id, machine_id })
+    }
+}
+
+impl From<v1::Host> for HostInfo {
+    fn from(h: v1::Host) -> Self {
+        move_fields!(h => HostInfo { hostname, boot_id, machine_id })
+    }
+}
+
+/// Identity of the machine the sensor runs on, stamped into every envelope.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostInfo {
+    pub hostname: Vec<u8>,
+    pub boot_id: Vec<u8>,
+    /// Empty when the machine has no machine-id (minimal containers, initramfs).
+    pub machine_id: Vec<u8>,
+}
+
+impl HostInfo {
+    /// Reads the identity as seen from the sensor's own UTS and mount namespaces. Hostname and
+    /// boot id must be readable; a missing machine-id is normal on some systems and gives an
+    /// empty one.
+    pub fn current() -> io::Result<Self> {
+        let hostname = read_trimmed("/proc/sys/kernel/hostname")?;
+        let boot_id = read_trimmed("/proc/sys/kernel/random/boot_id")?;
+        let mut machine_id = Vec::new();
+        // systemd's location first, then the older D-Bus one that some distributions still use.
+        for path in ["/etc/machine-id", "/var/lib/dbus/machine-id"] {
+            match read_trimmed(path) {
+                Ok(id) if !id.is_empty() => {
+                    machine_id = id;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(HostInfo {
+            hostname,
+            boot_id,
+            machine_id,
+        })
+    }
+}
+
+/// Drops only the one newline the file adds: a hostname may legitimately end in other
+/// whitespace, and the bytes must stay exactly what the kernel holds.
+fn read_trimmed(path: &str) -> io::Result<Vec<u8>> {
+    let mut data = std::fs::read(path)?;
+    if data.last() == Some(&b'\n') {
+        data.pop();
+    }
+    Ok(data)
+}
+
+/// `boot_ns` is 0 for a [`LostEvent`], which has no kernel timestamp.
+pub fn to_envelope(ev: &Event, host: &HostInfo) -> v1::Envelope {
+    let (stamp, boot_ns, body) = match ev {
+        Event::Exec(e) => (
+            e.stamp,
+            e.boot_ns,
+            v1::envelope::Body::Exec(Box::new(exec_to_proto(e))),
+        ),
+        Event::Lost(l) => (l.stamp, 0, v1::envelope::Body::Lost(lost_to_proto(l))),
+    };
+    v1::Envelope {
+        schema_version: SCHEMA_VERSION,
+        serial: stamp.serial,
+        wall_sec: stamp.sec,
+        wall_nsec: stamp.nsec,
+        boot_ns,
+        host: Some(host.into()),
+        body: Some(body),
+    }
+}
+
+/// Rebuilds the event; the host header is not part of the model (read `env.host` first if it
+/// matters).
+pub fn from_envelope(env: v1::Envelope) -> Result<Event, ProtoError> {
+    if env.schema_version == 0 {
+        return Err(ProtoError::MissingField("Envelope.schema_version"));
+    }
+    if env.wall_nsec >= 1_000_000_000 {
+        return Err(ProtoError::InvalidField {
+            field: "Envelope.wall_nsec",
+            reason: format!("{} is not below one second", env.wall_nsec),
+        });
+    }
+    let stamp = Stamp {
+        sec: env.wall_sec,
+        nsec: env.wall_nsec,
+        serial: env.serial,
+    };
+    match env.body {
+        Some(v1::envelope::Body::Exec(e)) => {
+            exec_from_proto(*e, stamp, env.boot_ns).map(Event::Exec)
+        }
+        Some(v1::envelope::Body::Lost(l)) => Ok(Event::Lost(lost_from_proto(l, stamp))),
+        None => Err(ProtoError::UnknownBody {
+            schema_version: env.schema_version,
+        }),
+    }
+}
+
+fn exec_to_proto(e: &ExecEvent) -> v1::ExecEvent {
+    v1::ExecEvent {
+        arch: e.arch,
+        syscall: match e.syscall {
+            Syscall::Execve => v1::Syscall::Execve,
+            Syscall::Execveat => v1::Syscall::Execveat,
+        } as i32,
+        success: e.success,
+        exit: e.exit,
+        regs: e.regs.to_vec(),
+        task: Some(move_fields!(e.task.clone() => v1::Task {
+            ppid, pid, tid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, ses, tty, comm, exe
+        })),
+        argv: e.argv.clone(),
+        argv_truncated: e.argv_truncated.map(|a| v1::ArgvTruncation {
+            missing_args: a.missing_args,
+            missing_bytes: a.missing_bytes,
+        }),
+        proctitle: e.proctitle.clone(),
+        cwd: e.cwd.clone(),
+        paths: e.paths.iter().map(path_to_proto).collect(),
+        container: Some(move_fields!(e.container.clone() => v1::Container {
+            cgroup_id, cgroup_path, pid_ns, mnt_ns, net_ns, uts_ns, ns_pid, container_id
+        })),
+        key: e.key.clone(),
+    }
+}
+
+fn path_to_proto(p: &PathItem) -> v1::PathItem {
+    v1::PathItem {
+        name: p.name.clone(),
+        inode: p.inode.map(|i| {
+            move_fields!(i => v1::Inode {
+                ino, dev_major, dev_minor, mode, ouid, ogid, rdev_major, rdev_minor
+            })
+        }),
+        nametype: match p.nametype {
+            NameType::Normal => v1::NameType::Normal,
+            NameType::Unknown => v1::NameType::Unknown,
+        } as i32,
+    }
+}
+
+fn lost_to_proto(l: &LostEvent) -> v1::LostEvent {
+    move_fields!(l => v1::LostEvent { total, delta, ringbuf, read_errors, channel })
+}
+
+fn exec_from_proto(e: v1::ExecEvent, stamp: Stamp, boot_ns: u64) -> Result<ExecEvent, ProtoError> {
+    let syscall = match v1::Syscall::try_from(e.syscall) {
+        Ok(v1::Syscall::Execve) => Syscall::Execve,
+        Ok(v1::Syscall::Execveat) => Syscall::Execveat,
+        Ok(v1::Syscall::Unspecified) | Err(_) => {
+            return Err(ProtoError::UnknownEnum {
+                field: "ExecEvent.syscall",
+                value: e.syscall,
+            })
+        }
+    };
+    let regs: [u64; 4] = e
+        .regs
+        .as_slice()
+        .try_into()
+        .map_err(|_| ProtoError::InvalidField {
+            field: "ExecEvent.regs",
+            reason: format!("{} registers, expected 4", e.regs.len()),
+        })?;
+    let t = e.task.ok_or(ProtoError::MissingField("ExecEvent.task"))?;
+    let c = e
+        .container
+        .ok_or(ProtoError::MissingField("ExecEvent.container"))?;
+    Ok(ExecEvent {
+        stamp,
+        boot_ns,
+        arch: e.arch,
+        syscall,
+        success: e.success,
+        exit: e.exit,
+        regs,
+        task: move_fields!(t => Task {
+            ppid, pid, tid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, ses, tty, comm, exe
+        }),
+        argv: e.argv,
+        argv_truncated: e.argv_truncated.map(|a| ArgvTruncation {
+            missing_args: a.missing_args,
+            missing_bytes: a.missing_bytes,
+        }),
+        proctitle: e.proctitle,
+        cwd: e.cwd,
+        paths: e
+            .paths
+            .into_iter()
+            .map(path_from_proto)
+            .collect::<Result<_, _>>()?,
+        container: move_fields!(c => Container {
+            cgroup_id, cgroup_path, pid_ns, mnt_ns, net_ns, uts_ns, ns_pid, container_id
+        }),
+        key: e.key,
+    })
+}
+
+fn path_from_proto(p: v1::PathItem) -> Result<PathItem, ProtoError> {
+    let nametype = match v1::NameType::try_from(p.nametype) {
+        Ok(v1::NameType::Normal) => NameType::Normal,
+        Ok(v1::NameType::Unknown) => NameType::Unknown,
+        Ok(v1::NameType::Unspecified) | Err(_) => {
+            return Err(ProtoError::UnknownEnum {
+                field: "PathItem.nametype",
+                value: p.nametype,
+            })
+        }
+    };
+    Ok(PathItem {
+        name: p.name,
+        inode: p.inode.map(|i| {
+            move_fields!(i => Inode {
+                ino, dev_major, dev_minor, mode, ouid, ogid, rdev_major, rdev_minor
+            })
+        }),
+        nametype,
+    })
+}
+
+fn lost_from_proto(l: v1::LostEvent, stamp: Stamp) -> LostEvent {
+    move_fields!(l => LostEvent { total, delta, ringbuf, read_errors, channel; stamp: stamp })
+}
+
+/// Appends `env` to a stream: its length as a varint, then the message.
+pub fn write_delimited(out: &mut Vec<u8>, env: &v1::Envelope) {
+    env.encode_length_delimited(out)
+        .expect("a Vec<u8> grows as needed, so encoding into it cannot run out of space");
+}
+
+/// Reads a stream written by [`write_delimited`], one envelope per item.
+///
+/// Reads the length prefix a byte at a time, so give it a buffered reader. A framing error
+/// (truncation, a bad or oversized length, an I/O error) ends the iteration, since nothing after
+/// it can be trusted to start at a message boundary; a message that is framed correctly but does
+/// not decode is reported and the iteration goes on.
+pub struct DelimitedReader<R: Read> {
+    inner: R,
+    /// Bytes consumed so far: the offset that errors report.
+    offset: u64,
+    max_len: u64,
+    done: bool,
+}
+
+impl<R: Read> DelimitedReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self::with_max_len(inner, DEFAULT_MAX_MESSAGE_LEN)
+    }
+
+    pub fn with_max_len(inner: R, max_len: u64) -> Self {
+        DelimitedReader {
+            inner,
+            offset: 0,
+            max_len,
+            done: false,
+        }
+    }
+
+    fn read_byte(&mut self) -> io::Result<Option<u8>> {
+        let mut byte = [0u8];
+        loop {
+            match self.inner.read(&mut byte) {
+                Ok(0) => return Ok(None),
+                Ok(_) => {
+                    self.offset += 1;
+                    return Ok(Some(byte[0]));
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `Ok(None)` at a clean end of stream (between messages).
+    fn read_len(&mut self) -> Result<Option<u64>, ProtoError> {
+        let start = self.offset;
+        let mut len = 0u64;
+        // A u64 varint is at most ten bytes; the tenth may carry only the top bit.
+        for i in 0..10 {
+            let b = match self.read_byte()? {
+                Some(b) => b,
+                None if i == 0 => return Ok(None),
+                None => return Err(ProtoError::TruncatedLength { offset: start }),
+            };
+            if i == 9 && b > 1 {
+                return Err(ProtoError::BadLength { offset: start });
+            }
+            len |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(Some(len));
+            }
+        }
+        Err(ProtoError::BadLength { offset: start })
+    }
+
+    fn read_one(&mut self) -> Result<Option<v1::Envelope>, ProtoError> {
+        let start = self.offset;
+        let Some(len) = self.read_len()? else {
+            return Ok(None);
+        };
+        if len > self.max_len {
+            return Err(ProtoError::TooLarge {
+                offset: start,
+                len,
+                max: self.max_len,
+            });
+        }
+        // Grows with the data actually read, so a corrupt length on a short stream cannot make
+        // us allocate the whole claimed size up front.
+        let mut buf = Vec::new();
+        let got = (&mut self.inner).take(len).read_to_end(&mut buf)? as u64;
+        self.offset += got;
+        if got < len {
+            return Err(ProtoError::Truncated {
+                offset: start,
+                needed: len,
+                got,
+            });
+        }
+        v1::Envelope::decode(buf.as_slice())
+            .map(Some)
+            .map_err(|source| ProtoError::Decode {
+                offset: start,
+                source,
+            })
+    }
+}
+
+impl<R: Read> Iterator for DelimitedReader<R> {
+    type Item = Result<v1::Envelope, ProtoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.read_one() {
+            Ok(Some(env)) => Some(Ok(env)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = !matches!(e, ProtoError::Decode { .. });
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "proto_tests.rs"]
+mod tests;

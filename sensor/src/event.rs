@@ -1,0 +1,185 @@
+//! The normalised event model: what every encoder (audit text, enriched text, protobuf) reads and
+//! what `sensor decode` rebuilds from protobuf. Every string that comes from a process is kept as
+//! raw bytes: arguments, paths and names are untrusted and may hold anything.
+
+/// x86_64 as auditd writes it in `arch=` (AUDIT_ARCH_X86_64).
+pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+/// The value the kernel uses for an unset loginuid / sessionid.
+pub const UNSET_ID: u32 = u32::MAX;
+
+/// `msg=audit(SEC.MS:SERIAL)`: one per event, shared by all its records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// Wall clock, seconds since the epoch.
+    pub sec: u64,
+    /// Wall clock, nanoseconds within the second (audit text prints milliseconds).
+    pub nsec: u32,
+    pub serial: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syscall {
+    Execve,
+    Execveat,
+}
+
+impl Syscall {
+    /// The x86_64 syscall number, as auditd writes `syscall=`.
+    pub fn number(self) -> u32 {
+        match self {
+            Syscall::Execve => 59,
+            Syscall::Execveat => 322,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Syscall::Execve => "execve",
+            Syscall::Execveat => "execveat",
+        }
+    }
+    pub fn from_number(nr: u32) -> Option<Self> {
+        match nr {
+            59 => Some(Syscall::Execve),
+            322 => Some(Syscall::Execveat),
+            _ => None,
+        }
+    }
+}
+
+/// Credentials and identity of the task at syscall exit (after a set-id exec took effect).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Task {
+    pub ppid: u32,
+    pub pid: u32,
+    pub tid: u32,
+    pub auid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    pub ses: u32,
+    /// Controlling terminal name (`pts0`); `None` is written `tty=(none)`.
+    pub tty: Option<Vec<u8>>,
+    pub comm: Vec<u8>,
+    /// Resolved executable (`mm->exe_file`); `None` is written `exe=(null)`.
+    pub exe: Option<Vec<u8>>,
+}
+
+/// Where the task lives: what kernel audit cannot say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Container {
+    /// cgroup v2 id (the kernfs node id of the task's default-hierarchy cgroup).
+    pub cgroup_id: u64,
+    /// cgroup v2 path, `/` for the root.
+    pub cgroup_path: Vec<u8>,
+    pub pid_ns: u32,
+    pub mnt_ns: u32,
+    pub net_ns: u32,
+    pub uts_ns: u32,
+    /// The task's pid as seen inside its own pid namespace.
+    pub ns_pid: u32,
+    /// Container id recognised in the cgroup path (docker, containerd, cri-o, podman), if any.
+    pub container_id: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameType {
+    Normal,
+    Unknown,
+}
+
+impl NameType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameType::Normal => "NORMAL",
+            NameType::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// Inode facts of a PATH item that the kernel resolved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inode {
+    pub ino: u64,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    pub mode: u32,
+    pub ouid: u32,
+    pub ogid: u32,
+    pub rdev_major: u32,
+    pub rdev_minor: u32,
+}
+
+/// One PATH record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathItem {
+    pub name: Vec<u8>,
+    /// `None` when the name did not resolve (auditd then writes only item, name and nametype).
+    pub inode: Option<Inode>,
+    pub nametype: NameType,
+}
+
+/// What the sensor had to leave out of argv: never silent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgvTruncation {
+    /// Arguments the kernel passed but the sensor did not capture.
+    pub missing_args: u32,
+    /// Bytes of argument text (NUL separators included) not captured.
+    pub missing_bytes: u64,
+}
+
+/// One execve/execveat, successful or failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecEvent {
+    pub stamp: Stamp,
+    /// CLOCK_BOOTTIME nanoseconds at syscall entry (monotonic, survives wall-clock jumps).
+    pub boot_ns: u64,
+    pub arch: u32,
+    pub syscall: Syscall,
+    pub success: bool,
+    /// The syscall's return value (0 or -errno).
+    pub exit: i64,
+    /// The first four syscall argument registers, as auditd writes a0..a3 (hex).
+    pub regs: [u64; 4],
+    pub task: Task,
+    /// The argument vector; empty for a failed exec (auditd writes no EXECVE record then).
+    pub argv: Vec<Vec<u8>>,
+    pub argv_truncated: Option<ArgvTruncation>,
+    /// The command line with NUL separators, at most 128 bytes, trailing non-printables trimmed.
+    pub proctitle: Vec<u8>,
+    pub cwd: Option<Vec<u8>>,
+    pub paths: Vec<PathItem>,
+    pub container: Container,
+    /// auditd's rule key; the sensor has no rules, so normally `None` (written `key=(null)`).
+    pub key: Option<Vec<u8>>,
+}
+
+/// Events the sensor could not deliver, reported whenever the count grows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LostEvent {
+    pub stamp: Stamp,
+    /// Total lost since start, all causes.
+    pub total: u64,
+    /// Lost since the previous report.
+    pub delta: u64,
+    /// Failed ring-buffer reservations/outputs in the kernel.
+    pub ringbuf: u64,
+    /// Failed kernel reads (`bpf_probe_read_*`) that left a field unknown.
+    pub read_errors: u64,
+    /// Events dropped because the userspace channel was full.
+    pub channel: u64,
+}
+
+/// What flows from normalise to the encoders and sinks.
+// Each event is built once and moved through the pipeline; boxing would add an allocation per
+// exec for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Exec(ExecEvent),
+    Lost(LostEvent),
+}

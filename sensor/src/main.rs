@@ -1,0 +1,147 @@
+//! The agent's edge: parse the command line, wire the pipeline stages together, map errors to
+//! one clear sentence and an exit code.
+
+use std::{
+    io::{BufReader, Write},
+    process::ExitCode,
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use sensor::{
+    assemble::Assembler,
+    cli::{Cli, Command, DecodeArgs, RunArgs, TextFormat},
+    encode::{audit, names::SystemNames, proto},
+    event::{Event, LostEvent},
+    load, normalise::Normaliser,
+    read::{self, ReadStats},
+    sink::Sink,
+};
+use sensor_common::{CTR_READ_ERROR, CTR_RINGBUF_FULL};
+use tokio::{
+    signal::unix::{signal, SignalKind},
+    sync::{mpsc, watch},
+};
+
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor.bpf.o"));
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+            .and_then(|rt| rt.block_on(run(args))),
+        Command::Decode(args) => decode(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("sensor: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What has been lost so far, from the kernel counters and the reader's.
+#[derive(Default)]
+struct LostTracker {
+    reported: LostEvent,
+}
+
+impl LostTracker {
+    /// A record to write when anything grew since the last report.
+    fn check(&mut self, ringbuf: u64, read_errors: u64, channel: u64, norm: &mut Normaliser) -> Option<LostEvent> {
+        let r = &self.reported;
+        if ringbuf == r.ringbuf && read_errors == r.read_errors && channel == r.channel {
+            return None;
+        }
+        let total = ringbuf + channel;
+        let ev = LostEvent { stamp: norm.stamp_now(), total, delta: total - r.total, ringbuf, read_errors, channel };
+        self.reported = ev.clone();
+        Some(ev)
+    }
+}
+
+async fn run(args: RunArgs) -> Result<()> {
+    let opts = load::Options { ring_buffer_bytes: args.ring_buffer_mib.max(1) << 20 };
+    let loaded = load::load(EBPF_OBJECT, &opts)?;
+    let mut sink = Sink::open(&args.outputs).context("opening outputs")?;
+    let (tx, mut rx) = mpsc::channel(args.channel_capacity.max(1));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stats = Arc::new(ReadStats::default());
+    let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx));
+    let counters = loaded.counters;
+    let _programs = loaded.ebpf;
+
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(Duration::from_millis(args.lost_interval_ms.max(10)));
+    let mut assembler = Assembler::default();
+    let mut norm = Normaliser::default();
+    let mut lost = LostTracker::default();
+    let mut batch = Vec::with_capacity(256);
+    let mut report_lost = |norm: &mut Normaliser, sink: &mut Sink| -> Result<()> {
+        let ringbuf = load::counter(&counters, CTR_RINGBUF_FULL);
+        let read_errors = load::counter(&counters, CTR_READ_ERROR);
+        let channel = stats.channel_full.load(Ordering::Relaxed) + stats.undecodable.load(Ordering::Relaxed);
+        if let Some(ev) = lost.check(ringbuf, read_errors, channel, norm) {
+            sink.write(&Event::Lost(ev))?;
+            sink.flush()?;
+        }
+        Ok(())
+    };
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, 256) => {
+                if n == 0 {
+                    break;
+                }
+                for raw in batch.drain(..) {
+                    if let Some(exec) = assembler.push(raw) {
+                        sink.write(&Event::Exec(norm.exec(exec)))?;
+                    }
+                }
+                sink.flush()?;
+            }
+            _ = tick.tick() => report_lost(&mut norm, &mut sink)?,
+            _ = sigint.recv() => { let _ = stop_tx.send(true); }
+            _ = sigterm.recv() => { let _ = stop_tx.send(true); }
+        }
+    }
+    report_lost(&mut norm, &mut sink)?;
+    sink.flush()?;
+    if std::env::var_os("SENSOR_DEBUG").is_some() {
+        eprintln!("sensor: orphans={} undecodable={}", assembler.orphans, stats.undecodable.load(Ordering::Relaxed));
+    }
+    reader.await.context("ring buffer reader")??;
+    Ok(())
+}
+
+fn decode(args: DecodeArgs) -> Result<()> {
+    let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+    let names = (args.format == TextFormat::Enriched).then(SystemNames::load).transpose()?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut buf = Vec::new();
+    for item in proto::DelimitedReader::new(BufReader::new(file)) {
+        let envelope = item.with_context(|| format!("reading {}", args.file.display()))?;
+        let event = match proto::from_envelope(envelope) {
+            Ok(ev) => ev,
+            Err(err @ proto::ProtoError::UnknownBody { .. }) => {
+                eprintln!("sensor decode: skipping a record: {err}");
+                continue;
+            }
+            Err(err) => return Err(err).context("decoding a record"),
+        };
+        buf.clear();
+        audit::write_event(&mut buf, &event, names.as_ref().map(|n| n as _));
+        out.write_all(&buf)?;
+    }
+    out.flush()?;
+    Ok(())
+}

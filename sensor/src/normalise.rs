@@ -1,0 +1,307 @@
+//! Stage 4: turn an [`Assembled`] exec into the format-neutral [`ExecEvent`]: wall-clock stamp
+//! and serial, argv split out of the argument area, paths rebuilt, PATH items as the kernel
+//! would have recorded them, and the container context.
+//!
+//! Two PATH facts are not visible to the probes and are looked up here, after the fact, from
+//! userspace: the ELF interpreter (`PT_INTERP`, opened by the kernel's ELF loader) and the inode
+//! of a `#!` script (replaced by its interpreter inside the kernel). A file changed between the
+//! exec and this lookup can make those two items differ from what the kernel saw.
+
+use std::{
+    collections::HashMap,
+    ffi::OsStr,
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+};
+
+use sensor_common as wire;
+
+use crate::{
+    assemble::Assembled,
+    event::{
+        ArgvTruncation, Container, ExecEvent, Inode, NameType, PathItem, Stamp, Syscall, Task,
+        AUDIT_ARCH_X86_64,
+    },
+};
+
+/// The kernel's own limit: MAX_PROCTITLE_AUDIT_LEN.
+const PROCTITLE_MAX: usize = wire::PROCTITLE_MAX;
+
+#[derive(Default)]
+pub struct Normaliser {
+    serial: u64,
+    interp_cache: HashMap<(u64, u32), Option<Vec<u8>>>,
+}
+
+impl Normaliser {
+    pub fn next_serial(&mut self) -> u64 {
+        self.serial += 1;
+        self.serial
+    }
+
+    /// A stamp for something happening now (lost-event reports).
+    pub fn stamp_now(&mut self) -> Stamp {
+        let now = clock(libc::CLOCK_REALTIME);
+        Stamp { sec: now / 1_000_000_000, nsec: (now % 1_000_000_000) as u32, serial: self.next_serial() }
+    }
+
+    pub fn exec(&mut self, a: Assembled) -> ExecEvent {
+        let x = &*a.exit;
+        let wall = boot_to_wall(a.enter.boot_ns);
+        let stamp = Stamp { sec: wall / 1_000_000_000, nsec: (wall % 1_000_000_000) as u32, serial: self.next_serial() };
+        let success = x.ret == 0;
+        let syscall = Syscall::from_number(a.syscall_nr).unwrap_or(Syscall::Execve);
+        let cwd = a.cwd.as_ref().map(|p| p.to_path());
+        let exe = a.exe.as_ref().map(|p| p.to_path());
+        let filename = a.filename.clone().unwrap_or_default();
+
+        let (argv, argv_truncated) = match (&a.sched, success) {
+            (Some(s), true) => split_argv(&a.args, s.argc, s.args_total),
+            _ => (Vec::new(), None),
+        };
+        let proctitle = rtrim_proctitle(&x.proctitle[..(x.proctitle_len as usize).min(PROCTITLE_MAX)]);
+        let exe_inode = (x.has_exe != 0).then(|| kernel_inode(&x.exe));
+        let paths = self.path_items(&filename, success, x.ret, a.sched.as_ref().and_then(|s| s.interp.clone()), exe_inode, exe.as_deref(), cwd.as_deref(), x.hdr.pid);
+
+        let cgroup_path = a.cgroup.as_ref().map(|p| p.to_path()).unwrap_or_else(|| b"/".to_vec());
+        let container_id = container_id(&cgroup_path);
+        ExecEvent {
+            stamp,
+            boot_ns: a.enter.boot_ns,
+            arch: AUDIT_ARCH_X86_64,
+            syscall,
+            success,
+            exit: x.ret,
+            regs: [a.regs[0], a.regs[1], a.regs[2], a.regs[3]],
+            task: Task {
+                ppid: x.ppid,
+                pid: x.hdr.pid,
+                tid: x.hdr.tid,
+                auid: x.auid,
+                uid: x.uid,
+                gid: x.gid,
+                euid: x.euid,
+                suid: x.suid,
+                fsuid: x.fsuid,
+                egid: x.egid,
+                sgid: x.sgid,
+                fsgid: x.fsgid,
+                ses: x.ses,
+                tty: Some(cstr(&x.tty).to_vec()).filter(|t| !t.is_empty()),
+                comm: cstr(&x.comm).to_vec(),
+                exe,
+            },
+            argv,
+            argv_truncated,
+            proctitle,
+            cwd,
+            paths,
+            container: Container {
+                cgroup_id: x.cgroup_id,
+                cgroup_path,
+                pid_ns: x.pid_ns,
+                mnt_ns: x.mnt_ns,
+                net_ns: x.net_ns,
+                uts_ns: x.uts_ns,
+                ns_pid: x.ns_pid,
+                container_id,
+            },
+            key: None,
+        }
+    }
+
+    /// PATH items in the kernel's order: the program as named, then (for `#!` scripts) the
+    /// interpreter named on the `#!` line, then the ELF interpreter of the final binary.
+    #[allow(clippy::too_many_arguments)]
+    fn path_items(
+        &mut self,
+        filename: &[u8],
+        success: bool,
+        ret: i64,
+        interp: Option<Vec<u8>>,
+        exe_inode: Option<Inode>,
+        exe: Option<&[u8]>,
+        cwd: Option<&[u8]>,
+        pid: u32,
+    ) -> Vec<PathItem> {
+        if !success {
+            // ENOENT / ENOTDIR: the name did not resolve, as the kernel records it.
+            if ret == -(libc::ENOENT as i64) || ret == -(libc::ENOTDIR as i64) {
+                return vec![PathItem { name: filename.to_vec(), inode: None, nametype: NameType::Unknown }];
+            }
+            let inode = stat_inode(&resolve(filename, cwd));
+            return vec![PathItem { name: filename.to_vec(), inode, nametype: NameType::Normal }];
+        }
+        let mut items = Vec::with_capacity(3);
+        match interp {
+            Some(interp) => {
+                items.push(PathItem { name: filename.to_vec(), inode: stat_inode(&resolve(filename, cwd)), nametype: NameType::Normal });
+                items.push(PathItem { name: interp, inode: exe_inode, nametype: NameType::Normal });
+            }
+            None => items.push(PathItem { name: filename.to_vec(), inode: exe_inode, nametype: NameType::Normal }),
+        }
+        if let (Some(inode), Some(exe)) = (exe_inode, exe) {
+            let key = (inode.ino, inode.dev_major << 20 | inode.dev_minor);
+            let elf_interp = self
+                .interp_cache
+                .entry(key)
+                .or_insert_with(|| {
+                    let live = PathBuf::from(format!("/proc/{pid}/exe"));
+                    elf_interp(&live).or_else(|| elf_interp(Path::new(OsStr::from_bytes(exe))))
+                })
+                .clone();
+            if let Some(name) = elf_interp {
+                let inode = stat_inode(Path::new(OsStr::from_bytes(&name)));
+                items.push(PathItem { name, inode, nametype: NameType::Normal });
+            }
+        }
+        items
+    }
+}
+
+fn cstr(bytes: &[u8]) -> &[u8] {
+    bytes.split(|&b| b == 0).next().unwrap_or(&[])
+}
+
+fn clock(id: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_BOOTTIME nanoseconds to wall-clock nanoseconds, with the offset read now so that a
+/// wall-clock change applies from the next event on, as it does for the kernel's stamps.
+fn boot_to_wall(boot_ns: u64) -> u64 {
+    let real = clock(libc::CLOCK_REALTIME);
+    let boot = clock(libc::CLOCK_BOOTTIME);
+    (real.wrapping_sub(boot)).wrapping_add(boot_ns)
+}
+
+/// argv from the NUL-separated argument area. Anything the kernel passed but the sensor did not
+/// copy is accounted for in the truncation, never dropped silently.
+pub fn split_argv(area: &[u8], argc: u32, total: u64) -> (Vec<Vec<u8>>, Option<ArgvTruncation>) {
+    let complete = area.len() as u64 >= total;
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(argc as usize);
+    let mut rest = area;
+    while argv.len() < argc as usize && !rest.is_empty() {
+        match rest.iter().position(|&b| b == 0) {
+            Some(i) => {
+                argv.push(rest[..i].to_vec());
+                rest = &rest[i + 1..];
+            }
+            None => {
+                // The last argument was cut mid-way.
+                argv.push(rest.to_vec());
+                rest = &[];
+            }
+        }
+    }
+    let missing_args = argc.saturating_sub(argv.len() as u32);
+    let missing_bytes = total.saturating_sub(area.len() as u64);
+    if complete && missing_args == 0 {
+        return (argv, None);
+    }
+    (argv, Some(ArgvTruncation { missing_args, missing_bytes }))
+}
+
+/// The kernel's `audit_proctitle_rtrim()`: drop trailing non-printable bytes.
+pub fn rtrim_proctitle(raw: &[u8]) -> Vec<u8> {
+    let printable = |b: u8| (0x20..=0x7e).contains(&b);
+    let mut len = raw.len();
+    while len > 1 && !printable(raw[len - 1]) {
+        len -= 1;
+    }
+    if len == 1 && !printable(raw[0]) {
+        len = 0;
+    }
+    raw[..len].to_vec()
+}
+
+fn kernel_inode(f: &wire::InodeFacts) -> Inode {
+    Inode {
+        ino: f.ino,
+        dev_major: f.dev >> 20,
+        dev_minor: f.dev & 0xfffff,
+        mode: f.mode,
+        ouid: f.uid,
+        ogid: f.gid,
+        rdev_major: f.rdev >> 20,
+        rdev_minor: f.rdev & 0xfffff,
+    }
+}
+
+fn resolve(name: &[u8], cwd: Option<&[u8]>) -> PathBuf {
+    let name = Path::new(OsStr::from_bytes(name));
+    match cwd {
+        Some(cwd) if name.is_relative() => Path::new(OsStr::from_bytes(cwd)).join(name),
+        _ => name.to_path_buf(),
+    }
+}
+
+fn stat_inode(path: &Path) -> Option<Inode> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    let dev = m.dev();
+    let rdev = m.rdev();
+    Some(Inode {
+        ino: m.ino(),
+        dev_major: libc::major(dev),
+        dev_minor: libc::minor(dev),
+        mode: m.mode(),
+        ouid: m.uid(),
+        ogid: m.gid(),
+        rdev_major: libc::major(rdev),
+        rdev_minor: libc::minor(rdev),
+    })
+}
+
+/// The `PT_INTERP` of an ELF64 little-endian file, if it has one.
+pub fn elf_interp(path: &Path) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut eh = [0u8; 64];
+    f.read_exact(&mut eh).ok()?;
+    if &eh[..4] != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
+        return None;
+    }
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let phoff = u64_at(&eh, 0x20);
+    let phentsize = u16_at(&eh, 0x36) as usize;
+    let phnum = u16_at(&eh, 0x38) as usize;
+    if phentsize < 56 || phnum > 512 {
+        return None;
+    }
+    let mut ph = vec![0u8; phentsize * phnum];
+    f.seek(SeekFrom::Start(phoff)).ok()?;
+    f.read_exact(&mut ph).ok()?;
+    let entry = ph.chunks_exact(phentsize).find(|p| u32::from_le_bytes(p[..4].try_into().unwrap()) == 3)?;
+    let (off, size) = (u64_at(entry, 0x08), u64_at(entry, 0x20));
+    if size == 0 || size > 4096 {
+        return None;
+    }
+    let mut name = vec![0u8; size as usize];
+    f.seek(SeekFrom::Start(off)).ok()?;
+    f.read_exact(&mut name).ok()?;
+    Some(cstr(&name).to_vec())
+}
+
+/// A container id in a cgroup path: a 64-hex-digit component, bare (`/docker/<id>`) or
+/// wrapped by a runtime's systemd scope (`docker-<id>.scope`, `cri-containerd-<id>.scope`,
+/// `crio-<id>.scope`, `libpod-<id>.scope`).
+pub fn container_id(cgroup_path: &[u8]) -> Option<String> {
+    cgroup_path.split(|&b| b == b'/').rev().find_map(|comp| {
+        let comp = comp.strip_suffix(b".scope").unwrap_or(comp);
+        let id = match comp.iter().rposition(|&b| b == b'-') {
+            Some(i) => &comp[i + 1..],
+            None => comp,
+        };
+        (id.len() == 64 && id.iter().all(|b| b.is_ascii_hexdigit()))
+            .then(|| String::from_utf8_lossy(id).into_owned())
+    })
+}
+
+#[cfg(test)]
+#[path = "normalise_tests.rs"]
+mod tests;

@@ -1,0 +1,180 @@
+//! Resolves [`KernelOffsets`] from the running kernel's BTF. Member paths may cross anonymous
+//! structs and unions (`mm_struct` keeps its fields in one), and a member may carry one of several
+//! names across kernel versions (`kernfs_node.parent` became `__parent` in 6.15).
+
+use btf_rs::{Btf, Type};
+use sensor_common::KernelOffsets;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetError {
+    #[error("cannot read kernel BTF at {path}: {source}")]
+    Open {
+        path: String,
+        source: btf_rs::Error,
+    },
+    #[error("kernel BTF has no struct {0}")]
+    NoStruct(String),
+    #[error("kernel BTF: struct {strukt} has no member {member}")]
+    NoMember { strukt: String, member: String },
+    #[error("kernel BTF: {0}")]
+    Btf(#[from] btf_rs::Error),
+}
+
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+pub struct Resolver {
+    btf: Btf,
+}
+
+impl Resolver {
+    pub fn from_file(path: &str) -> Result<Self, OffsetError> {
+        let btf = Btf::from_file(path).map_err(|source| OffsetError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self { btf })
+    }
+
+    fn strukt(&self, name: &str) -> Result<btf_rs::Struct, OffsetError> {
+        for ty in self.btf.resolve_types_by_name(name).unwrap_or_default() {
+            if let Type::Struct(s) = ty {
+                if !s.members.is_empty() {
+                    return Ok(s);
+                }
+            }
+        }
+        Err(OffsetError::NoStruct(name.to_owned()))
+    }
+
+    /// Byte size of a struct.
+    pub fn size_of(&self, name: &str) -> Result<u32, OffsetError> {
+        Ok(self.strukt(name)?.size() as u32)
+    }
+
+    /// Byte offset of `member` (one of the alternative names) inside struct `name`.
+    pub fn offset_of(&self, name: &str, member: &[&str]) -> Result<u32, OffsetError> {
+        let s = self.strukt(name)?;
+        for candidate in member {
+            if let Some(bits) = self.find(&s, candidate)? {
+                return Ok(bits / 8);
+            }
+        }
+        Err(OffsetError::NoMember {
+            strukt: name.to_owned(),
+            member: member.join("|"),
+        })
+    }
+
+    /// Depth-first search for a named member, descending into anonymous members only.
+    fn find(&self, s: &btf_rs::Struct, member: &str) -> Result<Option<u32>, OffsetError> {
+        for m in &s.members {
+            let name = self.btf.resolve_name(m).unwrap_or_default();
+            if name == member {
+                return Ok(Some(m.bit_offset()));
+            }
+            if name.is_empty() {
+                let inner = match self.btf.resolve_chained_type(m)? {
+                    Type::Struct(inner) | Type::Union(inner) => inner,
+                    _ => continue,
+                };
+                if let Some(bits) = self.find(&inner, member)? {
+                    return Ok(Some(m.bit_offset() + bits));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn kernel_offsets(&self) -> Result<KernelOffsets, OffsetError> {
+        let o = |s: &str, m: &str| self.offset_of(s, &[m]);
+        Ok(KernelOffsets {
+            task_real_parent: o("task_struct", "real_parent")?,
+            task_tgid: o("task_struct", "tgid")?,
+            task_cred: o("task_struct", "cred")?,
+            task_loginuid: o("task_struct", "loginuid")?,
+            task_sessionid: o("task_struct", "sessionid")?,
+            task_signal: o("task_struct", "signal")?,
+            task_nsproxy: o("task_struct", "nsproxy")?,
+            task_fs: o("task_struct", "fs")?,
+            task_mm: o("task_struct", "mm")?,
+            task_thread_pid: o("task_struct", "thread_pid")?,
+            task_cgroups: o("task_struct", "cgroups")?,
+            cred_uid: o("cred", "uid")?,
+            cred_gid: o("cred", "gid")?,
+            cred_suid: o("cred", "suid")?,
+            cred_sgid: o("cred", "sgid")?,
+            cred_euid: o("cred", "euid")?,
+            cred_egid: o("cred", "egid")?,
+            cred_fsuid: o("cred", "fsuid")?,
+            cred_fsgid: o("cred", "fsgid")?,
+            signal_tty: o("signal_struct", "tty")?,
+            tty_name: o("tty_struct", "name")?,
+            nsproxy_uts: o("nsproxy", "uts_ns")?,
+            nsproxy_mnt: o("nsproxy", "mnt_ns")?,
+            nsproxy_net: o("nsproxy", "net_ns")?,
+            uts_ns: o("uts_namespace", "ns")?,
+            mnt_ns: o("mnt_namespace", "ns")?,
+            net_ns: o("net", "ns")?,
+            pidns_ns: o("pid_namespace", "ns")?,
+            ns_inum: o("ns_common", "inum")?,
+            pid_level: o("pid", "level")?,
+            pid_numbers: o("pid", "numbers")?,
+            upid_size: self.size_of("upid")?,
+            upid_nr: o("upid", "nr")?,
+            upid_ns: o("upid", "ns")?,
+            fs_pwd: o("fs_struct", "pwd")?,
+            fs_root: o("fs_struct", "root")?,
+            path_mnt: o("path", "mnt")?,
+            path_dentry: o("path", "dentry")?,
+            mm_arg_start: o("mm_struct", "arg_start")?,
+            mm_arg_end: o("mm_struct", "arg_end")?,
+            mm_exe_file: o("mm_struct", "exe_file")?,
+            file_f_path: o("file", "f_path")?,
+            file_f_inode: o("file", "f_inode")?,
+            inode_ino: o("inode", "i_ino")?,
+            inode_mode: o("inode", "i_mode")?,
+            inode_uid: o("inode", "i_uid")?,
+            inode_gid: o("inode", "i_gid")?,
+            inode_rdev: o("inode", "i_rdev")?,
+            inode_sb: o("inode", "i_sb")?,
+            sb_dev: o("super_block", "s_dev")?,
+            dentry_parent: o("dentry", "d_parent")?,
+            dentry_name: o("dentry", "d_name")?,
+            qstr_name: o("qstr", "name")?,
+            vfsmount_root: o("vfsmount", "mnt_root")?,
+            mount_parent: o("mount", "mnt_parent")?,
+            mount_mountpoint: o("mount", "mnt_mountpoint")?,
+            mount_mnt: o("mount", "mnt")?,
+            cssset_dfl_cgrp: o("css_set", "dfl_cgrp")?,
+            cgroup_kn: o("cgroup", "kn")?,
+            kn_name: o("kernfs_node", "name")?,
+            kn_parent: self.offset_of("kernfs_node", &["__parent", "parent"])?,
+            bprm_argc: o("linux_binprm", "argc")?,
+            bprm_filename: o("linux_binprm", "filename")?,
+            bprm_interp: o("linux_binprm", "interp")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Needs the running kernel's BTF; every machine the sensor supports has it.
+    #[test]
+    fn resolves_every_offset_on_this_kernel() {
+        if !std::path::Path::new(VMLINUX_BTF).exists() {
+            eprintln!("skipped: no {VMLINUX_BTF}");
+            return;
+        }
+        let r = Resolver::from_file(VMLINUX_BTF).unwrap();
+        let o = r.kernel_offsets().unwrap();
+        // Layout facts that hold on every kernel since 5.8.
+        assert_eq!(o.path_mnt, 0);
+        assert_eq!(o.path_dentry, 8);
+        assert_eq!(o.upid_size, 16);
+        assert_eq!(o.cred_uid + 4, o.cred_gid);
+        assert_ne!(o.task_cred, 0);
+        assert!(o.mm_arg_end == o.mm_arg_start + 8);
+    }
+}

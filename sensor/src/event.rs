@@ -170,8 +170,11 @@ pub struct LostEvent {
     pub ringbuf: u64,
     /// Failed kernel reads (`bpf_probe_read_*`) that left a field unknown.
     pub read_errors: u64,
-    /// Events dropped because the userspace channel was full.
+    /// Records dropped because the userspace channel was full (or undecodable).
     pub channel: u64,
+    /// Execs that could not be assembled because one of their records was lost, or was in
+    /// flight when the sensor started. Not part of `total`: the loss behind it already is.
+    pub incomplete: u64,
 }
 
 /// What flows from normalise to the encoders and sinks.

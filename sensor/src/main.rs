@@ -55,13 +55,13 @@ struct LostTracker {
 
 impl LostTracker {
     /// A record to write when anything grew since the last report.
-    fn check(&mut self, ringbuf: u64, read_errors: u64, channel: u64, norm: &mut Normaliser) -> Option<LostEvent> {
+    fn check(&mut self, now: LostEvent, norm: &mut Normaliser) -> Option<LostEvent> {
         let r = &self.reported;
-        if ringbuf == r.ringbuf && read_errors == r.read_errors && channel == r.channel {
+        if (now.ringbuf, now.read_errors, now.channel, now.incomplete) == (r.ringbuf, r.read_errors, r.channel, r.incomplete) {
             return None;
         }
-        let total = ringbuf + channel;
-        let ev = LostEvent { stamp: norm.stamp_now(), total, delta: total - r.total, ringbuf, read_errors, channel };
+        let total = now.ringbuf + now.channel;
+        let ev = LostEvent { stamp: norm.stamp_now(), total, delta: total - r.total, ..now };
         self.reported = ev.clone();
         Some(ev)
     }
@@ -70,6 +70,8 @@ impl LostTracker {
 async fn run(args: RunArgs) -> Result<()> {
     let opts = load::Options { ring_buffer_bytes: args.ring_buffer_mib.max(1) << 20 };
     let loaded = load::load(EBPF_OBJECT, &opts)?;
+    // Scripts wait for this line before starting what they want to observe.
+    eprintln!("sensor: {} probes attached", sensor_common::probes::PROBES.len());
     let mut sink = Sink::open(&args.outputs).context("opening outputs")?;
     let (tx, mut rx) = mpsc::channel(args.channel_capacity.max(1));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -85,11 +87,15 @@ async fn run(args: RunArgs) -> Result<()> {
     let mut norm = Normaliser::default();
     let mut lost = LostTracker::default();
     let mut batch = Vec::with_capacity(256);
-    let mut report_lost = |norm: &mut Normaliser, sink: &mut Sink| -> Result<()> {
-        let ringbuf = load::counter(&counters, CTR_RINGBUF_FULL);
-        let read_errors = load::counter(&counters, CTR_READ_ERROR);
-        let channel = stats.channel_full.load(Ordering::Relaxed) + stats.undecodable.load(Ordering::Relaxed);
-        if let Some(ev) = lost.check(ringbuf, read_errors, channel, norm) {
+    let mut report_lost = |norm: &mut Normaliser, sink: &mut Sink, incomplete: u64| -> Result<()> {
+        let now = LostEvent {
+            ringbuf: load::counter(&counters, CTR_RINGBUF_FULL),
+            read_errors: load::counter(&counters, CTR_READ_ERROR),
+            channel: stats.channel_full.load(Ordering::Relaxed) + stats.undecodable.load(Ordering::Relaxed),
+            incomplete,
+            ..LostEvent::default()
+        };
+        if let Some(ev) = lost.check(now, norm) {
             sink.write(&Event::Lost(ev))?;
             sink.flush()?;
         }
@@ -108,16 +114,13 @@ async fn run(args: RunArgs) -> Result<()> {
                 }
                 sink.flush()?;
             }
-            _ = tick.tick() => report_lost(&mut norm, &mut sink)?,
+            _ = tick.tick() => report_lost(&mut norm, &mut sink, assembler.orphans)?,
             _ = sigint.recv() => { let _ = stop_tx.send(true); }
             _ = sigterm.recv() => { let _ = stop_tx.send(true); }
         }
     }
-    report_lost(&mut norm, &mut sink)?;
+    report_lost(&mut norm, &mut sink, assembler.orphans)?;
     sink.flush()?;
-    if std::env::var_os("SENSOR_DEBUG").is_some() {
-        eprintln!("sensor: orphans={} undecodable={}", assembler.orphans, stats.undecodable.load(Ordering::Relaxed));
-    }
     reader.await.context("ring buffer reader")??;
     Ok(())
 }

@@ -182,8 +182,7 @@ fn forward(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<RawEvent>, stats: &Rea
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => return false,
             },
-            Err(e) => {
-                if std::env::var_os("SENSOR_DEBUG").is_some() { eprintln!("undecodable: {e}"); }
+            Err(_) => {
                 stats.undecodable.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -87,12 +87,13 @@ pub fn write_lost(out: &mut Vec<u8>, ev: &LostEvent) {
     begin(out, "DAEMON_ERR", &ev.stamp);
     put!(
         out,
-        "op=sensor_lost lost={} delta={} ringbuf={} read_errors={} channel={} res=failed\n",
+        "op=sensor_lost lost={} delta={} ringbuf={} read_errors={} channel={} incomplete={} res=failed\n",
         ev.total,
         ev.delta,
         ev.ringbuf,
         ev.read_errors,
-        ev.channel
+        ev.channel,
+        ev.incomplete
     );
 }
 

@@ -215,7 +215,7 @@ fn path_to_proto(p: &PathItem) -> v1::PathItem {
 }
 
 fn lost_to_proto(l: &LostEvent) -> v1::LostEvent {
-    move_fields!(l => v1::LostEvent { total, delta, ringbuf, read_errors, channel })
+    move_fields!(l => v1::LostEvent { total, delta, ringbuf, read_errors, channel, incomplete })
 }
 
 fn exec_from_proto(e: v1::ExecEvent, stamp: Stamp, boot_ns: u64) -> Result<ExecEvent, ProtoError> {
@@ -294,7 +294,7 @@ fn path_from_proto(p: v1::PathItem) -> Result<PathItem, ProtoError> {
 }
 
 fn lost_from_proto(l: v1::LostEvent, stamp: Stamp) -> LostEvent {
-    move_fields!(l => LostEvent { total, delta, ringbuf, read_errors, channel; stamp: stamp })
+    move_fields!(l => LostEvent { total, delta, ringbuf, read_errors, channel, incomplete; stamp: stamp })
 }
 
 /// Appends `env` to a stream: its length as a varint, then the message.

@@ -123,6 +123,7 @@ fn lost() -> LostEvent {
         ringbuf: 7,
         read_errors: 2,
         channel: 1,
+        incomplete: 5,
     }
 }
 

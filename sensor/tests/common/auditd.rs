@@ -1,0 +1,82 @@
+//! Real kernel audit beside the sensor, restored to exactly what it was on drop: the daemon's
+//! running state, `enabled`, and the rules (only the test's own rule is added and removed).
+
+use std::{
+    path::PathBuf,
+    process::Command,
+    time::Duration,
+};
+
+use super::wait_until;
+
+pub const LOG: &str = "/var/log/audit/audit.log";
+
+fn auditctl(args: &[&str]) -> String {
+    let out = Command::new("auditctl").args(args).output().expect("auditctl (Debian package auditd) is installed");
+    assert!(out.status.success(), "auditctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `enabled` and `pid` from `auditctl -s`.
+fn status() -> (u32, u32) {
+    let s = auditctl(&["-s"]);
+    let field = |name: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().parse().unwrap_or(0)))
+            .unwrap_or(0)
+    };
+    (field("enabled "), field("pid "))
+}
+
+pub struct Auditd {
+    rule: Vec<String>,
+    was_enabled: u32,
+    started: Option<u32>,
+    log_offset: u64,
+}
+
+impl Auditd {
+    /// Makes sure auditd runs with `rule` loaded (an `auditctl -a` rule without `-a`).
+    pub fn start(rule: &[&str]) -> Auditd {
+        let (was_enabled, pid) = status();
+        let started = if pid == 0 {
+            let ok = Command::new("auditd").status().expect("auditd (Debian package auditd) is installed");
+            assert!(ok.success(), "auditd failed to start");
+            assert!(wait_until(Duration::from_secs(10), || status().1 != 0), "auditd did not register with the kernel");
+            Some(status().1)
+        } else {
+            None
+        };
+        let log_offset = std::fs::metadata(LOG).map(|m| m.len()).unwrap_or(0);
+        auditctl(&["-e", "1"]);
+        let mut add = vec!["-a"];
+        add.extend_from_slice(rule);
+        auditctl(&add);
+        Auditd { rule: rule.iter().map(|s| s.to_string()).collect(), was_enabled, started, log_offset }
+    }
+
+    /// What auditd wrote since `start`, copied to `dest` once `ready` says it is all there.
+    pub fn collect(&self, dest: &PathBuf, mut ready: impl FnMut(&[u8]) -> bool) -> Vec<u8> {
+        let mut new = Vec::new();
+        wait_until(Duration::from_secs(15), || {
+            let all = std::fs::read(LOG).unwrap_or_default();
+            new = all.get(self.log_offset as usize..).unwrap_or_default().to_vec();
+            ready(&new)
+        });
+        std::fs::write(dest, &new).unwrap();
+        new
+    }
+}
+
+impl Drop for Auditd {
+    fn drop(&mut self) {
+        let mut del = vec!["-d"];
+        del.extend(self.rule.iter().map(String::as_str));
+        let _ = Command::new("auditctl").args(&del).status();
+        if let Some(pid) = self.started {
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            wait_until(Duration::from_secs(10), || status().1 == 0);
+        }
+        let _ = Command::new("auditctl").args(["-e", &self.was_enabled.to_string()]).status();
+    }
+}

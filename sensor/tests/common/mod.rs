@@ -1,0 +1,131 @@
+//! Shared harness for the integration tests: they run as root, load real eBPF programs, and
+//! touch global state (kernel audit), so each test takes `GLOBAL` for its whole run.
+
+#![allow(dead_code)]
+
+pub mod auditd;
+pub mod corpus;
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use sensor::{
+    encode::parse::{exec_event, group_events, parse_log},
+    event::ExecEvent,
+};
+
+static GLOBAL: Mutex<()> = Mutex::new(());
+
+/// Serialises tests that attach probes or change audit state; fails loudly without root.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "integration tests load eBPF programs and drive auditd: run them as root"
+    );
+    GLOBAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn sensor_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sensor")
+}
+
+/// A scratch directory unique to this test run.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sensor-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The sensor running in the background.
+pub struct Sensor {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Sensor {
+    /// Starts `sensor run ARGS` and waits until it says its probes are attached.
+    pub fn start(args: &[&str]) -> Sensor {
+        let mut child = Command::new(sensor_bin())
+            .arg("run")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sensor");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("probes attached") {
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sensor did not attach its probes: {}", reader.join().unwrap());
+        }
+        Sensor { child, stderr: reader }
+    }
+
+    /// SIGTERM, as a script would; returns (exit status, stderr).
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        self.signal(libc::SIGTERM);
+        let status = self.wait(Duration::from_secs(30));
+        (status, self.stderr.join().unwrap())
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("sensor did not exit within {limit:?} of the signal");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Every exec event of an audit log (the sensor's or auditd's), parsed back into the model.
+pub fn exec_events(log: &Path) -> Vec<ExecEvent> {
+    let text = std::fs::read(log).unwrap_or_default();
+    let records = parse_log(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}", log.display()));
+    group_events(records)
+        .into_iter()
+        .filter(|ev| ev.iter().any(|r| r.rtype == b"SYSCALL") && ev.iter().all(|r| r.rtype != b"DAEMON_ERR"))
+        .filter_map(|ev| exec_event(&ev).ok())
+        .filter(|ev| matches!(ev.syscall, sensor::event::Syscall::Execve | sensor::event::Syscall::Execveat))
+        .collect()
+}
+
+/// Polls `f` until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}

@@ -205,9 +205,10 @@ pub fn split_argv(area: &[u8], argc: u32, total: u64) -> (Vec<Vec<u8>>, Option<A
     (argv, Some(ArgvTruncation { missing_args, missing_bytes }))
 }
 
-/// The kernel's `audit_proctitle_rtrim()`: drop trailing non-printable bytes.
+/// The kernel's `audit_proctitle_rtrim()`: drop trailing non-printable bytes. The kernel's
+/// `isprint()` is Latin-1: 0xa0..=0xff count as printable.
 pub fn rtrim_proctitle(raw: &[u8]) -> Vec<u8> {
-    let printable = |b: u8| (0x20..=0x7e).contains(&b);
+    let printable = |b: u8| (0x20..=0x7e).contains(&b) || b >= 0xa0;
     let mut len = raw.len();
     while len > 1 && !printable(raw[len - 1]) {
         len -= 1;

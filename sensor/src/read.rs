@@ -189,3 +189,7 @@ fn forward(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<RawEvent>, stats: &Rea
     }
     true
 }
+
+#[cfg(test)]
+#[path = "read_tests.rs"]
+mod tests;

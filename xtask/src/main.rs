@@ -1,1 +1,174 @@
-fn main() {}
+//! `cargo xtask`: the project's build and test entry points, so a developer and CI run the same
+//! steps with the toolchains pinned in `toolchains.env`.
+//!
+//! This binary is compiled by whatever toolchain runs `cargo xtask` (rustup's default), not by the
+//! pins, so it uses std + anyhow + clap only and drives the pinned toolchains as child processes.
+
+mod build;
+mod test;
+mod toolchain;
+
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Build and test the sensor with the toolchains pinned in toolchains.env")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install the pinned toolchains and bpf-linker if missing, then build target/release/sensor.
+    Build,
+    /// Build, then fmt, clippy, unit tests and the root-only integration tests; stops at the first
+    /// failing step.
+    Test {
+        /// Passed to every test binary, e.g. a test name filter: `cargo xtask test -- exec`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut steps = Steps::default();
+    let result = Ctx::new().and_then(|mut ctx| match cli.command {
+        Cmd::Build => {
+            let bin = build::run(&mut ctx, &mut steps, false)?;
+            steps.summary();
+            // The one line on stdout, so scripts can take the path.
+            println!("{}", bin.display());
+            Ok(())
+        }
+        Cmd::Test { args } => {
+            let r = test::run(&mut ctx, &mut steps, &args);
+            steps.summary();
+            r
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What every step needs: where the repository is, the pins, and the PATH for child processes
+/// (which may gain the directory where bpf-linker was just installed).
+pub struct Ctx {
+    pub root: PathBuf,
+    pub pins: toolchain::Pins,
+    pub path: OsString,
+}
+
+impl Ctx {
+    fn new() -> Result<Ctx> {
+        // xtask/ sits in the workspace root; the compile-time path is right because xtask is only
+        // ever run by `cargo xtask` from this checkout.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("xtask has no parent directory")?
+            .to_owned();
+        let pins = toolchain::Pins::load(&root)?;
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        Ok(Ctx { root, pins, path })
+    }
+
+    /// `cargo +TOOLCHAIN` run in the workspace root.
+    pub fn cargo(&self, toolchain: &str) -> Command {
+        let mut cmd = Command::new("cargo");
+        cmd.arg(format!("+{toolchain}")).current_dir(&self.root);
+        self.clean_env(&mut cmd);
+        cmd
+    }
+
+    /// rustup sets RUSTUP_TOOLCHAIN for the `cargo xtask` process (the default toolchain), and a
+    /// RUSTC/RUSTDOC in the environment would bypass `+TOOLCHAIN`: children must see the pins only.
+    pub fn clean_env(&self, cmd: &mut Command) {
+        cmd.env("PATH", &self.path);
+        for key in ["RUSTUP_TOOLCHAIN", "RUSTUP_TOOLCHAIN_SOURCE", "RUSTC", "RUSTDOC"] {
+            cmd.env_remove(key);
+        }
+    }
+}
+
+/// Runs a command with inherited stdio; an error names the command and its exit status.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let shown = show(cmd);
+    eprintln!("$ {shown}");
+    let status = cmd.status().with_context(|| format!("cannot start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs a command for its stdout (stderr still goes to the terminal, so errors are seen).
+pub fn output(cmd: &mut Command) -> Result<String> {
+    let shown = show(cmd);
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot start `{shown}`"))?;
+    if !out.status.success() {
+        bail!("`{shown}` failed ({})", out.status);
+    }
+    String::from_utf8(out.stdout).with_context(|| format!("`{shown}` printed non-UTF-8"))
+}
+
+fn show(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Times named steps and prints one line per step as it ends, and all of them again at the end
+/// (cargo's output scrolls the per-step lines away).
+#[derive(Default)]
+pub struct Steps {
+    done: Vec<(String, Duration, bool)>,
+}
+
+impl Steps {
+    pub fn run<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        eprintln!("==> {name}");
+        let start = Instant::now();
+        let result = f();
+        let took = start.elapsed();
+        let line = line(name, took, result.is_ok());
+        eprintln!("{line}");
+        self.done.push((name.to_owned(), took, result.is_ok()));
+        result.with_context(|| format!("step `{name}` failed"))
+    }
+
+    fn summary(&self) {
+        if self.done.is_empty() {
+            return;
+        }
+        eprintln!("---- xtask summary ----");
+        for (name, took, ok) in &self.done {
+            eprintln!("{}", line(name, *took, *ok));
+        }
+        let total: Duration = self.done.iter().map(|d| d.1).sum();
+        eprintln!("total {:.1}s", total.as_secs_f64());
+    }
+}
+
+fn line(name: &str, took: Duration, ok: bool) -> String {
+    let verdict = if ok { "ok    " } else { "FAILED" };
+    format!("{verdict} {name:<34} {:>7.1}s", took.as_secs_f64())
+}

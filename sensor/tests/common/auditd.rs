@@ -72,11 +72,13 @@ impl Drop for Auditd {
     fn drop(&mut self) {
         let mut del = vec!["-d"];
         del.extend(self.rule.iter().map(String::as_str));
-        let _ = Command::new("auditctl").args(&del).status();
+        let _ = Command::new("auditctl").args(&del).output();
         if let Some(pid) = self.started {
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-            wait_until(Duration::from_secs(10), || status().1 == 0);
+            wait_until(Duration::from_secs(10), || {
+                status().1 == 0 && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            });
         }
-        let _ = Command::new("auditctl").args(["-e", &self.was_enabled.to_string()]).status();
+        let _ = Command::new("auditctl").args(["-e", &self.was_enabled.to_string()]).output();
     }
 }

@@ -1,0 +1,475 @@
+//! Decoding of ring-buffer records, serialised exactly as the eBPF programs send them: the fixed
+//! part plus `len` bytes for the variable-length kinds, the whole struct for SCHED and EXIT.
+
+use super::*;
+use std::mem::offset_of;
+
+fn bytes_of<T: Copy>(v: &T) -> &[u8] {
+    // SAFETY: the wire types are `repr(C)` integers and byte arrays with no implicit padding
+    // (checked by `wire_structs_have_no_implicit_padding`), so every byte is initialised.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
+}
+
+fn header(kind: u32, tid: u32) -> wire::Header {
+    wire::Header {
+        kind,
+        tid,
+        pid: tid - 1,
+        _pad: 0,
+        boot_ns: 0x0102_0304_0506_0708,
+    }
+}
+
+fn enter(name: &[u8]) -> wire::ExecEnter {
+    // SAFETY: plain integers and byte arrays: all-zero is a valid value.
+    let mut e: wire::ExecEnter = unsafe { std::mem::zeroed() };
+    e.hdr = header(wire::KIND_EXEC_ENTER, 4242);
+    e.syscall_nr = 59;
+    e.filename_len = name.len() as i32;
+    e.regs = [
+        0x7ffd_0000_1000,
+        0x7ffd_0000_2000,
+        0x7ffd_0000_3000,
+        4,
+        5,
+        6,
+    ];
+    e.filename[..name.len()].copy_from_slice(name);
+    // Bytes beyond `filename_len` (scratch map leftovers) are never sent.
+    e.filename[name.len()..name.len() + 8].copy_from_slice(b"LEFTOVER");
+    e
+}
+
+fn enter_record(e: &wire::ExecEnter) -> Vec<u8> {
+    let len = e.filename_len.max(0) as usize;
+    bytes_of(e)[..wire::EXEC_ENTER_FIXED + len].to_vec()
+}
+
+fn args(offset: u64, data: &[u8]) -> Vec<u8> {
+    // SAFETY: as in `enter`.
+    let mut a: wire::ExecArgs = unsafe { std::mem::zeroed() };
+    a.hdr = header(wire::KIND_EXEC_ARGS, 4242);
+    a.offset = offset;
+    a.len = data.len() as u32;
+    a.data[..data.len()].copy_from_slice(data);
+    bytes_of(&a)[..wire::EXEC_ARGS_FIXED + data.len()].to_vec()
+}
+
+fn sched(interpreted: u32, interp: &[u8], interp_len: i32) -> wire::ExecSched {
+    // SAFETY: as in `enter`.
+    let mut s: wire::ExecSched = unsafe { std::mem::zeroed() };
+    s.hdr = header(wire::KIND_EXEC_SCHED, 4243);
+    s.new_tid = 4241;
+    s.argc = 3;
+    s.args_total = 70_000;
+    s.args_missing = 1234;
+    s.interpreted = interpreted;
+    s.interp_len = interp_len;
+    s.interp[..interp.len()].copy_from_slice(interp);
+    s
+}
+
+fn path(which: u32, truncated: u32, data: &[u8]) -> Vec<u8> {
+    // SAFETY: as in `enter`.
+    let mut p: wire::ExecPath = unsafe { std::mem::zeroed() };
+    p.hdr = header(wire::KIND_EXEC_PATH, 4241);
+    p.which = which;
+    p.len = data.len() as u32;
+    p.truncated = truncated;
+    p.data[..data.len()].copy_from_slice(data);
+    bytes_of(&p)[..wire::EXEC_PATH_FIXED + data.len()].to_vec()
+}
+
+fn exit() -> wire::ExecExit {
+    // SAFETY: as in `enter`.
+    let mut x: wire::ExecExit = unsafe { std::mem::zeroed() };
+    x.hdr = header(wire::KIND_EXEC_EXIT, 4241);
+    x.ret = -13;
+    (x.ppid, x.auid, x.ses) = (1, 1000, 7);
+    (x.uid, x.gid, x.euid, x.suid, x.fsuid) = (1000, 1001, 0, 1002, 1003);
+    (x.egid, x.sgid, x.fsgid) = (1004, 1005, 1006);
+    (x.ns_pid, x.pid_ns, x.mnt_ns, x.net_ns, x.uts_ns) =
+        (12, 4026531836, 4026531841, 4026531840, 4026531838);
+    x.cgroup_id = 0xdead_beef_0000_0001;
+    x.exe = wire::InodeFacts {
+        ino: 0x1_0000_0001,
+        dev: (254 << 20) | 3,
+        rdev: 0,
+        mode: 0o100755,
+        uid: 0,
+        gid: 0,
+        _pad: 0,
+    };
+    x.has_exe = 1;
+    x.read_errors = 2;
+    x.comm[..4].copy_from_slice(b"true");
+    x.tty[..4].copy_from_slice(b"pts0");
+    x.proctitle_len = 10;
+    x.proctitle[..10].copy_from_slice(b"/bin/true\0");
+    x
+}
+
+fn decode(rec: &[u8]) -> Result<RawEvent, DecodeError> {
+    RawEvent::try_from(rec)
+}
+
+/// Decodes `rec` from an odd address inside a larger buffer filled with junk.
+fn decode_unaligned(rec: &[u8]) -> Result<RawEvent, DecodeError> {
+    let mut buf = vec![0xa5u8; rec.len() + 16];
+    let off = if buf.as_ptr() as usize % 2 == 0 { 3 } else { 4 };
+    buf[off..off + rec.len()].copy_from_slice(rec);
+    let slice = &buf[off..off + rec.len()];
+    assert_eq!(
+        slice.as_ptr() as usize % 2,
+        1,
+        "slice must start at an odd address"
+    );
+    RawEvent::try_from(slice)
+}
+
+#[test]
+fn wire_structs_have_no_implicit_padding() {
+    use wire::*;
+    assert_eq!(size_of::<Header>(), 24);
+    assert_eq!(EXEC_ENTER_FIXED, offset_of!(ExecEnter, filename));
+    assert_eq!(EXEC_ENTER_FIXED, 24 + 4 + 4 + 48);
+    assert_eq!(size_of::<ExecEnter>(), EXEC_ENTER_FIXED + FILENAME_MAX);
+    assert_eq!(EXEC_ARGS_FIXED, offset_of!(ExecArgs, data));
+    assert_eq!(EXEC_ARGS_FIXED, 24 + 8 + 4 + 4);
+    assert_eq!(size_of::<ExecArgs>(), EXEC_ARGS_FIXED + ARGS_CHUNK);
+    assert_eq!(EXEC_PATH_FIXED, offset_of!(ExecPath, data));
+    assert_eq!(EXEC_PATH_FIXED, 24 + 4 * 4);
+    assert_eq!(
+        size_of::<ExecPath>(),
+        EXEC_PATH_FIXED + PATH_BUF + PATH_NAME_MAX
+    );
+    assert_eq!(size_of::<ExecSched>(), 24 + 4 + 4 + 8 + 8 + 4 + 4 + 256);
+    assert_eq!(size_of::<InodeFacts>(), 8 + 6 * 4);
+    assert_eq!(
+        size_of::<ExecExit>(),
+        24 + 8 + 16 * 4 + 8 + 32 + 4 + 4 + 16 + 64 + 4 + 4 + PROCTITLE_MAX
+    );
+}
+
+#[test]
+fn enter_decodes_header_regs_and_exactly_filename_len_bytes() {
+    let e = enter(b"/bin/true");
+    let rec = enter_record(&e);
+    assert_eq!(rec.len(), wire::EXEC_ENTER_FIXED + 9);
+    let want = RawEvent::Enter {
+        hdr: e.hdr,
+        syscall_nr: 59,
+        regs: e.regs,
+        filename: Ok(b"/bin/true".to_vec()),
+    };
+    assert_eq!(decode(&rec), Ok(want.clone()));
+    assert_eq!(decode_unaligned(&rec), Ok(want));
+}
+
+#[test]
+fn enter_keeps_untrusted_filename_bytes_verbatim() {
+    let name = b"./a b\n\xff\xfe\"x";
+    let rec = enter_record(&enter(name));
+    match decode(&rec) {
+        Ok(RawEvent::Enter { filename, .. }) => assert_eq!(filename, Ok(name.to_vec())),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn enter_with_empty_filename_decodes_to_empty_name() {
+    let rec = enter_record(&enter(b""));
+    assert_eq!(rec.len(), wire::EXEC_ENTER_FIXED);
+    match decode(&rec) {
+        Ok(RawEvent::Enter { filename, .. }) => assert_eq!(filename, Ok(Vec::new())),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn enter_with_full_length_filename_decodes() {
+    let name = vec![b'x'; wire::FILENAME_MAX - 8];
+    let rec = enter_record(&enter(&name));
+    match decode_unaligned(&rec) {
+        Ok(RawEvent::Enter { filename, .. }) => assert_eq!(filename, Ok(name)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn enter_with_negative_filename_len_is_a_read_error_carrying_the_errno() {
+    let mut e = enter(b"");
+    e.filename_len = -libc::EFAULT;
+    let rec = enter_record(&e);
+    assert_eq!(rec.len(), wire::EXEC_ENTER_FIXED);
+    match decode_unaligned(&rec) {
+        Ok(RawEvent::Enter {
+            filename,
+            syscall_nr,
+            ..
+        }) => {
+            assert_eq!(filename, Err(-libc::EFAULT));
+            assert_eq!(syscall_nr, 59);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn args_chunk_decodes_offset_and_len_bytes() {
+    let data = b"/bin/echo\0a b\0\0\xff";
+    let rec = args(16384, data);
+    let want = RawEvent::Args {
+        hdr: header(wire::KIND_EXEC_ARGS, 4242),
+        offset: 16384,
+        data: data.to_vec(),
+    };
+    assert_eq!(decode(&rec), Ok(want.clone()));
+    assert_eq!(decode_unaligned(&rec), Ok(want));
+}
+
+#[test]
+fn args_chunk_of_full_size_decodes() {
+    let data = vec![0x41u8; wire::ARGS_CHUNK];
+    let rec = args(0, &data);
+    assert_eq!(rec.len(), size_of::<wire::ExecArgs>());
+    match decode_unaligned(&rec) {
+        Ok(RawEvent::Args {
+            data: got,
+            offset: 0,
+            ..
+        }) => assert_eq!(got, data),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn sched_decodes_counts_and_interpreter_of_a_script() {
+    let s = sched(1, b"/bin/sh", 7);
+    let want = RawEvent::Sched {
+        hdr: s.hdr,
+        new_tid: 4241,
+        argc: 3,
+        args_total: 70_000,
+        args_missing: 1234,
+        interp: Some(b"/bin/sh".to_vec()),
+    };
+    assert_eq!(decode(bytes_of(&s)), Ok(want.clone()));
+    assert_eq!(decode_unaligned(bytes_of(&s)), Ok(want));
+}
+
+#[test]
+fn sched_interp_is_none_unless_interpreted_and_readable() {
+    let interp = |s: &wire::ExecSched| match decode(bytes_of(s)) {
+        Ok(RawEvent::Sched { interp, .. }) => interp,
+        other => panic!("{other:?}"),
+    };
+    // Not a script: bprm->interp == bprm->filename.
+    assert_eq!(interp(&sched(0, b"/bin/true", 9)), None);
+    // The interpreter name could not be read.
+    assert_eq!(interp(&sched(1, b"", -libc::EFAULT)), None);
+    // The name stops at its NUL even if interp_len says more.
+    assert_eq!(
+        interp(&sched(1, b"/bin/sh\0junk", 12)),
+        Some(b"/bin/sh".to_vec())
+    );
+    // interp_len larger than the array is clamped, not a panic.
+    assert_eq!(interp(&sched(1, &[b'a'; 256], 300)), Some(vec![b'a'; 256]));
+}
+
+#[test]
+fn path_decodes_which_truncated_and_len_bytes() {
+    let data = b"true\0bin\0usr\0";
+    let rec = path(wire::PATH_EXE, 1, data);
+    assert_eq!(rec.len(), wire::EXEC_PATH_FIXED + data.len());
+    let want = RawEvent::Path {
+        hdr: header(wire::KIND_EXEC_PATH, 4241),
+        which: wire::PATH_EXE,
+        truncated: true,
+        data: data.to_vec(),
+    };
+    assert_eq!(decode(&rec), Ok(want.clone()));
+    assert_eq!(decode_unaligned(&rec), Ok(want));
+}
+
+#[test]
+fn path_of_the_root_is_an_empty_record() {
+    let rec = path(wire::PATH_CWD, 0, b"");
+    let want = RawEvent::Path {
+        hdr: header(wire::KIND_EXEC_PATH, 4241),
+        which: wire::PATH_CWD,
+        truncated: false,
+        data: vec![],
+    };
+    assert_eq!(decode_unaligned(&rec), Ok(want));
+}
+
+#[test]
+fn exit_decodes_every_field() {
+    let x = exit();
+    assert_eq!(decode(bytes_of(&x)), Ok(RawEvent::Exit(Box::new(x))));
+    let got = decode_unaligned(bytes_of(&x)).unwrap();
+    assert_eq!(got, RawEvent::Exit(Box::new(x)));
+    assert_eq!(got.header(), &x.hdr);
+}
+
+#[test]
+fn header_accessor_returns_each_kinds_header() {
+    let e = enter(b"/x");
+    assert_eq!(decode(&enter_record(&e)).unwrap().header(), &e.hdr);
+    assert_eq!(
+        decode(&args(0, b"x\0")).unwrap().header().kind,
+        wire::KIND_EXEC_ARGS
+    );
+    assert_eq!(
+        decode(bytes_of(&sched(0, b"", 0))).unwrap().header().tid,
+        4243
+    );
+    assert_eq!(
+        decode(&path(wire::PATH_CGROUP, 0, b""))
+            .unwrap()
+            .header()
+            .kind,
+        wire::KIND_EXEC_PATH
+    );
+}
+
+#[test]
+fn records_shorter_than_the_header_are_short() {
+    let x = exit();
+    for n in [0, 1, 23] {
+        let rec = &bytes_of(&x)[..n];
+        assert_eq!(
+            decode(rec),
+            Err(DecodeError::Short {
+                kind: "header",
+                len: n,
+                need: 24
+            })
+        );
+    }
+}
+
+#[test]
+fn records_shorter_than_their_fixed_part_are_short() {
+    let e = enter_record(&enter(b"/bin/true"));
+    let n = wire::EXEC_ENTER_FIXED - 1;
+    assert_eq!(
+        decode(&e[..n]),
+        Err(DecodeError::Short {
+            kind: "exec enter",
+            len: n,
+            need: wire::EXEC_ENTER_FIXED
+        })
+    );
+
+    let a = args(0, b"abc");
+    let n = wire::EXEC_ARGS_FIXED - 1;
+    assert_eq!(
+        decode(&a[..n]),
+        Err(DecodeError::Short {
+            kind: "exec args",
+            len: n,
+            need: wire::EXEC_ARGS_FIXED
+        })
+    );
+
+    let p = path(wire::PATH_CWD, 0, b"a\0");
+    let n = wire::EXEC_PATH_FIXED - 1;
+    assert_eq!(
+        decode(&p[..n]),
+        Err(DecodeError::Short {
+            kind: "exec path",
+            len: n,
+            need: wire::EXEC_PATH_FIXED
+        })
+    );
+
+    let s = sched(0, b"", 0);
+    let need = size_of::<wire::ExecSched>();
+    assert_eq!(
+        decode(&bytes_of(&s)[..need - 1]),
+        Err(DecodeError::Short {
+            kind: "exec sched",
+            len: need - 1,
+            need
+        })
+    );
+
+    let x = exit();
+    let need = size_of::<wire::ExecExit>();
+    assert_eq!(
+        decode_unaligned(&bytes_of(&x)[..need - 1]),
+        Err(DecodeError::Short {
+            kind: "exec exit",
+            len: need - 1,
+            need
+        })
+    );
+}
+
+#[test]
+fn length_field_beyond_the_record_is_bad_length() {
+    let e = enter_record(&enter(b"/bin/true"));
+    let cut = &e[..e.len() - 1];
+    assert_eq!(
+        decode(cut),
+        Err(DecodeError::BadLength {
+            field: "filename_len",
+            value: 9,
+            len: cut.len()
+        })
+    );
+
+    let a = args(0, b"abc\0");
+    let cut = &a[..a.len() - 1];
+    assert_eq!(
+        decode_unaligned(cut),
+        Err(DecodeError::BadLength {
+            field: "len",
+            value: 4,
+            len: cut.len()
+        })
+    );
+
+    let p = path(wire::PATH_EXE, 0, b"true\0");
+    let cut = &p[..p.len() - 2];
+    assert_eq!(
+        decode(cut),
+        Err(DecodeError::BadLength {
+            field: "len",
+            value: 5,
+            len: cut.len()
+        })
+    );
+
+    // A huge length (corrupt record) must not panic or allocate.
+    let mut a = args(0, b"");
+    a[offset_of!(wire::ExecArgs, len)..][..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+    assert!(matches!(
+        decode(&a),
+        Err(DecodeError::BadLength { field: "len", .. })
+    ));
+    let mut e = enter_record(&enter(b""));
+    e[offset_of!(wire::ExecEnter, filename_len)..][..4].copy_from_slice(&i32::MAX.to_ne_bytes());
+    assert!(matches!(
+        decode(&e),
+        Err(DecodeError::BadLength {
+            field: "filename_len",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn unknown_kind_is_rejected() {
+    for kind in [0, 6, u32::MAX] {
+        let mut x = exit();
+        x.hdr.kind = kind;
+        assert_eq!(decode(bytes_of(&x)), Err(DecodeError::UnknownKind(kind)));
+        assert_eq!(
+            decode_unaligned(&bytes_of(&x.hdr)[..]),
+            Err(DecodeError::UnknownKind(kind))
+        );
+    }
+}

@@ -18,7 +18,12 @@ fn main() -> Result<()> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let root = manifest.parent().context("workspace root")?.to_owned();
     let out = PathBuf::from(env::var("OUT_DIR")?).join("sensor.bpf.o");
-    for p in ["sensor-ebpf/src", "sensor-ebpf/Cargo.toml", "sensor-common/src", "toolchains.env"] {
+    for p in [
+        "sensor-ebpf/src",
+        "sensor-ebpf/Cargo.toml",
+        "sensor-common/src",
+        "toolchains.env",
+    ] {
         println!("cargo::rerun-if-changed={}", root.join(p).display());
     }
     println!("cargo::rerun-if-env-changed=SENSOR_EBPF_SKIP");
@@ -36,14 +41,25 @@ fn main() -> Result<()> {
         .arg(root.join("sensor-ebpf/Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir)
-        .env("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=2\x1f-Clink-arg=--btf");
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            "-Cdebuginfo=2\x1f-Clink-arg=--btf",
+        );
     // The outer cargo's compiler settings belong to the host toolchain, not the pinned nightly.
-    for key in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "RUSTUP_TOOLCHAIN", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+    for key in [
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTFLAGS",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
         cmd.env_remove(key);
     }
-    let status = cmd
-        .status()
-        .with_context(|| format!("running rustup run {nightly} cargo build (install it with `cargo xtask build`)"))?;
+    let status = cmd.status().with_context(|| {
+        format!("running rustup run {nightly} cargo build (install it with `cargo xtask build`)")
+    })?;
     if !status.success() {
         bail!("building sensor-ebpf with {nightly} failed: {status}; `cargo xtask build` installs the pinned nightly and bpf-linker");
     }

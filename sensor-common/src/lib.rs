@@ -40,6 +40,10 @@ pub struct ExecEnter {
     pub filename_len: i32,
     /// The syscall's six argument registers (execveat: dirfd, name, argv, envp, flags).
     pub regs: [u64; 6],
+    /// Credentials before the exec, for the kernel's BPRM_FCAPS decision.
+    pub old_uid: u32,
+    pub _pad: u32,
+    pub old_caps: Caps,
     pub filename: [u8; FILENAME_MAX],
 }
 pub const EXEC_ENTER_FIXED: usize = core::mem::size_of::<ExecEnter>() - FILENAME_MAX;
@@ -108,6 +112,16 @@ pub struct ExecPath {
 }
 pub const EXEC_PATH_FIXED: usize = core::mem::size_of::<ExecPath>() - PATH_BUF - PATH_NAME_MAX;
 
+/// A task's capability sets (`kernel_cap_t`, one bit per capability).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Caps {
+    pub inheritable: u64,
+    pub permitted: u64,
+    pub effective: u64,
+    pub ambient: u64,
+}
+
 /// Inode facts of the executable (`mm->exe_file`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -146,6 +160,8 @@ pub struct ExecExit {
     pub uts_ns: u32,
     pub cgroup_id: u64,
     pub exe: InodeFacts,
+    /// Capability sets after the exec (or unchanged, when it failed).
+    pub caps: Caps,
     /// 1 when `exe` was read.
     pub has_exe: u32,
     /// Kernel reads that failed while building this event (fields left zero).

@@ -14,7 +14,7 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use sensor_common::{
-    ExecArgs, ExecEnter, ExecExit, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS,
+    Caps, ExecArgs, ExecEnter, ExecExit, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS,
     CTR_ARGS_TRUNCATED, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED, EXEC_ENTER_FIXED, FILENAME_MAX,
     KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT, KIND_EXEC_SCHED, PATH_CWD, PATH_EXE,
     PROCTITLE_MAX,
@@ -35,6 +35,16 @@ fn header(kind: u32) -> Header {
         pid: (id >> 32) as u32,
         _pad: 0,
         boot_ns: unsafe { bpf_ktime_get_boot_ns() },
+    }
+}
+
+#[inline(always)]
+fn read_caps(cred: u64) -> Caps {
+    Caps {
+        inheritable: read(cred, off!(cred_cap_inheritable)),
+        permitted: read(cred, off!(cred_cap_permitted)),
+        effective: read(cred, off!(cred_cap_effective)),
+        ambient: read(cred, off!(cred_cap_ambient)),
     }
 }
 
@@ -62,6 +72,10 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
         // Syscall tracepoint records: 8 bytes of common fields, the syscall number, then args.
         e.regs[i] = unsafe { ctx.read_at::<u64>(16 + 8 * i) }.unwrap_or(0);
     }
+    let cred: u64 = read(current_task(), off!(task_cred));
+    e.old_uid = read(cred, off!(cred_uid));
+    e._pad = 0;
+    e.old_caps = read_caps(cred);
     let name = e.regs[name_arg];
     let n = unsafe {
         bpf_probe_read_user_str(e.filename.as_mut_ptr() as *mut _, FILENAME_MAX as u32, name as *const _)
@@ -202,6 +216,7 @@ fn exit(ctx: &TracePointContext) {
     e.egid = read(cred, off!(cred_egid));
     e.sgid = read(cred, off!(cred_sgid));
     e.fsgid = read(cred, off!(cred_fsgid));
+    e.caps = read_caps(cred);
 
     let nsproxy: u64 = read(task, off!(task_nsproxy));
     e.uts_ns = ns_inum(nsproxy, off!(nsproxy_uts), off!(uts_ns));

@@ -19,7 +19,12 @@ impl WalkedPath {
     /// `/a/b/c` from `c\0b\0a\0`; the root alone is `/`.
     pub fn to_path(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.components.len() + 1);
-        for name in self.components.split(|&b| b == 0).filter(|c| !c.is_empty()).rev() {
+        for name in self
+            .components
+            .split(|&b| b == 0)
+            .filter(|c| !c.is_empty())
+            .rev()
+        {
             out.push(b'/');
             out.extend_from_slice(name);
         }
@@ -44,6 +49,9 @@ pub struct Assembled {
     pub enter: wire::Header,
     pub syscall_nr: u32,
     pub regs: [u64; 6],
+    /// Real uid and capability sets before the exec.
+    pub old_uid: u32,
+    pub old_caps: wire::Caps,
     pub filename: Result<Vec<u8>, i32>,
     /// The argument area as copied (a prefix of it when chunks were lost).
     pub args: Vec<u8>,
@@ -60,6 +68,8 @@ struct Pending {
     enter: wire::Header,
     syscall_nr: u32,
     regs: [u64; 6],
+    old_uid: u32,
+    old_caps: wire::Caps,
     filename: Result<Vec<u8>, i32>,
     args: Vec<u8>,
     args_gap: bool,
@@ -83,13 +93,22 @@ pub struct Assembler {
 impl Assembler {
     pub fn push(&mut self, ev: RawEvent) -> Option<Assembled> {
         match ev {
-            RawEvent::Enter { hdr, syscall_nr, regs, filename } => {
+            RawEvent::Enter {
+                hdr,
+                syscall_nr,
+                regs,
+                old_uid,
+                old_caps,
+                filename,
+            } => {
                 let prev = self.pending.insert(
                     hdr.tid,
                     Pending {
                         enter: hdr,
                         syscall_nr,
                         regs,
+                        old_uid,
+                        old_caps,
                         filename,
                         args: Vec::new(),
                         args_gap: false,
@@ -107,26 +126,48 @@ impl Assembler {
             }
             RawEvent::Args { hdr, offset, data } => {
                 match self.pending.get_mut(&hdr.tid) {
-                    Some(p) if !p.args_gap && offset == p.args.len() as u64 => p.args.extend_from_slice(&data),
+                    Some(p) if !p.args_gap && offset == p.args.len() as u64 => {
+                        p.args.extend_from_slice(&data)
+                    }
                     Some(p) => p.args_gap = true,
                     None => self.orphans += 1,
                 }
                 None
             }
-            RawEvent::Sched { hdr, new_tid, argc, args_total, args_missing, interp } => {
+            RawEvent::Sched {
+                hdr,
+                new_tid,
+                argc,
+                args_total,
+                args_missing,
+                interp,
+            } => {
                 match self.pending.remove(&hdr.tid) {
                     Some(mut p) => {
-                        p.sched = Some(Sched { argc, args_total, args_missing, interp });
+                        p.sched = Some(Sched {
+                            argc,
+                            args_total,
+                            args_missing,
+                            interp,
+                        });
                         self.pending.insert(new_tid, p);
                     }
                     None => self.orphans += 1,
                 }
                 None
             }
-            RawEvent::Path { hdr, which, truncated, data } => {
+            RawEvent::Path {
+                hdr,
+                which,
+                truncated,
+                data,
+            } => {
                 match self.pending.get_mut(&hdr.tid) {
                     Some(p) => {
-                        let walked = Some(WalkedPath { components: data, truncated });
+                        let walked = Some(WalkedPath {
+                            components: data,
+                            truncated,
+                        });
                         match which {
                             wire::PATH_CWD => p.cwd = walked,
                             wire::PATH_EXE => p.exe = walked,
@@ -147,6 +188,8 @@ impl Assembler {
                     enter: p.enter,
                     syscall_nr: p.syscall_nr,
                     regs: p.regs,
+                    old_uid: p.old_uid,
+                    old_caps: p.old_caps,
                     filename: p.filename,
                     args: p.args,
                     args_gap: p.args_gap,
@@ -162,7 +205,8 @@ impl Assembler {
 
     fn sweep(&mut self, now_ns: u64) {
         let before = self.pending.len();
-        self.pending.retain(|_, p| now_ns.saturating_sub(p.enter.boot_ns) < STALE_NS);
+        self.pending
+            .retain(|_, p| now_ns.saturating_sub(p.enter.boot_ns) < STALE_NS);
         self.orphans += (before - self.pending.len()) as u64;
     }
 }

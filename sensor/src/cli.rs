@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::sink::OutputSpec;
 
 #[derive(Parser, Debug)]
-#[command(name = "sensor", version, about = "auditd-compatible security records from eBPF, without auditd")]
+#[command(
+    name = "sensor",
+    version,
+    about = "auditd-compatible security records from eBPF, without auditd"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -24,7 +28,12 @@ pub enum Command {
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// FORMAT:PATH, repeatable. FORMAT is audit, enriched or proto; PATH `-` is stdout.
-    #[arg(long = "output", short = 'o', value_name = "FORMAT:PATH", default_value = "audit:-")]
+    #[arg(
+        long = "output",
+        short = 'o',
+        value_name = "FORMAT:PATH",
+        default_value = "audit:-"
+    )]
     pub outputs: Vec<OutputSpec>,
     /// Kernel ring buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 16)]

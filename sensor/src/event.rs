@@ -114,6 +114,19 @@ pub struct Inode {
     pub rdev_minor: u32,
 }
 
+/// File capabilities (`security.capability`), as PATH `cap_f*=` and BPRM_FCAPS `f*=` show them.
+/// All zero when the file has none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileCaps {
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub effective: bool,
+    /// VFS_CAP_REVISION (1, 2 or 3); 0 without capabilities.
+    pub version: u32,
+    /// The namespaced root uid of a revision 3 entry.
+    pub rootid: u32,
+}
+
 /// One PATH record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PathItem {
@@ -121,6 +134,25 @@ pub struct PathItem {
     /// `None` when the name did not resolve (auditd then writes only item, name and nametype).
     pub inode: Option<Inode>,
     pub nametype: NameType,
+    pub fcaps: FileCaps,
+}
+
+/// A task's capability sets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Caps {
+    pub inheritable: u64,
+    pub permitted: u64,
+    pub effective: u64,
+    pub ambient: u64,
+}
+
+/// The BPRM_FCAPS record: the exec changed capabilities in a way the kernel reports
+/// (`nonroot_raised_pE()` in security/commoncap.c).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BprmFcaps {
+    pub file: FileCaps,
+    pub old: Caps,
+    pub new: Caps,
 }
 
 /// What the sensor had to leave out of argv: never silent.
@@ -149,6 +181,8 @@ pub struct ExecEvent {
     /// The argument vector; empty for a failed exec (auditd writes no EXECVE record then).
     pub argv: Vec<Vec<u8>>,
     pub argv_truncated: Option<ArgvTruncation>,
+    /// Present when the kernel would write a BPRM_FCAPS record for this exec.
+    pub bprm_fcaps: Option<BprmFcaps>,
     /// The command line with NUL separators, at most 128 bytes, trailing non-printables trimmed.
     pub proctitle: Vec<u8>,
     pub cwd: Option<Vec<u8>>,

@@ -43,7 +43,15 @@ fn ensure_tracefs() -> Result<()> {
     let target = CString::new(TRACEFS)?;
     let fstype = CString::new("tracefs")?;
     // SAFETY: valid NUL-terminated strings; no data argument.
-    let rc = unsafe { libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
         bail!("tracefs is not mounted at {TRACEFS} and mounting it failed ({err}); mount it with `mount -t tracefs nodev {TRACEFS}`");
@@ -53,7 +61,10 @@ fn ensure_tracefs() -> Result<()> {
 
 /// eBPF maps are charged to RLIMIT_MEMLOCK on kernels before 5.11.
 fn raise_memlock() {
-    let rlim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: valid pointer to an initialised rlimit.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
 }
@@ -81,19 +92,28 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
         match probe.attach {
             Attach::TracePoint { category, name } => {
                 let tp: &mut TracePoint = prog.try_into()?;
-                tp.load().with_context(|| format!("verifier refused {}", probe.program))?;
-                tp.attach(category, name).with_context(|| format!("attaching {} to {category}:{name}", probe.program))?;
+                tp.load()
+                    .with_context(|| format!("verifier refused {}", probe.program))?;
+                tp.attach(category, name)
+                    .with_context(|| format!("attaching {} to {category}:{name}", probe.program))?;
             }
             Attach::RawTracePoint { name } => {
                 let tp: &mut RawTracePoint = prog.try_into()?;
-                tp.load().with_context(|| format!("verifier refused {}", probe.program))?;
-                tp.attach(name).with_context(|| format!("attaching {} to raw tracepoint {name}", probe.program))?;
+                tp.load()
+                    .with_context(|| format!("verifier refused {}", probe.program))?;
+                tp.attach(name).with_context(|| {
+                    format!("attaching {} to raw tracepoint {name}", probe.program)
+                })?;
             }
         }
     }
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
     let counters = PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("no COUNTERS map")?)?;
-    Ok(Loaded { ebpf, ring, counters })
+    Ok(Loaded {
+        ebpf,
+        ring,
+        counters,
+    })
 }
 
 /// Sum of one per-CPU counter.

@@ -15,7 +15,8 @@ use sensor::{
     cli::{Cli, Command, DecodeArgs, RunArgs, TextFormat},
     encode::{audit, names::SystemNames, proto},
     event::{Event, LostEvent},
-    load, normalise::Normaliser,
+    load,
+    normalise::Normaliser,
     read::{self, ReadStats},
     sink::Sink,
 };
@@ -57,21 +58,33 @@ impl LostTracker {
     /// A record to write when anything grew since the last report.
     fn check(&mut self, now: LostEvent, norm: &mut Normaliser) -> Option<LostEvent> {
         let r = &self.reported;
-        if (now.ringbuf, now.read_errors, now.channel, now.incomplete) == (r.ringbuf, r.read_errors, r.channel, r.incomplete) {
+        if (now.ringbuf, now.read_errors, now.channel, now.incomplete)
+            == (r.ringbuf, r.read_errors, r.channel, r.incomplete)
+        {
             return None;
         }
         let total = now.ringbuf + now.channel;
-        let ev = LostEvent { stamp: norm.stamp_now(), total, delta: total - r.total, ..now };
+        let ev = LostEvent {
+            stamp: norm.stamp_now(),
+            total,
+            delta: total - r.total,
+            ..now
+        };
         self.reported = ev.clone();
         Some(ev)
     }
 }
 
 async fn run(args: RunArgs) -> Result<()> {
-    let opts = load::Options { ring_buffer_bytes: args.ring_buffer_mib.max(1) << 20 };
+    let opts = load::Options {
+        ring_buffer_bytes: args.ring_buffer_mib.max(1) << 20,
+    };
     let loaded = load::load(EBPF_OBJECT, &opts)?;
     // Scripts wait for this line before starting what they want to observe.
-    eprintln!("sensor: {} probes attached", sensor_common::probes::PROBES.len());
+    eprintln!(
+        "sensor: {} probes attached",
+        sensor_common::probes::PROBES.len()
+    );
     let mut sink = Sink::open(&args.outputs).context("opening outputs")?;
     let (tx, mut rx) = mpsc::channel(args.channel_capacity.max(1));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -91,7 +104,8 @@ async fn run(args: RunArgs) -> Result<()> {
         let now = LostEvent {
             ringbuf: load::counter(&counters, CTR_RINGBUF_FULL),
             read_errors: load::counter(&counters, CTR_READ_ERROR),
-            channel: stats.channel_full.load(Ordering::Relaxed) + stats.undecodable.load(Ordering::Relaxed),
+            channel: stats.channel_full.load(Ordering::Relaxed)
+                + stats.undecodable.load(Ordering::Relaxed),
             incomplete,
             ..LostEvent::default()
         };
@@ -126,8 +140,11 @@ async fn run(args: RunArgs) -> Result<()> {
 }
 
 fn decode(args: DecodeArgs) -> Result<()> {
-    let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
-    let names = (args.format == TextFormat::Enriched).then(SystemNames::load).transpose()?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let names = (args.format == TextFormat::Enriched)
+        .then(SystemNames::load)
+        .transpose()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut buf = Vec::new();

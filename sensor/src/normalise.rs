@@ -19,18 +19,30 @@ use sensor_common as wire;
 use crate::{
     assemble::Assembled,
     event::{
-        ArgvTruncation, Container, ExecEvent, Inode, NameType, PathItem, Stamp, Syscall, Task,
-        AUDIT_ARCH_X86_64,
+        ArgvTruncation, Caps, Container, ExecEvent, FileCaps, Inode, NameType, PathItem, Stamp,
+        Syscall, Task, AUDIT_ARCH_X86_64,
     },
 };
 
 /// The kernel's own limit: MAX_PROCTITLE_AUDIT_LEN.
 const PROCTITLE_MAX: usize = wire::PROCTITLE_MAX;
 
-#[derive(Default)]
+pub mod caps;
+
 pub struct Normaliser {
     serial: u64,
     interp_cache: HashMap<(u64, u32), Option<Vec<u8>>>,
+    full_caps: u64,
+}
+
+impl Default for Normaliser {
+    fn default() -> Self {
+        Normaliser {
+            serial: 0,
+            interp_cache: HashMap::new(),
+            full_caps: caps::full_set(),
+        }
+    }
 }
 
 impl Normaliser {
@@ -42,13 +54,21 @@ impl Normaliser {
     /// A stamp for something happening now (lost-event reports).
     pub fn stamp_now(&mut self) -> Stamp {
         let now = clock(libc::CLOCK_REALTIME);
-        Stamp { sec: now / 1_000_000_000, nsec: (now % 1_000_000_000) as u32, serial: self.next_serial() }
+        Stamp {
+            sec: now / 1_000_000_000,
+            nsec: (now % 1_000_000_000) as u32,
+            serial: self.next_serial(),
+        }
     }
 
     pub fn exec(&mut self, a: Assembled) -> ExecEvent {
         let x = &*a.exit;
         let wall = boot_to_wall(a.enter.boot_ns);
-        let stamp = Stamp { sec: wall / 1_000_000_000, nsec: (wall % 1_000_000_000) as u32, serial: self.next_serial() };
+        let stamp = Stamp {
+            sec: wall / 1_000_000_000,
+            nsec: (wall % 1_000_000_000) as u32,
+            serial: self.next_serial(),
+        };
         let success = x.ret == 0;
         let syscall = Syscall::from_number(a.syscall_nr).unwrap_or(Syscall::Execve);
         let cwd = a.cwd.as_ref().map(|p| p.to_path());
@@ -59,11 +79,49 @@ impl Normaliser {
             (Some(s), true) => split_argv(&a.args, s.argc, s.args_total),
             _ => (Vec::new(), None),
         };
-        let proctitle = rtrim_proctitle(&x.proctitle[..(x.proctitle_len as usize).min(PROCTITLE_MAX)]);
-        let exe_inode = (x.has_exe != 0).then(|| kernel_inode(&x.exe));
-        let paths = self.path_items(&filename, success, x.ret, a.sched.as_ref().and_then(|s| s.interp.clone()), exe_inode, exe.as_deref(), cwd.as_deref(), x.hdr.pid);
+        let proctitle =
+            rtrim_proctitle(&x.proctitle[..(x.proctitle_len as usize).min(PROCTITLE_MAX)]);
+        let live = PathBuf::from(format!("/proc/{}/exe", x.hdr.pid));
+        let facts = ExecFacts {
+            filename: &filename,
+            success,
+            ret: x.ret,
+            interp: a.sched.as_ref().and_then(|s| s.interp.clone()),
+            exe_inode: (x.has_exe != 0).then(|| kernel_inode(&x.exe)),
+            exe_file: match &exe {
+                Some(path) if !live.exists() => PathBuf::from(OsStr::from_bytes(path)),
+                _ => live,
+            },
+            cwd: cwd.as_deref(),
+        };
+        let paths = self.path_items(&facts);
+        let bprm_fcaps = if success {
+            let ids = caps::Ids {
+                old_uid: a.old_uid,
+                new_uid: x.uid,
+                new_euid: x.euid,
+            };
+            let file = if facts.exe_inode.is_some() {
+                caps::file_caps(&facts.exe_file)
+            } else {
+                FileCaps::default()
+            };
+            caps::bprm_fcaps(
+                ids,
+                wire_caps(&a.old_caps),
+                wire_caps(&x.caps),
+                file,
+                self.full_caps,
+            )
+        } else {
+            None
+        };
 
-        let cgroup_path = a.cgroup.as_ref().map(|p| p.to_path()).unwrap_or_else(|| b"/".to_vec());
+        let cgroup_path = a
+            .cgroup
+            .as_ref()
+            .map(|p| p.to_path())
+            .unwrap_or_else(|| b"/".to_vec());
         let container_id = container_id(&cgroup_path);
         ExecEvent {
             stamp,
@@ -93,6 +151,7 @@ impl Normaliser {
             },
             argv,
             argv_truncated,
+            bprm_fcaps,
             proctitle,
             cwd,
             paths,
@@ -112,51 +171,62 @@ impl Normaliser {
 
     /// PATH items in the kernel's order: the program as named, then (for `#!` scripts) the
     /// interpreter named on the `#!` line, then the ELF interpreter of the final binary.
-    #[allow(clippy::too_many_arguments)]
-    fn path_items(
-        &mut self,
-        filename: &[u8],
-        success: bool,
-        ret: i64,
-        interp: Option<Vec<u8>>,
-        exe_inode: Option<Inode>,
-        exe: Option<&[u8]>,
-        cwd: Option<&[u8]>,
-        pid: u32,
-    ) -> Vec<PathItem> {
-        if !success {
+    fn path_items(&mut self, x: &ExecFacts) -> Vec<PathItem> {
+        let named = |name: &[u8], file: &Path, inode: Option<Inode>| PathItem {
+            name: name.to_vec(),
+            fcaps: if inode.is_some() {
+                caps::file_caps(file)
+            } else {
+                FileCaps::default()
+            },
+            inode,
+            nametype: NameType::Normal,
+        };
+        let by_name = resolve(x.filename, x.cwd);
+        if !x.success {
             // ENOENT / ENOTDIR: the name did not resolve, as the kernel records it.
-            if ret == -(libc::ENOENT as i64) || ret == -(libc::ENOTDIR as i64) {
-                return vec![PathItem { name: filename.to_vec(), inode: None, nametype: NameType::Unknown }];
+            if x.ret == -(libc::ENOENT as i64) || x.ret == -(libc::ENOTDIR as i64) {
+                return vec![PathItem {
+                    nametype: NameType::Unknown,
+                    ..named(x.filename, &by_name, None)
+                }];
             }
-            let inode = stat_inode(&resolve(filename, cwd));
-            return vec![PathItem { name: filename.to_vec(), inode, nametype: NameType::Normal }];
+            return vec![named(x.filename, &by_name, stat_inode(&by_name))];
         }
         let mut items = Vec::with_capacity(3);
-        match interp {
+        match &x.interp {
             Some(interp) => {
-                items.push(PathItem { name: filename.to_vec(), inode: stat_inode(&resolve(filename, cwd)), nametype: NameType::Normal });
-                items.push(PathItem { name: interp, inode: exe_inode, nametype: NameType::Normal });
+                items.push(named(x.filename, &by_name, stat_inode(&by_name)));
+                items.push(named(interp, &x.exe_file, x.exe_inode));
             }
-            None => items.push(PathItem { name: filename.to_vec(), inode: exe_inode, nametype: NameType::Normal }),
+            None => items.push(named(x.filename, &x.exe_file, x.exe_inode)),
         }
-        if let (Some(inode), Some(exe)) = (exe_inode, exe) {
+        if let Some(inode) = x.exe_inode {
             let key = (inode.ino, inode.dev_major << 20 | inode.dev_minor);
             let elf_interp = self
                 .interp_cache
                 .entry(key)
-                .or_insert_with(|| {
-                    let live = PathBuf::from(format!("/proc/{pid}/exe"));
-                    elf_interp(&live).or_else(|| elf_interp(Path::new(OsStr::from_bytes(exe))))
-                })
+                .or_insert_with(|| elf_interp(&x.exe_file))
                 .clone();
             if let Some(name) = elf_interp {
-                let inode = stat_inode(Path::new(OsStr::from_bytes(&name)));
-                items.push(PathItem { name, inode, nametype: NameType::Normal });
+                let file = Path::new(OsStr::from_bytes(&name));
+                items.push(named(&name, file, stat_inode(file)));
             }
         }
         items
     }
+}
+
+/// What PATH items and BPRM_FCAPS are built from.
+struct ExecFacts<'a> {
+    filename: &'a [u8],
+    success: bool,
+    ret: i64,
+    interp: Option<Vec<u8>>,
+    exe_inode: Option<Inode>,
+    /// The running executable: `/proc/PID/exe` while the process lives, else its path.
+    exe_file: PathBuf,
+    cwd: Option<&'a [u8]>,
 }
 
 fn cstr(bytes: &[u8]) -> &[u8] {
@@ -164,7 +234,10 @@ fn cstr(bytes: &[u8]) -> &[u8] {
 }
 
 fn clock(id: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid clock id and a valid out-pointer.
     unsafe { libc::clock_gettime(id, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -202,7 +275,13 @@ pub fn split_argv(area: &[u8], argc: u32, total: u64) -> (Vec<Vec<u8>>, Option<A
     if complete && missing_args == 0 {
         return (argv, None);
     }
-    (argv, Some(ArgvTruncation { missing_args, missing_bytes }))
+    (
+        argv,
+        Some(ArgvTruncation {
+            missing_args,
+            missing_bytes,
+        }),
+    )
 }
 
 /// The kernel's `audit_proctitle_rtrim()`: drop trailing non-printable bytes. The kernel's
@@ -217,6 +296,15 @@ pub fn rtrim_proctitle(raw: &[u8]) -> Vec<u8> {
         len = 0;
     }
     raw[..len].to_vec()
+}
+
+fn wire_caps(c: &wire::Caps) -> Caps {
+    Caps {
+        inheritable: c.inheritable,
+        permitted: c.permitted,
+        effective: c.effective,
+        ambient: c.ambient,
+    }
 }
 
 fn kernel_inode(f: &wire::InodeFacts) -> Inode {
@@ -277,7 +365,9 @@ pub fn elf_interp(path: &Path) -> Option<Vec<u8>> {
     let mut ph = vec![0u8; phentsize * phnum];
     f.seek(SeekFrom::Start(phoff)).ok()?;
     f.read_exact(&mut ph).ok()?;
-    let entry = ph.chunks_exact(phentsize).find(|p| u32::from_le_bytes(p[..4].try_into().unwrap()) == 3)?;
+    let entry = ph
+        .chunks_exact(phentsize)
+        .find(|p| u32::from_le_bytes(p[..4].try_into().unwrap()) == 3)?;
     let (off, size) = (u64_at(entry, 0x08), u64_at(entry, 0x20));
     if size == 0 || size > 4096 {
         return None;

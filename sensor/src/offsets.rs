@@ -8,10 +8,7 @@ use sensor_common::KernelOffsets;
 #[derive(Debug, thiserror::Error)]
 pub enum OffsetError {
     #[error("cannot read kernel BTF at {path}: {source}")]
-    Open {
-        path: String,
-        source: btf_rs::Error,
-    },
+    Open { path: String, source: btf_rs::Error },
     #[error("kernel BTF has no struct {0}")]
     NoStruct(String),
     #[error("kernel BTF: struct {strukt} has no member {member}")]
@@ -107,6 +104,10 @@ impl Resolver {
             cred_egid: o("cred", "egid")?,
             cred_fsuid: o("cred", "fsuid")?,
             cred_fsgid: o("cred", "fsgid")?,
+            cred_cap_inheritable: o("cred", "cap_inheritable")?,
+            cred_cap_permitted: o("cred", "cap_permitted")?,
+            cred_cap_effective: o("cred", "cap_effective")?,
+            cred_cap_ambient: o("cred", "cap_ambient")?,
             signal_tty: o("signal_struct", "tty")?,
             tty_name: o("tty_struct", "name")?,
             nsproxy_uts: o("nsproxy", "uts_ns")?,

@@ -14,20 +14,51 @@ use tokio::{io::unix::AsyncFd, sync::mpsc};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
     #[error("record of {len} bytes is shorter than its {kind} header ({need} bytes)")]
-    Short { kind: &'static str, len: usize, need: usize },
+    Short {
+        kind: &'static str,
+        len: usize,
+        need: usize,
+    },
     #[error("record kind {0} is unknown")]
     UnknownKind(u32),
     #[error("record length field {field}={value} exceeds the record ({len} bytes)")]
-    BadLength { field: &'static str, value: usize, len: usize },
+    BadLength {
+        field: &'static str,
+        value: usize,
+        len: usize,
+    },
 }
 
 /// One decoded ring-buffer record, owning its variable-length bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawEvent {
-    Enter { hdr: wire::Header, syscall_nr: u32, regs: [u64; 6], filename: Result<Vec<u8>, i32> },
-    Args { hdr: wire::Header, offset: u64, data: Vec<u8> },
-    Sched { hdr: wire::Header, new_tid: u32, argc: u32, args_total: u64, args_missing: u64, interp: Option<Vec<u8>> },
-    Path { hdr: wire::Header, which: u32, truncated: bool, data: Vec<u8> },
+    Enter {
+        hdr: wire::Header,
+        syscall_nr: u32,
+        regs: [u64; 6],
+        old_uid: u32,
+        old_caps: wire::Caps,
+        filename: Result<Vec<u8>, i32>,
+    },
+    Args {
+        hdr: wire::Header,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    Sched {
+        hdr: wire::Header,
+        new_tid: u32,
+        argc: u32,
+        args_total: u64,
+        args_missing: u64,
+        interp: Option<Vec<u8>>,
+    },
+    Path {
+        hdr: wire::Header,
+        which: u32,
+        truncated: bool,
+        data: Vec<u8>,
+    },
     Exit(Box<wire::ExecExit>),
 }
 
@@ -47,7 +78,11 @@ impl RawEvent {
 fn read<T: Copy>(bytes: &[u8], kind: &'static str) -> Result<T, DecodeError> {
     let need = size_of::<T>();
     if bytes.len() < need {
-        return Err(DecodeError::Short { kind, len: bytes.len(), need });
+        return Err(DecodeError::Short {
+            kind,
+            len: bytes.len(),
+            need,
+        });
     }
     // SAFETY: length checked; every wire type is plain `repr(C)` integers and byte arrays,
     // valid for any bit pattern; `read_unaligned` copes with any alignment.
@@ -55,15 +90,28 @@ fn read<T: Copy>(bytes: &[u8], kind: &'static str) -> Result<T, DecodeError> {
 }
 
 /// The variable-length tail that follows a fixed part of `fixed` bytes.
-fn tail<'a>(bytes: &'a [u8], fixed: usize, len: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
-    bytes.get(fixed..fixed + len).ok_or(DecodeError::BadLength { field, value: len, len: bytes.len() })
+fn tail<'a>(
+    bytes: &'a [u8],
+    fixed: usize,
+    len: usize,
+    field: &'static str,
+) -> Result<&'a [u8], DecodeError> {
+    bytes.get(fixed..fixed + len).ok_or(DecodeError::BadLength {
+        field,
+        value: len,
+        len: bytes.len(),
+    })
 }
 
 /// The records whose variable-length part is not sent are shorter than their struct: read the
 /// fixed part through a zero-padded copy.
 fn read_padded<T: Copy>(bytes: &[u8], fixed: usize, kind: &'static str) -> Result<T, DecodeError> {
     if bytes.len() < fixed {
-        return Err(DecodeError::Short { kind, len: bytes.len(), need: fixed });
+        return Err(DecodeError::Short {
+            kind,
+            len: bytes.len(),
+            need: fixed,
+        });
     }
     let mut buf = vec![0u8; size_of::<T>()];
     let n = bytes.len().min(buf.len());
@@ -86,19 +134,37 @@ impl TryFrom<&[u8]> for RawEvent {
                 let filename = if e.filename_len < 0 {
                     Err(e.filename_len)
                 } else {
-                    Ok(tail(bytes, wire::EXEC_ENTER_FIXED, e.filename_len as usize, "filename_len")?.to_vec())
+                    Ok(tail(
+                        bytes,
+                        wire::EXEC_ENTER_FIXED,
+                        e.filename_len as usize,
+                        "filename_len",
+                    )?
+                    .to_vec())
                 };
-                Ok(RawEvent::Enter { hdr, syscall_nr: e.syscall_nr, regs: e.regs, filename })
+                Ok(RawEvent::Enter {
+                    hdr,
+                    syscall_nr: e.syscall_nr,
+                    regs: e.regs,
+                    old_uid: e.old_uid,
+                    old_caps: e.old_caps,
+                    filename,
+                })
             }
             wire::KIND_EXEC_ARGS => {
                 let a: wire::ExecArgs = read_padded(bytes, wire::EXEC_ARGS_FIXED, "exec args")?;
                 let data = tail(bytes, wire::EXEC_ARGS_FIXED, a.len as usize, "len")?.to_vec();
-                Ok(RawEvent::Args { hdr, offset: a.offset, data })
+                Ok(RawEvent::Args {
+                    hdr,
+                    offset: a.offset,
+                    data,
+                })
             }
             wire::KIND_EXEC_SCHED => {
                 let s: wire::ExecSched = read(bytes, "exec sched")?;
-                let interp = (s.interpreted != 0 && s.interp_len >= 0)
-                    .then(|| cstr(&s.interp[..(s.interp_len as usize).min(s.interp.len())]).to_vec());
+                let interp = (s.interpreted != 0 && s.interp_len >= 0).then(|| {
+                    cstr(&s.interp[..(s.interp_len as usize).min(s.interp.len())]).to_vec()
+                });
                 Ok(RawEvent::Sched {
                     hdr,
                     new_tid: s.new_tid,
@@ -111,7 +177,12 @@ impl TryFrom<&[u8]> for RawEvent {
             wire::KIND_EXEC_PATH => {
                 let p: wire::ExecPath = read_padded(bytes, wire::EXEC_PATH_FIXED, "exec path")?;
                 let data = tail(bytes, wire::EXEC_PATH_FIXED, p.len as usize, "len")?.to_vec();
-                Ok(RawEvent::Path { hdr, which: p.which, truncated: p.truncated != 0, data })
+                Ok(RawEvent::Path {
+                    hdr,
+                    which: p.which,
+                    truncated: p.truncated != 0,
+                    data,
+                })
             }
             wire::KIND_EXEC_EXIT => Ok(RawEvent::Exit(Box::new(read(bytes, "exec exit")?))),
             other => Err(DecodeError::UnknownKind(other)),

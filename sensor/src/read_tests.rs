@@ -11,13 +11,17 @@ fn bytes_of<T: Copy>(v: &T) -> &[u8] {
 }
 
 fn header(kind: u32, tid: u32) -> wire::Header {
-    wire::Header {
-        kind,
-        tid,
-        pid: tid - 1,
-        _pad: 0,
-        boot_ns: 0x0102_0304_0506_0708,
-    }
+    let mut h = wire::Header::default();
+    (h.kind, h.tid, h.pid, h.boot_ns) = (kind, tid, tid - 1, 0x0102_0304_0506_0708);
+    h
+}
+
+fn short(kind: &'static str, len: usize, need: usize) -> Result<RawEvent, DecodeError> {
+    Err(DecodeError::Short { kind, len, need })
+}
+
+fn bad(field: &'static str, value: usize, len: usize) -> Result<RawEvent, DecodeError> {
+    Err(DecodeError::BadLength { field, value, len })
 }
 
 fn enter(name: &[u8]) -> wire::ExecEnter {
@@ -26,18 +30,19 @@ fn enter(name: &[u8]) -> wire::ExecEnter {
     e.hdr = header(wire::KIND_EXEC_ENTER, 4242);
     e.syscall_nr = 59;
     e.filename_len = name.len() as i32;
-    e.regs = [
-        0x7ffd_0000_1000,
-        0x7ffd_0000_2000,
-        0x7ffd_0000_3000,
-        4,
-        5,
-        6,
-    ];
+    e.regs = [0x7ffd_1000, 0x7ffd_2000, 0x7ffd_3000, 4, 5, 6];
+    e.old_uid = 1000;
+    e.old_caps = caps(0x20);
     e.filename[..name.len()].copy_from_slice(name);
     // Bytes beyond `filename_len` (scratch map leftovers) are never sent.
     e.filename[name.len()..name.len() + 8].copy_from_slice(b"LEFTOVER");
     e
+}
+
+fn caps(base: u64) -> wire::Caps {
+    let mut c = wire::Caps::default();
+    (c.inheritable, c.permitted, c.effective, c.ambient) = (base, base + 1, base + 2, base + 3);
+    c
 }
 
 fn enter_record(e: &wire::ExecEnter) -> Vec<u8> {
@@ -91,15 +96,9 @@ fn exit() -> wire::ExecExit {
     (x.ns_pid, x.pid_ns, x.mnt_ns, x.net_ns, x.uts_ns) =
         (12, 4026531836, 4026531841, 4026531840, 4026531838);
     x.cgroup_id = 0xdead_beef_0000_0001;
-    x.exe = wire::InodeFacts {
-        ino: 0x1_0000_0001,
-        dev: (254 << 20) | 3,
-        rdev: 0,
-        mode: 0o100755,
-        uid: 0,
-        gid: 0,
-        _pad: 0,
-    };
+    (x.exe.ino, x.exe.dev, x.exe.mode) = (0x1_0000_0001, (254 << 20) | 3, 0o100755);
+    (x.exe.rdev, x.exe.uid, x.exe.gid) = ((136 << 20) | 1, 2, 3);
+    x.caps = caps(0x1ff_ffff_ffff);
     x.has_exe = 1;
     x.read_errors = 2;
     x.comm[..4].copy_from_slice(b"true");
@@ -116,14 +115,14 @@ fn decode(rec: &[u8]) -> Result<RawEvent, DecodeError> {
 /// Decodes `rec` from an odd address inside a larger buffer filled with junk.
 fn decode_unaligned(rec: &[u8]) -> Result<RawEvent, DecodeError> {
     let mut buf = vec![0xa5u8; rec.len() + 16];
-    let off = if buf.as_ptr() as usize % 2 == 0 { 3 } else { 4 };
+    let off = if (buf.as_ptr() as usize).is_multiple_of(2) {
+        3
+    } else {
+        4
+    };
     buf[off..off + rec.len()].copy_from_slice(rec);
     let slice = &buf[off..off + rec.len()];
-    assert_eq!(
-        slice.as_ptr() as usize % 2,
-        1,
-        "slice must start at an odd address"
-    );
+    assert_eq!(slice.as_ptr() as usize % 2, 1, "not at an odd address");
     RawEvent::try_from(slice)
 }
 
@@ -132,23 +131,20 @@ fn wire_structs_have_no_implicit_padding() {
     use wire::*;
     assert_eq!(size_of::<Header>(), 24);
     assert_eq!(EXEC_ENTER_FIXED, offset_of!(ExecEnter, filename));
-    assert_eq!(EXEC_ENTER_FIXED, 24 + 4 + 4 + 48);
+    assert_eq!(size_of::<Caps>(), 4 * 8);
+    assert_eq!(EXEC_ENTER_FIXED, 24 + 4 + 4 + 48 + 4 + 4 + 32);
     assert_eq!(size_of::<ExecEnter>(), EXEC_ENTER_FIXED + FILENAME_MAX);
     assert_eq!(EXEC_ARGS_FIXED, offset_of!(ExecArgs, data));
     assert_eq!(EXEC_ARGS_FIXED, 24 + 8 + 4 + 4);
     assert_eq!(size_of::<ExecArgs>(), EXEC_ARGS_FIXED + ARGS_CHUNK);
     assert_eq!(EXEC_PATH_FIXED, offset_of!(ExecPath, data));
     assert_eq!(EXEC_PATH_FIXED, 24 + 4 * 4);
-    assert_eq!(
-        size_of::<ExecPath>(),
-        EXEC_PATH_FIXED + PATH_BUF + PATH_NAME_MAX
-    );
+    let path_data = PATH_BUF + PATH_NAME_MAX;
+    assert_eq!(size_of::<ExecPath>(), EXEC_PATH_FIXED + path_data);
     assert_eq!(size_of::<ExecSched>(), 24 + 4 + 4 + 8 + 8 + 4 + 4 + 256);
     assert_eq!(size_of::<InodeFacts>(), 8 + 6 * 4);
-    assert_eq!(
-        size_of::<ExecExit>(),
-        24 + 8 + 16 * 4 + 8 + 32 + 4 + 4 + 16 + 64 + 4 + 4 + PROCTITLE_MAX
-    );
+    let exit = 24 + 8 + 16 * 4 + 8 + 32 + 32 + 4 + 4 + 16 + 64 + 4 + 4 + PROCTITLE_MAX;
+    assert_eq!(size_of::<ExecExit>(), exit);
 }
 
 #[test]
@@ -160,6 +156,8 @@ fn enter_decodes_header_regs_and_exactly_filename_len_bytes() {
         hdr: e.hdr,
         syscall_nr: 59,
         regs: e.regs,
+        old_uid: 1000,
+        old_caps: caps(0x20),
         filename: Ok(b"/bin/true".to_vec()),
     };
     assert_eq!(decode(&rec), Ok(want.clone()));
@@ -202,17 +200,12 @@ fn enter_with_negative_filename_len_is_a_read_error_carrying_the_errno() {
     e.filename_len = -libc::EFAULT;
     let rec = enter_record(&e);
     assert_eq!(rec.len(), wire::EXEC_ENTER_FIXED);
-    match decode_unaligned(&rec) {
-        Ok(RawEvent::Enter {
-            filename,
-            syscall_nr,
-            ..
-        }) => {
-            assert_eq!(filename, Err(-libc::EFAULT));
-            assert_eq!(syscall_nr, 59);
-        }
-        other => panic!("{other:?}"),
-    }
+    let got = decode_unaligned(&rec);
+    let Ok(RawEvent::Enter { filename, regs, .. }) = got else {
+        panic!("{got:?}")
+    };
+    assert_eq!(filename, Err(-libc::EFAULT));
+    assert_eq!(regs, e.regs);
 }
 
 #[test]
@@ -233,14 +226,8 @@ fn args_chunk_of_full_size_decodes() {
     let data = vec![0x41u8; wire::ARGS_CHUNK];
     let rec = args(0, &data);
     assert_eq!(rec.len(), size_of::<wire::ExecArgs>());
-    match decode_unaligned(&rec) {
-        Ok(RawEvent::Args {
-            data: got,
-            offset: 0,
-            ..
-        }) => assert_eq!(got, data),
-        other => panic!("{other:?}"),
-    }
+    let got = decode_unaligned(&rec);
+    assert!(matches!(&got, Ok(RawEvent::Args { data: d, offset: 0, .. }) if *d == data));
 }
 
 #[test]
@@ -269,10 +256,8 @@ fn sched_interp_is_none_unless_interpreted_and_readable() {
     // The interpreter name could not be read.
     assert_eq!(interp(&sched(1, b"", -libc::EFAULT)), None);
     // The name stops at its NUL even if interp_len says more.
-    assert_eq!(
-        interp(&sched(1, b"/bin/sh\0junk", 12)),
-        Some(b"/bin/sh".to_vec())
-    );
+    let got = interp(&sched(1, b"/bin/sh\0junk", 12));
+    assert_eq!(got.as_deref(), Some(&b"/bin/sh"[..]));
     // interp_len larger than the array is clamped, not a panic.
     assert_eq!(interp(&sched(1, &[b'a'; 256], 300)), Some(vec![b'a'; 256]));
 }
@@ -316,20 +301,12 @@ fn exit_decodes_every_field() {
 #[test]
 fn header_accessor_returns_each_kinds_header() {
     let e = enter(b"/x");
-    assert_eq!(decode(&enter_record(&e)).unwrap().header(), &e.hdr);
+    let hdr = |rec: &[u8]| *decode(rec).unwrap().header();
+    assert_eq!(hdr(&enter_record(&e)), e.hdr);
+    assert_eq!(hdr(&args(0, b"x\0")), header(wire::KIND_EXEC_ARGS, 4242));
+    assert_eq!(hdr(bytes_of(&sched(0, b"", 0))).tid, 4243);
     assert_eq!(
-        decode(&args(0, b"x\0")).unwrap().header().kind,
-        wire::KIND_EXEC_ARGS
-    );
-    assert_eq!(
-        decode(bytes_of(&sched(0, b"", 0))).unwrap().header().tid,
-        4243
-    );
-    assert_eq!(
-        decode(&path(wire::PATH_CGROUP, 0, b""))
-            .unwrap()
-            .header()
-            .kind,
+        hdr(&path(wire::PATH_CGROUP, 0, b"")).kind,
         wire::KIND_EXEC_PATH
     );
 }
@@ -338,15 +315,7 @@ fn header_accessor_returns_each_kinds_header() {
 fn records_shorter_than_the_header_are_short() {
     let x = exit();
     for n in [0, 1, 23] {
-        let rec = &bytes_of(&x)[..n];
-        assert_eq!(
-            decode(rec),
-            Err(DecodeError::Short {
-                kind: "header",
-                len: n,
-                need: 24
-            })
-        );
+        assert_eq!(decode(&bytes_of(&x)[..n]), short("header", n, 24));
     }
 }
 
@@ -354,57 +323,25 @@ fn records_shorter_than_the_header_are_short() {
 fn records_shorter_than_their_fixed_part_are_short() {
     let e = enter_record(&enter(b"/bin/true"));
     let n = wire::EXEC_ENTER_FIXED - 1;
-    assert_eq!(
-        decode(&e[..n]),
-        Err(DecodeError::Short {
-            kind: "exec enter",
-            len: n,
-            need: wire::EXEC_ENTER_FIXED
-        })
-    );
+    assert_eq!(decode(&e[..n]), short("exec enter", n, n + 1));
 
     let a = args(0, b"abc");
     let n = wire::EXEC_ARGS_FIXED - 1;
-    assert_eq!(
-        decode(&a[..n]),
-        Err(DecodeError::Short {
-            kind: "exec args",
-            len: n,
-            need: wire::EXEC_ARGS_FIXED
-        })
-    );
+    assert_eq!(decode(&a[..n]), short("exec args", n, n + 1));
 
     let p = path(wire::PATH_CWD, 0, b"a\0");
     let n = wire::EXEC_PATH_FIXED - 1;
-    assert_eq!(
-        decode(&p[..n]),
-        Err(DecodeError::Short {
-            kind: "exec path",
-            len: n,
-            need: wire::EXEC_PATH_FIXED
-        })
-    );
+    assert_eq!(decode_unaligned(&p[..n]), short("exec path", n, n + 1));
 
     let s = sched(0, b"", 0);
-    let need = size_of::<wire::ExecSched>();
-    assert_eq!(
-        decode(&bytes_of(&s)[..need - 1]),
-        Err(DecodeError::Short {
-            kind: "exec sched",
-            len: need - 1,
-            need
-        })
-    );
+    let n = size_of::<wire::ExecSched>() - 1;
+    assert_eq!(decode(&bytes_of(&s)[..n]), short("exec sched", n, n + 1));
 
     let x = exit();
-    let need = size_of::<wire::ExecExit>();
+    let n = size_of::<wire::ExecExit>() - 1;
     assert_eq!(
-        decode_unaligned(&bytes_of(&x)[..need - 1]),
-        Err(DecodeError::Short {
-            kind: "exec exit",
-            len: need - 1,
-            need
-        })
+        decode_unaligned(&bytes_of(&x)[..n]),
+        short("exec exit", n, n + 1)
     );
 }
 
@@ -412,53 +349,27 @@ fn records_shorter_than_their_fixed_part_are_short() {
 fn length_field_beyond_the_record_is_bad_length() {
     let e = enter_record(&enter(b"/bin/true"));
     let cut = &e[..e.len() - 1];
-    assert_eq!(
-        decode(cut),
-        Err(DecodeError::BadLength {
-            field: "filename_len",
-            value: 9,
-            len: cut.len()
-        })
-    );
+    assert_eq!(decode(cut), bad("filename_len", 9, cut.len()));
 
     let a = args(0, b"abc\0");
     let cut = &a[..a.len() - 1];
-    assert_eq!(
-        decode_unaligned(cut),
-        Err(DecodeError::BadLength {
-            field: "len",
-            value: 4,
-            len: cut.len()
-        })
-    );
+    assert_eq!(decode_unaligned(cut), bad("len", 4, cut.len()));
 
     let p = path(wire::PATH_EXE, 0, b"true\0");
     let cut = &p[..p.len() - 2];
-    assert_eq!(
-        decode(cut),
-        Err(DecodeError::BadLength {
-            field: "len",
-            value: 5,
-            len: cut.len()
-        })
-    );
+    assert_eq!(decode(cut), bad("len", 5, cut.len()));
+}
 
-    // A huge length (corrupt record) must not panic or allocate.
+#[test]
+fn huge_length_field_is_bad_length_without_panic() {
     let mut a = args(0, b"");
-    a[offset_of!(wire::ExecArgs, len)..][..4].copy_from_slice(&u32::MAX.to_ne_bytes());
-    assert!(matches!(
-        decode(&a),
-        Err(DecodeError::BadLength { field: "len", .. })
-    ));
+    let at = offset_of!(wire::ExecArgs, len);
+    a[at..at + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
+    assert_eq!(decode(&a), bad("len", u32::MAX as usize, a.len()));
     let mut e = enter_record(&enter(b""));
-    e[offset_of!(wire::ExecEnter, filename_len)..][..4].copy_from_slice(&i32::MAX.to_ne_bytes());
-    assert!(matches!(
-        decode(&e),
-        Err(DecodeError::BadLength {
-            field: "filename_len",
-            ..
-        })
-    ));
+    let at = offset_of!(wire::ExecEnter, filename_len);
+    e[at..at + 4].copy_from_slice(&i32::MAX.to_ne_bytes());
+    assert_eq!(decode(&e), bad("filename_len", i32::MAX as usize, e.len()));
 }
 
 #[test]
@@ -467,9 +378,7 @@ fn unknown_kind_is_rejected() {
         let mut x = exit();
         x.hdr.kind = kind;
         assert_eq!(decode(bytes_of(&x)), Err(DecodeError::UnknownKind(kind)));
-        assert_eq!(
-            decode_unaligned(&bytes_of(&x.hdr)[..]),
-            Err(DecodeError::UnknownKind(kind))
-        );
+        let hdr_only = decode_unaligned(bytes_of(&x.hdr));
+        assert_eq!(hdr_only, Err(DecodeError::UnknownKind(kind)));
     }
 }

@@ -39,7 +39,11 @@ impl FromStr for OutputSpec {
             "audit" => Format::Audit,
             "enriched" => Format::Enriched,
             "proto" => Format::Proto,
-            other => return Err(format!("unknown format {other:?}: expected audit, enriched or proto")),
+            other => {
+                return Err(format!(
+                    "unknown format {other:?}: expected audit, enriched or proto"
+                ))
+            }
         };
         let path = match path {
             "-" => None,
@@ -69,12 +73,27 @@ impl Sink {
         for spec in specs {
             let writer: Box<dyn Write + Send> = match &spec.path {
                 None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout())),
-                Some(p) => Box::new(io::BufWriter::with_capacity(1 << 16, OpenOptions::new().create(true).append(true).open(p)?)),
+                Some(p) => Box::new(io::BufWriter::with_capacity(
+                    1 << 16,
+                    OpenOptions::new().create(true).append(true).open(p)?,
+                )),
             };
-            outputs.push(Output { format: spec.format, writer });
+            outputs.push(Output {
+                format: spec.format,
+                writer,
+            });
         }
-        let names = specs.iter().any(|s| s.format == Format::Enriched).then(SystemNames::load).transpose()?;
-        Ok(Sink { outputs, names, host: proto::HostInfo::current()?, buf: Vec::with_capacity(1 << 16) })
+        let names = specs
+            .iter()
+            .any(|s| s.format == Format::Enriched)
+            .then(SystemNames::load)
+            .transpose()?;
+        Ok(Sink {
+            outputs,
+            names,
+            host: proto::HostInfo::current()?,
+            buf: Vec::with_capacity(1 << 16),
+        })
     }
 
     pub fn write(&mut self, ev: &Event) -> io::Result<()> {
@@ -82,8 +101,12 @@ impl Sink {
             self.buf.clear();
             match out.format {
                 Format::Audit => audit::write_event(&mut self.buf, ev, None),
-                Format::Enriched => audit::write_event(&mut self.buf, ev, self.names.as_ref().map(|n| n as _)),
-                Format::Proto => proto::write_delimited(&mut self.buf, &proto::to_envelope(ev, &self.host)),
+                Format::Enriched => {
+                    audit::write_event(&mut self.buf, ev, self.names.as_ref().map(|n| n as _))
+                }
+                Format::Proto => {
+                    proto::write_delimited(&mut self.buf, &proto::to_envelope(ev, &self.host))
+                }
             }
             out.writer.write_all(&self.buf)?;
         }

@@ -9,7 +9,11 @@ use common::{corpus::run_corpus, exclusive, exec_events, scratch, sensor_bin, Se
 use sensor::event::NameType;
 
 fn proc_id(file: &str) -> u32 {
-    std::fs::read_to_string(format!("/proc/self/{file}")).unwrap().trim().parse().unwrap()
+    std::fs::read_to_string(format!("/proc/self/{file}"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -32,13 +36,19 @@ fn corpus_records_are_what_was_run() {
     let (auid, ses) = (proc_id("loginuid"), proc_id("sessionid"));
     let me = std::process::id();
     for case in &cases {
-        let ev = case.find(&events).unwrap_or_else(|| panic!("no record of case {}", case.name));
+        let ev = case
+            .find(&events)
+            .unwrap_or_else(|| panic!("no record of case {}", case.name));
         let ctx = format!("case {}: {ev:?}", case.name);
         assert_eq!(ev.exit, case.exit, "{ctx}");
         assert_eq!(ev.success, case.exit == 0, "{ctx}");
         assert_eq!(ev.argv, case.argv, "{ctx}");
         assert_eq!(ev.argv_truncated, None, "{ctx}");
-        assert_eq!(ev.cwd.as_deref(), Some(case.cwd.as_os_str().as_encoded_bytes()), "{ctx}");
+        assert_eq!(
+            ev.cwd.as_deref(),
+            Some(case.cwd.as_os_str().as_encoded_bytes()),
+            "{ctx}"
+        );
         assert_eq!(ev.task.uid, case.uid, "{ctx}");
         assert_eq!(ev.task.euid, case.uid, "{ctx}");
         assert_eq!((ev.task.auid, ev.task.ses), (auid, ses), "{ctx}");
@@ -51,7 +61,11 @@ fn corpus_records_are_what_was_run() {
         }
         match &case.exe {
             Some(exe) => {
-                assert_eq!(ev.task.exe.as_deref(), Some(exe.as_os_str().as_encoded_bytes()), "{ctx}");
+                assert_eq!(
+                    ev.task.exe.as_deref(),
+                    Some(exe.as_os_str().as_encoded_bytes()),
+                    "{ctx}"
+                );
                 assert!(item0.inode.is_some(), "{ctx}");
                 assert_eq!(item0.nametype, NameType::Normal, "{ctx}");
                 assert!(!ev.proctitle.is_empty(), "{ctx}");
@@ -61,23 +75,52 @@ fn corpus_records_are_what_was_run() {
         }
         // Container context: this test runs on the host.
         let host_pidns = std::fs::read_link("/proc/self/ns/pid").unwrap();
-        assert_eq!(format!("pid:[{}]", ev.container.pid_ns), host_pidns.to_string_lossy(), "{ctx}");
+        assert_eq!(
+            format!("pid:[{}]", ev.container.pid_ns),
+            host_pidns.to_string_lossy(),
+            "{ctx}"
+        );
         assert_eq!(ev.container.ns_pid, ev.task.pid, "{ctx}");
         assert!(ev.container.cgroup_id != 0, "{ctx}");
     }
 
     // auditd's own tools read the log: every successful exec is found by ausearch.
-    let out = Command::new("ausearch").arg("-if").arg(&audit).args(["-m", "EXECVE", "--raw"]).output().unwrap();
-    assert!(out.status.success(), "ausearch: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ausearch")
+        .arg("-if")
+        .arg(&audit)
+        .args(["-m", "EXECVE", "--raw"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ausearch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let found = exec_events_from_text(&out.stdout);
     for case in cases.iter().filter(|c| c.exit == 0) {
-        assert!(case.find(&found).is_some(), "ausearch -m EXECVE did not find case {}", case.name);
+        assert!(
+            case.find(&found).is_some(),
+            "ausearch -m EXECVE did not find case {}",
+            case.name
+        );
     }
 
     // The protobuf stream holds the same events: decoding it gives the audit text, byte for byte.
-    let decoded = Command::new(sensor_bin()).arg("decode").arg(&proto).output().unwrap();
-    assert!(decoded.status.success(), "decode: {}", String::from_utf8_lossy(&decoded.stderr));
-    assert_eq!(decoded.stdout, std::fs::read(&audit).unwrap(), "decode(proto) differs from the audit output");
+    let decoded = Command::new(sensor_bin())
+        .arg("decode")
+        .arg(&proto)
+        .output()
+        .unwrap();
+    assert!(
+        decoded.status.success(),
+        "decode: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    assert_eq!(
+        decoded.stdout,
+        std::fs::read(&audit).unwrap(),
+        "decode(proto) differs from the audit output"
+    );
 }
 
 fn exec_events_from_text(text: &[u8]) -> Vec<sensor::event::ExecEvent> {
@@ -90,7 +133,13 @@ fn exec_events_from_text(text: &[u8]) -> Vec<sensor::event::ExecEvent> {
 fn refuses_to_run_without_privileges() {
     let _g = exclusive();
     let out = Command::new("/usr/bin/setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", sensor_bin(), "run"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sensor_bin(),
+            "run",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -112,7 +161,9 @@ fn sigint_flushes_and_exits_zero() {
     let status = sensor.wait(Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
     let events = exec_events(&log);
-    assert!(events.iter().any(|e| e.argv.iter().any(|a| a == marker.as_bytes())));
+    assert!(events
+        .iter()
+        .any(|e| e.argv.iter().any(|a| a == marker.as_bytes())));
 }
 
 #[test]
@@ -121,8 +172,17 @@ fn lost_records_are_reported_not_silent() {
     let dir = scratch("lost");
     let log = dir.join("sensor.log");
     // A one-slot channel cannot keep up with an exec storm: the reader must drop and say so.
-    let sensor = Sensor::start(&["--output", &format!("audit:{}", log.display()), "--channel-capacity", "1", "--lost-interval-ms", "50"]);
-    let mut children: Vec<_> = (0..400).map(|_| Command::new("/bin/true").spawn().unwrap()).collect();
+    let sensor = Sensor::start(&[
+        "--output",
+        &format!("audit:{}", log.display()),
+        "--channel-capacity",
+        "1",
+        "--lost-interval-ms",
+        "50",
+    ]);
+    let mut children: Vec<_> = (0..400)
+        .map(|_| Command::new("/bin/true").spawn().unwrap())
+        .collect();
     for c in &mut children {
         c.wait().unwrap();
     }
@@ -131,10 +191,21 @@ fn lost_records_are_reported_not_silent() {
     assert!(status.success(), "{stderr}");
     let text = std::fs::read(&log).unwrap();
     let records = sensor::encode::parse::parse_log(&text).unwrap();
-    let lost: Vec<_> = records.iter().filter(|r| r.rtype == b"DAEMON_ERR").collect();
-    assert!(!lost.is_empty(), "drops happened but no DAEMON_ERR record was written");
+    let lost: Vec<_> = records
+        .iter()
+        .filter(|r| r.rtype == b"DAEMON_ERR")
+        .collect();
+    assert!(
+        !lost.is_empty(),
+        "drops happened but no DAEMON_ERR record was written"
+    );
     let last = lost.last().unwrap();
-    let field = |n: &[u8]| -> u64 { std::str::from_utf8(last.get(n).unwrap()).unwrap().parse().unwrap() };
+    let field = |n: &[u8]| -> u64 {
+        std::str::from_utf8(last.get(n).unwrap())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
     assert!(field(b"lost") > 0 && field(b"channel") > 0, "{last:?}");
     assert_eq!(field(b"lost"), field(b"ringbuf") + field(b"channel"));
 }

@@ -9,7 +9,17 @@ use std::{collections::BTreeMap, time::Duration};
 use common::{auditd::Auditd, corpus::run_corpus, exclusive, exec_events, scratch, Sensor};
 use sensor::event::ExecEvent;
 
-const RULE: &[&str] = &["always,exit", "-F", "arch=b64", "-S", "execve", "-S", "execveat", "-k", "sensor-it"];
+const RULE: &[&str] = &[
+    "always,exit",
+    "-F",
+    "arch=b64",
+    "-S",
+    "execve",
+    "-S",
+    "execveat",
+    "-k",
+    "sensor-it",
+];
 
 /// Fields compared, by name, with how to read each from an event.
 fn fields(ev: &ExecEvent) -> Vec<(&'static str, String)> {
@@ -28,13 +38,33 @@ fn fields(ev: &ExecEvent) -> Vec<(&'static str, String)> {
         ("pid", ev.task.pid.to_string()),
         ("ppid", ev.task.ppid.to_string()),
         ("comm", format!("{:?}", ev.task.comm)),
-        ("creds", format!("{:?}", (ev.task.gid, ev.task.euid, ev.task.suid, ev.task.fsuid, ev.task.egid, ev.task.sgid, ev.task.fsgid))),
+        (
+            "creds",
+            format!(
+                "{:?}",
+                (
+                    ev.task.gid,
+                    ev.task.euid,
+                    ev.task.suid,
+                    ev.task.fsuid,
+                    ev.task.egid,
+                    ev.task.sgid,
+                    ev.task.fsgid
+                )
+            ),
+        ),
         ("tty", format!("{:?}", ev.task.tty)),
         ("a0-a2", format!("{:x?}", &ev.regs[..3])),
         ("items", ev.paths.len().to_string()),
-        ("path.names", format!("{:?}", ev.paths.iter().map(|p| &p.name).collect::<Vec<_>>())),
+        (
+            "path.names",
+            format!("{:?}", ev.paths.iter().map(|p| &p.name).collect::<Vec<_>>()),
+        ),
         ("path0.inode", format!("{:?}", item(0).map(|p| p.inode))),
-        ("path0.nametype", format!("{:?}", item(0).map(|p| p.nametype))),
+        (
+            "path0.nametype",
+            format!("{:?}", item(0).map(|p| p.nametype)),
+        ),
         ("path1.inode", format!("{:?}", item(1).map(|p| p.inode))),
         ("proctitle", format!("{:?}", ev.proctitle)),
     ]
@@ -50,8 +80,26 @@ const KNOWN: &[(&str, &str, &str)] = &[(
 
 /// Must agree for every command (the contract); the rest is reported.
 const REQUIRED: &[&str] = &[
-    "argv", "cwd", "exe", "path0.name", "uid", "auid", "ses", "success", "exit", "syscall", "pid", "ppid", "comm",
-    "creds", "tty", "items", "path.names", "path0.inode", "path0.nametype", "proctitle",
+    "argv",
+    "cwd",
+    "exe",
+    "path0.name",
+    "uid",
+    "auid",
+    "ses",
+    "success",
+    "exit",
+    "syscall",
+    "pid",
+    "ppid",
+    "comm",
+    "creds",
+    "tty",
+    "items",
+    "path.names",
+    "path0.inode",
+    "path0.nametype",
+    "proctitle",
 ];
 
 #[test]
@@ -86,7 +134,12 @@ fn sensor_agrees_with_auditd_on_every_exec() {
     let mut failures = Vec::new();
     for case in &cases {
         let (Some(a), Some(s)) = (case.find(&theirs), case.find(&ours)) else {
-            failures.push(format!("case {}: auditd {} / sensor {}", case.name, case.find(&theirs).is_some(), case.find(&ours).is_some()));
+            failures.push(format!(
+                "case {}: auditd {} / sensor {}",
+                case.name,
+                case.find(&theirs).is_some(),
+                case.find(&ours).is_some()
+            ));
             continue;
         };
         for ((name, kv), (_, sv)) in fields(a).into_iter().zip(fields(s)) {
@@ -95,10 +148,20 @@ fn sensor_agrees_with_auditd_on_every_exec() {
                 row.0 += 1;
             } else {
                 let short = |v: &str| v.chars().take(120).collect::<String>();
-                row.1.push(format!("{}: auditd {} | sensor {}", case.name, short(&kv), short(&sv)));
+                row.1.push(format!(
+                    "{}: auditd {} | sensor {}",
+                    case.name,
+                    short(&kv),
+                    short(&sv)
+                ));
                 let known = KNOWN.iter().any(|(c, f, _)| *c == case.name && *f == name);
                 if REQUIRED.contains(&name) && !known {
-                    failures.push(format!("case {} field {name}: auditd {} | sensor {}", case.name, short(&kv), short(&sv)));
+                    failures.push(format!(
+                        "case {} field {name}: auditd {} | sensor {}",
+                        case.name,
+                        short(&kv),
+                        short(&sv)
+                    ));
                 }
             }
         }
@@ -110,17 +173,31 @@ fn sensor_agrees_with_auditd_on_every_exec() {
             println!("    {d}");
         }
     }
-    failures.extend(compare_bytes(&cases, &theirs, &ours, &audit_log, &enriched_log));
+    failures.extend(compare_bytes(
+        &cases,
+        &theirs,
+        &ours,
+        &audit_log,
+        &enriched_log,
+    ));
     for (case, field, why) in KNOWN {
         println!("known difference, {case}/{field}: {why}");
     }
-    assert!(failures.is_empty(), "sensor and auditd disagree:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "sensor and auditd disagree:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// The records of one event, as written, by serial.
 fn lines_by_serial(log: &std::path::Path) -> BTreeMap<u64, Vec<Vec<u8>>> {
     let mut map: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
-    for line in std::fs::read(log).unwrap().split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+    for line in std::fs::read(log)
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+    {
         if let Ok(rec) = sensor::encode::parse::parse_line(line) {
             map.entry(rec.serial).or_default().push(line.to_vec());
         }
@@ -133,7 +210,11 @@ fn lines_by_serial(log: &std::path::Path) -> BTreeMap<u64, Vec<Vec<u8>>> {
 /// container fields (which auditd does not have).
 fn normalise_line(line: &[u8]) -> Vec<u8> {
     let text = line.to_vec();
-    let colon = text.windows(3).position(|w| w == b"): ").map(|i| i + 3).unwrap_or(0);
+    let colon = text
+        .windows(3)
+        .position(|w| w == b"): ")
+        .map(|i| i + 3)
+        .unwrap_or(0);
     let (head, body) = text.split_at(colon);
     let rtype_end = head.iter().position(|&b| b == b' ').unwrap_or(head.len());
     let mut out = head[..rtype_end].to_vec();
@@ -153,7 +234,11 @@ fn normalise_line(line: &[u8]) -> Vec<u8> {
         if i > 0 {
             out.push(b' ');
         }
-        out.extend_from_slice(if field.starts_with(b"key=") { b"key=(null)" } else { field });
+        out.extend_from_slice(if field.starts_with(b"key=") {
+            b"key=(null)"
+        } else {
+            field
+        });
     }
     out.extend_from_slice(enriched);
     out
@@ -168,7 +253,14 @@ fn compare_bytes(
     enriched_log: &std::path::Path,
 ) -> Vec<String> {
     let (audit_lines, our_lines) = (lines_by_serial(audit_log), lines_by_serial(enriched_log));
-    let kinds: &[&[u8]] = &[b"type=SYSCALL", b"type=EXECVE", b"type=CWD", b"type=PATH", b"type=PROCTITLE"];
+    let kinds: &[&[u8]] = &[
+        b"type=SYSCALL",
+        b"type=BPRM_FCAPS",
+        b"type=EXECVE",
+        b"type=CWD",
+        b"type=PATH",
+        b"type=PROCTITLE",
+    ];
     let pick = |lines: Option<&Vec<Vec<u8>>>| -> Vec<Vec<u8>> {
         lines
             .into_iter()
@@ -180,10 +272,15 @@ fn compare_bytes(
     let mut failures = Vec::new();
     let mut identical = 0;
     for case in cases {
-        let (Some(a), Some(s)) = (case.find(theirs), case.find(ours)) else { continue };
+        let (Some(a), Some(s)) = (case.find(theirs), case.find(ours)) else {
+            continue;
+        };
         let mut want = pick(audit_lines.get(&a.stamp.serial));
         let mut got = pick(our_lines.get(&s.stamp.serial));
-        if KNOWN.iter().any(|(c, f, _)| *c == case.name && *f == "proctitle") {
+        if KNOWN
+            .iter()
+            .any(|(c, f, _)| *c == case.name && *f == "proctitle")
+        {
             want.retain(|l| !l.starts_with(b"type=PROCTITLE"));
             got.retain(|l| !l.starts_with(b"type=PROCTITLE"));
         }
@@ -193,12 +290,25 @@ fn compare_bytes(
         }
         for (w, g) in want.iter().zip(got.iter()).filter(|(w, g)| w != g) {
             let short = |v: &[u8]| String::from_utf8_lossy(&v[..v.len().min(400)]).into_owned();
-            failures.push(format!("case {} bytes differ:\n  auditd {}\n  sensor {}", case.name, short(w), short(g)));
+            failures.push(format!(
+                "case {} bytes differ:\n  auditd {}\n  sensor {}",
+                case.name,
+                short(w),
+                short(g)
+            ));
         }
         if want.len() != got.len() {
-            failures.push(format!("case {}: auditd wrote {} records, sensor {}", case.name, want.len(), got.len()));
+            failures.push(format!(
+                "case {}: auditd wrote {} records, sensor {}",
+                case.name,
+                want.len(),
+                got.len()
+            ));
         }
     }
-    println!("byte-identical ENRICHED events: {identical} of {}", cases.len());
+    println!(
+        "byte-identical ENRICHED events: {identical} of {}",
+        cases.len()
+    );
     failures
 }

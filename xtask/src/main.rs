@@ -5,6 +5,7 @@
 //! pins, so it uses std + anyhow + clap only and drives the pinned toolchains as child processes.
 
 mod build;
+mod elf;
 mod test;
 mod toolchain;
 
@@ -42,21 +43,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut steps = Steps::default();
     let result = Ctx::new().and_then(|mut ctx| match cli.command {
-        Cmd::Build => {
-            let bin = build::run(&mut ctx, &mut steps, false)?;
-            steps.summary();
-            // The one line on stdout, so scripts can take the path.
-            println!("{}", bin.display());
-            Ok(())
-        }
-        Cmd::Test { args } => {
-            let r = test::run(&mut ctx, &mut steps, &args);
-            steps.summary();
-            r
-        }
+        Cmd::Build => build::run(&mut ctx, &mut steps, false).map(Some),
+        Cmd::Test { args } => test::run(&mut ctx, &mut steps, &args).map(|()| None),
     });
+    steps.summary();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(built) => {
+            // The one line on stdout, so scripts can take the path.
+            if let Some(bin) = built {
+                println!("{}", bin.display());
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("xtask: error: {e:#}");
             ExitCode::FAILURE
@@ -97,17 +95,24 @@ impl Ctx {
     /// RUSTC/RUSTDOC in the environment would bypass `+TOOLCHAIN`: children must see the pins only.
     pub fn clean_env(&self, cmd: &mut Command) {
         cmd.env("PATH", &self.path);
-        for key in ["RUSTUP_TOOLCHAIN", "RUSTUP_TOOLCHAIN_SOURCE", "RUSTC", "RUSTDOC"] {
+        for key in [
+            "RUSTUP_TOOLCHAIN",
+            "RUSTUP_TOOLCHAIN_SOURCE",
+            "RUSTC",
+            "RUSTDOC",
+        ] {
             cmd.env_remove(key);
         }
     }
 }
 
 /// Runs a command with inherited stdio; an error names the command and its exit status.
-pub fn run(cmd: &mut Command) -> Result<()> {
+pub fn exec(cmd: &mut Command) -> Result<()> {
     let shown = show(cmd);
     eprintln!("$ {shown}");
-    let status = cmd.status().with_context(|| format!("cannot start `{shown}`"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{shown}`"))?;
     if !status.success() {
         bail!("`{shown}` failed ({status})");
     }

@@ -24,7 +24,7 @@
 
 use super::hexq::{needs_hex, push_hex, push_quoted, push_untrusted, raw_safe};
 pub use super::names::{FixedNames, Names, SystemNames};
-use crate::event::{Event, ExecEvent, LostEvent, PathItem, Stamp, Syscall, UNSET_ID};
+use crate::event::{BprmFcaps, Event, ExecEvent, LostEvent, PathItem, Stamp, Syscall, UNSET_ID};
 
 /// Separates the kernel's fields from auditd's interpretations (AUDIT_INTERP_SEPARATOR).
 pub const INTERP_SEPARATOR: u8 = 0x1d;
@@ -54,6 +54,9 @@ pub fn write_event(out: &mut Vec<u8>, ev: &Event, enriched: Option<&dyn Names>) 
 /// does not see capability transitions.
 pub fn write_exec(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names>) {
     write_syscall(out, ev, enriched);
+    if let Some(b) = &ev.bprm_fcaps {
+        write_bprm_fcaps(out, &ev.stamp, b);
+    }
     // The kernel logs EXECVE only once the new image is committed. An empty captured argv is
     // still written when something is missing, so that the loss is visible.
     if ev.success && (!ev.argv.is_empty() || ev.argv_truncated.is_some()) {
@@ -80,6 +83,37 @@ pub fn write_exec(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names
         },
     );
     out.push(b'\n');
+}
+
+/// `audit_log_cap()`: ` NAME=0` for an empty set, else 16 lower-case hex digits.
+fn push_cap(out: &mut Vec<u8>, name: &str, set: u64) {
+    if set == 0 {
+        put!(out, " {name}=0");
+    } else {
+        put!(out, " {name}={set:016x}");
+    }
+}
+
+/// BPRM_FCAPS, as `audit_log_exit()` writes the aux record, between SYSCALL and EXECVE.
+fn write_bprm_fcaps(out: &mut Vec<u8>, stamp: &Stamp, b: &BprmFcaps) {
+    begin(out, "BPRM_FCAPS", stamp);
+    put!(out, "fver={:x}", b.file.version);
+    push_cap(out, "fp", b.file.permitted);
+    push_cap(out, "fi", b.file.inheritable);
+    put!(out, " fe={}", b.file.effective as u8);
+    for (name, set) in [
+        ("old_pp", b.old.permitted),
+        ("old_pi", b.old.inheritable),
+        ("old_pe", b.old.effective),
+        ("old_pa", b.old.ambient),
+        ("pp", b.new.permitted),
+        ("pi", b.new.inheritable),
+        ("pe", b.new.effective),
+        ("pa", b.new.ambient),
+    ] {
+        push_cap(out, name, set);
+    }
+    put!(out, " frootid={}\n", b.file.rootid as i32);
 }
 
 /// One DAEMON_ERR record; see the module documentation.
@@ -250,12 +284,16 @@ fn write_path(
             i.rdev_minor
         );
     }
-    // The event model carries no file capabilities: right for every file without a
-    // security.capability xattr, which is what auditd then writes too.
+    // audit_log_fcaps(): the capability sets as `audit_log_cap()` writes them.
+    put!(out, " nametype={}", p.nametype.as_str());
+    push_cap(out, "cap_fp", p.fcaps.permitted);
+    push_cap(out, "cap_fi", p.fcaps.inheritable);
     put!(
         out,
-        " nametype={} cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0",
-        p.nametype.as_str()
+        " cap_fe={} cap_fver={:x} cap_frootid={}",
+        p.fcaps.effective as u8,
+        p.fcaps.version,
+        p.fcaps.rootid as i32
     );
     // auditd enriches only fields it finds: an unresolved name has no ouid/ogid.
     if let (Some(names), Some(i)) = (enriched, &p.inode) {

@@ -51,6 +51,7 @@ fn golden_full_events() {
     ev.task.exe = Some(b"/usr/bin/bash".to_vec());
     ev.proctitle = b"/bin/bash\0./run.sh".to_vec();
     ev.paths = vec![PathItem {
+        fcaps: Default::default(),
         name: b"/nonexistent/x".to_vec(),
         inode: None,
         nametype: NameType::Unknown,
@@ -341,4 +342,52 @@ fn reencodes_real_auditd_log() {
     }
     assert!(n > 0);
     eprintln!("{n} execve events re-encoded byte for byte");
+}
+
+/// BPRM_FCAPS as auditd wrote it for a root exec in a sandbox whose bounding set lacks one
+/// capability (serial 205), and a PATH for a file with capabilities (`setcap cap_net_raw+ep`).
+#[test]
+fn golden_capabilities() {
+    let set = 0x0000_01ff_feff_ffff;
+    let mut ev = true_event(395, 205, vec![b"/bin/true".to_vec()]);
+    ev.bprm_fcaps = Some(BprmFcaps {
+        file: FileCaps::default(),
+        old: Caps {
+            permitted: set,
+            effective: set,
+            ..Caps::default()
+        },
+        new: Caps {
+            permitted: set,
+            effective: set,
+            ..Caps::default()
+        },
+    });
+    let out = encode(&ev, false);
+    let text = show(&out);
+    let want = "type=BPRM_FCAPS msg=audit(1795642256.395:205): fver=0 fp=0 fi=0 fe=0 old_pp=000001fffeffffff old_pi=0 old_pe=000001fffeffffff old_pa=0 pp=000001fffeffffff pi=0 pe=000001fffeffffff pa=0 frootid=0";
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("type=SYSCALL"), "{text}");
+    assert_eq!(lines[1], want);
+    assert!(lines[2].starts_with("type=EXECVE"), "{text}");
+
+    ev.paths[0].fcaps = FileCaps {
+        permitted: 1 << 13,
+        inheritable: 0,
+        effective: true,
+        version: 2,
+        rootid: 0,
+    };
+    let text = show(&encode(&ev, false));
+    assert!(
+        text.contains(
+            "nametype=NORMAL cap_fp=0000000000002000 cap_fi=0 cap_fe=1 cap_fver=2 cap_frootid=0"
+        ),
+        "{text}"
+    );
+    // And back: the parser restores both.
+    let records = parse_log(text.as_bytes()).unwrap();
+    let back = crate::encode::parse::exec_event(&records).unwrap();
+    assert_eq!(back.bprm_fcaps, ev.bprm_fcaps);
+    assert_eq!(back.paths[0].fcaps, ev.paths[0].fcaps);
 }

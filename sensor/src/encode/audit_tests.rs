@@ -69,6 +69,7 @@ fn inode(ino: u64) -> Option<Inode> {
 
 pub(super) fn path(name: &[u8], ino: u64) -> PathItem {
     PathItem {
+        fcaps: Default::default(),
         name: name.to_vec(),
         inode: inode(ino),
         nametype: NameType::Normal,
@@ -78,6 +79,7 @@ pub(super) fn path(name: &[u8], ino: u64) -> PathItem {
 /// A root `/bin/true` exec from the real run, with the stamp of `serial`.
 pub(super) fn true_event(msec: u32, serial: u64, argv: Vec<Vec<u8>>) -> ExecEvent {
     ExecEvent {
+        bprm_fcaps: None,
         stamp: Stamp {
             sec: 1795642256,
             nsec: msec * 1_000_000,
@@ -187,6 +189,7 @@ fn hostile_event() -> ExecEvent {
     ev.cwd = Some(b"/tmp/\x1d\n".to_vec());
     ev.paths[0].name = b"/tmp/\ntype=PATH".to_vec();
     ev.paths.push(PathItem {
+        fcaps: Default::default(),
         name: b"\"".to_vec(),
         inode: None,
         nametype: NameType::Unknown,

@@ -6,7 +6,8 @@ use std::str::FromStr;
 use super::{decode_value, ParseError, Record};
 use crate::encode::hexq::{decode_hex, is_upper_hex};
 use crate::event::{
-    ArgvTruncation, Container, ExecEvent, Inode, NameType, PathItem, Stamp, Syscall, Task,
+    ArgvTruncation, BprmFcaps, Caps, Container, ExecEvent, FileCaps, Inode, NameType, PathItem,
+    Stamp, Syscall, Task,
 };
 
 /// What an `aN…` field name says about argument N.
@@ -135,12 +136,34 @@ pub fn exec_event(records: &[Record]) -> Result<ExecEvent, ParseError> {
             _ => NameType::Unknown,
         };
         let name = decode_value(field(r, "name")?);
+        let fcaps = FileCaps {
+            permitted: cap(r, "cap_fp")?,
+            inheritable: cap(r, "cap_fi")?,
+            effective: num::<u8>(r, "cap_fe")? != 0,
+            version: hex_u32(r, "cap_fver")?,
+            rootid: num::<i32>(r, "cap_frootid")? as u32,
+        };
         paths.push(PathItem {
             name,
             inode,
             nametype,
+            fcaps,
         });
     }
+    let bprm_fcaps = match of(b"BPRM_FCAPS").next() {
+        None => None,
+        Some(r) => Some(BprmFcaps {
+            file: FileCaps {
+                permitted: cap(r, "fp")?,
+                inheritable: cap(r, "fi")?,
+                effective: num::<u8>(r, "fe")? != 0,
+                version: hex_u32(r, "fver")?,
+                rootid: num::<i32>(r, "frootid")? as u32,
+            },
+            old: caps_of(r, ["old_pp", "old_pi", "old_pe", "old_pa"])?,
+            new: caps_of(r, ["pp", "pi", "pe", "pa"])?,
+        }),
+    };
     let container = match sc.get(b"cgroup_id") {
         None => Container::default(),
         Some(_) => Container {
@@ -209,6 +232,7 @@ pub fn exec_event(records: &[Record]) -> Result<ExecEvent, ParseError> {
             Vec::new()
         },
         argv_truncated: truncated,
+        bprm_fcaps,
         proctitle,
         cwd: of(b"CWD")
             .next()
@@ -259,5 +283,24 @@ fn dev_pair(r: &Record, k: &'static str, base: Inode) -> Result<Inode, ParseErro
             rdev_minor: b,
             ..base
         },
+    })
+}
+
+/// A capability set as `audit_log_cap()` writes it (hex, or `0`).
+fn cap(r: &Record, k: &'static str) -> Result<u64, ParseError> {
+    u64::from_str_radix(utf8(r, k)?, 16).map_err(|_| bad(r, k))
+}
+
+fn hex_u32(r: &Record, k: &'static str) -> Result<u32, ParseError> {
+    u32::from_str_radix(utf8(r, k)?, 16).map_err(|_| bad(r, k))
+}
+
+/// The four sets of BPRM_FCAPS: permitted, inheritable, effective, ambient field names.
+fn caps_of(r: &Record, [p, i, e, a]: [&'static str; 4]) -> Result<Caps, ParseError> {
+    Ok(Caps {
+        permitted: cap(r, p)?,
+        inheritable: cap(r, i)?,
+        effective: cap(r, e)?,
+        ambient: cap(r, a)?,
     })
 }

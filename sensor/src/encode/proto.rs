@@ -11,8 +11,8 @@ use prost::Message;
 use sensor_proto::v1;
 
 use crate::event::{
-    ArgvTruncation, Container, Event, ExecEvent, Inode, LostEvent, NameType, PathItem, Stamp,
-    Syscall, Task,
+    ArgvTruncation, BprmFcaps, Caps, Container, Event, ExecEvent, FileCaps, Inode, LostEvent,
+    NameType, PathItem, Stamp, Syscall, Task,
 };
 
 /// The revision of `sensor.v1` this code writes (`Envelope.schema_version`).
@@ -196,7 +196,30 @@ fn exec_to_proto(e: &ExecEvent) -> v1::ExecEvent {
             cgroup_id, cgroup_path, pid_ns, mnt_ns, net_ns, uts_ns, ns_pid, container_id
         })),
         key: e.key.clone(),
+        bprm_fcaps: e.bprm_fcaps.map(|b| v1::BprmFcaps {
+            file: Some(fcaps_to_proto(b.file)),
+            old: Some(
+                move_fields!(b.old => v1::Caps { inheritable, permitted, effective, ambient }),
+            ),
+            new: Some(
+                move_fields!(b.new => v1::Caps { inheritable, permitted, effective, ambient }),
+            ),
+        }),
     }
+}
+
+fn fcaps_to_proto(f: FileCaps) -> v1::FileCaps {
+    move_fields!(f => v1::FileCaps { permitted, inheritable, effective, version, rootid })
+}
+
+fn fcaps_from_proto(f: Option<v1::FileCaps>) -> FileCaps {
+    f.map(|f| move_fields!(f => FileCaps { permitted, inheritable, effective, version, rootid }))
+        .unwrap_or_default()
+}
+
+fn caps_from_proto(c: Option<v1::Caps>) -> Caps {
+    c.map(|c| move_fields!(c => Caps { inheritable, permitted, effective, ambient }))
+        .unwrap_or_default()
 }
 
 fn path_to_proto(p: &PathItem) -> v1::PathItem {
@@ -211,6 +234,7 @@ fn path_to_proto(p: &PathItem) -> v1::PathItem {
             NameType::Normal => v1::NameType::Normal,
             NameType::Unknown => v1::NameType::Unknown,
         } as i32,
+        fcaps: Some(fcaps_to_proto(p.fcaps)),
     }
 }
 
@@ -268,6 +292,11 @@ fn exec_from_proto(e: v1::ExecEvent, stamp: Stamp, boot_ns: u64) -> Result<ExecE
             cgroup_id, cgroup_path, pid_ns, mnt_ns, net_ns, uts_ns, ns_pid, container_id
         }),
         key: e.key,
+        bprm_fcaps: e.bprm_fcaps.map(|b| BprmFcaps {
+            file: fcaps_from_proto(b.file),
+            old: caps_from_proto(b.old),
+            new: caps_from_proto(b.new),
+        }),
     })
 }
 
@@ -290,6 +319,7 @@ fn path_from_proto(p: v1::PathItem) -> Result<PathItem, ProtoError> {
             })
         }),
         nametype,
+        fcaps: fcaps_from_proto(p.fcaps),
     })
 }
 

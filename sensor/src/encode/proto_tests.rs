@@ -19,6 +19,27 @@ fn stamp(serial: u64) -> Stamp {
 
 fn full_exec() -> ExecEvent {
     ExecEvent {
+        bprm_fcaps: Some(BprmFcaps {
+            file: FileCaps {
+                permitted: 1 << 13,
+                inheritable: 1,
+                effective: true,
+                version: 3,
+                rootid: 1000,
+            },
+            old: Caps {
+                inheritable: 1,
+                permitted: 2,
+                effective: 3,
+                ambient: 4,
+            },
+            new: Caps {
+                inheritable: 5,
+                permitted: 6,
+                effective: 7,
+                ambient: 8,
+            },
+        }),
         stamp: stamp(42),
         boot_ns: 123_456_789_012,
         arch: AUDIT_ARCH_X86_64,
@@ -62,6 +83,7 @@ fn full_exec() -> ExecEvent {
         cwd: Some(b"/home/u/\xe2\x80".to_vec()),
         paths: vec![
             PathItem {
+                fcaps: Default::default(),
                 name: b"/bin/sh".to_vec(),
                 inode: Some(Inode {
                     ino: u64::MAX,
@@ -76,6 +98,7 @@ fn full_exec() -> ExecEvent {
                 nametype: NameType::Normal,
             },
             PathItem {
+                fcaps: Default::default(),
                 name: b"gone\n".to_vec(),
                 inode: None,
                 nametype: NameType::Unknown,
@@ -97,6 +120,7 @@ fn full_exec() -> ExecEvent {
 
 fn empty_exec() -> ExecEvent {
     ExecEvent {
+        bprm_fcaps: None,
         stamp: stamp(7),
         boot_ns: 0,
         arch: AUDIT_ARCH_X86_64,

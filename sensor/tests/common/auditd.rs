@@ -1,19 +1,22 @@
 //! Real kernel audit beside the sensor, restored to exactly what it was on drop: the daemon's
 //! running state, `enabled`, and the rules (only the test's own rule is added and removed).
 
-use std::{
-    path::PathBuf,
-    process::Command,
-    time::Duration,
-};
+use std::{path::PathBuf, process::Command, time::Duration};
 
 use super::wait_until;
 
 pub const LOG: &str = "/var/log/audit/audit.log";
 
 fn auditctl(args: &[&str]) -> String {
-    let out = Command::new("auditctl").args(args).output().expect("auditctl (Debian package auditd) is installed");
-    assert!(out.status.success(), "auditctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("auditctl")
+        .args(args)
+        .output()
+        .expect("auditctl (Debian package auditd) is installed");
+    assert!(
+        out.status.success(),
+        "auditctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -40,9 +43,14 @@ impl Auditd {
     pub fn start(rule: &[&str]) -> Auditd {
         let (was_enabled, pid) = status();
         let started = if pid == 0 {
-            let ok = Command::new("auditd").status().expect("auditd (Debian package auditd) is installed");
+            let ok = Command::new("auditd")
+                .status()
+                .expect("auditd (Debian package auditd) is installed");
             assert!(ok.success(), "auditd failed to start");
-            assert!(wait_until(Duration::from_secs(10), || status().1 != 0), "auditd did not register with the kernel");
+            assert!(
+                wait_until(Duration::from_secs(10), || status().1 != 0),
+                "auditd did not register with the kernel"
+            );
             Some(status().1)
         } else {
             None
@@ -52,7 +60,12 @@ impl Auditd {
         let mut add = vec!["-a"];
         add.extend_from_slice(rule);
         auditctl(&add);
-        Auditd { rule: rule.iter().map(|s| s.to_string()).collect(), was_enabled, started, log_offset }
+        Auditd {
+            rule: rule.iter().map(|s| s.to_string()).collect(),
+            was_enabled,
+            started,
+            log_offset,
+        }
     }
 
     /// What auditd wrote since `start`, copied to `dest` once `ready` says it is all there.
@@ -60,7 +73,10 @@ impl Auditd {
         let mut new = Vec::new();
         wait_until(Duration::from_secs(15), || {
             let all = std::fs::read(LOG).unwrap_or_default();
-            new = all.get(self.log_offset as usize..).unwrap_or_default().to_vec();
+            new = all
+                .get(self.log_offset as usize..)
+                .unwrap_or_default()
+                .to_vec();
             ready(&new)
         });
         std::fs::write(dest, &new).unwrap();
@@ -79,6 +95,8 @@ impl Drop for Auditd {
                 status().1 == 0 && !std::path::Path::new(&format!("/proc/{pid}")).exists()
             });
         }
-        let _ = Command::new("auditctl").args(["-e", &self.was_enabled.to_string()]).output();
+        let _ = Command::new("auditctl")
+            .args(["-e", &self.was_enabled.to_string()])
+            .output();
     }
 }

@@ -33,10 +33,15 @@ impl Case {
         let marker = self.marker.as_bytes();
         events.iter().find(|ev| {
             if self.exit != 0 {
-                let name = ev.paths.first().map(|p| p.name.as_slice()).unwrap_or_default();
+                let name = ev
+                    .paths
+                    .first()
+                    .map(|p| p.name.as_slice())
+                    .unwrap_or_default();
                 !ev.success && name == self.program.as_slice()
             } else {
-                ev.argv.first() == self.argv.first() && ev.argv.iter().any(|a| a.as_slice() == marker)
+                ev.argv.first() == self.argv.first()
+                    && ev.argv.iter().any(|a| a.as_slice() == marker)
             }
         })
     }
@@ -50,8 +55,14 @@ fn b(s: &str) -> Vec<u8> {
 fn run(program: &[u8], argv: &[Vec<u8>], cwd: &Path) {
     let mut cmd = Command::new(OsStr::from_bytes(program));
     std::os::unix::process::CommandExt::arg0(&mut cmd, OsStr::from_bytes(&argv[0]));
-    cmd.args(argv[1..].iter().map(|a| OsString::from(OsStr::from_bytes(a))));
-    cmd.current_dir(cwd).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    cmd.args(
+        argv[1..]
+            .iter()
+            .map(|a| OsString::from(OsStr::from_bytes(a))),
+    );
+    cmd.current_dir(cwd)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     if let Ok(mut child) = cmd.spawn() {
         child.wait().unwrap();
     }
@@ -61,7 +72,10 @@ fn run(program: &[u8], argv: &[Vec<u8>], cwd: &Path) {
 fn run_execveat(argv: &[Vec<u8>]) {
     let path = CString::new("/bin/true").unwrap();
     let empty = CString::new("").unwrap();
-    let args: Vec<CString> = argv.iter().map(|a| CString::new(a.clone()).unwrap()).collect();
+    let args: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.clone()).unwrap())
+        .collect();
     let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
@@ -70,7 +84,14 @@ fn run_execveat(argv: &[Vec<u8>]) {
         assert!(fd >= 0);
         let pid = libc::fork();
         if pid == 0 {
-            libc::syscall(libc::SYS_execveat, fd, empty.as_ptr(), ptrs.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+            libc::syscall(
+                libc::SYS_execveat,
+                fd,
+                empty.as_ptr(),
+                ptrs.as_ptr(),
+                envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
             libc::_exit(127);
         }
         let mut st = 0;
@@ -84,13 +105,29 @@ pub fn run_corpus(dir: &Path, tag: &str) -> Vec<Case> {
     let here = std::env::current_dir().unwrap();
     let m = |name: &str| format!("sensorit-{tag}-{name}");
     let mut cases = Vec::new();
-    let mut add = |name: &'static str, program: Vec<u8>, argv: Vec<Vec<u8>>, cwd: &Path, exit: i64, uid: u32, exe: Option<&str>| {
+    let mut add = |name: &'static str,
+                   program: Vec<u8>,
+                   argv: Vec<Vec<u8>>,
+                   cwd: &Path,
+                   exit: i64,
+                   uid: u32,
+                   exe: Option<&str>| {
         let marker = m(name);
         let argv: Vec<Vec<u8>> = argv
             .into_iter()
-            .map(|a| if a == b"MARK" { marker.clone().into_bytes() } else { a })
+            .map(|a| {
+                if a == b"MARK" {
+                    marker.clone().into_bytes()
+                } else {
+                    a
+                }
+            })
             .collect();
-        let program = if program == b"MARK" { marker.clone().into_bytes() } else { program };
+        let program = if program == b"MARK" {
+            marker.clone().into_bytes()
+        } else {
+            program
+        };
         run(&program, &argv, cwd);
         cases.push(Case {
             name,
@@ -104,8 +141,24 @@ pub fn run_corpus(dir: &Path, tag: &str) -> Vec<Case> {
         });
     };
 
-    add("echo", b("/bin/echo"), vec![b("/bin/echo"), b("MARK"), b("hello"), b("a b")], &here, 0, 0, Some("/usr/bin/echo"));
-    add("shell", b("/bin/sh"), vec![b("sh"), b("-c"), b("exit 3"), b("MARK")], &here, 0, 0, Some("/usr/bin/dash"));
+    add(
+        "echo",
+        b("/bin/echo"),
+        vec![b("/bin/echo"), b("MARK"), b("hello"), b("a b")],
+        &here,
+        0,
+        0,
+        Some("/usr/bin/echo"),
+    );
+    add(
+        "shell",
+        b("/bin/sh"),
+        vec![b("sh"), b("-c"), b("exit 3"), b("MARK")],
+        &here,
+        0,
+        0,
+        Some("/usr/bin/dash"),
+    );
     let hostile = vec![
         b("/bin/true"),
         b("MARK"),
@@ -118,16 +171,56 @@ pub fn run_corpus(dir: &Path, tag: &str) -> Vec<Case> {
         vec![0x1d],
         vec![0xff, 0xfe],
     ];
-    add("hostile", b("/bin/true"), hostile, &here, 0, 0, Some("/usr/bin/true"));
-    add("long9000", b("/bin/true"), vec![b("/bin/true"), b("MARK"), vec![b'x'; 9000]], &here, 0, 0, Some("/usr/bin/true"));
-    add("long130000", b("/bin/true"), vec![b("/bin/true"), b("MARK"), vec![b'y'; 130_000]], &here, 0, 0, Some("/usr/bin/true"));
+    add(
+        "hostile",
+        b("/bin/true"),
+        hostile,
+        &here,
+        0,
+        0,
+        Some("/usr/bin/true"),
+    );
+    add(
+        "long9000",
+        b("/bin/true"),
+        vec![b("/bin/true"), b("MARK"), vec![b'x'; 9000]],
+        &here,
+        0,
+        0,
+        Some("/usr/bin/true"),
+    );
+    add(
+        "long130000",
+        b("/bin/true"),
+        vec![b("/bin/true"), b("MARK"), vec![b'y'; 130_000]],
+        &here,
+        0,
+        0,
+        Some("/usr/bin/true"),
+    );
     let mut many = vec![b("/bin/true"), b("MARK")];
     many.extend((0..3000).map(|i| format!("arg{i}").into_bytes()));
-    add("many", b("/bin/true"), many, &here, 0, 0, Some("/usr/bin/true"));
+    add(
+        "many",
+        b("/bin/true"),
+        many,
+        &here,
+        0,
+        0,
+        Some("/usr/bin/true"),
+    );
 
     // Failures: a name that does not resolve, and a file that is not executable.
     let missing = format!("/nonexistent-{}/prog", m("enoent"));
-    add("enoent", missing.clone().into_bytes(), vec![missing.into_bytes()], &here, -2, 0, None);
+    add(
+        "enoent",
+        missing.clone().into_bytes(),
+        vec![missing.into_bytes()],
+        &here,
+        -2,
+        0,
+        None,
+    );
     let noexec = dir.join(m("eacces"));
     std::fs::write(&noexec, b"not a program\n").unwrap();
     let noexec = noexec.into_os_string().into_vec_bytes();
@@ -136,24 +229,45 @@ pub fn run_corpus(dir: &Path, tag: &str) -> Vec<Case> {
     // A relative name, resolved against the working directory.
     std::fs::copy("/bin/true", dir.join("true-rel")).unwrap();
     let real = std::fs::canonicalize(dir.join("true-rel")).unwrap();
-    add("relative", b("./true-rel"), vec![b("./true-rel"), b("MARK")], dir, 0, 0, real.to_str());
+    add(
+        "relative",
+        b("./true-rel"),
+        vec![b("./true-rel"), b("MARK")],
+        dir,
+        0,
+        0,
+        real.to_str(),
+    );
 
     // A #! script: the kernel runs its interpreter.
     let script = dir.join("script.sh");
     std::fs::write(&script, b"#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let script = script.into_os_string().into_vec_bytes();
-    add("script", script.clone(), vec![script.clone(), b("MARK")], &here, 0, 0, Some("/usr/bin/dash"));
+    add(
+        "script",
+        script.clone(),
+        vec![script.clone(), b("MARK")],
+        &here,
+        0,
+        0,
+        Some("/usr/bin/dash"),
+    );
     drop(add);
     // The kernel hands the interpreter `/bin/sh SCRIPT ARGS...`: that is the recorded argv.
     let case = cases.last_mut().unwrap();
     case.argv = vec![b("/bin/sh"), script, case.marker.clone().into_bytes()];
 
-
     // Another user: setpriv execs /bin/true as nobody; the case is that second exec.
     let marker = m("nobody");
     let status = Command::new("/usr/bin/setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/bin/true", &marker])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/bin/true",
+            &marker,
+        ])
         .status()
         .unwrap();
     assert!(status.success(), "setpriv failed");

@@ -75,9 +75,15 @@ impl Sensor {
         if rx.recv_timeout(Duration::from_secs(60)).is_err() {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("sensor did not attach its probes: {}", reader.join().unwrap());
+            panic!(
+                "sensor did not attach its probes: {}",
+                reader.join().unwrap()
+            );
         }
-        Sensor { child, stderr: reader }
+        Sensor {
+            child,
+            stderr: reader,
+        }
     }
 
     /// SIGTERM, as a script would; returns (exit status, stderr).
@@ -109,12 +115,20 @@ impl Sensor {
 /// Every exec event of an audit log (the sensor's or auditd's), parsed back into the model.
 pub fn exec_events(log: &Path) -> Vec<ExecEvent> {
     let text = std::fs::read(log).unwrap_or_default();
-    let records = parse_log(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}", log.display()));
+    let records =
+        parse_log(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}", log.display()));
     group_events(records)
         .into_iter()
-        .filter(|ev| ev.iter().any(|r| r.rtype == b"SYSCALL") && ev.iter().all(|r| r.rtype != b"DAEMON_ERR"))
+        .filter(|ev| {
+            ev.iter().any(|r| r.rtype == b"SYSCALL") && ev.iter().all(|r| r.rtype != b"DAEMON_ERR")
+        })
         .filter_map(|ev| exec_event(&ev).ok())
-        .filter(|ev| matches!(ev.syscall, sensor::event::Syscall::Execve | sensor::event::Syscall::Execveat))
+        .filter(|ev| {
+            matches!(
+                ev.syscall,
+                sensor::event::Syscall::Execve | sensor::event::Syscall::Execveat
+            )
+        })
         .collect()
 }
 

@@ -1,0 +1,138 @@
+//! `cargo xtask test`: the project's whole check, as CI runs it. Each step is timed and the first
+//! failure stops the run.
+
+use std::{fs, path::Path};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{build, exec, Ctx, Steps};
+
+pub fn run(ctx: &mut Ctx, steps: &mut Steps, test_args: &[String]) -> Result<()> {
+    build::run(ctx, steps, true)?;
+    let ctx = &*ctx;
+    let (stable, nightly) = (ctx.pins.stable.as_str(), ctx.pins.nightly.as_str());
+
+    steps.run("fmt workspace", || {
+        exec(ctx.cargo(stable).args(["fmt", "--all", "--", "--check"]))
+    })?;
+    // sensor-ebpf is outside the workspace, so `--all` skips it. The stable rustfmt checks it:
+    // it is what a developer's plain `cargo fmt` runs there, and nightlies may lack rustfmt.
+    steps.run("fmt sensor-ebpf", || {
+        exec(ctx.cargo(stable).args([
+            "fmt",
+            "--manifest-path",
+            "sensor-ebpf/Cargo.toml",
+            "--",
+            "--check",
+        ]))
+    })?;
+    steps.run("clippy workspace", || {
+        exec(ctx.cargo(stable).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    steps.run("clippy sensor-ebpf (nightly, bpfel)", || {
+        let mut cmd = ctx.cargo(nightly);
+        cmd.args([
+            "clippy",
+            "--manifest-path",
+            "sensor-ebpf/Cargo.toml",
+            "--release",
+        ])
+        .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+        // Its own directory: target/ebpf belongs to sensor/build.rs, whose flags differ, and
+        // sharing would make the two rebuild core for each other.
+        .args(["--target-dir", "target/ebpf-clippy", "--", "-D", "warnings"]);
+        // As in sensor/build.rs: host compiler settings must not leak into the BPF target.
+        for key in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_BUILD_TARGET",
+            "RUSTC_WRAPPER",
+        ] {
+            cmd.env_remove(key);
+        }
+        exec(&mut cmd)
+    })?;
+    // `--lib --bins`, not the whole workspace: sensor/tests/* are the root-only integration
+    // tests, run below on their own.
+    steps.run("unit tests", || {
+        exec(
+            ctx.cargo(stable)
+                .args(["test", "--workspace", "--release", "--lib", "--bins"])
+                .args(pass(test_args)),
+        )
+    })?;
+    steps.run("doc tests", || {
+        exec(
+            ctx.cargo(stable)
+                .args(["test", "--workspace", "--release", "--doc"])
+                .args(pass(test_args)),
+        )
+    })?;
+    steps.run("integration tests (root, eBPF, auditd)", || {
+        integration_prerequisites()?;
+        exec(
+            ctx.cargo(stable)
+                .args(["test", "--release", "-p", "sensor", "--test", "*"])
+                .args(pass(test_args)),
+        )
+    })?;
+    Ok(())
+}
+
+/// `-- ARGS` for the test binaries, or nothing.
+fn pass(args: &[String]) -> Vec<&str> {
+    if args.is_empty() {
+        return Vec::new();
+    }
+    std::iter::once("--")
+        .chain(args.iter().map(String::as_str))
+        .collect()
+}
+
+/// Fails early and plainly where the tests would otherwise fail one by one with EPERM or a
+/// missing program.
+fn integration_prerequisites() -> Result<()> {
+    if effective_uid()? != 0 {
+        bail!(
+            "the integration tests load eBPF programs and start auditd, so they need root: \
+             run `cargo xtask test` as root (the steps before this one passed)"
+        );
+    }
+    let missing: Vec<&str> = ["auditctl", "auditd", "ausearch", "pamtester"]
+        .into_iter()
+        .filter(|p| !on_path(p))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the integration tests need {} (Debian packages auditd and pamtester; .ci/run installs them)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// From /proc/self/status (`Uid: real effective saved fs`), to avoid a libc dependency.
+fn effective_uid() -> Result<u32> {
+    let status = fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .context("no Uid: line")?;
+    let euid = line.split_whitespace().nth(1).context("short Uid: line")?;
+    Ok(euid.parse()?)
+}
+
+/// auditd's tools live in /usr/sbin, which a non-login PATH may lack.
+fn on_path(program: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(Into::into))
+        .any(|dir| Path::new(&dir).join(program).is_file())
+}

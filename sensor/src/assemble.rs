@@ -150,7 +150,8 @@ impl Assembler {
                             args_missing,
                             interp,
                         });
-                        self.pending.insert(new_tid, p);
+                        // An exec still pending under the new tid lost its exit record.
+                        self.orphans += self.pending.insert(new_tid, p).is_some() as u64;
                     }
                     None => self.orphans += 1,
                 }

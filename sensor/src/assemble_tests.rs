@@ -192,7 +192,6 @@ fn non_leader_thread_exec_comes_out_under_the_new_tid_with_its_args() {
 }
 
 #[test]
-#[ignore = "bug: assemble.rs:127 SCHED re-keying onto new_tid silently replaces a pending exec of that tid without counting it in orphans"]
 fn sched_onto_a_tid_with_a_pending_exec_counts_the_replaced_one_as_orphan() {
     // The leader's own exec (its exit record lost) is pending when a sibling's exec takes over
     // its tid: that exec can never be assembled and must be counted.

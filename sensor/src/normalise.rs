@@ -89,7 +89,11 @@ impl Normaliser {
             interp: a.sched.as_ref().and_then(|s| s.interp.clone()),
             exe_inode: (x.has_exe != 0).then(|| kernel_inode(&x.exe)),
             exe_file: match &exe {
-                Some(path) if !live.exists() => PathBuf::from(OsStr::from_bytes(path)),
+                // The process may have exec'd again since: only trust /proc/PID/exe while it is
+                // still the inode the kernel reported.
+                Some(path) if !same_inode(&live, x.exe.ino) => {
+                    PathBuf::from(OsStr::from_bytes(path))
+                }
                 _ => live,
             },
             cwd: cwd.as_deref(),
@@ -203,11 +207,15 @@ impl Normaliser {
         }
         if let Some(inode) = x.exe_inode {
             let key = (inode.ino, inode.dev_major << 20 | inode.dev_minor);
-            let elf_interp = self
-                .interp_cache
-                .entry(key)
-                .or_insert_with(|| elf_interp(&x.exe_file))
-                .clone();
+            // Only a file that could be read is an answer worth keeping: the next exec of the
+            // same binary may be able to open it when this one could not.
+            let elf_interp = match self.interp_cache.get(&key) {
+                Some(known) => known.clone(),
+                None => match read_elf_interp(&x.exe_file) {
+                    Ok(found) => self.interp_cache.entry(key).or_insert(found).clone(),
+                    Err(_) => None,
+                },
+            };
             if let Some(name) = elf_interp {
                 let file = Path::new(OsStr::from_bytes(&name));
                 items.push(named(&name, file, stat_inode(file)));
@@ -328,6 +336,13 @@ fn resolve(name: &[u8], cwd: Option<&[u8]>) -> PathBuf {
     }
 }
 
+fn same_inode(path: &Path, ino: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .map(|m| m.ino() == ino)
+        .unwrap_or(false)
+}
+
 fn stat_inode(path: &Path) -> Option<Inode> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
@@ -347,8 +362,16 @@ fn stat_inode(path: &Path) -> Option<Inode> {
 
 /// The `PT_INTERP` of an ELF64 little-endian file, if it has one.
 pub fn elf_interp(path: &Path) -> Option<Vec<u8>> {
+    read_elf_interp(path).ok().flatten()
+}
+
+/// As [`elf_interp`], but a file that cannot be opened is an error, not "no interpreter".
+fn read_elf_interp(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    Ok(parse_elf_interp(std::fs::File::open(path)?))
+}
+
+fn parse_elf_interp(mut f: std::fs::File) -> Option<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).ok()?;
     let mut eh = [0u8; 64];
     f.read_exact(&mut eh).ok()?;
     if &eh[..4] != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {

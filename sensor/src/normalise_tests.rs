@@ -398,7 +398,6 @@ fn exec_prefers_the_live_proc_exe_for_the_elf_interpreter() {
 }
 
 #[test]
-#[ignore = "bug: normalise.rs:71-81 uses /proc/PID/exe without checking it is still the exec'd file"]
 fn exec_ignores_a_live_proc_exe_that_is_another_program_now() {
     // The process exec'd again before this event was normalised (`sh -c 'exec ...'`, env,
     // nice): /proc/PID/exe is this test binary, not the file the kernel reported.
@@ -412,6 +411,20 @@ fn exec_ignores_a_live_proc_exe_that_is_another_program_now() {
         names(&e).get(1).map(String::as_str),
         Some("/lib/custom-ld.so.1")
     );
+}
+
+#[test]
+fn exec_retries_the_elf_interpreter_after_a_failed_lookup() {
+    let mut n = Normaliser::default();
+    // First exec: the process is gone and its exe path does not resolve from here.
+    let mut a = assembled(0, b"./prog", b"prog\0", b"/nonexistent/prog");
+    exe_facts_of(&mut a, Path::new("/proc/self/exe"));
+    assert_eq!(n.exec(a).paths.len(), 1);
+    // Second exec of the same file: the process is alive, the lookup can succeed now.
+    let mut a = assembled(0, b"./prog", b"prog\0", b"/nonexistent/prog");
+    a.exit.hdr.pid = std::process::id();
+    exe_facts_of(&mut a, Path::new("/proc/self/exe"));
+    assert_eq!(n.exec(a).paths.len(), 2);
 }
 
 #[test]

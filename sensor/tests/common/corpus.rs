@@ -4,7 +4,10 @@
 
 use std::{
     ffi::{CString, OsStr, OsString},
-    os::unix::{ffi::OsStrExt, fs::PermissionsExt},
+    os::unix::{
+        ffi::{OsStrExt, OsStringExt},
+        fs::PermissionsExt,
+    },
     path::{Path, PathBuf},
     process::Command,
 };
@@ -280,6 +283,36 @@ pub fn run_corpus(dir: &Path, tag: &str) -> Vec<Case> {
         exit: 0,
         uid: 65534,
         exe: Some(PathBuf::from("/usr/bin/true")),
+    });
+
+    // File capabilities: nobody runs a copy of /bin/true that carries cap_net_raw+ep, which
+    // makes the kernel write BPRM_FCAPS and PATH cap_f* fields.
+    let capped = dir.join("capped-true");
+    std::fs::copy("/bin/true", &capped).unwrap();
+    let status = Command::new("setcap")
+        .arg("cap_net_raw+ep")
+        .arg(&capped)
+        .status()
+        .expect("setcap (libcap2-bin)");
+    assert!(status.success(), "setcap failed");
+    let marker = m("fcaps");
+    let status = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&capped)
+        .arg(&marker)
+        .status()
+        .unwrap();
+    assert!(status.success(), "setpriv capped-true failed");
+    let capped = capped.into_os_string().into_vec_bytes();
+    cases.push(Case {
+        name: "fcaps",
+        program: capped.clone(),
+        argv: vec![capped.clone(), marker.clone().into_bytes()],
+        marker,
+        cwd: here.clone(),
+        exit: 0,
+        uid: 65534,
+        exe: Some(PathBuf::from(std::ffi::OsString::from_vec(capped))),
     });
 
     let marker = m("execveat");

@@ -63,14 +63,16 @@ pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
 /// `NARGS` is the syscall's argument count: reading past the tracepoint record is refused.
 #[inline(always)]
 fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) {
-    let Some(e) = SCRATCH_ENTER.get_ptr_mut(0) else { return };
+    let Some(e) = SCRATCH_ENTER.get_ptr_mut(0) else {
+        return;
+    };
     let e = unsafe { &mut *e };
     e.hdr = header(KIND_EXEC_ENTER);
     e.syscall_nr = nr;
     e.regs = [0; 6];
-    for i in 0..NARGS {
+    for (i, reg) in e.regs.iter_mut().enumerate().take(NARGS) {
         // Syscall tracepoint records: 8 bytes of common fields, the syscall number, then args.
-        e.regs[i] = unsafe { ctx.read_at::<u64>(16 + 8 * i) }.unwrap_or(0);
+        *reg = unsafe { ctx.read_at::<u64>(16 + 8 * i) }.unwrap_or(0);
     }
     let cred: u64 = read(current_task(), off!(task_cred));
     e.old_uid = read(cred, off!(cred_uid));
@@ -78,11 +80,19 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
     e.old_caps = read_caps(cred);
     let name = e.regs[name_arg];
     let n = unsafe {
-        bpf_probe_read_user_str(e.filename.as_mut_ptr() as *mut _, FILENAME_MAX as u32, name as *const _)
+        bpf_probe_read_user_str(
+            e.filename.as_mut_ptr() as *mut _,
+            FILENAME_MAX as u32,
+            name as *const _,
+        )
     };
     // The helper counts the NUL; the event does not.
     e.filename_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
-    let len = if e.filename_len > 0 { e.filename_len as usize } else { 0 };
+    let len = if e.filename_len > 0 {
+        e.filename_len as usize
+    } else {
+        0
+    };
     output_prefix(e as *const ExecEnter, EXEC_ENTER_FIXED + len);
 }
 
@@ -104,7 +114,7 @@ fn sched(ctx: &RawTracePointContext) {
     let mm: u64 = read(task, off!(task_mm));
     let start: u64 = read(mm, off!(mm_arg_start));
     let end: u64 = read(mm, off!(mm_arg_end));
-    let total = if end > start { end - start } else { 0 };
+    let total = end.saturating_sub(start);
     let copied = send_args(hdr, start, total);
 
     let Some(mut entry) = EVENTS.reserve::<ExecSched>(0) else {
@@ -122,7 +132,11 @@ fn sched(ctx: &RawTracePointContext) {
     let interp: u64 = read(bprm, off!(bprm_interp));
     s.interpreted = (filename != interp) as u32;
     let n = unsafe {
-        bpf_probe_read_kernel_str(s.interp.as_mut_ptr() as *mut _, s.interp.len() as u32, interp as *const _)
+        bpf_probe_read_kernel_str(
+            s.interp.as_mut_ptr() as *mut _,
+            s.interp.len() as u32,
+            interp as *const _,
+        )
     };
     s.interp_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
     entry.submit(0);
@@ -132,7 +146,9 @@ fn sched(ctx: &RawTracePointContext) {
 /// running offset lives in the scratch map value (see `path.rs` for why).
 #[inline(always)]
 fn send_args(hdr: Header, start: u64, total: u64) -> u64 {
-    let Some(a) = SCRATCH_ARGS.get_ptr_mut(0) else { return 0 };
+    let Some(a) = SCRATCH_ARGS.get_ptr_mut(0) else {
+        return 0;
+    };
     let a = unsafe { &mut *a };
     a.hdr = hdr;
     a._pad = 0;
@@ -145,9 +161,17 @@ fn send_args(hdr: Header, start: u64, total: u64) -> u64 {
             break;
         }
         let rem = total - offset;
-        let n = if rem > ARGS_CHUNK as u64 { ARGS_CHUNK as u64 } else { rem };
+        let n = if rem > ARGS_CHUNK as u64 {
+            ARGS_CHUNK as u64
+        } else {
+            rem
+        };
         let ret = unsafe {
-            bpf_probe_read_user(a.data.as_mut_ptr() as *mut _, n as u32, (start + offset) as *const _)
+            bpf_probe_read_user(
+                a.data.as_mut_ptr() as *mut _,
+                n as u32,
+                (start + offset) as *const _,
+            )
         };
         if ret < 0 {
             break;
@@ -192,7 +216,13 @@ fn exit(ctx: &TracePointContext) {
     let mm: u64 = read(task, off!(task_mm));
     let exe_file: u64 = read(mm, off!(mm_exe_file));
     if exe_file != 0 {
-        send_path(hdr, PATH_EXE, exe_file + off!(file_f_path), root_mnt, root_dentry);
+        send_path(
+            hdr,
+            PATH_EXE,
+            exe_file + off!(file_f_path),
+            root_mnt,
+            root_dentry,
+        );
     }
     send_cgroup_path(hdr, task);
 
@@ -247,19 +277,39 @@ fn exit(ctx: &TracePointContext) {
     e.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     e.tty = [0; 64];
     let signal: u64 = read(task, off!(task_signal));
-    let tty: u64 = if signal != 0 { read(signal, off!(signal_tty)) } else { 0 };
+    let tty: u64 = if signal != 0 {
+        read(signal, off!(signal_tty))
+    } else {
+        0
+    };
     if tty != 0 {
         unsafe {
-            bpf_probe_read_kernel_str(e.tty.as_mut_ptr() as *mut _, 64, (tty + off!(tty_name)) as *const _)
+            bpf_probe_read_kernel_str(
+                e.tty.as_mut_ptr() as *mut _,
+                64,
+                (tty + off!(tty_name)) as *const _,
+            )
         };
     }
     let start: u64 = read(mm, off!(mm_arg_start));
     let end: u64 = read(mm, off!(mm_arg_end));
-    let n = if end > start { end - start } else { 0 };
-    let n = if n > PROCTITLE_MAX as u64 { PROCTITLE_MAX as u64 } else { n };
+    let n = end.saturating_sub(start);
+    let n = if n > PROCTITLE_MAX as u64 {
+        PROCTITLE_MAX as u64
+    } else {
+        n
+    };
     e.proctitle_len = 0;
     e._pad2 = 0;
-    if n > 0 && unsafe { bpf_probe_read_user(e.proctitle.as_mut_ptr() as *mut _, n as u32, start as *const _) } == 0 {
+    if n > 0
+        && unsafe {
+            bpf_probe_read_user(
+                e.proctitle.as_mut_ptr() as *mut _,
+                n as u32,
+                start as *const _,
+            )
+        } == 0
+    {
         e.proctitle_len = n as u32;
     }
     e.read_errors = (read_errors_so_far() - errors_before) as u32;

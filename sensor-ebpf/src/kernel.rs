@@ -8,20 +8,7 @@ use crate::maps::count;
 
 /// Filled in by the agent before load (`EbpfLoader::override_global`).
 #[unsafe(no_mangle)]
-pub static OFFSETS: KernelOffsets = KernelOffsets {
-    task_real_parent: 0, task_tgid: 0, task_cred: 0, task_loginuid: 0, task_sessionid: 0,
-    task_signal: 0, task_nsproxy: 0, task_fs: 0, task_mm: 0, task_thread_pid: 0,
-    task_cgroups: 0, cred_uid: 0, cred_gid: 0, cred_suid: 0, cred_sgid: 0, cred_euid: 0,
-    cred_egid: 0, cred_fsuid: 0, cred_fsgid: 0, cred_cap_inheritable: 0, cred_cap_permitted: 0,
-    cred_cap_effective: 0, cred_cap_ambient: 0, signal_tty: 0, tty_name: 0, nsproxy_uts: 0,
-    nsproxy_mnt: 0, nsproxy_net: 0, uts_ns: 0, mnt_ns: 0, net_ns: 0, pidns_ns: 0, ns_inum: 0,
-    pid_level: 0, pid_numbers: 0, upid_size: 0, upid_nr: 0, upid_ns: 0, fs_pwd: 0, fs_root: 0,
-    path_mnt: 0, path_dentry: 0, mm_arg_start: 0, mm_arg_end: 0, mm_exe_file: 0,
-    file_f_path: 0, file_f_inode: 0, inode_ino: 0, inode_mode: 0, inode_uid: 0, inode_gid: 0,
-    inode_rdev: 0, inode_sb: 0, sb_dev: 0, dentry_parent: 0, dentry_name: 0, qstr_name: 0,
-    vfsmount_root: 0, mount_parent: 0, mount_mountpoint: 0, mount_mnt: 0, cssset_dfl_cgrp: 0,
-    cgroup_kn: 0, kn_name: 0, kn_parent: 0, bprm_argc: 0, bprm_filename: 0, bprm_interp: 0,
-};
+pub static OFFSETS: KernelOffsets = unsafe { core::mem::zeroed() };
 
 /// One offset from `OFFSETS`. The volatile read keeps the compiler from folding the zero
 /// initialiser into the code: the real value is only known at load time.
@@ -49,7 +36,11 @@ pub fn current_task() -> u64 {
 pub fn read<T: Copy>(base: u64, off: u64) -> T {
     let mut v = core::mem::MaybeUninit::<T>::uninit();
     let ret = unsafe {
-        bpf_probe_read_kernel(v.as_mut_ptr() as *mut _, core::mem::size_of::<T>() as u32, (base + off) as *const _)
+        bpf_probe_read_kernel(
+            v.as_mut_ptr() as *mut _,
+            core::mem::size_of::<T>() as u32,
+            (base + off) as *const _,
+        )
     };
     if ret != 0 {
         count(CTR_READ_ERROR);
@@ -61,7 +52,10 @@ pub fn read<T: Copy>(base: u64, off: u64) -> T {
 /// This CPU's read-error count, to attribute errors to one event by difference.
 #[inline(always)]
 pub fn read_errors_so_far() -> u64 {
-    crate::maps::COUNTERS.get(CTR_READ_ERROR).copied().unwrap_or(0)
+    crate::maps::COUNTERS
+        .get(CTR_READ_ERROR)
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Inode number of a namespace given the nsproxy member offset and the namespace's `ns` offset.

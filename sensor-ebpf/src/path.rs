@@ -8,8 +8,8 @@
 
 use aya_ebpf::{helpers::generated::bpf_probe_read_kernel_str, macros::map, maps::PerCpuArray};
 use sensor_common::{
-    ExecPath, Header, CTR_PATH_TRUNCATED, EXEC_PATH_FIXED, KIND_EXEC_PATH, PATH_BUF,
-    PATH_CGROUP, PATH_MAX_DEPTH, PATH_NAME_MAX,
+    ExecPath, Header, CTR_PATH_TRUNCATED, EXEC_PATH_FIXED, KIND_EXEC_PATH, PATH_BUF, PATH_CGROUP,
+    PATH_MAX_DEPTH, PATH_NAME_MAX,
 };
 
 use crate::{
@@ -52,7 +52,11 @@ fn push_name(p: &mut ExecPath, w: &mut Walk, name: u64) -> bool {
 
 #[inline(always)]
 fn finish(p: &mut ExecPath, w: &Walk, hdr: Header, which: u32) {
-    let len = if w.len as usize > PATH_BUF + PATH_NAME_MAX { PATH_BUF + PATH_NAME_MAX } else { w.len as usize };
+    let len = if w.len as usize > PATH_BUF + PATH_NAME_MAX {
+        PATH_BUF + PATH_NAME_MAX
+    } else {
+        w.len as usize
+    };
     p.hdr = hdr;
     p.hdr.kind = KIND_EXEC_PATH;
     p.which = which;
@@ -69,14 +73,21 @@ fn finish(p: &mut ExecPath, w: &Walk, hdr: Header, which: u32) {
 /// (`root_mnt`, `root_dentry`: its `fs->root`).
 #[inline(always)]
 pub fn send_path(hdr: Header, which: u32, path_ptr: u64, root_mnt: u64, root_dentry: u64) {
-    let (Some(p), Some(w)) = (SCRATCH_PATH.get_ptr_mut(0), WALK.get_ptr_mut(0)) else { return };
+    let (Some(p), Some(w)) = (SCRATCH_PATH.get_ptr_mut(0), WALK.get_ptr_mut(0)) else {
+        return;
+    };
     let (p, w) = unsafe { (&mut *p, &mut *w) };
     w.vfsmnt = read(path_ptr, off!(path_mnt));
     w.node = read(path_ptr, off!(path_dentry));
     w.len = 0;
     w.done = 0;
     for _ in 0..PATH_MAX_DEPTH {
-        let (dentry, vfsmnt) = unsafe { (core::ptr::addr_of!(w.node).read_volatile(), core::ptr::addr_of!(w.vfsmnt).read_volatile()) };
+        let (dentry, vfsmnt) = unsafe {
+            (
+                core::ptr::addr_of!(w.node).read_volatile(),
+                core::ptr::addr_of!(w.vfsmnt).read_volatile(),
+            )
+        };
         if dentry == root_dentry && vfsmnt == root_mnt {
             w.done = 1;
             break;
@@ -112,7 +123,9 @@ pub fn send_path(hdr: Header, which: u32, path_ptr: u64, root_mnt: u64, root_den
 /// name is not part of the path).
 #[inline(always)]
 pub fn send_cgroup_path(hdr: Header, task: u64) {
-    let (Some(p), Some(w)) = (SCRATCH_PATH.get_ptr_mut(0), WALK.get_ptr_mut(0)) else { return };
+    let (Some(p), Some(w)) = (SCRATCH_PATH.get_ptr_mut(0), WALK.get_ptr_mut(0)) else {
+        return;
+    };
     let (p, w) = unsafe { (&mut *p, &mut *w) };
     let css: u64 = read(task, off!(task_cgroups));
     let cgrp: u64 = read(css, off!(cssset_dfl_cgrp));

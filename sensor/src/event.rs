@@ -137,14 +137,8 @@ pub struct PathItem {
     pub fcaps: FileCaps,
 }
 
-/// A task's capability sets.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Caps {
-    pub inheritable: u64,
-    pub permitted: u64,
-    pub effective: u64,
-    pub ambient: u64,
-}
+/// A task's capability sets: the kernel's layout is the model's.
+pub use sensor_common::Caps;
 
 /// The BPRM_FCAPS record: the exec changed capabilities in a way the kernel reports
 /// (`nonroot_raised_pE()` in security/commoncap.c).

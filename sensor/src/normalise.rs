@@ -19,8 +19,8 @@ use sensor_common as wire;
 use crate::{
     assemble::Assembled,
     event::{
-        ArgvTruncation, Caps, Container, ExecEvent, FileCaps, Inode, NameType, PathItem, Stamp,
-        Syscall, Task, AUDIT_ARCH_X86_64,
+        ArgvTruncation, Container, ExecEvent, FileCaps, Inode, NameType, PathItem, Stamp, Syscall,
+        Task, AUDIT_ARCH_X86_64,
     },
 };
 
@@ -110,13 +110,7 @@ impl Normaliser {
             } else {
                 FileCaps::default()
             };
-            caps::bprm_fcaps(
-                ids,
-                wire_caps(&a.old_caps),
-                wire_caps(&x.caps),
-                file,
-                self.full_caps,
-            )
+            caps::bprm_fcaps(ids, a.old_caps, x.caps, file, self.full_caps)
         } else {
             None
         };
@@ -304,15 +298,6 @@ pub fn rtrim_proctitle(raw: &[u8]) -> Vec<u8> {
         len = 0;
     }
     raw[..len].to_vec()
-}
-
-fn wire_caps(c: &wire::Caps) -> Caps {
-    Caps {
-        inheritable: c.inheritable,
-        permitted: c.permitted,
-        effective: c.effective,
-        ambient: c.ambient,
-    }
 }
 
 fn kernel_inode(f: &wire::InodeFacts) -> Inode {

@@ -74,7 +74,10 @@ fn fields(ev: &ExecEvent) -> Vec<(&'static str, String)> {
 const REEXEC: &str = "the kernel caches PROCTITLE per task from its first audited syscall, so \
      after setpriv execs the program it still shows setpriv's command line; the sensor shows the \
      running program's";
-const KNOWN: &[(&str, &str, &str)] = &[("nobody", "proctitle", REEXEC), ("fcaps", "proctitle", REEXEC)];
+const KNOWN: &[(&str, &str, &str)] = &[
+    ("nobody", "proctitle", REEXEC),
+    ("fcaps", "proctitle", REEXEC),
+];
 
 /// Must agree for every command (the issue's contract); the rest is reported.
 const REQUIRED: &[&str] = &[

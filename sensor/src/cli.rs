@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Decoded records queued between the ring-buffer reader and the encoders.
     #[arg(long, default_value_t = 65536)]
     pub channel_capacity: usize,
+    /// After draining the ring buffer, wait this long (ms) before the next drain, so that one
+    /// wake-up serves many records. 0 wakes on every record; records are late by at most this.
+    #[arg(long, default_value_t = 5)]
+    pub coalesce_ms: u64,
     /// How often loss counters are checked, in milliseconds (a record is written when they grow).
     #[arg(long, default_value_t = 1000)]
     pub lost_interval_ms: u64,

@@ -31,8 +31,8 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        // One thread: reading and encoding alternate, with no cross-thread wake-ups per batch.
+        Command::Run(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the async runtime")
@@ -89,7 +89,8 @@ async fn run(args: RunArgs) -> Result<()> {
     let (tx, mut rx) = mpsc::channel(args.channel_capacity.max(1));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stats = Arc::new(ReadStats::default());
-    let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx));
+    let coalesce = Duration::from_millis(args.coalesce_ms);
+    let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx, coalesce));
     let counters = loaded.counters;
     let _programs = loaded.ebpf;
 

@@ -8,7 +8,6 @@
 //! exec and this lookup can make those two items differ from what the kernel saw.
 
 use std::{
-    collections::HashMap,
     ffi::OsStr,
     os::unix::ffi::OsStrExt,
     path::{Path, PathBuf},
@@ -28,10 +27,13 @@ use crate::{
 const PROCTITLE_MAX: usize = wire::PROCTITLE_MAX;
 
 pub mod caps;
+mod files;
+
+use files::{BinaryFacts, FileCache};
 
 pub struct Normaliser {
     serial: u64,
-    interp_cache: HashMap<(u64, u32), Option<Vec<u8>>>,
+    files: FileCache,
     full_caps: u64,
 }
 
@@ -39,7 +41,7 @@ impl Default for Normaliser {
     fn default() -> Self {
         Normaliser {
             serial: 0,
-            interp_cache: HashMap::new(),
+            files: FileCache::default(),
             full_caps: caps::full_set(),
         }
     }
@@ -81,36 +83,27 @@ impl Normaliser {
         };
         let proctitle =
             rtrim_proctitle(&x.proctitle[..(x.proctitle_len as usize).min(PROCTITLE_MAX)]);
-        let live = PathBuf::from(format!("/proc/{}/exe", x.hdr.pid));
+        let exe_inode = (x.has_exe != 0).then(|| kernel_inode(&x.exe));
+        let binary = match &exe_inode {
+            Some(inode) if success => self.files.binary(inode, x.hdr.pid, exe.as_deref()),
+            _ => BinaryFacts::default(),
+        };
         let facts = ExecFacts {
             filename: &filename,
             success,
             ret: x.ret,
             interp: a.sched.as_ref().and_then(|s| s.interp.clone()),
-            exe_inode: (x.has_exe != 0).then(|| kernel_inode(&x.exe)),
-            exe_file: match &exe {
-                // The process may have exec'd again since: only trust /proc/PID/exe while it is
-                // still the inode the kernel reported.
-                Some(path) if !same_inode(&live, x.exe.ino) => {
-                    PathBuf::from(OsStr::from_bytes(path))
-                }
-                _ => live,
-            },
+            exe_inode,
             cwd: cwd.as_deref(),
         };
-        let paths = self.path_items(&facts);
+        let paths = path_items(&facts, &binary);
         let bprm_fcaps = if success {
             let ids = caps::Ids {
                 old_uid: a.old_uid,
                 new_uid: x.uid,
                 new_euid: x.euid,
             };
-            let file = if facts.exe_inode.is_some() {
-                caps::file_caps(&facts.exe_file)
-            } else {
-                FileCaps::default()
-            };
-            caps::bprm_fcaps(ids, a.old_caps, x.caps, file, self.full_caps)
+            caps::bprm_fcaps(ids, a.old_caps, x.caps, binary.fcaps, self.full_caps)
         } else {
             None
         };
@@ -166,57 +159,48 @@ impl Normaliser {
             key: None,
         }
     }
+}
 
-    /// PATH items in the kernel's order: the program as named, then (for `#!` scripts) the
-    /// interpreter named on the `#!` line, then the ELF interpreter of the final binary.
-    fn path_items(&mut self, x: &ExecFacts) -> Vec<PathItem> {
-        let named = |name: &[u8], file: &Path, inode: Option<Inode>| PathItem {
-            name: name.to_vec(),
-            fcaps: if inode.is_some() {
-                caps::file_caps(file)
-            } else {
-                FileCaps::default()
-            },
-            inode,
-            nametype: NameType::Normal,
-        };
-        let by_name = resolve(x.filename, x.cwd);
-        if !x.success {
-            // ENOENT / ENOTDIR: the name did not resolve, as the kernel records it.
-            if x.ret == -(libc::ENOENT as i64) || x.ret == -(libc::ENOTDIR as i64) {
-                return vec![PathItem {
-                    nametype: NameType::Unknown,
-                    ..named(x.filename, &by_name, None)
-                }];
-            }
-            return vec![named(x.filename, &by_name, stat_inode(&by_name))];
+/// PATH items in the kernel's order: the program as named, then (for `#!` scripts) the
+/// interpreter named on the `#!` line, then the ELF interpreter of the final binary.
+fn path_items(x: &ExecFacts, binary: &BinaryFacts) -> Vec<PathItem> {
+    let by_name = resolve(x.filename, x.cwd);
+    let looked_up = |inode: Option<Inode>| PathItem {
+        name: x.filename.to_vec(),
+        fcaps: if inode.is_some() {
+            caps::file_caps(&by_name)
+        } else {
+            FileCaps::default()
+        },
+        inode,
+        nametype: NameType::Normal,
+    };
+    if !x.success {
+        // ENOENT / ENOTDIR: the name did not resolve, as the kernel records it.
+        if x.ret == -(libc::ENOENT as i64) || x.ret == -(libc::ENOTDIR as i64) {
+            return vec![PathItem {
+                nametype: NameType::Unknown,
+                ..looked_up(None)
+            }];
         }
-        let mut items = Vec::with_capacity(3);
-        match &x.interp {
-            Some(interp) => {
-                items.push(named(x.filename, &by_name, stat_inode(&by_name)));
-                items.push(named(interp, &x.exe_file, x.exe_inode));
-            }
-            None => items.push(named(x.filename, &x.exe_file, x.exe_inode)),
-        }
-        if let Some(inode) = x.exe_inode {
-            let key = (inode.ino, inode.dev_major << 20 | inode.dev_minor);
-            // Only a file that could be read is an answer worth keeping: the next exec of the
-            // same binary may be able to open it when this one could not.
-            let elf_interp = match self.interp_cache.get(&key) {
-                Some(known) => known.clone(),
-                None => match read_elf_interp(&x.exe_file) {
-                    Ok(found) => self.interp_cache.entry(key).or_insert(found).clone(),
-                    Err(_) => None,
-                },
-            };
-            if let Some(name) = elf_interp {
-                let file = Path::new(OsStr::from_bytes(&name));
-                items.push(named(&name, file, stat_inode(file)));
-            }
-        }
-        items
+        return vec![looked_up(stat_inode(&by_name))];
     }
+    let the_binary = |name: &[u8]| PathItem {
+        name: name.to_vec(),
+        inode: x.exe_inode,
+        nametype: NameType::Normal,
+        fcaps: binary.fcaps,
+    };
+    let mut items = Vec::with_capacity(3);
+    match &x.interp {
+        Some(interp) => {
+            items.push(looked_up(stat_inode(&by_name)));
+            items.push(the_binary(interp));
+        }
+        None => items.push(the_binary(x.filename)),
+    }
+    items.extend(binary.interp.clone());
+    items
 }
 
 /// What PATH items and BPRM_FCAPS are built from.
@@ -226,8 +210,6 @@ struct ExecFacts<'a> {
     ret: i64,
     interp: Option<Vec<u8>>,
     exe_inode: Option<Inode>,
-    /// The running executable: `/proc/PID/exe` while the process lives, else its path.
-    exe_file: PathBuf,
     cwd: Option<&'a [u8]>,
 }
 

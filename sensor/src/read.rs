@@ -205,6 +205,7 @@ pub async fn run(
     tx: mpsc::Sender<RawEvent>,
     stats: Arc<ReadStats>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    coalesce: std::time::Duration,
 ) -> std::io::Result<()> {
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
     // `AsyncFd` (and with it the ring) is dropped.
@@ -217,6 +218,12 @@ pub async fn run(
                     return Ok(());
                 }
                 guard.clear_ready();
+                drop(guard);
+                // Let records accumulate: one wake-up then serves many, instead of one per
+                // record. The kernel side never waits for us; the ring buffer holds them.
+                if !coalesce.is_zero() {
+                    tokio::time::sleep(coalesce).await;
+                }
             }
             _ = stop.changed() => {
                 let ring = fd.get_mut();

@@ -4,6 +4,7 @@
 //! This binary is compiled by whatever toolchain runs `cargo xtask` (rustup's default), not by the
 //! pins, so it uses std + anyhow + clap only and drives the pinned toolchains as child processes.
 
+mod bench;
 mod build;
 mod elf;
 mod test;
@@ -37,6 +38,29 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Build, then run the sensor (as root) with its defaults; arguments go to `sensor run`.
+    Run {
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Build, then measure: `cargo xtask bench exec`.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// An exec storm with no observer, with the sensor, and with auditd's execve rule.
+    Exec {
+        /// fork+exec of /bin/true per round and observer.
+        #[arg(long, default_value_t = 5000)]
+        execs: usize,
+        /// Rounds; observers alternate within each.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,6 +69,21 @@ fn main() -> ExitCode {
     let result = Ctx::new().and_then(|mut ctx| match cli.command {
         Cmd::Build => build::run(&mut ctx, &mut steps, false).map(Some),
         Cmd::Test { args } => test::run(&mut ctx, &mut steps, &args).map(|()| None),
+        Cmd::Run { args } => {
+            let bin = build::run(&mut ctx, &mut steps, false)?;
+            steps.summary();
+            // The sensor runs until interrupted; its exit status is ours.
+            let status = Command::new(&bin).arg("run").args(&args).status()?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        Cmd::Bench {
+            what: BenchCmd::Exec { execs, rounds },
+        } => {
+            let bin = build::run(&mut ctx, &mut steps, false)?;
+            steps
+                .run("bench exec", || bench::exec(&bin, execs, rounds))
+                .map(|()| None)
+        }
     });
     steps.summary();
     match result {

@@ -209,3 +209,75 @@ fn lost_records_are_reported_not_silent() {
     assert!(field(b"lost") > 0 && field(b"channel") > 0, "{last:?}");
     assert_eq!(field(b"lost"), field(b"ringbuf") + field(b"channel"));
 }
+
+/// The cgroup v2 mount: `/sys/fs/cgroup` on unified hosts, `/sys/fs/cgroup/unified` on hybrid.
+fn cgroup2_root() -> std::path::PathBuf {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    let dir = mounts
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| f[1].to_string())
+        })
+        .expect("a cgroup2 hierarchy is mounted");
+    std::path::PathBuf::from(dir)
+}
+
+#[test]
+fn container_context_is_recorded() {
+    let _g = exclusive();
+    let dir = scratch("container");
+    let log = dir.join("sensor.log");
+    // A cgroup named the way docker's systemd driver names it, and fresh pid/net/uts/mount
+    // namespaces, as a container runtime would set them up.
+    let id = format!(
+        "{:064x}",
+        std::process::id() as u128 * 0x9e37_79b9_7f4a_7c15
+    );
+    let cgroup = cgroup2_root().join(format!("docker-{id}.scope"));
+    std::fs::create_dir(&cgroup).unwrap();
+    let marker = format!("sensorit-container-{}", std::process::id());
+    let sensor = Sensor::start(&["--output", &format!("audit:{}", log.display())]);
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec unshare -p -f -n -u -m /bin/true {marker}",
+        cgroup.display()
+    );
+    let status = Command::new("/bin/sh")
+        .args(["-c", &script])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (stopped, stderr) = sensor.stop();
+    // The cgroup id is the inode number of the cgroup's directory in cgroupfs.
+    let cgroup_ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&cgroup).unwrap());
+    let _ = std::fs::remove_dir(&cgroup);
+    assert!(status.success() && stopped.success(), "{stderr}");
+
+    let events = exec_events(&log);
+    let ev = events
+        .iter()
+        .find(|e| {
+            e.argv.first().map(Vec::as_slice) == Some(b"/bin/true")
+                && e.argv.iter().any(|a| a == marker.as_bytes())
+        })
+        .expect("the exec inside the namespaces was recorded");
+    let host = |ns: &str| -> u32 {
+        let link = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+        let s = link.to_string_lossy();
+        s[s.find('[').unwrap() + 1..s.len() - 1].parse().unwrap()
+    };
+    let c = &ev.container;
+    assert_eq!(c.ns_pid, 1, "first process of a new pid namespace: {c:?}");
+    assert_ne!(c.ns_pid, ev.task.pid);
+    assert_ne!(c.pid_ns, host("pid"), "{c:?}");
+    assert_ne!(c.net_ns, host("net"), "{c:?}");
+    assert_ne!(c.uts_ns, host("uts"), "{c:?}");
+    assert_ne!(c.mnt_ns, host("mnt"), "{c:?}");
+    assert_eq!(
+        c.cgroup_path,
+        format!("/docker-{id}.scope").into_bytes(),
+        "{c:?}"
+    );
+    assert_eq!(c.container_id.as_deref(), Some(id.as_str()), "{c:?}");
+    assert_eq!(c.cgroup_id, cgroup_ino, "{c:?}");
+}

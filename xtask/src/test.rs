@@ -77,6 +77,7 @@ pub fn run(ctx: &mut Ctx, steps: &mut Steps, test_args: &[String]) -> Result<()>
     })?;
     steps.run("integration tests (root, eBPF, auditd)", || {
         integration_prerequisites()?;
+        let _lock = machine_lock()?;
         exec(
             ctx.cargo(stable)
                 .args(["test", "--release", "-p", "sensor", "--test", "*"])
@@ -116,6 +117,23 @@ fn integration_prerequisites() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The integration tests change machine-wide state (probes, kernel audit, auditd), so two runs
+/// at once, from two checkouts or two people, break each other (seen: auditd saw no events while
+/// another run's auditd held the audit socket). The tests' own mutex only covers one process.
+fn machine_lock() -> Result<fs::File> {
+    let path = std::env::temp_dir().join("sensor-integration-tests.lock");
+    let file = fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    if file.try_lock().is_err() {
+        eprintln!(
+            "waiting for another run of the integration tests ({})",
+            path.display()
+        );
+        file.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+    }
+    Ok(file)
 }
 
 /// From /proc/self/status (`Uid: real effective saved fs`), to avoid a libc dependency.

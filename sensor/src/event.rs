@@ -158,6 +158,20 @@ pub struct ArgvTruncation {
     pub missing_bytes: u64,
 }
 
+/// Paths walked in the kernel that had to be cut (deeper than the walk's bound): never silent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathsTruncated {
+    pub cwd: bool,
+    pub exe: bool,
+    pub cgroup: bool,
+}
+
+impl PathsTruncated {
+    pub fn any(&self) -> bool {
+        self.cwd || self.exe || self.cgroup
+    }
+}
+
 /// One execve/execveat, successful or failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecEvent {
@@ -182,6 +196,8 @@ pub struct ExecEvent {
     pub cwd: Option<Vec<u8>>,
     pub paths: Vec<PathItem>,
     pub container: Container,
+    /// Which of cwd, exe and the cgroup path are cut (their leading components are missing).
+    pub paths_truncated: PathsTruncated,
     /// auditd's rule key; the sensor has no rules, so normally `None` (written `key=(null)`).
     pub key: Option<Vec<u8>>,
 }

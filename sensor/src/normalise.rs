@@ -18,8 +18,8 @@ use sensor_common as wire;
 use crate::{
     assemble::Assembled,
     event::{
-        ArgvTruncation, Container, ExecEvent, FileCaps, Inode, NameType, PathItem, Stamp, Syscall,
-        Task, AUDIT_ARCH_X86_64,
+        ArgvTruncation, Container, ExecEvent, FileCaps, Inode, NameType, PathItem, PathsTruncated,
+        Stamp, Syscall, Task, AUDIT_ARCH_X86_64,
     },
 };
 
@@ -155,6 +155,11 @@ impl Normaliser {
                 uts_ns: x.uts_ns,
                 ns_pid: x.ns_pid,
                 container_id,
+            },
+            paths_truncated: PathsTruncated {
+                cwd: a.cwd.as_ref().is_some_and(|p| p.truncated),
+                exe: a.exe.as_ref().is_some_and(|p| p.truncated),
+                cgroup: a.cgroup.as_ref().is_some_and(|p| p.truncated),
             },
             key: None,
         }

@@ -493,3 +493,22 @@ fn exec_with_unreadable_filename_and_no_cgroup_path() {
     assert_eq!(e.container.container_id, None);
     assert_eq!(e.proctitle, b"");
 }
+
+#[test]
+fn exec_marks_paths_cut_in_the_kernel() {
+    let mut a = true_exec(b"");
+    a.cwd.as_mut().unwrap().truncated = true;
+    let e = Normaliser::default().exec(a);
+    assert_eq!(
+        e.paths_truncated,
+        crate::event::PathsTruncated {
+            cwd: true,
+            exe: false,
+            cgroup: false
+        }
+    );
+    assert!(!Normaliser::default()
+        .exec(true_exec(b""))
+        .paths_truncated
+        .any());
+}

@@ -14,7 +14,9 @@
 //!   `cgroup_id=` (decimal cgroup v2 id), `cgroup=` (cgroup v2 path, untrusted rule; auparse already
 //!   knows `cgroup` as an escaped field), `pidns=` `mntns=` `netns=` `utsns=` (namespace inode
 //!   numbers, decimal), `nspid=` (pid inside the task's pid namespace), and `container=` (container
-//!   id, untrusted rule) only when one was recognised.
+//!   id, untrusted rule) only when one was recognised; `sensor_trunc_paths=` (`cwd`, `exe`, `cgroup`,
+//!   comma-separated) only when a path walked in the kernel had to be cut: its leading
+//!   components are missing from `cwd=`, `exe=` or `cgroup=`.
 //! - EXECVE, at the end of the last EXECVE record of an event, only when the sensor could not
 //!   capture all of argv: `sensor_trunc_args=` (arguments missing) `sensor_trunc_bytes=` (bytes
 //!   missing). `argc=` stays the kernel's true argc.
@@ -212,6 +214,16 @@ fn write_syscall(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names>
     if let Some(id) = &c.container_id {
         out.extend_from_slice(b" container=");
         push_untrusted(out, id.as_bytes());
+    }
+    let cut = &ev.paths_truncated;
+    if cut.any() {
+        let names = [(cut.cwd, "cwd"), (cut.exe, "exe"), (cut.cgroup, "cgroup")];
+        let list: Vec<&str> = names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        put!(out, " sensor_trunc_paths={}", list.join(","));
     }
     if let Some(names) = enriched {
         out.push(INTERP_SEPARATOR);

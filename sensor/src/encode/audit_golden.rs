@@ -391,3 +391,25 @@ fn golden_capabilities() {
     assert_eq!(back.bprm_fcaps, ev.bprm_fcaps);
     assert_eq!(back.paths[0].fcaps, ev.paths[0].fcaps);
 }
+
+/// A cut path says so on SYSCALL, and nowhere else; the parser reads it back.
+#[test]
+fn truncated_paths_are_named_on_syscall() {
+    let mut ev = true_event(1, 7, vec![b"/bin/true".to_vec()]);
+    let plain = show(&encode(&ev, false));
+    assert!(!plain.contains("sensor_trunc_paths"), "{plain}");
+    ev.paths_truncated = PathsTruncated {
+        cwd: true,
+        exe: false,
+        cgroup: true,
+    };
+    let text = show(&encode(&ev, false));
+    let syscall = text.lines().next().unwrap();
+    assert!(
+        syscall.ends_with(" sensor_trunc_paths=cwd,cgroup"),
+        "{syscall}"
+    );
+    assert_eq!(text.matches("sensor_trunc_paths").count(), 1);
+    let back = crate::encode::parse::exec_event(&parse_log(text.as_bytes()).unwrap()).unwrap();
+    assert_eq!(back.paths_truncated, ev.paths_truncated);
+}

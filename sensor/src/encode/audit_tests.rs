@@ -80,6 +80,7 @@ pub(super) fn path(name: &[u8], ino: u64) -> PathItem {
 pub(super) fn true_event(msec: u32, serial: u64, argv: Vec<Vec<u8>>) -> ExecEvent {
     ExecEvent {
         bprm_fcaps: None,
+        paths_truncated: PathsTruncated::default(),
         stamp: Stamp {
             sec: 1795642256,
             nsec: msec * 1_000_000,

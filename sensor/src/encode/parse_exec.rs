@@ -7,7 +7,7 @@ use super::{decode_value, ParseError, Record};
 use crate::encode::hexq::{decode_hex, is_upper_hex};
 use crate::event::{
     ArgvTruncation, BprmFcaps, Caps, Container, ExecEvent, FileCaps, Inode, NameType, PathItem,
-    Stamp, Syscall, Task,
+    PathsTruncated, Stamp, Syscall, Task,
 };
 
 /// What an `aN…` field name says about argument N.
@@ -182,6 +182,17 @@ pub fn exec_event(records: &[Record]) -> Result<ExecEvent, ParseError> {
             },
         },
     };
+    let paths_truncated = match sc.get(b"sensor_trunc_paths") {
+        None => PathsTruncated::default(),
+        Some(list) => {
+            let has = |n: &[u8]| list.split(|&b| b == b',').any(|x| x == n);
+            PathsTruncated {
+                cwd: has(b"cwd"),
+                exe: has(b"exe"),
+                cgroup: has(b"cgroup"),
+            }
+        }
+    };
     let proctitle = match of(b"PROCTITLE").next() {
         None => Vec::new(),
         // The kernel's stand-in for an empty command line.
@@ -233,6 +244,7 @@ pub fn exec_event(records: &[Record]) -> Result<ExecEvent, ParseError> {
         },
         argv_truncated: truncated,
         bprm_fcaps,
+        paths_truncated,
         proctitle,
         cwd: of(b"CWD")
             .next()

@@ -12,7 +12,7 @@ use sensor_proto::v1;
 
 use crate::event::{
     ArgvTruncation, BprmFcaps, Caps, Container, Event, ExecEvent, FileCaps, Inode, LostEvent,
-    NameType, PathItem, Stamp, Syscall, Task,
+    NameType, PathItem, PathsTruncated, Stamp, Syscall, Task,
 };
 
 /// The revision of `sensor.v1` this code writes (`Envelope.schema_version`).
@@ -196,6 +196,10 @@ fn exec_to_proto(e: &ExecEvent) -> v1::ExecEvent {
             cgroup_id, cgroup_path, pid_ns, mnt_ns, net_ns, uts_ns, ns_pid, container_id
         })),
         key: e.key.clone(),
+        paths_truncated: e
+            .paths_truncated
+            .any()
+            .then(|| move_fields!(e.paths_truncated => v1::PathsTruncated { cwd, exe, cgroup })),
         bprm_fcaps: e.bprm_fcaps.map(|b| v1::BprmFcaps {
             file: Some(fcaps_to_proto(b.file)),
             old: Some(
@@ -292,6 +296,10 @@ fn exec_from_proto(e: v1::ExecEvent, stamp: Stamp, boot_ns: u64) -> Result<ExecE
             cgroup_id, cgroup_path, pid_ns, mnt_ns, net_ns, uts_ns, ns_pid, container_id
         }),
         key: e.key,
+        paths_truncated: e
+            .paths_truncated
+            .map(|t| move_fields!(t => PathsTruncated { cwd, exe, cgroup }))
+            .unwrap_or_default(),
         bprm_fcaps: e.bprm_fcaps.map(|b| BprmFcaps {
             file: fcaps_from_proto(b.file),
             old: caps_from_proto(b.old),

@@ -19,6 +19,11 @@ fn stamp(serial: u64) -> Stamp {
 
 fn full_exec() -> ExecEvent {
     ExecEvent {
+        paths_truncated: PathsTruncated {
+            cwd: true,
+            exe: false,
+            cgroup: true,
+        },
         bprm_fcaps: Some(BprmFcaps {
             file: FileCaps {
                 permitted: 1 << 13,
@@ -120,6 +125,7 @@ fn full_exec() -> ExecEvent {
 
 fn empty_exec() -> ExecEvent {
     ExecEvent {
+        paths_truncated: PathsTruncated::default(),
         bprm_fcaps: None,
         stamp: stamp(7),
         boot_ns: 0,

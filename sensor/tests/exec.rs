@@ -281,3 +281,40 @@ fn container_context_is_recorded() {
     assert_eq!(c.container_id.as_deref(), Some(id.as_str()), "{c:?}");
     assert_eq!(c.cgroup_id, cgroup_ino, "{c:?}");
 }
+
+#[test]
+fn a_cwd_too_deep_to_walk_is_marked_cut() {
+    let _g = exclusive();
+    let dir = scratch("deep");
+    let log = dir.join("sensor.log");
+    let mut deep = dir.clone();
+    for _ in 0..80 {
+        deep.push("d");
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    let marker = format!("sensorit-deep-{}", std::process::id());
+    let sensor = Sensor::start(&["--output", &format!("audit:{}", log.display())]);
+    Command::new("/bin/true")
+        .arg(&marker)
+        .current_dir(&deep)
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    let ev = exec_events(&log)
+        .into_iter()
+        .find(|e| e.argv.iter().any(|a| a == marker.as_bytes()))
+        .expect("recorded");
+    assert!(
+        ev.paths_truncated.cwd && !ev.paths_truncated.exe,
+        "{:?}",
+        ev.paths_truncated
+    );
+    let cwd = ev.cwd.unwrap();
+    let real = deep.as_os_str().as_encoded_bytes();
+    assert!(
+        cwd.len() < real.len() && real.ends_with(&cwd),
+        "cut cwd must be the tail of the real one"
+    );
+}

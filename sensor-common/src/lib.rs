@@ -182,9 +182,10 @@ pub const PROCTITLE_MAX: usize = 128;
 /// Indexes of the per-CPU counter array `COUNTERS`.
 pub const CTR_RINGBUF_FULL: u32 = 0;
 pub const CTR_READ_ERROR: u32 = 1;
-pub const CTR_ARGS_TRUNCATED: u32 = 2;
-pub const CTR_PATH_TRUNCATED: u32 = 3;
-pub const CTR_COUNT: u32 = 4;
+/// Execs whose exit record could not be sent: the agent never learns of them otherwise, as their
+/// other records may be lost too. (Argument and path truncation is said in the records.)
+pub const CTR_EXIT_LOST: u32 = 2;
+pub const CTR_COUNT: u32 = 3;
 
 #[cfg(feature = "user")]
 mod user {

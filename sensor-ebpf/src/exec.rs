@@ -15,7 +15,7 @@ use aya_ebpf::{
 };
 use sensor_common::{
     Caps, ExecArgs, ExecEnter, ExecExit, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS,
-    CTR_ARGS_TRUNCATED, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED, EXEC_ENTER_FIXED, FILENAME_MAX,
+    CTR_EXIT_LOST, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED, EXEC_ENTER_FIXED, FILENAME_MAX,
     KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT, KIND_EXEC_SCHED, PATH_CWD, PATH_EXE,
     PROCTITLE_MAX,
 };
@@ -182,11 +182,7 @@ fn send_args(hdr: Header, start: u64, total: u64) -> u64 {
         }
         unsafe { offset_slot.write_volatile(offset + n) };
     }
-    let copied = unsafe { offset_slot.read_volatile() };
-    if copied < total {
-        count(CTR_ARGS_TRUNCATED);
-    }
-    copied
+    unsafe { offset_slot.read_volatile() }
 }
 
 #[tracepoint]
@@ -228,6 +224,7 @@ fn exit(ctx: &TracePointContext) {
 
     let Some(mut entry) = EVENTS.reserve::<ExecExit>(0) else {
         count(CTR_RINGBUF_FULL);
+        count(CTR_EXIT_LOST);
         return;
     };
     let e = unsafe { &mut *entry.as_mut_ptr() };

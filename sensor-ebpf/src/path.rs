@@ -8,13 +8,13 @@
 
 use aya_ebpf::{helpers::generated::bpf_probe_read_kernel_str, macros::map, maps::PerCpuArray};
 use sensor_common::{
-    ExecPath, Header, CTR_PATH_TRUNCATED, EXEC_PATH_FIXED, KIND_EXEC_PATH, PATH_BUF, PATH_CGROUP,
-    PATH_MAX_DEPTH, PATH_NAME_MAX,
+    ExecPath, Header, EXEC_PATH_FIXED, KIND_EXEC_PATH, PATH_BUF, PATH_CGROUP, PATH_MAX_DEPTH,
+    PATH_NAME_MAX,
 };
 
 use crate::{
     kernel::{off, read},
-    maps::{count, output_prefix, SCRATCH_PATH},
+    maps::{output_prefix, SCRATCH_PATH},
 };
 
 #[repr(C)]
@@ -63,9 +63,6 @@ fn finish(p: &mut ExecPath, w: &Walk, hdr: Header, which: u32) {
     p.len = len as u32;
     p.truncated = (w.done == 0) as u32;
     p._pad = 0;
-    if w.done == 0 {
-        count(CTR_PATH_TRUNCATED);
-    }
     output_prefix(p as *const ExecPath, EXEC_PATH_FIXED + len);
 }
 
@@ -96,9 +93,9 @@ pub fn send_path(hdr: Header, which: u32, path_ptr: u64, root_mnt: u64, root_den
         if dentry == mnt_root {
             let mnt = vfsmnt - off!(mount_mnt);
             let parent: u64 = read(mnt, off!(mount_parent));
+            // The top of the mount tree is its own parent; 0 is a failed read, not a root.
             if parent == mnt || parent == 0 {
-                // The top of the mount tree, above the task's root (or it has none).
-                w.done = 1;
+                w.done = (parent != 0) as u64;
                 break;
             }
             w.node = read(mnt, off!(mount_mountpoint));
@@ -107,7 +104,7 @@ pub fn send_path(hdr: Header, which: u32, path_ptr: u64, root_mnt: u64, root_den
         }
         let parent: u64 = read(dentry, off!(dentry_parent));
         if parent == dentry || parent == 0 {
-            w.done = 1;
+            w.done = (parent != 0) as u64;
             break;
         }
         let name: u64 = read(dentry, off!(dentry_name) + off!(qstr_name));

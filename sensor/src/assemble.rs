@@ -85,9 +85,14 @@ const STALE_NS: u64 = 60_000_000_000;
 #[derive(Default)]
 pub struct Assembler {
     pending: HashMap<u32, Pending>,
-    /// Records that belonged to no pending exec (their enter was lost, or the sensor started
-    /// mid-exec), and execs dropped as stale.
-    pub orphans: u64,
+    /// Execs that could not be assembled whole: an exit whose enter was lost, and execs written
+    /// with one of their records missing. An exec whose exit was lost is counted by the kernel
+    /// (CTR_EXIT_LOST), so its pending entry is dropped uncounted when replaced or stale.
+    /// Records of execs no syscall started (the kernel's own `kernel_execve`, which auditd does
+    /// not log either) are ignored.
+    pub incomplete: u64,
+    /// The newest kernel timestamp seen, the clock for staleness.
+    latest_ns: u64,
 }
 
 impl Assembler {
@@ -101,7 +106,9 @@ impl Assembler {
                 old_caps,
                 filename,
             } => {
-                let prev = self.pending.insert(
+                self.latest_ns = self.latest_ns.max(hdr.boot_ns);
+                // A pending exec under this tid lost its exit record, which the kernel counted.
+                self.pending.insert(
                     hdr.tid,
                     Pending {
                         enter: hdr,
@@ -118,9 +125,8 @@ impl Assembler {
                         cgroup: None,
                     },
                 );
-                self.orphans += prev.is_some() as u64;
                 if self.pending.len() > 4096 {
-                    self.sweep(hdr.boot_ns);
+                    self.sweep();
                 }
                 None
             }
@@ -130,7 +136,7 @@ impl Assembler {
                         p.args.extend_from_slice(&data)
                     }
                     Some(p) => p.args_gap = true,
-                    None => self.orphans += 1,
+                    None => {}
                 }
                 None
             }
@@ -142,18 +148,16 @@ impl Assembler {
                 args_missing,
                 interp,
             } => {
-                match self.pending.remove(&hdr.tid) {
-                    Some(mut p) => {
-                        p.sched = Some(Sched {
-                            argc,
-                            args_total,
-                            args_missing,
-                            interp,
-                        });
-                        // An exec still pending under the new tid lost its exit record.
-                        self.orphans += self.pending.insert(new_tid, p).is_some() as u64;
-                    }
-                    None => self.orphans += 1,
+                if let Some(mut p) = self.pending.remove(&hdr.tid) {
+                    p.sched = Some(Sched {
+                        argc,
+                        args_total,
+                        args_missing,
+                        interp,
+                    });
+                    // An exec still pending under the new tid lost its exit record, which the
+                    // kernel counted.
+                    self.pending.insert(new_tid, p);
                 }
                 None
             }
@@ -163,28 +167,29 @@ impl Assembler {
                 truncated,
                 data,
             } => {
-                match self.pending.get_mut(&hdr.tid) {
-                    Some(p) => {
-                        let walked = Some(WalkedPath {
-                            components: data,
-                            truncated,
-                        });
-                        match which {
-                            wire::PATH_CWD => p.cwd = walked,
-                            wire::PATH_EXE => p.exe = walked,
-                            wire::PATH_CGROUP => p.cgroup = walked,
-                            _ => {}
-                        }
+                if let Some(p) = self.pending.get_mut(&hdr.tid) {
+                    let walked = Some(WalkedPath {
+                        components: data,
+                        truncated,
+                    });
+                    match which {
+                        wire::PATH_CWD => p.cwd = walked,
+                        wire::PATH_EXE => p.exe = walked,
+                        wire::PATH_CGROUP => p.cgroup = walked,
+                        _ => {}
                     }
-                    None => self.orphans += 1,
                 }
                 None
             }
             RawEvent::Exit(exit) => {
                 let Some(p) = self.pending.remove(&exit.hdr.tid) else {
-                    self.orphans += 1;
+                    self.incomplete += 1;
                     return None;
                 };
+                // Written anyway, with what is there; normalise marks the missing paths.
+                let missing_sched = exit.ret == 0 && p.sched.is_none();
+                let missing_path = p.cwd.is_none() || p.exe.is_none() || p.cgroup.is_none();
+                self.incomplete += (missing_sched || missing_path) as u64;
                 Some(Assembled {
                     enter: p.enter,
                     syscall_nr: p.syscall_nr,
@@ -204,11 +209,17 @@ impl Assembler {
         }
     }
 
-    fn sweep(&mut self, now_ns: u64) {
-        let before = self.pending.len();
+    /// Drops execs pending for longer than STALE_NS: their exit record was lost (and counted by
+    /// the kernel).
+    pub fn sweep(&mut self) {
+        let now = self.latest_ns;
         self.pending
-            .retain(|_, p| now_ns.saturating_sub(p.enter.boot_ns) < STALE_NS);
-        self.orphans += (before - self.pending.len()) as u64;
+            .retain(|_, p| now.saturating_sub(p.enter.boot_ns) < STALE_NS);
+    }
+
+    /// Execs started and not yet complete.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
     }
 }
 

@@ -123,10 +123,10 @@ fn successful_exec_in_order_yields_one_assembled_exec_at_exit() {
     assert_eq!(a.cgroup, Some(walked(b"ssh.service\0system.slice\0")));
     assert_eq!(a.exit.hdr.tid, 100);
     assert_eq!(a.exit.ret, 0);
-    assert_eq!(asm.orphans, 0);
+    assert_eq!(asm.incomplete, 0);
     // The exec is gone once assembled: a late exit for the same tid is an orphan.
     assert!(asm.push(exit(100, 100, 0)).is_none());
-    assert_eq!(asm.orphans, 1);
+    assert_eq!(asm.incomplete, 1);
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn failed_exec_has_no_args_and_no_sched() {
     assert_eq!(a.exit.ret, -2);
     assert_eq!(a.cwd, Some(walked(b"root\0")));
     assert_eq!(a.cgroup, Some(walked(b"")));
-    assert_eq!(asm.orphans, 0);
+    assert_eq!(asm.incomplete, 0);
 }
 
 #[test]
@@ -165,13 +165,14 @@ fn non_leader_thread_exec_comes_out_under_the_new_tid_with_its_args() {
             args(301, 300, 0, b"/bin/true\0"),
             sched(301, 300, 300, 1, 10),
             path(300, 300, wire::PATH_CWD, b""),
+            path(300, 300, wire::PATH_CGROUP, b""),
             path(300, 300, wire::PATH_EXE, b"true\0bin\0usr\0"),
         ],
     );
     assert!(out.is_empty());
     // The old tid no longer has a pending exec.
     assert!(asm.push(exit(301, 300, 0)).is_none());
-    assert_eq!(asm.orphans, 1);
+    assert_eq!(asm.incomplete, 1);
     let a = asm
         .push(exit(300, 300, 0))
         .expect("assembled under the new tid");
@@ -188,13 +189,14 @@ fn non_leader_thread_exec_comes_out_under_the_new_tid_with_its_args() {
     assert_eq!(a.args, b"/bin/true\0");
     assert_eq!(a.sched.as_ref().map(|s| s.argc), Some(1));
     assert_eq!(a.exe, Some(walked(b"true\0bin\0usr\0")));
-    assert_eq!(asm.orphans, 1);
+    assert_eq!(asm.incomplete, 1);
 }
 
 #[test]
-fn sched_onto_a_tid_with_a_pending_exec_counts_the_replaced_one_as_orphan() {
+fn sched_onto_a_tid_with_a_pending_exec_replaces_it() {
     // The leader's own exec (its exit record lost) is pending when a sibling's exec takes over
-    // its tid: that exec can never be assembled and must be counted.
+    // its tid: that exec can never be assembled. The kernel counted its lost exit
+    // (CTR_EXIT_LOST), so the assembler must not count it again.
     let mut asm = Assembler::default();
     let out = feed(
         &mut asm,
@@ -202,12 +204,20 @@ fn sched_onto_a_tid_with_a_pending_exec_counts_the_replaced_one_as_orphan() {
             enter(400, 400, b"/leader"),
             enter(401, 400, b"/sibling"),
             sched(401, 400, 400, 0, 0),
+            path(400, 400, wire::PATH_CWD, b""),
+            path(400, 400, wire::PATH_EXE, b"x\0"),
+            path(400, 400, wire::PATH_CGROUP, b""),
             exit(400, 400, 0),
         ],
     );
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].filename, Ok(b"/sibling".to_vec()));
-    assert_eq!(asm.orphans, 1);
+    assert_eq!(asm.incomplete, 0);
+    assert_eq!(
+        asm.pending(),
+        0,
+        "the leader's exec is gone, not left behind"
+    );
 }
 
 #[test]
@@ -223,13 +233,16 @@ fn args_offset_mismatch_sets_args_gap_and_stops_args_at_the_gap() {
             // Even a late chunk that would fit again is not appended after a gap.
             args(10, 10, 4, b"efgh"),
             sched(10, 10, 10, 1, 12),
+            path(10, 10, wire::PATH_CWD, b""),
+            path(10, 10, wire::PATH_EXE, b"x\0"),
+            path(10, 10, wire::PATH_CGROUP, b""),
             exit(10, 10, 0),
         ],
     );
     assert_eq!(out.len(), 1);
     assert!(out[0].args_gap);
     assert_eq!(out[0].args, b"abcd");
-    assert_eq!(asm.orphans, 0);
+    assert_eq!(asm.incomplete, 0);
 }
 
 #[test]
@@ -275,8 +288,10 @@ fn interleaved_records_of_two_threads_assemble_separately() {
             path(1, 1, wire::PATH_CWD, b"one\0"),
             sched(2, 2, 2, 2, 5),
             path(2, 2, wire::PATH_CWD, b"two\0"),
+            path(2, 2, wire::PATH_CGROUP, b""),
             exit(2, 2, 0),
             path(1, 1, wire::PATH_EXE, b"a\0bin\0"),
+            path(1, 1, wire::PATH_CGROUP, b""),
             exit(1, 1, 0),
         ],
     );
@@ -291,18 +306,18 @@ fn interleaved_records_of_two_threads_assemble_separately() {
     assert_eq!(a.cwd, Some(walked(b"one\0")));
     assert_eq!(a.exe, Some(walked(b"a\0bin\0")));
     assert!(!a.args_gap && !b.args_gap);
-    assert_eq!(asm.orphans, 0);
+    assert_eq!(asm.incomplete, 1, "thread 2's exe record is missing");
 }
 
 #[test]
 fn exit_without_enter_counts_an_orphan_and_yields_nothing() {
     let mut asm = Assembler::default();
     assert!(asm.push(exit(7, 7, 0)).is_none());
-    assert_eq!(asm.orphans, 1);
+    assert_eq!(asm.incomplete, 1);
 }
 
 #[test]
-fn args_sched_and_path_without_enter_count_orphans() {
+fn args_sched_and_path_without_enter_are_ignored() {
     let mut asm = Assembler::default();
     let out = feed(
         &mut asm,
@@ -313,11 +328,14 @@ fn args_sched_and_path_without_enter_count_orphans() {
         ],
     );
     assert!(out.is_empty());
-    assert_eq!(asm.orphans, 3);
+    assert_eq!(
+        asm.incomplete, 0,
+        "kernel-started execs have no enter and are not a loss"
+    );
 }
 
 #[test]
-fn second_enter_for_the_same_tid_replaces_the_first_and_counts_an_orphan() {
+fn second_enter_for_the_same_tid_replaces_the_first() {
     let mut asm = Assembler::default();
     let out = feed(
         &mut asm,
@@ -329,7 +347,10 @@ fn second_enter_for_the_same_tid_replaces_the_first_and_counts_an_orphan() {
             exit(9, 9, -2),
         ],
     );
-    assert_eq!(asm.orphans, 1);
+    assert_eq!(
+        asm.incomplete, 1,
+        "the second one's missing paths (the first's lost exit is the kernel's count)"
+    );
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].filename, Ok(b"/second".to_vec()));
     assert!(
@@ -359,20 +380,28 @@ fn path_of_unknown_kind_is_ignored() {
         ),
         (None, None, None)
     );
-    assert_eq!(asm.orphans, 0);
+    assert_eq!(
+        asm.incomplete, 1,
+        "written, but its path records are missing"
+    );
 }
 
 #[test]
-fn stale_pending_execs_are_swept_and_counted_when_the_table_grows() {
+fn stale_pending_execs_are_swept_when_the_table_grows() {
     let mut asm = Assembler::default();
     for tid in 1..=4097u32 {
         asm.push(enter_at(tid, tid, b"/x", 0));
     }
-    assert_eq!(asm.orphans, 0, "nothing is stale yet");
+    assert_eq!(asm.pending(), 4097, "nothing is stale yet");
     asm.push(enter_at(10_000, 10_000, b"/fresh", 61_000_000_000));
-    assert_eq!(asm.orphans, 4097);
+    assert_eq!(
+        asm.pending(),
+        1,
+        "their exits were lost (and counted by the kernel)"
+    );
+    assert_eq!(asm.incomplete, 0);
     assert!(asm.push(exit(1, 1, 0)).is_none());
-    assert_eq!(asm.orphans, 4098);
+    assert_eq!(asm.incomplete, 1, "an exit whose exec was swept");
     let a = asm
         .push(exit(10_000, 10_000, 0))
         .expect("the fresh exec survives the sweep");

@@ -196,7 +196,8 @@ pub struct ExecEvent {
     pub cwd: Option<Vec<u8>>,
     pub paths: Vec<PathItem>,
     pub container: Container,
-    /// Which of cwd, exe and the cgroup path are cut (their leading components are missing).
+    /// Which of cwd, exe and the cgroup path are cut (their leading components are missing) or
+    /// lost altogether (their record never arrived).
     pub paths_truncated: PathsTruncated,
     /// auditd's rule key; the sensor has no rules, so normally `None` (written `key=(null)`).
     pub key: Option<Vec<u8>>,
@@ -214,7 +215,8 @@ pub struct LostEvent {
     pub ringbuf: u64,
     /// Failed kernel reads (`bpf_probe_read_*`) that left a field unknown.
     pub read_errors: u64,
-    /// Records dropped because the userspace channel was full (or undecodable).
+    /// Records the agent received but could not decode. (A full channel makes the reader wait
+    /// instead: records then stay in the kernel's ring buffer, whose overflow is `ringbuf`.)
     pub channel: u64,
     /// Execs that could not be assembled because one of their records was lost, or was in
     /// flight when the sensor started. Not part of `total`: the loss behind it already is.

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 use sensor::{
     assemble::Assembler,
@@ -20,7 +20,7 @@ use sensor::{
     read::{self, ReadStats},
     sink::Sink,
 };
-use sensor_common::{CTR_READ_ERROR, CTR_RINGBUF_FULL};
+use sensor_common::{CTR_EXIT_LOST, CTR_READ_ERROR, CTR_RINGBUF_FULL};
 use tokio::{
     signal::unix::{signal, SignalKind},
     sync::{mpsc, watch},
@@ -67,7 +67,7 @@ impl LostTracker {
         let ev = LostEvent {
             stamp: norm.stamp_now(),
             total,
-            delta: total - r.total,
+            delta: total.saturating_sub(r.total),
             ..now
         };
         self.reported = ev.clone();
@@ -76,26 +76,31 @@ impl LostTracker {
 }
 
 async fn run(args: RunArgs) -> Result<()> {
+    let mib = args.ring_buffer_mib;
+    if !(1..=2048).contains(&mib) || !mib.is_power_of_two() {
+        bail!("--ring-buffer-mib must be a power of two between 1 and 2048, not {mib}");
+    }
     let opts = load::Options {
-        ring_buffer_bytes: args.ring_buffer_mib.max(1) << 20,
+        ring_buffer_bytes: mib << 20,
     };
-    let loaded = load::load(EBPF_OBJECT, &opts)?;
-    // Scripts wait for this line before starting what they want to observe.
-    eprintln!(
-        "sensor: {} probes attached",
-        sensor_common::probes::PROBES.len()
-    );
+    // Outputs and signal handlers first: once the probes are attached, nothing may be lost.
     let mut sink = Sink::open(&args.outputs).context("opening outputs")?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let loaded = load::load(EBPF_OBJECT, &opts)?;
     let (tx, mut rx) = mpsc::channel(args.channel_capacity.max(1));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stats = Arc::new(ReadStats::default());
     let coalesce = Duration::from_millis(args.coalesce_ms);
     let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx, coalesce));
     let counters = loaded.counters;
-    let _programs = loaded.ebpf;
+    let mut programs = Some(loaded.ebpf);
+    // Scripts wait for this line before starting what they want to observe.
+    eprintln!(
+        "sensor: {} probes attached",
+        sensor_common::probes::PROBES.len()
+    );
 
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_millis(args.lost_interval_ms.max(10)));
     let mut assembler = Assembler::default();
     let mut norm = Normaliser::default();
@@ -105,9 +110,8 @@ async fn run(args: RunArgs) -> Result<()> {
         let now = LostEvent {
             ringbuf: load::counter(&counters, CTR_RINGBUF_FULL),
             read_errors: load::counter(&counters, CTR_READ_ERROR),
-            channel: stats.channel_full.load(Ordering::Relaxed)
-                + stats.undecodable.load(Ordering::Relaxed),
-            incomplete,
+            channel: stats.undecodable.load(Ordering::Relaxed),
+            incomplete: incomplete + load::counter(&counters, CTR_EXIT_LOST),
             ..LostEvent::default()
         };
         if let Some(ev) = lost.check(now, norm) {
@@ -129,15 +133,30 @@ async fn run(args: RunArgs) -> Result<()> {
                 }
                 sink.flush()?;
             }
-            _ = tick.tick() => report_lost(&mut norm, &mut sink, assembler.orphans)?,
-            _ = sigint.recv() => { let _ = stop_tx.send(true); }
-            _ = sigterm.recv() => { let _ = stop_tx.send(true); }
+            _ = tick.tick() => {
+                assembler.sweep();
+                report_lost(&mut norm, &mut sink, assembler.incomplete)?;
+            }
+            _ = sigint.recv() => stop(&mut programs, &stop_tx),
+            _ = sigterm.recv() => stop(&mut programs, &stop_tx),
         }
     }
-    report_lost(&mut norm, &mut sink, assembler.orphans)?;
+    // Execs still open at exit will never complete: they count as incomplete.
+    report_lost(
+        &mut norm,
+        &mut sink,
+        assembler.incomplete + assembler.pending() as u64,
+    )?;
     sink.flush()?;
     reader.await.context("ring buffer reader")??;
     Ok(())
+}
+
+/// Detaches every probe, so the ring buffer stops filling, then lets the reader drain what is
+/// there: shutdown ends even under a steady exec load.
+fn stop(programs: &mut Option<aya::Ebpf>, stop_tx: &watch::Sender<bool>) {
+    drop(programs.take());
+    let _ = stop_tx.send(true);
 }
 
 fn decode(args: DecodeArgs) -> Result<()> {

@@ -157,9 +157,10 @@ impl Normaliser {
                 container_id,
             },
             paths_truncated: PathsTruncated {
-                cwd: a.cwd.as_ref().is_some_and(|p| p.truncated),
-                exe: a.exe.as_ref().is_some_and(|p| p.truncated),
-                cgroup: a.cgroup.as_ref().is_some_and(|p| p.truncated),
+                // A path record that never arrived is as incomplete as a cut one.
+                cwd: a.cwd.as_ref().is_none_or(|p| p.truncated),
+                exe: a.exe.as_ref().is_none_or(|p| p.truncated),
+                cgroup: a.cgroup.as_ref().is_none_or(|p| p.truncated),
             },
             key: None,
         }
@@ -354,7 +355,8 @@ fn parse_elf_interp(mut f: std::fs::File) -> Option<Vec<u8>> {
     let phoff = u64_at(&eh, 0x20);
     let phentsize = u16_at(&eh, 0x36) as usize;
     let phnum = u16_at(&eh, 0x38) as usize;
-    if phentsize < 56 || phnum > 512 {
+    // An ELF64 program header is 56 bytes; anything else is not a file the kernel would run.
+    if phentsize != 56 || phnum > 512 {
         return None;
     }
     let mut ph = vec![0u8; phentsize * phnum];

@@ -193,13 +193,12 @@ impl TryFrom<&[u8]> for RawEvent {
 /// Counters of what the reader itself could not pass on.
 #[derive(Default, Debug)]
 pub struct ReadStats {
-    pub channel_full: AtomicU64,
     pub undecodable: AtomicU64,
 }
 
-/// Drains `ring` into `tx` until `tx` closes or `stop` fires. Never blocks on the channel
-/// while running; at stop, drains what the kernel already wrote, then returns (which closes the
-/// channel and lets the consumer flush).
+/// Drains `ring` into `tx` until `tx` closes or `stop` fires; at stop, drains what the kernel
+/// already wrote (the probes are detached by then), then returns, which closes the channel and
+/// lets the consumer flush.
 pub async fn run(
     ring: RingBuf<MapData>,
     tx: mpsc::Sender<RawEvent>,
@@ -214,7 +213,7 @@ pub async fn run(
         tokio::select! {
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
-                if !forward(guard.get_inner_mut(), &tx, &stats) {
+                if !drain(guard.get_inner_mut(), &tx, &stats).await {
                     return Ok(());
                 }
                 guard.clear_ready();
@@ -226,43 +225,39 @@ pub async fn run(
                 }
             }
             _ = stop.changed() => {
-                let ring = fd.get_mut();
-                loop {
-                    // The item borrows the ring: decode it before awaiting.
-                    let decoded = match ring.next() {
-                        Some(item) => RawEvent::try_from(&*item),
-                        None => return Ok(()),
-                    };
-                    match decoded {
-                        Ok(ev) => {
-                            if tx.send(ev).await.is_err() {
-                                return Ok(());
-                            }
-                        }
-                        Err(_) => {
-                            stats.undecodable.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
+                drain(fd.get_mut(), &tx, &stats).await;
+                return Ok(());
             }
         }
     }
 }
 
-/// Moves every ready record to the channel; false once the consumer is gone.
-fn forward(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<RawEvent>, stats: &ReadStats) -> bool {
-    while let Some(item) = ring.next() {
-        match RawEvent::try_from(&*item) {
-            Ok(ev) => match tx.try_send(ev) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    stats.channel_full.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return false,
-            },
+/// Moves every ready record to the channel; false once the consumer is gone. A full channel
+/// makes the reader wait, leaving records in the kernel's ring buffer, whose overflow the
+/// programs count: the agent drops nothing that the kernel could still hold.
+async fn drain(
+    ring: &mut RingBuf<MapData>,
+    tx: &mpsc::Sender<RawEvent>,
+    stats: &ReadStats,
+) -> bool {
+    for n in 1u32.. {
+        let Ok(permit) = tx.reserve().await else {
+            return false;
+        };
+        // The item borrows the ring: decode it before awaiting again.
+        let decoded = match ring.next() {
+            Some(item) => RawEvent::try_from(&*item),
+            None => return true,
+        };
+        match decoded {
+            Ok(ev) => permit.send(ev),
             Err(_) => {
                 stats.undecodable.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        // One thread runs reader and consumer: let the consumer encode what is queued.
+        if n % 256 == 0 {
+            tokio::task::yield_now().await;
         }
     }
     true

@@ -171,22 +171,33 @@ fn lost_records_are_reported_not_silent() {
     let _g = exclusive();
     let dir = scratch("lost");
     let log = dir.join("sensor.log");
-    // A one-slot channel cannot keep up with an exec storm: the reader must drop and say so.
+    // A 1 MiB ring drained every 500 ms cannot hold forty 100 KB argument areas: the kernel side
+    // must drop (never wait) and the agent must say so, and account for every exec.
     let sensor = Sensor::start(&[
         "--output",
         &format!("audit:{}", log.display()),
-        "--channel-capacity",
+        "--ring-buffer-mib",
         "1",
+        "--coalesce-ms",
+        "500",
         "--lost-interval-ms",
         "50",
     ]);
-    let mut children: Vec<_> = (0..400)
-        .map(|_| Command::new("/bin/true").spawn().unwrap())
+    let marker = format!("sensorit-lost-{}", std::process::id());
+    let big = "z".repeat(100_000);
+    let mut children: Vec<_> = (0..40)
+        .map(|_| {
+            Command::new("/bin/true")
+                .arg(&marker)
+                .arg(&big)
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for c in &mut children {
         c.wait().unwrap();
     }
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1500));
     let (status, stderr) = sensor.stop();
     assert!(status.success(), "{stderr}");
     let text = std::fs::read(&log).unwrap();
@@ -206,8 +217,19 @@ fn lost_records_are_reported_not_silent() {
             .parse()
             .unwrap()
     };
-    assert!(field(b"lost") > 0 && field(b"channel") > 0, "{last:?}");
+    assert!(field(b"ringbuf") > 0, "{last:?}");
     assert_eq!(field(b"lost"), field(b"ringbuf") + field(b"channel"));
+    // Every exec is written whole, written with what is missing said, or counted incomplete.
+    let ours = exec_events(&log)
+        .into_iter()
+        .filter(|e| e.argv.first().map(Vec::as_slice) == Some(b"/bin/true"))
+        .filter(|e| e.argv_truncated.is_some() || e.argv.iter().any(|a| a == marker.as_bytes()))
+        .count() as u64;
+    assert!(
+        ours + field(b"incomplete") >= 40,
+        "written {ours}, incomplete {}",
+        field(b"incomplete")
+    );
 }
 
 /// The cgroup v2 mount: `/sys/fs/cgroup` on unified hosts, `/sys/fs/cgroup/unified` on hybrid.

@@ -2,7 +2,8 @@
 //! steps with the toolchains pinned in `toolchains.env`.
 //!
 //! This binary is compiled by whatever toolchain runs `cargo xtask` (rustup's default), not by the
-//! pins, so it uses std + anyhow + clap only and drives the pinned toolchains as child processes.
+//! pins, so it keeps to a few dependencies that build with any recent stable, and drives the
+//! pinned toolchains as child processes.
 
 mod bench;
 mod build;

@@ -139,6 +139,10 @@ fn machine_lock() -> Result<fs::File> {
 /// From /proc/self/status (`Uid: real effective saved fs`), to avoid a libc dependency.
 fn effective_uid() -> Result<u32> {
     let status = fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    euid_from_status(&status)
+}
+
+fn euid_from_status(status: &str) -> Result<u32> {
     let line = status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
@@ -153,4 +157,26 @@ fn on_path(program: &str) -> bool {
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin"].map(Into::into))
         .any(|dir| Path::new(&dir).join(program).is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_uid_is_the_second_field() {
+        let status = "Name:\tx\nUmask:\t0022\nUid:\t1000\t0\t1000\t1000\nGid:\t5\t5\t5\t5\n";
+        assert_eq!(euid_from_status(status).unwrap(), 0);
+        assert!(euid_from_status("Name:\tx\n").is_err());
+        assert!(effective_uid().is_ok());
+    }
+
+    #[test]
+    fn test_args_follow_a_double_dash() {
+        assert!(pass(&[]).is_empty());
+        assert_eq!(
+            pass(&["exec".into(), "--nocapture".into()]),
+            ["--", "exec", "--nocapture"]
+        );
+    }
 }

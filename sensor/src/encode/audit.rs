@@ -15,8 +15,8 @@
 //!   knows `cgroup` as an escaped field), `pidns=` `mntns=` `netns=` `utsns=` (namespace inode
 //!   numbers, decimal), `nspid=` (pid inside the task's pid namespace), and `container=` (container
 //!   id, untrusted rule) only when one was recognised; `sensor_trunc_paths=` (`cwd`, `exe`, `cgroup`,
-//!   comma-separated) only when a path walked in the kernel had to be cut: its leading
-//!   components are missing from `cwd=`, `exe=` or `cgroup=`.
+//!   comma-separated) only when a path walked in the kernel had to be cut (its leading
+//!   components are missing from `cwd=`, `exe=` or `cgroup=`) or its record was lost.
 //! - EXECVE, at the end of the last EXECVE record of an event, only when the sensor could not
 //!   capture all of argv: `sensor_trunc_args=` (arguments missing) `sensor_trunc_bytes=` (bytes
 //!   missing). `argc=` stays the kernel's true argc.

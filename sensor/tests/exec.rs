@@ -155,15 +155,19 @@ fn sigint_flushes_and_exits_zero() {
     let log = dir.join("sensor.log");
     let mut sensor = Sensor::start(&["--output", &format!("audit:{}", log.display())]);
     let marker = format!("sensorit-sigint-{}", std::process::id());
-    Command::new("/bin/true").arg(&marker).status().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // Signalled right after the last exec: what is still in the ring buffer must be drained.
+    for _ in 0..50 {
+        Command::new("/bin/true").arg(&marker).status().unwrap();
+    }
     sensor.signal(libc::SIGINT);
     let status = sensor.wait(Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
     let events = exec_events(&log);
-    assert!(events
+    let seen = events
         .iter()
-        .any(|e| e.argv.iter().any(|a| a == marker.as_bytes())));
+        .filter(|e| e.argv.iter().any(|a| a == marker.as_bytes()))
+        .count();
+    assert_eq!(seen, 50, "every exec finished before the signal is written");
 }
 
 #[test]

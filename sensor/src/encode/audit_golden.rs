@@ -7,7 +7,6 @@ use super::tests::{
     container, encode, event_from_records, execve_lines, lines, path, show, true_event,
     with_container,
 };
-use super::*;
 use crate::encode::parse::{execve_argv, parse_log};
 use crate::event::*;
 
@@ -276,72 +275,6 @@ fn golden_reference_document() {
         got.ends_with(": argc=5 a0=\"/bin/echo\" a1=612262 a2=737020616365 a3=6E6C0A78 a4=C3A9\n"),
         "{got}"
     );
-}
-
-/// The sensor's own fields out of a SYSCALL line, to compare with auditd's.
-fn strip_container(out: &[u8]) -> Vec<u8> {
-    let mut res = Vec::new();
-    for line in out.split_inclusive(|&b| b == b'\n') {
-        match line.windows(11).position(|w| w == b" cgroup_id=") {
-            Some(i) => {
-                let end = line
-                    .iter()
-                    .position(|&b| b == INTERP_SEPARATOR || b == b'\n')
-                    .unwrap();
-                res.extend_from_slice(&line[..i]);
-                res.extend_from_slice(&line[end..]);
-            }
-            None => res.extend_from_slice(line),
-        }
-    }
-    res
-}
-
-/// `SENSOR_AUDIT_LOG=/path/audit.log cargo test -- --ignored`: every execve event of a real
-/// auditd log (BPRM_FCAPS aside) must re-encode to the same bytes.
-#[test]
-#[ignore]
-fn reencodes_real_auditd_log() {
-    let path = std::env::var("SENSOR_AUDIT_LOG").expect("SENSOR_AUDIT_LOG");
-    let text = std::fs::read(path).unwrap();
-    let mut order: Vec<(u64, u32, u64)> = Vec::new();
-    let mut raw: std::collections::HashMap<(u64, u32, u64), Vec<u8>> = Default::default();
-    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let key = crate::encode::parse::parse_line(line)
-            .expect("auditd line")
-            .event_key();
-        let buf = raw.entry(key).or_insert_with(|| {
-            order.push(key);
-            Vec::new()
-        });
-        buf.extend(line.iter().chain(b"\n"));
-    }
-    // The names of the machine that wrote the log, as auditd looked them up.
-    let system = SystemNames::load().unwrap();
-    let mut n = 0;
-    for key in order {
-        let orig = &raw[&key];
-        let ev = parse_log(orig).unwrap();
-        if !ev
-            .iter()
-            .any(|r| r.rtype == b"SYSCALL" && matches!(r.get(b"syscall"), Some(b"59" | b"322")))
-        {
-            continue;
-        }
-        let want: Vec<u8> = orig
-            .split_inclusive(|&b| b == b'\n')
-            .filter(|l| !l.starts_with(b"type=BPRM_FCAPS "))
-            .flatten()
-            .copied()
-            .collect();
-        let mut out = Vec::new();
-        write_exec(&mut out, &event_from_records(&ev), Some(&system));
-        let got = strip_container(&out);
-        assert_eq!(show(&got), show(&want));
-        n += 1;
-    }
-    assert!(n > 0);
-    eprintln!("{n} execve events re-encoded byte for byte");
 }
 
 /// BPRM_FCAPS as auditd wrote it for a root exec in a sandbox whose bounding set lacks one

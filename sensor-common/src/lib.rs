@@ -179,6 +179,11 @@ pub struct ExecExit {
 /// The kernel's MAX_PROCTITLE_AUDIT_LEN.
 pub const PROCTITLE_MAX: usize = 128;
 
+/// A NUL-terminated field (comm, tty, interp) up to its first NUL.
+pub fn cstr(bytes: &[u8]) -> &[u8] {
+    bytes.split(|&b| b == 0).next().unwrap_or(&[])
+}
+
 /// Indexes of the per-CPU counter array `COUNTERS`.
 pub const CTR_RINGBUF_FULL: u32 = 0;
 pub const CTR_READ_ERROR: u32 = 1;

@@ -136,8 +136,8 @@ impl Normaliser {
                 sgid: x.sgid,
                 fsgid: x.fsgid,
                 ses: x.ses,
-                tty: Some(cstr(&x.tty).to_vec()).filter(|t| !t.is_empty()),
-                comm: cstr(&x.comm).to_vec(),
+                tty: Some(wire::cstr(&x.tty).to_vec()).filter(|t| !t.is_empty()),
+                comm: wire::cstr(&x.comm).to_vec(),
                 exe,
             },
             argv,
@@ -217,10 +217,6 @@ struct ExecFacts<'a> {
     interp: Option<Vec<u8>>,
     exe_inode: Option<Inode>,
     cwd: Option<&'a [u8]>,
-}
-
-fn cstr(bytes: &[u8]) -> &[u8] {
-    bytes.split(|&b| b == 0).next().unwrap_or(&[])
 }
 
 fn clock(id: libc::clockid_t) -> u64 {
@@ -372,7 +368,7 @@ fn parse_elf_interp(mut f: std::fs::File) -> Option<Vec<u8>> {
     let mut name = vec![0u8; size as usize];
     f.seek(SeekFrom::Start(off)).ok()?;
     f.read_exact(&mut name).ok()?;
-    Some(cstr(&name).to_vec())
+    Some(wire::cstr(&name).to_vec())
 }
 
 /// A container id in a cgroup path: a 64-hex-digit component, bare (`/docker/<id>`) or

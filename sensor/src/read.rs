@@ -103,9 +103,17 @@ fn tail<'a>(
     })
 }
 
-/// The records whose variable-length part is not sent are shorter than their struct: read the
-/// fixed part through a zero-padded copy.
-fn read_padded<T: Copy>(bytes: &[u8], fixed: usize, kind: &'static str) -> Result<T, DecodeError> {
+/// The fixed part of a record whose last field, a byte array, is sent only as far as it is used:
+/// only those `fixed` bytes are copied (no allocation, no zeroing of a 16 KiB array per record),
+/// and only fields inside them are read, with [`field!`].
+struct Prefix<T>(std::mem::MaybeUninit<T>);
+
+fn read_prefix<T: Copy>(
+    bytes: &[u8],
+    fixed: usize,
+    kind: &'static str,
+) -> Result<Prefix<T>, DecodeError> {
+    assert!(fixed <= size_of::<T>());
     if bytes.len() < fixed {
         return Err(DecodeError::Short {
             kind,
@@ -113,14 +121,18 @@ fn read_padded<T: Copy>(bytes: &[u8], fixed: usize, kind: &'static str) -> Resul
             need: fixed,
         });
     }
-    let mut buf = vec![0u8; size_of::<T>()];
-    let n = bytes.len().min(buf.len());
-    buf[..n].copy_from_slice(&bytes[..n]);
-    read(&buf, kind)
+    let mut v = std::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: `fixed` bytes are available on both sides; the destination is plain data.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), v.as_mut_ptr().cast::<u8>(), fixed) };
+    Ok(Prefix(v))
 }
 
-fn cstr(bytes: &[u8]) -> &[u8] {
-    bytes.split(|&b| b == 0).next().unwrap_or(&[])
+/// Reads one field of a [`Prefix`]; every field but the trailing array lies in the prefix.
+macro_rules! field {
+    ($p:expr, $f:ident) => {
+        // SAFETY: the field precedes the trailing array, so its bytes were copied.
+        unsafe { std::ptr::addr_of!((*$p.0.as_ptr()).$f).read() }
+    };
 }
 
 impl TryFrom<&[u8]> for RawEvent {
@@ -130,40 +142,43 @@ impl TryFrom<&[u8]> for RawEvent {
         let hdr: wire::Header = read(bytes, "header")?;
         match hdr.kind {
             wire::KIND_EXEC_ENTER => {
-                let e: wire::ExecEnter = read_padded(bytes, wire::EXEC_ENTER_FIXED, "exec enter")?;
-                let filename = if e.filename_len < 0 {
-                    Err(e.filename_len)
+                let e =
+                    read_prefix::<wire::ExecEnter>(bytes, wire::EXEC_ENTER_FIXED, "exec enter")?;
+                let filename_len = field!(e, filename_len);
+                let filename = if filename_len < 0 {
+                    Err(filename_len)
                 } else {
                     Ok(tail(
                         bytes,
                         wire::EXEC_ENTER_FIXED,
-                        e.filename_len as usize,
+                        filename_len as usize,
                         "filename_len",
                     )?
                     .to_vec())
                 };
                 Ok(RawEvent::Enter {
                     hdr,
-                    syscall_nr: e.syscall_nr,
-                    regs: e.regs,
-                    old_uid: e.old_uid,
-                    old_caps: e.old_caps,
+                    syscall_nr: field!(e, syscall_nr),
+                    regs: field!(e, regs),
+                    old_uid: field!(e, old_uid),
+                    old_caps: field!(e, old_caps),
                     filename,
                 })
             }
             wire::KIND_EXEC_ARGS => {
-                let a: wire::ExecArgs = read_padded(bytes, wire::EXEC_ARGS_FIXED, "exec args")?;
-                let data = tail(bytes, wire::EXEC_ARGS_FIXED, a.len as usize, "len")?.to_vec();
+                let a = read_prefix::<wire::ExecArgs>(bytes, wire::EXEC_ARGS_FIXED, "exec args")?;
+                let data =
+                    tail(bytes, wire::EXEC_ARGS_FIXED, field!(a, len) as usize, "len")?.to_vec();
                 Ok(RawEvent::Args {
                     hdr,
-                    offset: a.offset,
+                    offset: field!(a, offset),
                     data,
                 })
             }
             wire::KIND_EXEC_SCHED => {
                 let s: wire::ExecSched = read(bytes, "exec sched")?;
                 let interp = (s.interpreted != 0 && s.interp_len >= 0).then(|| {
-                    cstr(&s.interp[..(s.interp_len as usize).min(s.interp.len())]).to_vec()
+                    wire::cstr(&s.interp[..(s.interp_len as usize).min(s.interp.len())]).to_vec()
                 });
                 Ok(RawEvent::Sched {
                     hdr,
@@ -175,12 +190,13 @@ impl TryFrom<&[u8]> for RawEvent {
                 })
             }
             wire::KIND_EXEC_PATH => {
-                let p: wire::ExecPath = read_padded(bytes, wire::EXEC_PATH_FIXED, "exec path")?;
-                let data = tail(bytes, wire::EXEC_PATH_FIXED, p.len as usize, "len")?.to_vec();
+                let p = read_prefix::<wire::ExecPath>(bytes, wire::EXEC_PATH_FIXED, "exec path")?;
+                let data =
+                    tail(bytes, wire::EXEC_PATH_FIXED, field!(p, len) as usize, "len")?.to_vec();
                 Ok(RawEvent::Path {
                     hdr,
-                    which: p.which,
-                    truncated: p.truncated != 0,
+                    which: field!(p, which),
+                    truncated: field!(p, truncated) != 0,
                     data,
                 })
             }

@@ -1,5 +1,7 @@
 use super::*;
 use crate::event::{AUDIT_ARCH_X86_64, UNSET_ID};
+use prost::Message;
+use std::io::Read;
 
 fn host() -> HostInfo {
     HostInfo {

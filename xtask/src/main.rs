@@ -215,5 +215,5 @@ impl Steps {
 
 fn line(name: &str, took: Duration, ok: bool) -> String {
     let verdict = if ok { "ok    " } else { "FAILED" };
-    format!("{verdict} {name:<34} {:>7.1}s", took.as_secs_f64())
+    format!("{verdict} {name:<40} {:>7.1}s", took.as_secs_f64())
 }

@@ -106,13 +106,14 @@ fn integration_prerequisites() -> Result<()> {
              run `cargo xtask test` as root (the steps before this one passed)"
         );
     }
-    let missing: Vec<&str> = ["auditctl", "auditd", "ausearch", "pamtester"]
+    let missing: Vec<&str> = ["auditctl", "auditd", "ausearch", "pamtester", "setcap"]
         .into_iter()
         .filter(|p| !on_path(p))
         .collect();
     if !missing.is_empty() {
         bail!(
-            "the integration tests need {} (Debian packages auditd and pamtester; .ci/run installs them)",
+            "the integration tests need {} (Debian packages auditd, pamtester, libcap2-bin; \
+             .ci/run installs them)",
             missing.join(", ")
         );
     }

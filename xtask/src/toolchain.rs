@@ -268,7 +268,9 @@ mod tests {
 
     #[test]
     fn pins_parse_like_build_rs() {
-        let p = Pins::parse("# c=omment\nSTABLE=1.99.0\nNIGHTLY = nightly-2026-10-01\nBPF_LINKER=0.13.0\nLLVM_MAJOR=23\n").unwrap();
+        let text = "# c=omment\nSTABLE=1.99.0\nNIGHTLY = nightly-2026-10-01\n\
+                    BPF_LINKER=0.13.0\nLLVM_MAJOR=23\n";
+        let p = Pins::parse(text).unwrap();
         assert_eq!(
             (p.stable.as_str(), p.nightly.as_str()),
             ("1.99.0", "nightly-2026-10-01")

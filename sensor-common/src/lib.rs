@@ -25,6 +25,7 @@ pub const KIND_EXEC_SCHED: u32 = 2;
 pub const KIND_EXEC_ARGS: u32 = 3;
 pub const KIND_EXEC_PATH: u32 = 4;
 pub const KIND_EXEC_EXIT: u32 = 5;
+pub const KIND_ABEND: u32 = 6;
 
 /// PATH_MAX: the kernel refuses longer names, so this never cuts a valid one.
 pub const FILENAME_MAX: usize = 4096;
@@ -90,6 +91,9 @@ pub const EXEC_ARGS_FIXED: usize = core::mem::size_of::<ExecArgs>() - ARGS_CHUNK
 pub const PATH_CWD: u32 = 1;
 pub const PATH_EXE: u32 = 2;
 pub const PATH_CGROUP: u32 = 3;
+/// The exe and cgroup paths of a task killed by a core-dumping signal (sent before its ABEND).
+pub const PATH_ABEND_EXE: u32 = 4;
+pub const PATH_ABEND_CGROUP: u32 = 5;
 
 /// Bytes of path components; a component is at most NAME_MAX (255) + NUL.
 pub const PATH_BUF: usize = 4096;
@@ -174,6 +178,27 @@ pub struct ExecExit {
     pub proctitle_len: u32,
     pub _pad2: u32,
     pub proctitle: [u8; PROCTITLE_MAX],
+}
+
+/// A task is about to dump core: a core-dumping signal other than SIGQUIT is delivered with
+/// its default action (the kernel's `audit_core_dumps()`, ANOM_ABEND). Preceded by PATH records
+/// PATH_ABEND_EXE and PATH_ABEND_CGROUP of the same thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Abend {
+    pub hdr: Header,
+    pub sig: u32,
+    pub auid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub ses: u32,
+    pub ns_pid: u32,
+    pub pid_ns: u32,
+    pub mnt_ns: u32,
+    pub net_ns: u32,
+    pub uts_ns: u32,
+    pub cgroup_id: u64,
+    pub comm: [u8; 16],
 }
 
 /// The kernel's MAX_PROCTITLE_AUDIT_LEN.

@@ -39,4 +39,12 @@ pub const PROBES: &[Probe] = &[
     },
     tp("sys_exit_execve", "syscalls", "sys_exit_execve"),
     tp("sys_exit_execveat", "syscalls", "sys_exit_execveat"),
+    Probe {
+        program: "signal_deliver",
+        attach: Attach::TracePoint {
+            category: "signal",
+            name: "signal_deliver",
+        },
+        area: "signal",
+    },
 ];

@@ -4,10 +4,10 @@
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid,
+        bpf_get_current_comm,
         generated::{
-            bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel_str,
-            bpf_probe_read_user, bpf_probe_read_user_str,
+            bpf_get_current_cgroup_id, bpf_probe_read_kernel_str, bpf_probe_read_user,
+            bpf_probe_read_user_str,
         },
     },
     macros::{raw_tracepoint, tracepoint},
@@ -16,27 +16,15 @@ use aya_ebpf::{
 use sensor_common::{
     Caps, ExecArgs, ExecEnter, ExecExit, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS,
     CTR_EXIT_LOST, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED, EXEC_ENTER_FIXED, FILENAME_MAX,
-    KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT, KIND_EXEC_SCHED, PATH_CWD, PATH_EXE,
-    PROCTITLE_MAX,
+    KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT, KIND_EXEC_SCHED, PATH_CGROUP, PATH_CWD,
+    PATH_EXE, PROCTITLE_MAX,
 };
 
 use crate::{
-    kernel::{current_task, ns_inum, off, read, read_errors_so_far},
+    kernel::{current_task, header, namespaces, off, read, read_errors_so_far},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
     path::{send_cgroup_path, send_path},
 };
-
-#[inline(always)]
-fn header(kind: u32) -> Header {
-    let id = bpf_get_current_pid_tgid();
-    Header {
-        kind,
-        tid: id as u32,
-        pid: (id >> 32) as u32,
-        _pad: 0,
-        boot_ns: unsafe { bpf_ktime_get_boot_ns() },
-    }
-}
 
 #[inline(always)]
 fn read_caps(cred: u64) -> Caps {
@@ -220,7 +208,7 @@ fn exit(ctx: &TracePointContext) {
             root_dentry,
         );
     }
-    send_cgroup_path(hdr, task);
+    send_cgroup_path(hdr, task, PATH_CGROUP);
 
     let Some(mut entry) = EVENTS.reserve::<ExecExit>(0) else {
         count(CTR_RINGBUF_FULL);
@@ -245,17 +233,9 @@ fn exit(ctx: &TracePointContext) {
     e.fsgid = read(cred, off!(cred_fsgid));
     e.caps = read_caps(cred);
 
-    let nsproxy: u64 = read(task, off!(task_nsproxy));
-    e.uts_ns = ns_inum(nsproxy, off!(nsproxy_uts), off!(uts_ns));
-    e.mnt_ns = ns_inum(nsproxy, off!(nsproxy_mnt), off!(mnt_ns));
-    e.net_ns = ns_inum(nsproxy, off!(nsproxy_net), off!(net_ns));
-    // The task's own pid namespace is the deepest level of its struct pid.
-    let pid: u64 = read(task, off!(task_thread_pid));
-    let level: u32 = read(pid, off!(pid_level));
-    let upid = pid + off!(pid_numbers) + (level as u64 & 31) * off!(upid_size);
-    e.ns_pid = read(upid, off!(upid_nr));
-    let pid_ns: u64 = read(upid, off!(upid_ns));
-    e.pid_ns = read(pid_ns, off!(pidns_ns) + off!(ns_inum));
+    let ns = namespaces(task);
+    (e.uts_ns, e.mnt_ns, e.net_ns, e.pid_ns, e.ns_pid) =
+        (ns.uts, ns.mnt, ns.net, ns.pid, ns.ns_pid);
     e.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
 
     e.has_exe = 0;

@@ -24,6 +24,19 @@ pub fn offset(field: &u32) -> u64 {
     unsafe { core::ptr::read_volatile(field) as u64 }
 }
 
+/// The header of a record about the current task, stamped now.
+#[inline(always)]
+pub fn header(kind: u32) -> sensor_common::Header {
+    let id = aya_ebpf::helpers::bpf_get_current_pid_tgid();
+    sensor_common::Header {
+        kind,
+        tid: id as u32,
+        pid: (id >> 32) as u32,
+        _pad: 0,
+        boot_ns: unsafe { aya_ebpf::helpers::generated::bpf_ktime_get_boot_ns() },
+    }
+}
+
 #[inline(always)]
 pub fn current_task() -> u64 {
     unsafe { bpf_get_current_task() }
@@ -56,6 +69,32 @@ pub fn read_errors_so_far() -> u64 {
         .get(CTR_READ_ERROR)
         .copied()
         .unwrap_or(0)
+}
+
+pub struct Namespaces {
+    pub uts: u32,
+    pub mnt: u32,
+    pub net: u32,
+    pub pid: u32,
+    /// The task's pid inside its own pid namespace.
+    pub ns_pid: u32,
+}
+
+/// The task's namespaces; its own pid namespace is the deepest level of its struct pid.
+#[inline(always)]
+pub fn namespaces(task: u64) -> Namespaces {
+    let nsproxy: u64 = read(task, off!(task_nsproxy));
+    let pid: u64 = read(task, off!(task_thread_pid));
+    let level: u32 = read(pid, off!(pid_level));
+    let upid = pid + off!(pid_numbers) + (level as u64 & 31) * off!(upid_size);
+    let pid_ns: u64 = read(upid, off!(upid_ns));
+    Namespaces {
+        uts: ns_inum(nsproxy, off!(nsproxy_uts), off!(uts_ns)),
+        mnt: ns_inum(nsproxy, off!(nsproxy_mnt), off!(mnt_ns)),
+        net: ns_inum(nsproxy, off!(nsproxy_net), off!(net_ns)),
+        pid: read(pid_ns, off!(pidns_ns) + off!(ns_inum)),
+        ns_pid: read(upid, off!(upid_nr)),
+    }
 }
 
 /// Inode number of a namespace given the nsproxy member offset and the namespace's `ns` offset.

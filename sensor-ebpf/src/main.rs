@@ -7,6 +7,7 @@ mod exec;
 mod kernel;
 mod maps;
 mod path;
+mod signal;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -8,8 +8,7 @@
 
 use aya_ebpf::{helpers::generated::bpf_probe_read_kernel_str, macros::map, maps::PerCpuArray};
 use sensor_common::{
-    ExecPath, Header, EXEC_PATH_FIXED, KIND_EXEC_PATH, PATH_BUF, PATH_CGROUP, PATH_MAX_DEPTH,
-    PATH_NAME_MAX,
+    ExecPath, Header, EXEC_PATH_FIXED, KIND_EXEC_PATH, PATH_BUF, PATH_MAX_DEPTH, PATH_NAME_MAX,
 };
 
 use crate::{
@@ -119,7 +118,7 @@ pub fn send_path(hdr: Header, which: u32, path_ptr: u64, root_mnt: u64, root_den
 /// Sends the task's cgroup v2 path by walking kernfs nodes up to the hierarchy root (whose own
 /// name is not part of the path).
 #[inline(always)]
-pub fn send_cgroup_path(hdr: Header, task: u64) {
+pub fn send_cgroup_path(hdr: Header, task: u64, which: u32) {
     let (Some(p), Some(w)) = (SCRATCH_PATH.get_ptr_mut(0), WALK.get_ptr_mut(0)) else {
         return;
     };
@@ -142,5 +141,5 @@ pub fn send_cgroup_path(hdr: Header, task: u64) {
         }
         w.node = parent;
     }
-    finish(p, w, hdr, PATH_CGROUP);
+    finish(p, w, hdr, which);
 }

@@ -82,9 +82,28 @@ struct Pending {
 /// An exec still pending after this long lost its exit record (or its thread vanished).
 const STALE_NS: u64 = 60_000_000_000;
 
+/// A task killed by a core-dumping signal, with its paths (sent just before it).
+#[derive(Debug, Clone)]
+pub struct AssembledAbend {
+    pub abend: Box<wire::Abend>,
+    pub exe: Option<WalkedPath>,
+    pub cgroup: Option<WalkedPath>,
+}
+
+/// What the assembler hands on.
+// Moved once, straight to normalise: boxing the exec would cost an allocation per exec.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Assembly {
+    Exec(Assembled),
+    Abend(AssembledAbend),
+}
+
 #[derive(Default)]
 pub struct Assembler {
     pending: HashMap<u32, Pending>,
+    /// Paths of a task about to dump core, by tid, until its ABEND record arrives.
+    abend_paths: HashMap<u32, (Option<WalkedPath>, Option<WalkedPath>)>,
     /// Execs that could not be assembled whole: an exit whose enter was lost, and execs written
     /// with one of their records missing. An exec whose exit was lost is counted by the kernel
     /// (CTR_EXIT_LOST), so its pending entry is dropped uncounted when replaced or stale.
@@ -96,7 +115,43 @@ pub struct Assembler {
 }
 
 impl Assembler {
+    /// Exec records only: what tests of exec assembly feed.
     pub fn push(&mut self, ev: RawEvent) -> Option<Assembled> {
+        match self.push_record(ev)? {
+            Assembly::Exec(a) => Some(a),
+            Assembly::Abend(_) => None,
+        }
+    }
+
+    pub fn push_record(&mut self, ev: RawEvent) -> Option<Assembly> {
+        match ev {
+            RawEvent::Path {
+                hdr,
+                which: which @ (wire::PATH_ABEND_EXE | wire::PATH_ABEND_CGROUP),
+                truncated,
+                data,
+            } => {
+                let slot = self.abend_paths.entry(hdr.tid).or_default();
+                let walked = Some(WalkedPath {
+                    components: data,
+                    truncated,
+                });
+                if which == wire::PATH_ABEND_EXE {
+                    slot.0 = walked;
+                } else {
+                    slot.1 = walked;
+                }
+                None
+            }
+            RawEvent::Abend(abend) => {
+                let (exe, cgroup) = self.abend_paths.remove(&abend.hdr.tid).unwrap_or_default();
+                Some(Assembly::Abend(AssembledAbend { abend, exe, cgroup }))
+            }
+            other => self.push_exec(other).map(Assembly::Exec),
+        }
+    }
+
+    fn push_exec(&mut self, ev: RawEvent) -> Option<Assembled> {
         match ev {
             RawEvent::Enter {
                 hdr,
@@ -181,6 +236,7 @@ impl Assembler {
                 }
                 None
             }
+            RawEvent::Abend(_) => None,
             RawEvent::Exit(exit) => {
                 let Some(p) = self.pending.remove(&exit.hdr.tid) else {
                     self.incomplete += 1;
@@ -212,6 +268,10 @@ impl Assembler {
     /// Drops execs pending for longer than STALE_NS: their exit record was lost (and counted by
     /// the kernel).
     pub fn sweep(&mut self) {
+        // Paths whose ABEND record was lost (the loss is counted as `ringbuf`).
+        if self.abend_paths.len() > 1024 {
+            self.abend_paths.clear();
+        }
         let now = self.latest_ns;
         self.pending
             .retain(|_, p| now.saturating_sub(p.enter.boot_ns) < STALE_NS);

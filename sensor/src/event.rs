@@ -203,6 +203,25 @@ pub struct ExecEvent {
     pub key: Option<Vec<u8>>,
 }
 
+/// ANOM_ABEND: a task killed by a core-dumping signal (not SIGQUIT), as `audit_core_dumps()`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AbendEvent {
+    pub stamp: Stamp,
+    pub boot_ns: u64,
+    pub pid: u32,
+    pub auid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub ses: u32,
+    pub comm: Vec<u8>,
+    /// `None` is written `exe=(null)`, as the kernel does for a task without an mm.
+    pub exe: Option<Vec<u8>>,
+    pub sig: u32,
+    pub container: Container,
+    /// Set when the exe or cgroup path was cut or its record lost.
+    pub paths_truncated: PathsTruncated,
+}
+
 /// Events the sensor could not deliver, reported whenever the count grows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LostEvent {
@@ -230,5 +249,6 @@ pub struct LostEvent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Exec(ExecEvent),
+    Abend(AbendEvent),
     Lost(LostEvent),
 }

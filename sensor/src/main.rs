@@ -11,7 +11,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use sensor::{
-    assemble::Assembler,
+    assemble::{Assembler, Assembly},
     cli::{Cli, Command, DecodeArgs, RunArgs, TextFormat},
     encode::{audit, names::SystemNames, proto},
     event::{Event, LostEvent},
@@ -127,8 +127,10 @@ async fn run(args: RunArgs) -> Result<()> {
                     break;
                 }
                 for raw in batch.drain(..) {
-                    if let Some(exec) = assembler.push(raw) {
-                        sink.write(&Event::Exec(norm.exec(exec)))?;
+                    match assembler.push_record(raw) {
+                        Some(Assembly::Exec(a)) => sink.write(&Event::Exec(norm.exec(a)))?,
+                        Some(Assembly::Abend(a)) => sink.write(&Event::Abend(norm.abend(a)))?,
+                        None => {}
                     }
                 }
                 sink.flush()?;

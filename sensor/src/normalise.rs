@@ -16,10 +16,10 @@ use std::{
 use sensor_common as wire;
 
 use crate::{
-    assemble::Assembled,
+    assemble::{Assembled, AssembledAbend},
     event::{
-        ArgvTruncation, Container, ExecEvent, FileCaps, Inode, NameType, PathItem, PathsTruncated,
-        Stamp, Syscall, Task, AUDIT_ARCH_X86_64,
+        AbendEvent, ArgvTruncation, Container, ExecEvent, FileCaps, Inode, NameType, PathItem,
+        PathsTruncated, Stamp, Syscall, Task, AUDIT_ARCH_X86_64,
     },
 };
 
@@ -60,6 +60,47 @@ impl Normaliser {
             sec: now / 1_000_000_000,
             nsec: (now % 1_000_000_000) as u32,
             serial: self.next_serial(),
+        }
+    }
+
+    pub fn abend(&mut self, a: AssembledAbend) -> AbendEvent {
+        let x = &*a.abend;
+        let wall = boot_to_wall(x.hdr.boot_ns);
+        let cgroup_path = a
+            .cgroup
+            .as_ref()
+            .map(|p| p.to_path())
+            .unwrap_or_else(|| b"/".to_vec());
+        AbendEvent {
+            stamp: Stamp {
+                sec: wall / 1_000_000_000,
+                nsec: (wall % 1_000_000_000) as u32,
+                serial: self.next_serial(),
+            },
+            boot_ns: x.hdr.boot_ns,
+            pid: x.hdr.pid,
+            auid: x.auid,
+            uid: x.uid,
+            gid: x.gid,
+            ses: x.ses,
+            comm: wire::cstr(&x.comm).to_vec(),
+            exe: a.exe.as_ref().map(|p| p.to_path()),
+            sig: x.sig,
+            container: Container {
+                cgroup_id: x.cgroup_id,
+                container_id: container_id(&cgroup_path),
+                cgroup_path,
+                pid_ns: x.pid_ns,
+                mnt_ns: x.mnt_ns,
+                net_ns: x.net_ns,
+                uts_ns: x.uts_ns,
+                ns_pid: x.ns_pid,
+            },
+            paths_truncated: PathsTruncated {
+                cwd: false,
+                exe: a.exe.as_ref().is_some_and(|p| p.truncated),
+                cgroup: a.cgroup.as_ref().is_none_or(|p| p.truncated),
+            },
         }
     }
 

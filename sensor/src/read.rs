@@ -60,6 +60,7 @@ pub enum RawEvent {
         data: Vec<u8>,
     },
     Exit(Box<wire::ExecExit>),
+    Abend(Box<wire::Abend>),
 }
 
 impl RawEvent {
@@ -70,6 +71,7 @@ impl RawEvent {
             | RawEvent::Sched { hdr, .. }
             | RawEvent::Path { hdr, .. } => hdr,
             RawEvent::Exit(e) => &e.hdr,
+            RawEvent::Abend(a) => &a.hdr,
         }
     }
 }
@@ -201,6 +203,7 @@ impl TryFrom<&[u8]> for RawEvent {
                 })
             }
             wire::KIND_EXEC_EXIT => Ok(RawEvent::Exit(Box::new(read(bytes, "exec exit")?))),
+            wire::KIND_ABEND => Ok(RawEvent::Abend(Box::new(read(bytes, "abend")?))),
             other => Err(DecodeError::UnknownKind(other)),
         }
     }

@@ -26,7 +26,10 @@
 
 use super::hexq::{needs_hex, push_hex, push_quoted, push_untrusted, raw_safe};
 pub use super::names::{FixedNames, Names, SystemNames};
-use crate::event::{BprmFcaps, Event, ExecEvent, LostEvent, PathItem, Stamp, Syscall, UNSET_ID};
+use crate::event::{
+    AbendEvent, BprmFcaps, Container, Event, ExecEvent, LostEvent, PathItem, PathsTruncated, Stamp,
+    Syscall, UNSET_ID,
+};
 
 /// Separates the kernel's fields from auditd's interpretations (AUDIT_INTERP_SEPARATOR).
 pub const INTERP_SEPARATOR: u8 = 0x1d;
@@ -44,6 +47,7 @@ macro_rules! put {
 pub fn write_event(out: &mut Vec<u8>, ev: &Event, enriched: Option<&dyn Names>) {
     match ev {
         Event::Exec(e) => write_exec(out, e, enriched),
+        Event::Abend(a) => write_abend(out, a, enriched),
         Event::Lost(l) => write_lost(out, l),
     }
 }
@@ -195,32 +199,7 @@ fn write_syscall(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names>
         Some(key) => push_untrusted(out, key),
         None => out.extend_from_slice(b"(null)"),
     }
-    let c = &ev.container;
-    put!(out, " cgroup_id={} cgroup=", c.cgroup_id);
-    push_untrusted(out, &c.cgroup_path);
-    put!(
-        out,
-        " pidns={} mntns={} netns={} utsns={} nspid={}",
-        c.pid_ns,
-        c.mnt_ns,
-        c.net_ns,
-        c.uts_ns,
-        c.ns_pid
-    );
-    if let Some(id) = &c.container_id {
-        out.extend_from_slice(b" container=");
-        push_untrusted(out, id.as_bytes());
-    }
-    let cut = &ev.paths_truncated;
-    if cut.any() {
-        let names = [(cut.cwd, "cwd"), (cut.exe, "exe"), (cut.cgroup, "cgroup")];
-        let list: Vec<&str> = names
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, n)| *n)
-            .collect();
-        put!(out, " sensor_trunc_paths={}", list.join(","));
-    }
+    push_container(out, &ev.container, &ev.paths_truncated);
     if let Some(names) = enriched {
         out.push(INTERP_SEPARATOR);
         let syscall = match ev.arch {
@@ -239,15 +218,78 @@ fn write_syscall(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names>
             ("SGID", t.sgid, false),
             ("FSGID", t.fsgid, false),
         ];
-        for (key, id, is_user) in ids {
-            let name = if is_user {
-                names.user(id)
-            } else {
-                names.group(id)
-            };
-            put!(out, " {key}=");
-            push_untrusted(out, &id_text(id, name));
-        }
+        push_ids(out, names, &ids);
+    }
+    out.push(b'\n');
+}
+
+/// Enriched ` KEY="name"` fields; `true` marks a user id, `false` a group id.
+fn push_ids(out: &mut Vec<u8>, names: &dyn Names, ids: &[(&str, u32, bool)]) {
+    for &(key, id, is_user) in ids {
+        let name = if is_user {
+            names.user(id)
+        } else {
+            names.group(id)
+        };
+        put!(out, " {key}=");
+        push_untrusted(out, &id_text(id, name));
+    }
+}
+
+/// The sensor's container fields (see the module documentation), after auditd's own.
+fn push_container(out: &mut Vec<u8>, c: &Container, cut: &PathsTruncated) {
+    put!(out, " cgroup_id={} cgroup=", c.cgroup_id);
+    push_untrusted(out, &c.cgroup_path);
+    put!(
+        out,
+        " pidns={} mntns={} netns={} utsns={} nspid={}",
+        c.pid_ns,
+        c.mnt_ns,
+        c.net_ns,
+        c.uts_ns,
+        c.ns_pid
+    );
+    if let Some(id) = &c.container_id {
+        out.extend_from_slice(b" container=");
+        push_untrusted(out, id.as_bytes());
+    }
+    if cut.any() {
+        let names = [(cut.cwd, "cwd"), (cut.exe, "exe"), (cut.cgroup, "cgroup")];
+        let list: Vec<&str> = names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        put!(out, " sensor_trunc_paths={}", list.join(","));
+    }
+}
+
+/// ANOM_ABEND as `audit_core_dumps()` writes it (`audit_log_task()` then `sig= res=1`), the
+/// container fields after, and auditd's enrichment of the three ids.
+pub fn write_abend(out: &mut Vec<u8>, ev: &AbendEvent, enriched: Option<&dyn Names>) {
+    begin(out, "ANOM_ABEND", &ev.stamp);
+    put!(
+        out,
+        "auid={} uid={} gid={} ses={} pid={} comm=",
+        ev.auid,
+        ev.uid,
+        ev.gid,
+        ev.ses,
+        ev.pid
+    );
+    push_untrusted(out, &ev.comm);
+    out.extend_from_slice(b" exe=");
+    match &ev.exe {
+        Some(exe) => push_untrusted(out, exe),
+        None => out.extend_from_slice(b"(null)"),
+    }
+    put!(out, " sig={} res=1", ev.sig);
+    push_container(out, &ev.container, &ev.paths_truncated);
+    if let Some(names) = enriched {
+        out.push(INTERP_SEPARATOR);
+        out.extend_from_slice(b"AUID=");
+        push_untrusted(out, &id_text(ev.auid, names.user(ev.auid)));
+        push_ids(out, names, &[("UID", ev.uid, true), ("GID", ev.gid, false)]);
     }
     out.push(b'\n');
 }

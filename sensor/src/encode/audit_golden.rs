@@ -4,9 +4,10 @@
 //! so that multi-kilobyte lines stay readable.
 
 use super::tests::{
-    container, encode, event_from_records, execve_lines, lines, path, show, true_event,
+    container, encode, event_from_records, execve_lines, lines, names, path, show, true_event,
     with_container,
 };
+use super::write_event;
 use crate::encode::parse::{execve_argv, parse_log};
 use crate::event::*;
 
@@ -345,4 +346,53 @@ fn truncated_paths_are_named_on_syscall() {
     assert_eq!(text.matches("sensor_trunc_paths").count(), 1);
     let back = crate::encode::parse::exec_event(&parse_log(text.as_bytes()).unwrap()).unwrap();
     assert_eq!(back.paths_truncated, ev.paths_truncated);
+}
+
+fn abend() -> AbendEvent {
+    AbendEvent {
+        stamp: Stamp {
+            sec: 1795649012,
+            nsec: 183_000_000,
+            serial: 73529,
+        },
+        boot_ns: 0,
+        pid: 5781,
+        auid: UNSET_ID,
+        uid: 0,
+        gid: 0,
+        ses: UNSET_ID,
+        comm: b"sh".to_vec(),
+        exe: Some(b"/usr/bin/dash".to_vec()),
+        sig: 11,
+        container: Container {
+            cgroup_id: 1,
+            cgroup_path: b"/".to_vec(),
+            ..Container::default()
+        },
+        paths_truncated: PathsTruncated::default(),
+    }
+}
+
+/// ANOM_ABEND from real auditd (`sh -c 'kill -SEGV $$'`): the kernel's fields byte for byte,
+/// the sensor's container fields between them and the enrichment.
+#[test]
+fn golden_anom_abend() {
+    let mut out = Vec::new();
+    write_event(&mut out, &Event::Abend(abend()), Some(&names()));
+    let want_prefix = "type=ANOM_ABEND msg=audit(1795649012.183:73529): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=5781 comm=\"sh\" exe=\"/usr/bin/dash\" sig=11 res=1 cgroup_id=1 cgroup=\"/\" pidns=0";
+    let want_suffix = "^]AUID=\"unset\" UID=\"root\" GID=\"root\"\n";
+    let text = show(&out);
+    assert!(
+        text.starts_with(want_prefix) && text.ends_with(want_suffix),
+        "{text}"
+    );
+    assert_eq!(text.matches('\n').count(), 1);
+    // A hostile comm cannot forge a field.
+    let mut ev = abend();
+    ev.comm = b"x res=0 sig=9".to_vec();
+    let mut out = Vec::new();
+    write_event(&mut out, &Event::Abend(ev), None);
+    let rec = &parse_log(&out).unwrap()[0];
+    assert_eq!(rec.get(b"sig"), Some(&b"11"[..]));
+    assert_eq!(rec.get(b"res"), Some(&b"1"[..]));
 }

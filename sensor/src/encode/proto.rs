@@ -10,12 +10,12 @@ use std::io::{self, ErrorKind};
 use sensor_proto::v1;
 
 use crate::event::{
-    ArgvTruncation, BprmFcaps, Caps, Container, Event, ExecEvent, FileCaps, Inode, LostEvent,
-    NameType, PathItem, PathsTruncated, Stamp, Syscall, Task,
+    AbendEvent, ArgvTruncation, BprmFcaps, Caps, Container, Event, ExecEvent, FileCaps, Inode,
+    LostEvent, NameType, PathItem, PathsTruncated, Stamp, Syscall, Task,
 };
 
 /// The revision of `sensor.v1` this code writes (`Envelope.schema_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Default cap on one message in a stream. Far above any real event (argv capture is bounded),
 /// low enough that a corrupt length prefix cannot make the reader swallow gigabytes.
@@ -130,6 +130,11 @@ pub fn to_envelope(ev: &Event, host: &HostInfo) -> v1::Envelope {
             v1::envelope::Body::Exec(Box::new(exec_to_proto(e))),
         ),
         Event::Lost(l) => (l.stamp, 0, v1::envelope::Body::Lost(lost_to_proto(l))),
+        Event::Abend(a) => (
+            a.stamp,
+            a.boot_ns,
+            v1::envelope::Body::Abend(abend_to_proto(a)),
+        ),
     };
     v1::Envelope {
         schema_version: SCHEMA_VERSION,
@@ -164,6 +169,9 @@ pub fn from_envelope(env: v1::Envelope) -> Result<Event, ProtoError> {
             exec_from_proto(*e, stamp, env.boot_ns).map(Event::Exec)
         }
         Some(v1::envelope::Body::Lost(l)) => Ok(Event::Lost(lost_from_proto(l, stamp))),
+        Some(v1::envelope::Body::Abend(a)) => {
+            abend_from_proto(a, stamp, env.boot_ns).map(Event::Abend)
+        }
         None => Err(ProtoError::UnknownBody {
             schema_version: env.schema_version,
         }),
@@ -191,14 +199,9 @@ fn exec_to_proto(e: &ExecEvent) -> v1::ExecEvent {
         proctitle: e.proctitle.clone(),
         cwd: e.cwd.clone(),
         paths: e.paths.iter().map(path_to_proto).collect(),
-        container: Some(move_fields!(e.container.clone() => v1::Container {
-            cgroup_id, cgroup_path, pid_ns, mnt_ns, net_ns, uts_ns, ns_pid, container_id
-        })),
+        container: Some(container_to_proto(&e.container)),
         key: e.key.clone(),
-        paths_truncated: e
-            .paths_truncated
-            .any()
-            .then(|| move_fields!(e.paths_truncated => v1::PathsTruncated { cwd, exe, cgroup })),
+        paths_truncated: truncated_to_proto(e.paths_truncated),
         bprm_fcaps: e.bprm_fcaps.map(|b| v1::BprmFcaps {
             file: Some(fcaps_to_proto(b.file)),
             old: Some(
@@ -239,6 +242,67 @@ fn path_to_proto(p: &PathItem) -> v1::PathItem {
         } as i32,
         fcaps: Some(fcaps_to_proto(p.fcaps)),
     }
+}
+
+fn container_to_proto(c: &Container) -> v1::Container {
+    move_fields!(c.clone() => v1::Container {
+        cgroup_id, cgroup_path, pid_ns, mnt_ns, net_ns, uts_ns, ns_pid, container_id
+    })
+}
+
+fn container_from_proto(c: v1::Container) -> Container {
+    move_fields!(c => Container {
+        cgroup_id, cgroup_path, pid_ns, mnt_ns, net_ns, uts_ns, ns_pid, container_id
+    })
+}
+
+fn truncated_to_proto(t: PathsTruncated) -> Option<v1::PathsTruncated> {
+    t.any()
+        .then(|| move_fields!(t => v1::PathsTruncated { cwd, exe, cgroup }))
+}
+
+fn truncated_from_proto(t: Option<v1::PathsTruncated>) -> PathsTruncated {
+    t.map(|t| move_fields!(t => PathsTruncated { cwd, exe, cgroup }))
+        .unwrap_or_default()
+}
+
+fn abend_to_proto(a: &AbendEvent) -> v1::AbendEvent {
+    v1::AbendEvent {
+        pid: a.pid,
+        auid: a.auid,
+        uid: a.uid,
+        gid: a.gid,
+        ses: a.ses,
+        comm: a.comm.clone(),
+        exe: a.exe.clone(),
+        sig: a.sig,
+        container: Some(container_to_proto(&a.container)),
+        paths_truncated: truncated_to_proto(a.paths_truncated),
+    }
+}
+
+fn abend_from_proto(
+    a: v1::AbendEvent,
+    stamp: Stamp,
+    boot_ns: u64,
+) -> Result<AbendEvent, ProtoError> {
+    let c = a
+        .container
+        .ok_or(ProtoError::MissingField("AbendEvent.container"))?;
+    Ok(AbendEvent {
+        stamp,
+        boot_ns,
+        pid: a.pid,
+        auid: a.auid,
+        uid: a.uid,
+        gid: a.gid,
+        ses: a.ses,
+        comm: a.comm,
+        exe: a.exe,
+        sig: a.sig,
+        container: container_from_proto(c),
+        paths_truncated: truncated_from_proto(a.paths_truncated),
+    })
 }
 
 fn lost_to_proto(l: &LostEvent) -> v1::LostEvent {
@@ -291,14 +355,9 @@ fn exec_from_proto(e: v1::ExecEvent, stamp: Stamp, boot_ns: u64) -> Result<ExecE
             .into_iter()
             .map(path_from_proto)
             .collect::<Result<_, _>>()?,
-        container: move_fields!(c => Container {
-            cgroup_id, cgroup_path, pid_ns, mnt_ns, net_ns, uts_ns, ns_pid, container_id
-        }),
+        container: container_from_proto(c),
         key: e.key,
-        paths_truncated: e
-            .paths_truncated
-            .map(|t| move_fields!(t => PathsTruncated { cwd, exe, cgroup }))
-            .unwrap_or_default(),
+        paths_truncated: truncated_from_proto(e.paths_truncated),
         bprm_fcaps: e.bprm_fcaps.map(|b| BprmFcaps {
             file: fcaps_from_proto(b.file),
             old: caps_from_proto(b.old),

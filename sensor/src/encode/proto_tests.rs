@@ -384,16 +384,16 @@ fn undecodable_message_is_reported_and_reading_goes_on() {
 #[test]
 fn body_from_a_newer_writer_is_reported_as_unknown() {
     let mut bytes = v1::Envelope {
-        schema_version: 2,
+        schema_version: 3,
         ..Default::default()
     }
     .encode_to_vec();
-    // Field 18, length-delimited, empty: a body kind this reader does not know.
-    bytes.extend([0x92, 0x01, 0x00]);
+    // Field 19, length-delimited, empty: a body kind this reader does not know.
+    bytes.extend([0x9a, 0x01, 0x00]);
     let env = v1::Envelope::decode(bytes.as_slice()).unwrap();
     assert!(matches!(
         from_envelope(env),
-        Err(ProtoError::UnknownBody { schema_version: 2 })
+        Err(ProtoError::UnknownBody { schema_version: 3 })
     ));
 }
 
@@ -475,7 +475,9 @@ fn missing_or_invalid_fields_are_rejected() {
     env.body = None;
     assert!(matches!(
         decode_via_bytes(&env),
-        Err(ProtoError::UnknownBody { schema_version: 1 })
+        Err(ProtoError::UnknownBody {
+            schema_version: SCHEMA_VERSION
+        })
     ));
 }
 
@@ -492,4 +494,32 @@ fn host_info_reads_this_machine() {
     assert!(!h.hostname.ends_with(b"\n"));
     assert!(!h.machine_id.ends_with(b"\n"));
     assert_eq!(HostInfo::from(v1::Host::from(&h)), h);
+}
+
+#[test]
+fn abend_round_trips() {
+    let ev = Event::Abend(AbendEvent {
+        stamp: stamp(11),
+        boot_ns: 42,
+        pid: 7,
+        auid: UNSET_ID,
+        uid: 1000,
+        gid: 1000,
+        ses: 3,
+        comm: vec![0xff, b'\n', 0x1d],
+        exe: None,
+        sig: 6,
+        container: Container {
+            cgroup_id: 9,
+            cgroup_path: b"/docker-x.scope".to_vec(),
+            container_id: Some("x".into()),
+            ..Container::default()
+        },
+        paths_truncated: PathsTruncated {
+            cwd: false,
+            exe: true,
+            cgroup: false,
+        },
+    });
+    assert_eq!(round_trip(&ev), ev);
 }

@@ -57,9 +57,12 @@ impl Auditd {
         };
         let log_offset = std::fs::metadata(LOG).map(|m| m.len()).unwrap_or(0);
         auditctl(&["-e", "1"]);
-        let mut add = vec!["-a"];
-        add.extend_from_slice(rule);
-        auditctl(&add);
+        // No rule: kernel audit enabled is enough for the anomaly records.
+        if !rule.is_empty() {
+            let mut add = vec!["-a"];
+            add.extend_from_slice(rule);
+            auditctl(&add);
+        }
         Auditd {
             rule: rule.iter().map(|s| s.to_string()).collect(),
             was_enabled,
@@ -86,9 +89,11 @@ impl Auditd {
 
 impl Drop for Auditd {
     fn drop(&mut self) {
-        let mut del = vec!["-d"];
-        del.extend(self.rule.iter().map(String::as_str));
-        let _ = Command::new("auditctl").args(&del).output();
+        if !self.rule.is_empty() {
+            let mut del = vec!["-d"];
+            del.extend(self.rule.iter().map(String::as_str));
+            let _ = Command::new("auditctl").args(&del).output();
+        }
         if let Some(pid) = self.started {
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
             wait_until(Duration::from_secs(10), || {

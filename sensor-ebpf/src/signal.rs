@@ -1,0 +1,75 @@
+//! ANOM_ABEND: the kernel writes it from `do_coredump()` → `audit_core_dumps()` when a
+//! core-dumping signal other than SIGQUIT kills a task, whether or not a core file is written.
+//! `signal:signal_deliver` fires as `get_signal()` dequeues the signal; with the default action
+//! (SIG_DFL) a core-dumping signal leads to `do_coredump()` right after.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_comm, generated::bpf_get_current_cgroup_id},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use sensor_common::{Abend, CTR_RINGBUF_FULL, KIND_ABEND, PATH_ABEND_CGROUP, PATH_ABEND_EXE};
+
+use crate::{
+    kernel::{current_task, header, namespaces, off, read},
+    maps::{count, EVENTS},
+    path::{send_cgroup_path, send_path},
+};
+
+/// SIG_KERNEL_COREDUMP_MASK without SIGQUIT (3), which `audit_core_dumps()` skips: SIGILL,
+/// SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGXCPU, SIGXFSZ, SIGSYS.
+const ABEND_SIGNALS: u64 =
+    1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 11 | 1 << 24 | 1 << 25 | 1 << 31;
+
+#[tracepoint]
+pub fn signal_deliver(ctx: TracePointContext) -> u32 {
+    // Record: common fields (8 bytes), int sig, int errno, int code, unsigned long sa_handler.
+    let sig: i32 = unsafe { ctx.read_at(8) }.unwrap_or(0);
+    let handler: u64 = unsafe { ctx.read_at(24) }.unwrap_or(1);
+    if !(1..64).contains(&sig) || ABEND_SIGNALS & (1u64 << sig) == 0 || handler != 0 {
+        return 0;
+    }
+    abend(sig as u32);
+    0
+}
+
+#[inline(always)]
+fn abend(sig: u32) {
+    let task = current_task();
+    let hdr = header(KIND_ABEND);
+    let fs: u64 = read(task, off!(task_fs));
+    let root = fs + off!(fs_root);
+    let (root_mnt, root_dentry): (u64, u64) =
+        (read(root, off!(path_mnt)), read(root, off!(path_dentry)));
+    let mm: u64 = read(task, off!(task_mm));
+    let exe_file: u64 = read(mm, off!(mm_exe_file));
+    if exe_file != 0 {
+        send_path(
+            hdr,
+            PATH_ABEND_EXE,
+            exe_file + off!(file_f_path),
+            root_mnt,
+            root_dentry,
+        );
+    }
+    send_cgroup_path(hdr, task, PATH_ABEND_CGROUP);
+
+    let Some(mut entry) = EVENTS.reserve::<Abend>(0) else {
+        count(CTR_RINGBUF_FULL);
+        return;
+    };
+    let a = unsafe { &mut *entry.as_mut_ptr() };
+    a.hdr = hdr;
+    a.sig = sig;
+    a.auid = read(task, off!(task_loginuid));
+    a.ses = read(task, off!(task_sessionid));
+    let cred: u64 = read(task, off!(task_cred));
+    a.uid = read(cred, off!(cred_uid));
+    a.gid = read(cred, off!(cred_gid));
+    let ns = namespaces(task);
+    (a.uts_ns, a.mnt_ns, a.net_ns, a.pid_ns, a.ns_pid) =
+        (ns.uts, ns.mnt, ns.net, ns.pid, ns.ns_pid);
+    a.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    a.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    entry.submit(0);
+}

@@ -58,8 +58,9 @@ enum BenchCmd {
         /// fork+exec of /bin/true per round and observer.
         #[arg(long, default_value_t = 5000)]
         execs: usize,
-        /// Rounds; observers alternate within each.
-        #[arg(long, default_value_t = 3)]
+        /// Rounds; observers alternate within each. This VM's own speed drifts by 20% between
+        /// minutes, so medians of several rounds are needed.
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
 }

@@ -23,7 +23,7 @@ use sensor_common::{
 use crate::{
     kernel::{current_task, header, namespaces, off, read, read_errors_so_far},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
-    path::{send_cgroup_path, send_path},
+    path::{send_exe_and_cgroup, send_path, TaskRoot},
 };
 
 #[inline(always)]
@@ -192,23 +192,9 @@ fn exit(ctx: &TracePointContext) {
     let errors_before = read_errors_so_far();
     let hdr = header(KIND_EXEC_EXIT);
 
-    let fs: u64 = read(task, off!(task_fs));
-    let root = fs + off!(fs_root);
-    let root_mnt: u64 = read(root, off!(path_mnt));
-    let root_dentry: u64 = read(root, off!(path_dentry));
-    send_path(hdr, PATH_CWD, fs + off!(fs_pwd), root_mnt, root_dentry);
-    let mm: u64 = read(task, off!(task_mm));
-    let exe_file: u64 = read(mm, off!(mm_exe_file));
-    if exe_file != 0 {
-        send_path(
-            hdr,
-            PATH_EXE,
-            exe_file + off!(file_f_path),
-            root_mnt,
-            root_dentry,
-        );
-    }
-    send_cgroup_path(hdr, task, PATH_CGROUP);
+    let root = TaskRoot::of(task);
+    send_path(hdr, PATH_CWD, root.fs + off!(fs_pwd), &root);
+    let exe_file = send_exe_and_cgroup(hdr, task, &root, PATH_EXE, PATH_CGROUP);
 
     let Some(mut entry) = EVENTS.reserve::<ExecExit>(0) else {
         count(CTR_RINGBUF_FULL);
@@ -268,6 +254,7 @@ fn exit(ctx: &TracePointContext) {
             )
         };
     }
+    let mm: u64 = read(task, off!(task_mm));
     let start: u64 = read(mm, off!(mm_arg_start));
     let end: u64 = read(mm, off!(mm_arg_end));
     let n = end.saturating_sub(start);

@@ -65,10 +65,49 @@ fn finish(p: &mut ExecPath, w: &Walk, hdr: Header, which: u32) {
     output_prefix(p as *const ExecPath, EXEC_PATH_FIXED + len);
 }
 
-/// Sends the path of the `struct path` at `path_ptr`, resolved up to the task's root
-/// (`root_mnt`, `root_dentry`: its `fs->root`).
+/// The task's `fs` and its root (`fs->root`), where path walks stop.
+pub struct TaskRoot {
+    pub fs: u64,
+    mnt: u64,
+    dentry: u64,
+}
+
+impl TaskRoot {
+    #[inline(always)]
+    pub fn of(task: u64) -> TaskRoot {
+        let fs: u64 = read(task, off!(task_fs));
+        let root = fs + off!(fs_root);
+        TaskRoot {
+            fs,
+            mnt: read(root, off!(path_mnt)),
+            dentry: read(root, off!(path_dentry)),
+        }
+    }
+}
+
+/// Sends the task's executable path (when it has one) and its cgroup path, as `exe_which` and
+/// `cgroup_which`; returns `mm->exe_file` (0 when none).
 #[inline(always)]
-pub fn send_path(hdr: Header, which: u32, path_ptr: u64, root_mnt: u64, root_dentry: u64) {
+pub fn send_exe_and_cgroup(
+    hdr: Header,
+    task: u64,
+    root: &TaskRoot,
+    exe_which: u32,
+    cgroup_which: u32,
+) -> u64 {
+    let mm: u64 = read(task, off!(task_mm));
+    let exe_file: u64 = read(mm, off!(mm_exe_file));
+    if exe_file != 0 {
+        send_path(hdr, exe_which, exe_file + off!(file_f_path), root);
+    }
+    send_cgroup_path(hdr, task, cgroup_which);
+    exe_file
+}
+
+/// Sends the path of the `struct path` at `path_ptr`, resolved up to the task's root.
+#[inline(always)]
+pub fn send_path(hdr: Header, which: u32, path_ptr: u64, root: &TaskRoot) {
+    let (root_mnt, root_dentry) = (root.mnt, root.dentry);
     let (Some(p), Some(w)) = (SCRATCH_PATH.get_ptr_mut(0), WALK.get_ptr_mut(0)) else {
         return;
     };
@@ -118,7 +157,7 @@ pub fn send_path(hdr: Header, which: u32, path_ptr: u64, root_mnt: u64, root_den
 /// Sends the task's cgroup v2 path by walking kernfs nodes up to the hierarchy root (whose own
 /// name is not part of the path).
 #[inline(always)]
-pub fn send_cgroup_path(hdr: Header, task: u64, which: u32) {
+fn send_cgroup_path(hdr: Header, task: u64, which: u32) {
     let (Some(p), Some(w)) = (SCRATCH_PATH.get_ptr_mut(0), WALK.get_ptr_mut(0)) else {
         return;
     };

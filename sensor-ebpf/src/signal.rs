@@ -13,7 +13,7 @@ use sensor_common::{Abend, CTR_RINGBUF_FULL, KIND_ABEND, PATH_ABEND_CGROUP, PATH
 use crate::{
     kernel::{current_task, header, namespaces, off, read},
     maps::{count, EVENTS},
-    path::{send_cgroup_path, send_path},
+    path::{send_exe_and_cgroup, TaskRoot},
 };
 
 /// SIG_KERNEL_COREDUMP_MASK without SIGQUIT (3), which `audit_core_dumps()` skips: SIGILL,
@@ -37,22 +37,13 @@ pub fn signal_deliver(ctx: TracePointContext) -> u32 {
 fn abend(sig: u32) {
     let task = current_task();
     let hdr = header(KIND_ABEND);
-    let fs: u64 = read(task, off!(task_fs));
-    let root = fs + off!(fs_root);
-    let (root_mnt, root_dentry): (u64, u64) =
-        (read(root, off!(path_mnt)), read(root, off!(path_dentry)));
-    let mm: u64 = read(task, off!(task_mm));
-    let exe_file: u64 = read(mm, off!(mm_exe_file));
-    if exe_file != 0 {
-        send_path(
-            hdr,
-            PATH_ABEND_EXE,
-            exe_file + off!(file_f_path),
-            root_mnt,
-            root_dentry,
-        );
-    }
-    send_cgroup_path(hdr, task, PATH_ABEND_CGROUP);
+    send_exe_and_cgroup(
+        hdr,
+        task,
+        &TaskRoot::of(task),
+        PATH_ABEND_EXE,
+        PATH_ABEND_CGROUP,
+    );
 
     let Some(mut entry) = EVENTS.reserve::<Abend>(0) else {
         count(CTR_RINGBUF_FULL);

@@ -16,7 +16,7 @@ use std::{
 use sensor_common as wire;
 
 use crate::{
-    assemble::{Assembled, AssembledAbend},
+    assemble::{Assembled, AssembledAbend, WalkedPath},
     event::{
         AbendEvent, ArgvTruncation, Container, ExecEvent, FileCaps, Inode, NameType, PathItem,
         PathsTruncated, Stamp, Syscall, Task, AUDIT_ARCH_X86_64,
@@ -66,11 +66,6 @@ impl Normaliser {
     pub fn abend(&mut self, a: AssembledAbend) -> AbendEvent {
         let x = &*a.abend;
         let wall = boot_to_wall(x.hdr.boot_ns);
-        let cgroup_path = a
-            .cgroup
-            .as_ref()
-            .map(|p| p.to_path())
-            .unwrap_or_else(|| b"/".to_vec());
         AbendEvent {
             stamp: Stamp {
                 sec: wall / 1_000_000_000,
@@ -86,16 +81,11 @@ impl Normaliser {
             comm: wire::cstr(&x.comm).to_vec(),
             exe: a.exe.as_ref().map(|p| p.to_path()),
             sig: x.sig,
-            container: Container {
-                cgroup_id: x.cgroup_id,
-                container_id: container_id(&cgroup_path),
-                cgroup_path,
-                pid_ns: x.pid_ns,
-                mnt_ns: x.mnt_ns,
-                net_ns: x.net_ns,
-                uts_ns: x.uts_ns,
-                ns_pid: x.ns_pid,
-            },
+            container: container(
+                a.cgroup.as_ref(),
+                x.cgroup_id,
+                [x.pid_ns, x.mnt_ns, x.net_ns, x.uts_ns, x.ns_pid],
+            ),
             paths_truncated: PathsTruncated {
                 cwd: false,
                 exe: a.exe.as_ref().is_some_and(|p| p.truncated),
@@ -149,12 +139,6 @@ impl Normaliser {
             None
         };
 
-        let cgroup_path = a
-            .cgroup
-            .as_ref()
-            .map(|p| p.to_path())
-            .unwrap_or_else(|| b"/".to_vec());
-        let container_id = container_id(&cgroup_path);
         ExecEvent {
             stamp,
             boot_ns: a.enter.boot_ns,
@@ -187,16 +171,11 @@ impl Normaliser {
             proctitle,
             cwd,
             paths,
-            container: Container {
-                cgroup_id: x.cgroup_id,
-                cgroup_path,
-                pid_ns: x.pid_ns,
-                mnt_ns: x.mnt_ns,
-                net_ns: x.net_ns,
-                uts_ns: x.uts_ns,
-                ns_pid: x.ns_pid,
-                container_id,
-            },
+            container: container(
+                a.cgroup.as_ref(),
+                x.cgroup_id,
+                [x.pid_ns, x.mnt_ns, x.net_ns, x.uts_ns, x.ns_pid],
+            ),
             paths_truncated: PathsTruncated {
                 // A path record that never arrived is as incomplete as a cut one.
                 cwd: a.cwd.as_ref().is_none_or(|p| p.truncated),
@@ -323,6 +302,26 @@ pub fn rtrim_proctitle(raw: &[u8]) -> Vec<u8> {
         len = 0;
     }
     raw[..len].to_vec()
+}
+
+/// The container context from the kernel's facts: `[pid_ns, mnt_ns, net_ns, uts_ns, ns_pid]`.
+/// A cgroup path record that never arrived reads `/` (and the event says it was lost).
+fn container(
+    cgroup: Option<&WalkedPath>,
+    cgroup_id: u64,
+    [pid_ns, mnt_ns, net_ns, uts_ns, ns_pid]: [u32; 5],
+) -> Container {
+    let cgroup_path = cgroup.map(|p| p.to_path()).unwrap_or_else(|| b"/".to_vec());
+    Container {
+        cgroup_id,
+        container_id: container_id(&cgroup_path),
+        cgroup_path,
+        pid_ns,
+        mnt_ns,
+        net_ns,
+        uts_ns,
+        ns_pid,
+    }
 }
 
 fn kernel_inode(f: &wire::InodeFacts) -> Inode {

@@ -126,6 +126,19 @@ pub struct Caps {
     pub ambient: u64,
 }
 
+/// Where a task lives: its namespaces, its pid inside its pid namespace, its cgroup v2 id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskNs {
+    pub pid_ns: u32,
+    pub mnt_ns: u32,
+    pub net_ns: u32,
+    pub uts_ns: u32,
+    pub ns_pid: u32,
+    pub _pad: u32,
+    pub cgroup_id: u64,
+}
+
 /// Inode facts of the executable (`mm->exe_file`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -157,12 +170,8 @@ pub struct ExecExit {
     pub egid: u32,
     pub sgid: u32,
     pub fsgid: u32,
-    pub ns_pid: u32,
-    pub pid_ns: u32,
-    pub mnt_ns: u32,
-    pub net_ns: u32,
-    pub uts_ns: u32,
-    pub cgroup_id: u64,
+    pub _pad1: u32,
+    pub ns: TaskNs,
     pub exe: InodeFacts,
     /// Capability sets after the exec (or unchanged, when it failed).
     pub caps: Caps,
@@ -192,12 +201,8 @@ pub struct Abend {
     pub uid: u32,
     pub gid: u32,
     pub ses: u32,
-    pub ns_pid: u32,
-    pub pid_ns: u32,
-    pub mnt_ns: u32,
-    pub net_ns: u32,
-    pub uts_ns: u32,
-    pub cgroup_id: u64,
+    pub _pad: u32,
+    pub ns: TaskNs,
     pub comm: [u8; 16],
 }
 

@@ -5,10 +5,7 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm,
-        generated::{
-            bpf_get_current_cgroup_id, bpf_probe_read_kernel_str, bpf_probe_read_user,
-            bpf_probe_read_user_str,
-        },
+        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str},
     },
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
@@ -21,7 +18,7 @@ use sensor_common::{
 };
 
 use crate::{
-    kernel::{current_task, header, namespaces, off, read, read_errors_so_far},
+    kernel::{current_task, header, off, read, read_errors_so_far, task_ns},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
     path::{send_exe_and_cgroup, send_path, TaskRoot},
 };
@@ -219,10 +216,8 @@ fn exit(ctx: &TracePointContext) {
     e.fsgid = read(cred, off!(cred_fsgid));
     e.caps = read_caps(cred);
 
-    let ns = namespaces(task);
-    (e.uts_ns, e.mnt_ns, e.net_ns, e.pid_ns, e.ns_pid) =
-        (ns.uts, ns.mnt, ns.net, ns.pid, ns.ns_pid);
-    e.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    e._pad1 = 0;
+    e.ns = task_ns(task);
 
     e.has_exe = 0;
     if exe_file != 0 {

@@ -71,29 +71,23 @@ pub fn read_errors_so_far() -> u64 {
         .unwrap_or(0)
 }
 
-pub struct Namespaces {
-    pub uts: u32,
-    pub mnt: u32,
-    pub net: u32,
-    pub pid: u32,
-    /// The task's pid inside its own pid namespace.
-    pub ns_pid: u32,
-}
-
-/// The task's namespaces; its own pid namespace is the deepest level of its struct pid.
+/// The current task's namespaces and cgroup; its own pid namespace is the deepest level of its
+/// struct pid.
 #[inline(always)]
-pub fn namespaces(task: u64) -> Namespaces {
+pub fn task_ns(task: u64) -> sensor_common::TaskNs {
     let nsproxy: u64 = read(task, off!(task_nsproxy));
     let pid: u64 = read(task, off!(task_thread_pid));
     let level: u32 = read(pid, off!(pid_level));
     let upid = pid + off!(pid_numbers) + (level as u64 & 31) * off!(upid_size);
     let pid_ns: u64 = read(upid, off!(upid_ns));
-    Namespaces {
-        uts: ns_inum(nsproxy, off!(nsproxy_uts), off!(uts_ns)),
-        mnt: ns_inum(nsproxy, off!(nsproxy_mnt), off!(mnt_ns)),
-        net: ns_inum(nsproxy, off!(nsproxy_net), off!(net_ns)),
-        pid: read(pid_ns, off!(pidns_ns) + off!(ns_inum)),
+    sensor_common::TaskNs {
+        uts_ns: ns_inum(nsproxy, off!(nsproxy_uts), off!(uts_ns)),
+        mnt_ns: ns_inum(nsproxy, off!(nsproxy_mnt), off!(mnt_ns)),
+        net_ns: ns_inum(nsproxy, off!(nsproxy_net), off!(net_ns)),
+        pid_ns: read(pid_ns, off!(pidns_ns) + off!(ns_inum)),
         ns_pid: read(upid, off!(upid_nr)),
+        _pad: 0,
+        cgroup_id: unsafe { aya_ebpf::helpers::generated::bpf_get_current_cgroup_id() },
     }
 }
 

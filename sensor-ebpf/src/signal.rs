@@ -3,15 +3,11 @@
 //! `signal:signal_deliver` fires as `get_signal()` dequeues the signal; with the default action
 //! (SIG_DFL) a core-dumping signal leads to `do_coredump()` right after.
 
-use aya_ebpf::{
-    helpers::{bpf_get_current_comm, generated::bpf_get_current_cgroup_id},
-    macros::tracepoint,
-    programs::TracePointContext,
-};
+use aya_ebpf::{helpers::bpf_get_current_comm, macros::tracepoint, programs::TracePointContext};
 use sensor_common::{Abend, CTR_RINGBUF_FULL, KIND_ABEND, PATH_ABEND_CGROUP, PATH_ABEND_EXE};
 
 use crate::{
-    kernel::{current_task, header, namespaces, off, read},
+    kernel::{current_task, header, off, read, task_ns},
     maps::{count, EVENTS},
     path::{send_exe_and_cgroup, TaskRoot},
 };
@@ -57,10 +53,8 @@ fn abend(sig: u32) {
     let cred: u64 = read(task, off!(task_cred));
     a.uid = read(cred, off!(cred_uid));
     a.gid = read(cred, off!(cred_gid));
-    let ns = namespaces(task);
-    (a.uts_ns, a.mnt_ns, a.net_ns, a.pid_ns, a.ns_pid) =
-        (ns.uts, ns.mnt, ns.net, ns.pid, ns.ns_pid);
-    a.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    a._pad = 0;
+    a.ns = task_ns(task);
     a.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     entry.submit(0);
 }

@@ -81,11 +81,7 @@ impl Normaliser {
             comm: wire::cstr(&x.comm).to_vec(),
             exe: a.exe.as_ref().map(|p| p.to_path()),
             sig: x.sig,
-            container: container(
-                a.cgroup.as_ref(),
-                x.cgroup_id,
-                [x.pid_ns, x.mnt_ns, x.net_ns, x.uts_ns, x.ns_pid],
-            ),
+            container: container(a.cgroup.as_ref(), &x.ns),
             paths_truncated: PathsTruncated {
                 cwd: false,
                 exe: a.exe.as_ref().is_some_and(|p| p.truncated),
@@ -171,11 +167,7 @@ impl Normaliser {
             proctitle,
             cwd,
             paths,
-            container: container(
-                a.cgroup.as_ref(),
-                x.cgroup_id,
-                [x.pid_ns, x.mnt_ns, x.net_ns, x.uts_ns, x.ns_pid],
-            ),
+            container: container(a.cgroup.as_ref(), &x.ns),
             paths_truncated: PathsTruncated {
                 // A path record that never arrived is as incomplete as a cut one.
                 cwd: a.cwd.as_ref().is_none_or(|p| p.truncated),
@@ -304,23 +296,19 @@ pub fn rtrim_proctitle(raw: &[u8]) -> Vec<u8> {
     raw[..len].to_vec()
 }
 
-/// The container context from the kernel's facts: `[pid_ns, mnt_ns, net_ns, uts_ns, ns_pid]`.
-/// A cgroup path record that never arrived reads `/` (and the event says it was lost).
-fn container(
-    cgroup: Option<&WalkedPath>,
-    cgroup_id: u64,
-    [pid_ns, mnt_ns, net_ns, uts_ns, ns_pid]: [u32; 5],
-) -> Container {
+/// The container context from the kernel's facts. A cgroup path record that never arrived
+/// reads `/` (and the event says it was lost).
+fn container(cgroup: Option<&WalkedPath>, ns: &wire::TaskNs) -> Container {
     let cgroup_path = cgroup.map(|p| p.to_path()).unwrap_or_else(|| b"/".to_vec());
     Container {
-        cgroup_id,
+        cgroup_id: ns.cgroup_id,
         container_id: container_id(&cgroup_path),
         cgroup_path,
-        pid_ns,
-        mnt_ns,
-        net_ns,
-        uts_ns,
-        ns_pid,
+        pid_ns: ns.pid_ns,
+        mnt_ns: ns.mnt_ns,
+        net_ns: ns.net_ns,
+        uts_ns: ns.uts_ns,
+        ns_pid: ns.ns_pid,
     }
 }
 

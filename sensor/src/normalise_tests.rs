@@ -266,8 +266,8 @@ fn assembled(ret: i64, name: &[u8], argv: &[u8], exe: &[u8]) -> Assembled {
     x.hdr = header(wire::KIND_EXEC_EXIT, clock(libc::CLOCK_BOOTTIME));
     x.ret = ret;
     (x.ppid, x.auid, x.ses, x.uid, x.gid, x.euid) = (1, 1000, 3, 1000, 1000, 1000);
-    (x.ns_pid, x.pid_ns, x.mnt_ns) = (7, 4026532001, 4026532002);
-    (x.net_ns, x.uts_ns, x.cgroup_id) = (4026532003, 4026532004, 9876);
+    (x.ns.ns_pid, x.ns.pid_ns, x.ns.mnt_ns) = (7, 4026532001, 4026532002);
+    (x.ns.net_ns, x.ns.uts_ns, x.ns.cgroup_id) = (4026532003, 4026532004, 9876);
     x.has_exe = 1;
     (x.exe.ino, x.exe.dev, x.exe.mode) = (4242, 254 << 20, 0o100755);
     fill(&mut x.comm, b"true\0junk");

@@ -93,9 +93,14 @@ fn exit() -> wire::ExecExit {
     (x.ppid, x.auid, x.ses) = (1, 1000, 7);
     (x.uid, x.gid, x.euid, x.suid, x.fsuid) = (1000, 1001, 0, 1002, 1003);
     (x.egid, x.sgid, x.fsgid) = (1004, 1005, 1006);
-    (x.ns_pid, x.pid_ns, x.mnt_ns, x.net_ns, x.uts_ns) =
-        (12, 4026531836, 4026531841, 4026531840, 4026531838);
-    x.cgroup_id = 0xdead_beef_0000_0001;
+    (
+        x.ns.ns_pid,
+        x.ns.pid_ns,
+        x.ns.mnt_ns,
+        x.ns.net_ns,
+        x.ns.uts_ns,
+    ) = (12, 4026531836, 4026531841, 4026531840, 4026531838);
+    x.ns.cgroup_id = 0xdead_beef_0000_0001;
     (x.exe.ino, x.exe.dev, x.exe.mode) = (0x1_0000_0001, (254 << 20) | 3, 0o100755);
     (x.exe.rdev, x.exe.uid, x.exe.gid) = ((136 << 20) | 1, 2, 3);
     x.caps = caps(0x1ff_ffff_ffff);
@@ -143,8 +148,11 @@ fn wire_structs_have_no_implicit_padding() {
     assert_eq!(size_of::<ExecPath>(), EXEC_PATH_FIXED + path_data);
     assert_eq!(size_of::<ExecSched>(), 24 + 4 + 4 + 8 + 8 + 4 + 4 + 256);
     assert_eq!(size_of::<InodeFacts>(), 8 + 6 * 4);
-    let exit = 24 + 8 + 16 * 4 + 8 + 32 + 32 + 4 + 4 + 16 + 64 + 4 + 4 + PROCTITLE_MAX;
+    assert_eq!(size_of::<TaskNs>(), 6 * 4 + 8);
+    // ppid..fsgid and the explicit pad, TaskNs, exe, caps, has_exe, read_errors, comm, tty, ...
+    let exit = 24 + 8 + 12 * 4 + 32 + 32 + 32 + 4 + 4 + 16 + 64 + 4 + 4 + PROCTITLE_MAX;
     assert_eq!(size_of::<ExecExit>(), exit);
+    assert_eq!(size_of::<Abend>(), 24 + 6 * 4 + 32 + 16);
 }
 
 #[test]

@@ -26,6 +26,8 @@ pub const KIND_EXEC_ARGS: u32 = 3;
 pub const KIND_EXEC_PATH: u32 = 4;
 pub const KIND_EXEC_EXIT: u32 = 5;
 pub const KIND_ABEND: u32 = 6;
+pub const KIND_PROMISC: u32 = 7;
+pub const KIND_SYSCALL_EXIT: u32 = 8;
 
 /// PATH_MAX: the kernel refuses longer names, so this never cuts a valid one.
 pub const FILENAME_MAX: usize = 4096;
@@ -91,9 +93,14 @@ pub const EXEC_ARGS_FIXED: usize = core::mem::size_of::<ExecArgs>() - ARGS_CHUNK
 pub const PATH_CWD: u32 = 1;
 pub const PATH_EXE: u32 = 2;
 pub const PATH_CGROUP: u32 = 3;
-/// The exe and cgroup paths of a task killed by a core-dumping signal (sent before its ABEND).
-pub const PATH_ABEND_EXE: u32 = 4;
-pub const PATH_ABEND_CGROUP: u32 = 5;
+/// Paths sent before a standalone event of the same thread (ABEND, or a [`SyscallExit`]): the
+/// exe, cgroup and cwd walked in the kernel, and the syscall's path arguments as the caller
+/// passed them (raw bytes, not components).
+pub const PATH_TASK_EXE: u32 = 4;
+pub const PATH_TASK_CGROUP: u32 = 5;
+pub const PATH_TASK_CWD: u32 = 6;
+pub const PATH_ARG_NAME: u32 = 7;
+pub const PATH_ARG_NEWNAME: u32 = 8;
 
 /// Bytes of path components; a component is at most NAME_MAX (255) + NUL.
 pub const PATH_BUF: usize = 4096;
@@ -153,12 +160,10 @@ pub struct InodeFacts {
     pub _pad: u32,
 }
 
-/// sys_exit_execve / sys_exit_execveat: the verdict and who the task is now.
+/// Who the task is, as a SYSCALL record and `audit_log_task_info()` show it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ExecExit {
-    pub hdr: Header,
-    pub ret: i64,
+pub struct TaskInfo {
     pub ppid: u32,
     pub auid: u32,
     pub ses: u32,
@@ -170,7 +175,19 @@ pub struct ExecExit {
     pub egid: u32,
     pub sgid: u32,
     pub fsgid: u32,
-    pub _pad1: u32,
+    pub _pad: u32,
+    pub comm: [u8; 16],
+    /// Controlling tty name (`pts0`), NUL-terminated; empty when none.
+    pub tty: [u8; 64],
+}
+
+/// sys_exit_execve / sys_exit_execveat: the verdict and who the task is now.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecExit {
+    pub hdr: Header,
+    pub ret: i64,
+    pub task: TaskInfo,
     pub ns: TaskNs,
     pub exe: InodeFacts,
     /// Capability sets after the exec (or unchanged, when it failed).
@@ -179,9 +196,6 @@ pub struct ExecExit {
     pub has_exe: u32,
     /// Kernel reads that failed while building this event (fields left zero).
     pub read_errors: u32,
-    pub comm: [u8; 16],
-    /// Controlling tty name (`pts0`), NUL-terminated; empty when none.
-    pub tty: [u8; 64],
     /// Bytes of `proctitle` read from the argument area at exit (the new program's on success,
     /// the caller's on failure), as the kernel's PROCTITLE record does.
     pub proctitle_len: u32,
@@ -206,6 +220,62 @@ pub struct Abend {
     pub comm: [u8; 16],
 }
 
+/// The exit of a syscall during which the kernel would have written an anomaly record, as the
+/// event's SYSCALL and PROCTITLE records need it. Sent for open/link syscalls refused with
+/// EACCES/EPERM (the agent decides whether a protected_* sysctl refused them) and for the
+/// syscall that changed an interface's promiscuity (after its [`Promisc`]). Preceded by
+/// PATH_TASK_* and PATH_ARG_* records of the same thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallExit {
+    pub hdr: Header,
+    pub nr: u32,
+    /// 1 when the syscall's argument registers could not be read (`args` are zero).
+    pub no_args: u32,
+    pub ret: i64,
+    pub args: [u64; 6],
+    /// The open flags (`open_how.flags` for openat2, O_CREAT|O_WRONLY|O_TRUNC for creat), or
+    /// linkat's flags; 0 for other syscalls.
+    pub flags: u64,
+    /// Effective capabilities (CAP_FOWNER and CAP_DAC_* matter to the hard link check).
+    pub cap_effective: u64,
+    pub task: TaskInfo,
+    pub ns: TaskNs,
+    pub read_errors: u32,
+    pub proctitle_len: u32,
+    pub proctitle: [u8; PROCTITLE_MAX],
+}
+
+/// Longest console message kept for a promiscuity change (`<dev>: entered promiscuous mode`,
+/// IFNAMSIZ 16 plus the text and a driver/bus prefix).
+pub const PROMISC_TEXT_MAX: usize = 128;
+
+/// The kernel logged a promiscuity change (`__dev_set_promiscuity()`, which is also where it
+/// writes ANOM_PROMISCUOUS) in the context of the task that caused it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Promisc {
+    pub hdr: Header,
+    /// The syscall the task is in (`orig_ax`), or -1. When it is one whose exit the sensor
+    /// watches, a [`SyscallExit`] of the same thread follows.
+    pub nr: i32,
+    /// 1 when a [`SyscallExit`] follows.
+    pub exit_follows: u32,
+    pub auid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub ses: u32,
+    pub ns: TaskNs,
+    pub text_len: u32,
+    pub _pad: u32,
+    pub text: [u8; PROMISC_TEXT_MAX],
+}
+
+/// Syscalls after whose exit a promiscuity change gets its SYSCALL record (x86_64 numbers):
+/// ioctl (SIOCSIFFLAGS), sendto/sendmsg (rtnetlink), setsockopt (PACKET_MR_PROMISC), close
+/// (a packet socket leaving).
+pub const PROMISC_SYSCALLS: [u32; 5] = [16, 44, 46, 54, 3];
+
 /// The kernel's MAX_PROCTITLE_AUDIT_LEN.
 pub const PROCTITLE_MAX: usize = 128;
 
@@ -221,6 +291,9 @@ pub const CTR_READ_ERROR: u32 = 1;
 /// other records may be lost too. (Argument and path truncation is said in the records.)
 pub const CTR_EXIT_LOST: u32 = 2;
 pub const CTR_COUNT: u32 = 3;
+
+/// `signal_struct.flags`: the task is a (container) init that ignores default-action signals.
+pub const SIGNAL_UNKILLABLE: u32 = 0x40;
 
 #[cfg(feature = "user")]
 mod user {

@@ -73,4 +73,12 @@ pub struct KernelOffsets {
     pub bprm_argc: u32,
     pub bprm_filename: u32,
     pub bprm_interp: u32,
+    pub signal_flags: u32,
+    pub regs_di: u32,
+    pub regs_si: u32,
+    pub regs_dx: u32,
+    pub regs_r10: u32,
+    pub regs_r8: u32,
+    pub regs_r9: u32,
+    pub regs_orig_ax: u32,
 }

@@ -19,17 +19,18 @@ pub struct Probe {
     pub area: &'static str,
 }
 
-const fn tp(program: &'static str, category: &'static str, name: &'static str) -> Probe {
+/// A tracepoint whose program has the tracepoint's name.
+const fn tp(area: &'static str, category: &'static str, name: &'static str) -> Probe {
     Probe {
-        program,
+        program: name,
         attach: Attach::TracePoint { category, name },
-        area: "exec",
+        area,
     }
 }
 
 pub const PROBES: &[Probe] = &[
-    tp("sys_enter_execve", "syscalls", "sys_enter_execve"),
-    tp("sys_enter_execveat", "syscalls", "sys_enter_execveat"),
+    tp("exec", "syscalls", "sys_enter_execve"),
+    tp("exec", "syscalls", "sys_enter_execveat"),
     Probe {
         program: "sched_process_exec",
         attach: Attach::RawTracePoint {
@@ -37,14 +38,21 @@ pub const PROBES: &[Probe] = &[
         },
         area: "exec",
     },
-    tp("sys_exit_execve", "syscalls", "sys_exit_execve"),
-    tp("sys_exit_execveat", "syscalls", "sys_exit_execveat"),
-    Probe {
-        program: "signal_deliver",
-        attach: Attach::TracePoint {
-            category: "signal",
-            name: "signal_deliver",
-        },
-        area: "signal",
-    },
+    tp("exec", "syscalls", "sys_exit_execve"),
+    tp("exec", "syscalls", "sys_exit_execveat"),
+    tp("signal", "signal", "signal_deliver"),
+    // ANOM_LINK / ANOM_CREAT: the syscalls whose refusal by fs.protected_* the kernel reports.
+    tp("fs", "syscalls", "sys_exit_open"),
+    tp("fs", "syscalls", "sys_exit_openat"),
+    tp("fs", "syscalls", "sys_exit_openat2"),
+    tp("fs", "syscalls", "sys_exit_creat"),
+    tp("fs", "syscalls", "sys_exit_link"),
+    tp("fs", "syscalls", "sys_exit_linkat"),
+    // ANOM_PROMISCUOUS: the kernel logs every promiscuity change where it audits it.
+    tp("net", "printk", "console"),
+    tp("net", "syscalls", "sys_exit_ioctl"),
+    tp("net", "syscalls", "sys_exit_sendto"),
+    tp("net", "syscalls", "sys_exit_sendmsg"),
+    tp("net", "syscalls", "sys_exit_setsockopt"),
+    tp("net", "syscalls", "sys_exit_close"),
 ];

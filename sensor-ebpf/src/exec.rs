@@ -3,10 +3,7 @@
 //! syscall exit the verdict, credentials, paths and container context.
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_comm,
-        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str},
-    },
+    helpers::generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str},
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
@@ -14,11 +11,11 @@ use sensor_common::{
     Caps, ExecArgs, ExecEnter, ExecExit, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS,
     CTR_EXIT_LOST, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED, EXEC_ENTER_FIXED, FILENAME_MAX,
     KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT, KIND_EXEC_SCHED, PATH_CGROUP, PATH_CWD,
-    PATH_EXE, PROCTITLE_MAX,
+    PATH_EXE,
 };
 
 use crate::{
-    kernel::{current_task, header, off, read, read_errors_so_far, task_ns},
+    kernel::{current_task, header, off, proctitle, read, read_errors_so_far, task_info, task_ns},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
     path::{send_exe_and_cgroup, send_path, TaskRoot},
 };
@@ -201,22 +198,10 @@ fn exit(ctx: &TracePointContext) {
     let e = unsafe { &mut *entry.as_mut_ptr() };
     e.hdr = hdr;
     e.ret = ret;
-    let parent: u64 = read(task, off!(task_real_parent));
-    e.ppid = read(parent, off!(task_tgid));
-    e.auid = read(task, off!(task_loginuid));
-    e.ses = read(task, off!(task_sessionid));
+    task_info(task, &mut e.task);
     let cred: u64 = read(task, off!(task_cred));
-    e.uid = read(cred, off!(cred_uid));
-    e.gid = read(cred, off!(cred_gid));
-    e.euid = read(cred, off!(cred_euid));
-    e.suid = read(cred, off!(cred_suid));
-    e.fsuid = read(cred, off!(cred_fsuid));
-    e.egid = read(cred, off!(cred_egid));
-    e.sgid = read(cred, off!(cred_sgid));
-    e.fsgid = read(cred, off!(cred_fsgid));
     e.caps = read_caps(cred);
 
-    e._pad1 = 0;
     e.ns = task_ns(task);
 
     e.has_exe = 0;
@@ -232,45 +217,8 @@ fn exit(ctx: &TracePointContext) {
         e.exe._pad = 0;
         e.has_exe = 1;
     }
-    e.comm = bpf_get_current_comm().unwrap_or([0; 16]);
-    e.tty = [0; 64];
-    let signal: u64 = read(task, off!(task_signal));
-    let tty: u64 = if signal != 0 {
-        read(signal, off!(signal_tty))
-    } else {
-        0
-    };
-    if tty != 0 {
-        unsafe {
-            bpf_probe_read_kernel_str(
-                e.tty.as_mut_ptr() as *mut _,
-                64,
-                (tty + off!(tty_name)) as *const _,
-            )
-        };
-    }
-    let mm: u64 = read(task, off!(task_mm));
-    let start: u64 = read(mm, off!(mm_arg_start));
-    let end: u64 = read(mm, off!(mm_arg_end));
-    let n = end.saturating_sub(start);
-    let n = if n > PROCTITLE_MAX as u64 {
-        PROCTITLE_MAX as u64
-    } else {
-        n
-    };
-    e.proctitle_len = 0;
     e._pad2 = 0;
-    if n > 0
-        && unsafe {
-            bpf_probe_read_user(
-                e.proctitle.as_mut_ptr() as *mut _,
-                n as u32,
-                start as *const _,
-            )
-        } == 0
-    {
-        e.proctitle_len = n as u32;
-    }
+    e.proctitle_len = proctitle(task, &mut e.proctitle);
     e.read_errors = (read_errors_so_far() - errors_before) as u32;
     entry.submit(0);
 }

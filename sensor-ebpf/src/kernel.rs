@@ -97,3 +97,89 @@ pub fn ns_inum(nsproxy: u64, member: u64, ns_off: u64) -> u32 {
     let ns: u64 = read(nsproxy, member);
     read(ns, ns_off + off!(ns_inum))
 }
+
+/// ppid, login ids, credentials, comm and tty of the task, as `audit_log_task_info()` and the
+/// SYSCALL record read them.
+#[inline(always)]
+pub fn task_info(task: u64, t: &mut sensor_common::TaskInfo) {
+    let parent: u64 = read(task, off!(task_real_parent));
+    t.ppid = read(parent, off!(task_tgid));
+    t.auid = read(task, off!(task_loginuid));
+    t.ses = read(task, off!(task_sessionid));
+    let cred: u64 = read(task, off!(task_cred));
+    t.uid = read(cred, off!(cred_uid));
+    t.gid = read(cred, off!(cred_gid));
+    t.euid = read(cred, off!(cred_euid));
+    t.suid = read(cred, off!(cred_suid));
+    t.fsuid = read(cred, off!(cred_fsuid));
+    t.egid = read(cred, off!(cred_egid));
+    t.sgid = read(cred, off!(cred_sgid));
+    t.fsgid = read(cred, off!(cred_fsgid));
+    t._pad = 0;
+    t.comm = aya_ebpf::helpers::bpf_get_current_comm().unwrap_or([0; 16]);
+    t.tty = [0; 64];
+    let signal: u64 = read(task, off!(task_signal));
+    let tty: u64 = if signal != 0 {
+        read(signal, off!(signal_tty))
+    } else {
+        0
+    };
+    if tty != 0 {
+        unsafe {
+            aya_ebpf::helpers::generated::bpf_probe_read_kernel_str(
+                t.tty.as_mut_ptr() as *mut _,
+                64,
+                (tty + off!(tty_name)) as *const _,
+            )
+        };
+    }
+}
+
+/// The first bytes of the task's argument area, as the kernel's PROCTITLE record takes them;
+/// returns how many were read.
+#[inline(always)]
+pub fn proctitle(task: u64, buf: &mut [u8; sensor_common::PROCTITLE_MAX]) -> u32 {
+    let mm: u64 = read(task, off!(task_mm));
+    let start: u64 = read(mm, off!(mm_arg_start));
+    let end: u64 = read(mm, off!(mm_arg_end));
+    let n = end.saturating_sub(start);
+    let n = if n > sensor_common::PROCTITLE_MAX as u64 {
+        sensor_common::PROCTITLE_MAX as u64
+    } else {
+        n
+    };
+    if n > 0
+        && unsafe {
+            aya_ebpf::helpers::generated::bpf_probe_read_user(
+                buf.as_mut_ptr() as *mut _,
+                n as u32,
+                start as *const _,
+            )
+        } == 0
+    {
+        return n as u32;
+    }
+    0
+}
+
+/// The current task's user registers saved at syscall entry, or 0.
+#[inline(always)]
+pub fn user_regs() -> u64 {
+    unsafe {
+        let task = aya_ebpf::helpers::generated::bpf_get_current_task_btf();
+        aya_ebpf::helpers::generated::bpf_task_pt_regs(task) as u64
+    }
+}
+
+/// The six syscall argument registers (x86_64: di si dx r10 r8 r9) from saved user registers.
+#[inline(always)]
+pub fn syscall_args(regs: u64) -> [u64; 6] {
+    [
+        read(regs, off!(regs_di)),
+        read(regs, off!(regs_si)),
+        read(regs, off!(regs_dx)),
+        read(regs, off!(regs_r10)),
+        read(regs, off!(regs_r8)),
+        read(regs, off!(regs_r9)),
+    ]
+}

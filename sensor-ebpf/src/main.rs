@@ -4,10 +4,13 @@
 #![no_main]
 
 mod exec;
+mod fs;
 mod kernel;
 mod maps;
+mod net;
 mod path;
 mod signal;
+mod syscall;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -182,3 +182,30 @@ fn send_cgroup_path(hdr: Header, task: u64, which: u32) {
     }
     finish(p, w, hdr, which);
 }
+
+/// Sends a path argument as the caller passed it (a user string, at most PATH_MAX bytes).
+#[inline(always)]
+pub fn send_user_string(hdr: Header, which: u32, ptr: u64) {
+    let Some(p) = SCRATCH_PATH.get_ptr_mut(0) else {
+        return;
+    };
+    let p = unsafe { &mut *p };
+    let n = unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_user_str(
+            p.data.as_mut_ptr() as *mut _,
+            PATH_BUF as u32,
+            ptr as *const _,
+        )
+    };
+    p.hdr = hdr;
+    p.hdr.kind = KIND_EXEC_PATH;
+    p.which = which;
+    // The helper counts the NUL; an unreadable name is sent empty and marked.
+    p.len = if n > 0 { (n - 1) as u32 } else { 0 };
+    p.truncated = (n <= 0) as u32;
+    p._pad = 0;
+    output_prefix(
+        p as *const ExecPath,
+        EXEC_PATH_FIXED + (p.len as usize & (PATH_BUF - 1)),
+    );
+}

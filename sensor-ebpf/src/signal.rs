@@ -4,7 +4,9 @@
 //! (SIG_DFL) a core-dumping signal leads to `do_coredump()` right after.
 
 use aya_ebpf::{helpers::bpf_get_current_comm, macros::tracepoint, programs::TracePointContext};
-use sensor_common::{Abend, CTR_RINGBUF_FULL, KIND_ABEND, PATH_ABEND_CGROUP, PATH_ABEND_EXE};
+use sensor_common::{
+    Abend, CTR_RINGBUF_FULL, KIND_ABEND, PATH_TASK_CGROUP, PATH_TASK_EXE, SIGNAL_UNKILLABLE,
+};
 
 use crate::{
     kernel::{current_task, header, off, read, task_ns},
@@ -32,13 +34,20 @@ pub fn signal_deliver(ctx: TracePointContext) -> u32 {
 #[inline(always)]
 fn abend(sig: u32) {
     let task = current_task();
+    // get_signal() drops a default-action signal sent to a (container) init right after this
+    // tracepoint; a fault's forced signal has cleared the flag first.
+    let signal: u64 = read(task, off!(task_signal));
+    let flags: u32 = read(signal, off!(signal_flags));
+    if flags & SIGNAL_UNKILLABLE != 0 {
+        return;
+    }
     let hdr = header(KIND_ABEND);
     send_exe_and_cgroup(
         hdr,
         task,
         &TaskRoot::of(task),
-        PATH_ABEND_EXE,
-        PATH_ABEND_CGROUP,
+        PATH_TASK_EXE,
+        PATH_TASK_CGROUP,
     );
 
     let Some(mut entry) = EVENTS.reserve::<Abend>(0) else {

@@ -82,12 +82,33 @@ struct Pending {
 /// An exec still pending after this long lost its exit record (or its thread vanished).
 const STALE_NS: u64 = 60_000_000_000;
 
+/// Paths sent just before a standalone event of the same thread (PATH_TASK_*, PATH_ARG_*).
+#[derive(Debug, Clone, Default)]
+pub struct TaskPaths {
+    pub exe: Option<WalkedPath>,
+    pub cgroup: Option<WalkedPath>,
+    pub cwd: Option<WalkedPath>,
+    /// Path arguments as the caller passed them; `None` when unreadable.
+    pub name: Option<Vec<u8>>,
+    pub newname: Option<Vec<u8>>,
+}
+
 /// A task killed by a core-dumping signal, with its paths (sent just before it).
 #[derive(Debug, Clone)]
 pub struct AssembledAbend {
     pub abend: Box<wire::Abend>,
     pub exe: Option<WalkedPath>,
     pub cgroup: Option<WalkedPath>,
+}
+
+/// A syscall during which the kernel would write an anomaly record: a refused open/link (the
+/// candidate for ANOM_LINK/ANOM_CREAT), or promiscuity changes with the syscall they happened in
+/// (`exit` is `None` when they happened outside a watched syscall).
+#[derive(Debug, Clone)]
+pub struct AssembledAnomaly {
+    pub exit: Option<Box<wire::SyscallExit>>,
+    pub promisc: Vec<wire::Promisc>,
+    pub paths: TaskPaths,
 }
 
 /// What the assembler hands on.
@@ -97,13 +118,16 @@ pub struct AssembledAbend {
 pub enum Assembly {
     Exec(Assembled),
     Abend(AssembledAbend),
+    Anomaly(AssembledAnomaly),
 }
 
 #[derive(Default)]
 pub struct Assembler {
     pending: HashMap<u32, Pending>,
-    /// Paths of a task about to dump core, by tid, until its ABEND record arrives.
-    abend_paths: HashMap<u32, (Option<WalkedPath>, Option<WalkedPath>)>,
+    /// PATH_TASK_* / PATH_ARG_* records by tid, until the event they precede arrives.
+    task_paths: HashMap<u32, TaskPaths>,
+    /// Promiscuity changes by tid, until the exit of the syscall they happened in.
+    promisc: HashMap<u32, Vec<wire::Promisc>>,
     /// Execs that could not be assembled whole: an exit whose enter was lost, and execs written
     /// with one of their records missing. An exec whose exit was lost is counted by the kernel
     /// (CTR_EXIT_LOST), so its pending entry is dropped uncounted when replaced or stale.
@@ -119,7 +143,7 @@ impl Assembler {
     pub fn push(&mut self, ev: RawEvent) -> Option<Assembled> {
         match self.push_record(ev)? {
             Assembly::Exec(a) => Some(a),
-            Assembly::Abend(_) => None,
+            Assembly::Abend(_) | Assembly::Anomaly(_) => None,
         }
     }
 
@@ -127,25 +151,58 @@ impl Assembler {
         match ev {
             RawEvent::Path {
                 hdr,
-                which: which @ (wire::PATH_ABEND_EXE | wire::PATH_ABEND_CGROUP),
+                which:
+                    which @ (wire::PATH_TASK_EXE
+                    | wire::PATH_TASK_CGROUP
+                    | wire::PATH_TASK_CWD
+                    | wire::PATH_ARG_NAME
+                    | wire::PATH_ARG_NEWNAME),
                 truncated,
                 data,
             } => {
-                let slot = self.abend_paths.entry(hdr.tid).or_default();
-                let walked = Some(WalkedPath {
-                    components: data,
-                    truncated,
-                });
-                if which == wire::PATH_ABEND_EXE {
-                    slot.0 = walked;
-                } else {
-                    slot.1 = walked;
+                let slot = self.task_paths.entry(hdr.tid).or_default();
+                let walked = || {
+                    Some(WalkedPath {
+                        components: data.clone(),
+                        truncated,
+                    })
+                };
+                match which {
+                    wire::PATH_TASK_EXE => slot.exe = walked(),
+                    wire::PATH_TASK_CGROUP => slot.cgroup = walked(),
+                    wire::PATH_TASK_CWD => slot.cwd = walked(),
+                    wire::PATH_ARG_NAME => slot.name = (!truncated).then_some(data),
+                    _ => slot.newname = (!truncated).then_some(data),
                 }
                 None
             }
             RawEvent::Abend(abend) => {
-                let (exe, cgroup) = self.abend_paths.remove(&abend.hdr.tid).unwrap_or_default();
-                Some(Assembly::Abend(AssembledAbend { abend, exe, cgroup }))
+                let paths = self.task_paths.remove(&abend.hdr.tid).unwrap_or_default();
+                Some(Assembly::Abend(AssembledAbend {
+                    abend,
+                    exe: paths.exe,
+                    cgroup: paths.cgroup,
+                }))
+            }
+            RawEvent::Promisc(p) if p.exit_follows == 0 => {
+                let paths = self.task_paths.remove(&p.hdr.tid).unwrap_or_default();
+                Some(Assembly::Anomaly(AssembledAnomaly {
+                    exit: None,
+                    promisc: vec![*p],
+                    paths,
+                }))
+            }
+            RawEvent::Promisc(p) => {
+                self.promisc.entry(p.hdr.tid).or_default().push(*p);
+                None
+            }
+            RawEvent::SyscallExit(exit) => {
+                let tid = exit.hdr.tid;
+                Some(Assembly::Anomaly(AssembledAnomaly {
+                    promisc: self.promisc.remove(&tid).unwrap_or_default(),
+                    paths: self.task_paths.remove(&tid).unwrap_or_default(),
+                    exit: Some(exit),
+                }))
             }
             other => self.push_exec(other).map(Assembly::Exec),
         }
@@ -236,7 +293,7 @@ impl Assembler {
                 }
                 None
             }
-            RawEvent::Abend(_) => None,
+            RawEvent::Abend(_) | RawEvent::Promisc(_) | RawEvent::SyscallExit(_) => None,
             RawEvent::Exit(exit) => {
                 let Some(p) = self.pending.remove(&exit.hdr.tid) else {
                     self.incomplete += 1;
@@ -268,9 +325,12 @@ impl Assembler {
     /// Drops execs pending for longer than STALE_NS: their exit record was lost (and counted by
     /// the kernel).
     pub fn sweep(&mut self) {
-        // Paths whose ABEND record was lost (the loss is counted as `ringbuf`).
-        if self.abend_paths.len() > 1024 {
-            self.abend_paths.clear();
+        // Paths or changes whose final record was lost (the loss is counted as `ringbuf`).
+        if self.task_paths.len() > 1024 {
+            self.task_paths.clear();
+        }
+        if self.promisc.len() > 1024 {
+            self.promisc.clear();
         }
         let now = self.latest_ns;
         self.pending

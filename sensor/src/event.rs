@@ -17,32 +17,60 @@ pub struct Stamp {
     pub serial: u64,
 }
 
+/// The syscalls the sensor writes SYSCALL records for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syscall {
     Execve,
     Execveat,
+    Open,
+    Openat,
+    Openat2,
+    Creat,
+    Link,
+    Linkat,
+    Ioctl,
+    Sendto,
+    Sendmsg,
+    Setsockopt,
+    Close,
 }
 
+/// (syscall, x86_64 number, name as auparse spells it).
+const SYSCALLS: [(Syscall, u32, &str); 13] = [
+    (Syscall::Execve, 59, "execve"),
+    (Syscall::Execveat, 322, "execveat"),
+    (Syscall::Open, 2, "open"),
+    (Syscall::Openat, 257, "openat"),
+    (Syscall::Openat2, 437, "openat2"),
+    (Syscall::Creat, 85, "creat"),
+    (Syscall::Link, 86, "link"),
+    (Syscall::Linkat, 265, "linkat"),
+    (Syscall::Ioctl, 16, "ioctl"),
+    (Syscall::Sendto, 44, "sendto"),
+    (Syscall::Sendmsg, 46, "sendmsg"),
+    (Syscall::Setsockopt, 54, "setsockopt"),
+    (Syscall::Close, 3, "close"),
+];
+
 impl Syscall {
+    fn entry(self) -> &'static (Syscall, u32, &'static str) {
+        SYSCALLS
+            .iter()
+            .find(|(s, _, _)| *s == self)
+            .expect("every syscall is in the table")
+    }
     /// The x86_64 syscall number, as auditd writes `syscall=`.
     pub fn number(self) -> u32 {
-        match self {
-            Syscall::Execve => 59,
-            Syscall::Execveat => 322,
-        }
+        self.entry().1
     }
     pub fn name(self) -> &'static str {
-        match self {
-            Syscall::Execve => "execve",
-            Syscall::Execveat => "execveat",
-        }
+        self.entry().2
     }
     pub fn from_number(nr: u32) -> Option<Self> {
-        match nr {
-            59 => Some(Syscall::Execve),
-            322 => Some(Syscall::Execveat),
-            _ => None,
-        }
+        SYSCALLS.iter().find(|(_, n, _)| *n == nr).map(|e| e.0)
+    }
+    pub fn from_name(name: &str) -> Option<Self> {
+        SYSCALLS.iter().find(|(_, _, n)| *n == name).map(|e| e.0)
     }
 }
 
@@ -222,6 +250,85 @@ pub struct AbendEvent {
     pub paths_truncated: PathsTruncated,
 }
 
+/// Which fs.protected_* check refused a syscall, as the kernel's `op=` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathDenial {
+    /// `may_linkat()`: fs.protected_hardlinks (ANOM_LINK).
+    Linkat,
+    /// `may_follow_link()`: fs.protected_symlinks (ANOM_LINK).
+    FollowLink,
+    /// `may_create_in_sticky()`: fs.protected_regular / fs.protected_fifos (ANOM_CREAT).
+    StickyCreate,
+}
+
+impl PathDenial {
+    pub fn record_type(self) -> &'static str {
+        match self {
+            PathDenial::Linkat | PathDenial::FollowLink => "ANOM_LINK",
+            PathDenial::StickyCreate => "ANOM_CREAT",
+        }
+    }
+    pub fn op(self) -> &'static str {
+        match self {
+            PathDenial::Linkat => "linkat",
+            PathDenial::FollowLink => "follow_link",
+            PathDenial::StickyCreate => "sticky_create",
+        }
+    }
+}
+
+/// One IFF_PROMISC change, as `__dev_set_promiscuity()` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Promiscuity {
+    pub dev: Vec<u8>,
+    /// IFF_PROMISC (256) or 0, after and before.
+    pub prom: u32,
+    pub old_prom: u32,
+    pub auid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub ses: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Anomaly {
+    /// ANOM_LINK / ANOM_CREAT: the task fields are the SYSCALL part's.
+    PathDenied {
+        denial: PathDenial,
+        /// The path arguments as passed (linkat: old and new name).
+        names: Vec<Vec<u8>>,
+        /// The object the protection applied to, as the sensor resolved it: the hard link's
+        /// source, the refused symlink, the existing file.
+        object: Vec<u8>,
+    },
+    /// ANOM_PROMISCUOUS, one record per change made during the syscall.
+    Promiscuous(Vec<Promiscuity>),
+}
+
+/// The SYSCALL and PROCTITLE records of the syscall event an anomaly belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyscallPart {
+    pub syscall: Syscall,
+    pub success: bool,
+    pub exit: i64,
+    pub regs: [u64; 4],
+    pub task: Task,
+    pub proctitle: Vec<u8>,
+}
+
+/// A kernel anomaly record with the rest of its event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnomalyEvent {
+    pub stamp: Stamp,
+    pub boot_ns: u64,
+    pub anomaly: Anomaly,
+    /// `None` when the change came outside a watched syscall (a packet socket closed as its
+    /// process exits): the anomaly record is then written alone.
+    pub syscall: Option<SyscallPart>,
+    pub container: Container,
+    pub paths_truncated: PathsTruncated,
+}
+
 /// Events the sensor could not deliver, reported whenever the count grows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LostEvent {
@@ -250,5 +357,6 @@ pub struct LostEvent {
 pub enum Event {
     Exec(ExecEvent),
     Abend(AbendEvent),
+    Anomaly(AnomalyEvent),
     Lost(LostEvent),
 }

@@ -130,6 +130,11 @@ async fn run(args: RunArgs) -> Result<()> {
                     match assembler.push_record(raw) {
                         Some(Assembly::Exec(a)) => sink.write(&Event::Exec(norm.exec(a)))?,
                         Some(Assembly::Abend(a)) => sink.write(&Event::Abend(norm.abend(a)))?,
+                        Some(Assembly::Anomaly(a)) => {
+                            if let Some(ev) = norm.anomaly(a) {
+                                sink.write(&Event::Anomaly(ev))?
+                            }
+                        }
                         None => {}
                     }
                 }

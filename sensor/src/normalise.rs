@@ -26,8 +26,10 @@ use crate::{
 /// The kernel's own limit: MAX_PROCTITLE_AUDIT_LEN.
 const PROCTITLE_MAX: usize = wire::PROCTITLE_MAX;
 
+mod anomaly;
 pub mod caps;
 mod files;
+pub mod protect;
 
 use files::{BinaryFacts, FileCache};
 
@@ -65,13 +67,8 @@ impl Normaliser {
 
     pub fn abend(&mut self, a: AssembledAbend) -> AbendEvent {
         let x = &*a.abend;
-        let wall = boot_to_wall(x.hdr.boot_ns);
         AbendEvent {
-            stamp: Stamp {
-                sec: wall / 1_000_000_000,
-                nsec: (wall % 1_000_000_000) as u32,
-                serial: self.next_serial(),
-            },
+            stamp: self.stamp_at(x.hdr.boot_ns),
             boot_ns: x.hdr.boot_ns,
             pid: x.hdr.pid,
             auid: x.auid,
@@ -90,14 +87,19 @@ impl Normaliser {
         }
     }
 
-    pub fn exec(&mut self, a: Assembled) -> ExecEvent {
-        let x = &*a.exit;
-        let wall = boot_to_wall(a.enter.boot_ns);
-        let stamp = Stamp {
+    /// The event's stamp: its kernel time on the wall clock, and the next serial.
+    fn stamp_at(&mut self, boot_ns: u64) -> Stamp {
+        let wall = boot_to_wall(boot_ns);
+        Stamp {
             sec: wall / 1_000_000_000,
             nsec: (wall % 1_000_000_000) as u32,
             serial: self.next_serial(),
-        };
+        }
+    }
+
+    pub fn exec(&mut self, a: Assembled) -> ExecEvent {
+        let x = &*a.exit;
+        let stamp = self.stamp_at(a.enter.boot_ns);
         let success = x.ret == 0;
         let syscall = Syscall::from_number(a.syscall_nr).unwrap_or(Syscall::Execve);
         let cwd = a.cwd.as_ref().map(|p| p.to_path());
@@ -127,8 +129,8 @@ impl Normaliser {
         let bprm_fcaps = if success {
             let ids = caps::Ids {
                 old_uid: a.old_uid,
-                new_uid: x.uid,
-                new_euid: x.euid,
+                new_uid: x.task.uid,
+                new_euid: x.task.euid,
             };
             caps::bprm_fcaps(ids, a.old_caps, x.caps, binary.fcaps, self.full_caps)
         } else {
@@ -143,24 +145,7 @@ impl Normaliser {
             success,
             exit: x.ret,
             regs: [a.regs[0], a.regs[1], a.regs[2], a.regs[3]],
-            task: Task {
-                ppid: x.ppid,
-                pid: x.hdr.pid,
-                tid: x.hdr.tid,
-                auid: x.auid,
-                uid: x.uid,
-                gid: x.gid,
-                euid: x.euid,
-                suid: x.suid,
-                fsuid: x.fsuid,
-                egid: x.egid,
-                sgid: x.sgid,
-                fsgid: x.fsgid,
-                ses: x.ses,
-                tty: Some(wire::cstr(&x.tty).to_vec()).filter(|t| !t.is_empty()),
-                comm: wire::cstr(&x.comm).to_vec(),
-                exe,
-            },
+            task: task(&x.hdr, &x.task, exe),
             argv,
             argv_truncated,
             bprm_fcaps,
@@ -176,6 +161,28 @@ impl Normaliser {
             },
             key: None,
         }
+    }
+}
+
+/// The task as the SYSCALL record shows it.
+fn task(hdr: &wire::Header, t: &wire::TaskInfo, exe: Option<Vec<u8>>) -> Task {
+    Task {
+        ppid: t.ppid,
+        pid: hdr.pid,
+        tid: hdr.tid,
+        auid: t.auid,
+        uid: t.uid,
+        gid: t.gid,
+        euid: t.euid,
+        suid: t.suid,
+        fsuid: t.fsuid,
+        egid: t.egid,
+        sgid: t.sgid,
+        fsgid: t.fsgid,
+        ses: t.ses,
+        tty: Some(wire::cstr(&t.tty).to_vec()).filter(|t| !t.is_empty()),
+        comm: wire::cstr(&t.comm).to_vec(),
+        exe,
     }
 }
 

@@ -265,12 +265,19 @@ fn assembled(ret: i64, name: &[u8], argv: &[u8], exe: &[u8]) -> Assembled {
     let mut x: wire::ExecExit = unsafe { std::mem::zeroed() };
     x.hdr = header(wire::KIND_EXEC_EXIT, clock(libc::CLOCK_BOOTTIME));
     x.ret = ret;
-    (x.ppid, x.auid, x.ses, x.uid, x.gid, x.euid) = (1, 1000, 3, 1000, 1000, 1000);
+    (
+        x.task.ppid,
+        x.task.auid,
+        x.task.ses,
+        x.task.uid,
+        x.task.gid,
+        x.task.euid,
+    ) = (1, 1000, 3, 1000, 1000, 1000);
     (x.ns.ns_pid, x.ns.pid_ns, x.ns.mnt_ns) = (7, 4026532001, 4026532002);
     (x.ns.net_ns, x.ns.uts_ns, x.ns.cgroup_id) = (4026532003, 4026532004, 9876);
     x.has_exe = 1;
     (x.exe.ino, x.exe.dev, x.exe.mode) = (4242, 254 << 20, 0o100755);
-    fill(&mut x.comm, b"true\0junk");
+    fill(&mut x.task.comm, b"true\0junk");
     x.proctitle_len = argv.len().min(PROCTITLE_MAX) as u32;
     fill(&mut x.proctitle, &argv[..x.proctitle_len as usize]);
     let argc = argv.iter().filter(|&&b| b == 0).count() as u32;
@@ -368,8 +375,8 @@ fn exec_splits_kernel_dev_t_and_reports_tty_and_full_comm() {
     let mut a = true_exec(b"true\0");
     a.exit.exe.dev = (8 << 20) | 0x12345;
     a.exit.exe.rdev = (136 << 20) | 7;
-    fill(&mut a.exit.tty, b"pts7\0");
-    a.exit.comm = *b"0123456789abcdef";
+    fill(&mut a.exit.task.tty, b"pts7\0");
+    a.exit.task.comm = *b"0123456789abcdef";
     let e = Normaliser::default().exec(a);
     let i = e.paths[0].inode.unwrap();
     assert_eq!((i.dev_major, i.dev_minor), (8, 0x12345));

@@ -153,6 +153,14 @@ impl Resolver {
             bprm_argc: o("linux_binprm", "argc")?,
             bprm_filename: o("linux_binprm", "filename")?,
             bprm_interp: o("linux_binprm", "interp")?,
+            signal_flags: o("signal_struct", "flags")?,
+            regs_di: o("pt_regs", "di")?,
+            regs_si: o("pt_regs", "si")?,
+            regs_dx: o("pt_regs", "dx")?,
+            regs_r10: o("pt_regs", "r10")?,
+            regs_r8: o("pt_regs", "r8")?,
+            regs_r9: o("pt_regs", "r9")?,
+            regs_orig_ax: o("pt_regs", "orig_ax")?,
         })
     }
 }

@@ -61,6 +61,8 @@ pub enum RawEvent {
     },
     Exit(Box<wire::ExecExit>),
     Abend(Box<wire::Abend>),
+    Promisc(Box<wire::Promisc>),
+    SyscallExit(Box<wire::SyscallExit>),
 }
 
 impl RawEvent {
@@ -72,6 +74,8 @@ impl RawEvent {
             | RawEvent::Path { hdr, .. } => hdr,
             RawEvent::Exit(e) => &e.hdr,
             RawEvent::Abend(a) => &a.hdr,
+            RawEvent::Promisc(p) => &p.hdr,
+            RawEvent::SyscallExit(e) => &e.hdr,
         }
     }
 }
@@ -204,6 +208,11 @@ impl TryFrom<&[u8]> for RawEvent {
             }
             wire::KIND_EXEC_EXIT => Ok(RawEvent::Exit(Box::new(read(bytes, "exec exit")?))),
             wire::KIND_ABEND => Ok(RawEvent::Abend(Box::new(read(bytes, "abend")?))),
+            wire::KIND_PROMISC => Ok(RawEvent::Promisc(Box::new(read(bytes, "promisc")?))),
+            wire::KIND_SYSCALL_EXIT => Ok(RawEvent::SyscallExit(Box::new(read(
+                bytes,
+                "syscall exit",
+            )?))),
             other => Err(DecodeError::UnknownKind(other)),
         }
     }

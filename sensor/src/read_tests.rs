@@ -90,9 +90,15 @@ fn exit() -> wire::ExecExit {
     let mut x: wire::ExecExit = unsafe { std::mem::zeroed() };
     x.hdr = header(wire::KIND_EXEC_EXIT, 4241);
     x.ret = -13;
-    (x.ppid, x.auid, x.ses) = (1, 1000, 7);
-    (x.uid, x.gid, x.euid, x.suid, x.fsuid) = (1000, 1001, 0, 1002, 1003);
-    (x.egid, x.sgid, x.fsgid) = (1004, 1005, 1006);
+    (x.task.ppid, x.task.auid, x.task.ses) = (1, 1000, 7);
+    (
+        x.task.uid,
+        x.task.gid,
+        x.task.euid,
+        x.task.suid,
+        x.task.fsuid,
+    ) = (1000, 1001, 0, 1002, 1003);
+    (x.task.egid, x.task.sgid, x.task.fsgid) = (1004, 1005, 1006);
     (
         x.ns.ns_pid,
         x.ns.pid_ns,
@@ -106,8 +112,8 @@ fn exit() -> wire::ExecExit {
     x.caps = caps(0x1ff_ffff_ffff);
     x.has_exe = 1;
     x.read_errors = 2;
-    x.comm[..4].copy_from_slice(b"true");
-    x.tty[..4].copy_from_slice(b"pts0");
+    x.task.comm[..4].copy_from_slice(b"true");
+    x.task.tty[..4].copy_from_slice(b"pts0");
     x.proctitle_len = 10;
     x.proctitle[..10].copy_from_slice(b"/bin/true\0");
     x
@@ -382,7 +388,7 @@ fn huge_length_field_is_bad_length_without_panic() {
 
 #[test]
 fn unknown_kind_is_rejected() {
-    for kind in [0, 7, u32::MAX] {
+    for kind in [0, 99, u32::MAX] {
         let mut x = exit();
         x.hdr.kind = kind;
         assert_eq!(decode(bytes_of(&x)), Err(DecodeError::UnknownKind(kind)));

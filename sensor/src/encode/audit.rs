@@ -28,7 +28,7 @@ use super::hexq::{needs_hex, push_hex, push_quoted, push_untrusted, raw_safe};
 pub use super::names::{FixedNames, Names, SystemNames};
 use crate::event::{
     AbendEvent, BprmFcaps, Container, Event, ExecEvent, LostEvent, PathItem, PathsTruncated, Stamp,
-    Syscall, UNSET_ID,
+    Syscall, Task, UNSET_ID,
 };
 
 /// Separates the kernel's fields from auditd's interpretations (AUDIT_INTERP_SEPARATOR).
@@ -48,6 +48,7 @@ pub fn write_event(out: &mut Vec<u8>, ev: &Event, enriched: Option<&dyn Names>) 
     match ev {
         Event::Exec(e) => write_exec(out, e, enriched),
         Event::Abend(a) => write_abend(out, a, enriched),
+        Event::Anomaly(a) => write_anomaly(out, a, enriched),
         Event::Lost(l) => write_lost(out, l),
     }
 }
@@ -55,7 +56,20 @@ pub fn write_event(out: &mut Vec<u8>, ev: &Event, enriched: Option<&dyn Names>) 
 /// SYSCALL, EXECVE…, CWD, PATH…, PROCTITLE: auditd's order. BPRM_FCAPS is not written: the sensor
 /// does not see capability transitions.
 pub fn write_exec(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names>) {
-    write_syscall(out, ev, enriched);
+    let record = SyscallRecord {
+        stamp: &ev.stamp,
+        arch: ev.arch,
+        syscall: ev.syscall,
+        success: ev.success,
+        exit: ev.exit,
+        regs: ev.regs,
+        items: ev.paths.len(),
+        task: &ev.task,
+        key: ev.key.as_deref(),
+        container: &ev.container,
+        cut: &ev.paths_truncated,
+    };
+    write_syscall(out, &record, enriched);
     if let Some(b) = &ev.bprm_fcaps {
         write_bprm_fcaps(out, &ev.stamp, b);
     }
@@ -73,15 +87,19 @@ pub fn write_exec(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names
     for (item, path) in ev.paths.iter().enumerate() {
         write_path(out, &ev.stamp, item, path, enriched);
     }
-    begin(out, "PROCTITLE", &ev.stamp);
+    write_proctitle(out, &ev.stamp, &ev.proctitle);
+}
+
+fn write_proctitle(out: &mut Vec<u8>, stamp: &Stamp, proctitle: &[u8]) {
+    begin(out, "PROCTITLE", stamp);
     out.extend_from_slice(b"proctitle=");
     // audit_log_proctitle() logs the literal "(null)" when the command line is empty.
     push_untrusted(
         out,
-        if ev.proctitle.is_empty() {
+        if proctitle.is_empty() {
             b"(null)"
         } else {
-            &ev.proctitle
+            proctitle
         },
     );
     out.push(b'\n');
@@ -153,13 +171,28 @@ fn syscall_nr(arch: u32, sc: Syscall) -> u32 {
     }
 }
 
-fn write_syscall(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names>) {
-    let t = &ev.task;
-    begin(out, "SYSCALL", &ev.stamp);
+/// What a SYSCALL record shows, borrowed from the event it belongs to.
+struct SyscallRecord<'a> {
+    stamp: &'a Stamp,
+    arch: u32,
+    syscall: Syscall,
+    success: bool,
+    exit: i64,
+    regs: [u64; 4],
+    items: usize,
+    task: &'a Task,
+    key: Option<&'a [u8]>,
+    container: &'a Container,
+    cut: &'a PathsTruncated,
+}
+
+fn write_syscall(out: &mut Vec<u8>, ev: &SyscallRecord, enriched: Option<&dyn Names>) {
+    let t = ev.task;
+    begin(out, "SYSCALL", ev.stamp);
     put!(
         out,
         "arch={:x} syscall={} success={} exit={} a0={:x} a1={:x} a2={:x} a3={:x} items={} \
-         ppid={} pid={} auid={} uid={} gid={} euid={} suid={} fsuid={} egid={} sgid={} fsgid={} tty=",
+         ppid={} pid={} auid={} uid={} gid={} euid={} suid={} fsuid={} egid={} sgid={} fsgid={} ",
         ev.arch,
         syscall_nr(ev.arch, ev.syscall),
         if ev.success { "yes" } else { "no" },
@@ -168,7 +201,7 @@ fn write_syscall(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names>
         ev.regs[1],
         ev.regs[2],
         ev.regs[3],
-        ev.paths.len(),
+        ev.items,
         t.ppid,
         t.pid,
         t.auid,
@@ -181,25 +214,13 @@ fn write_syscall(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names>
         t.sgid,
         t.fsgid
     );
-    match &t.tty {
-        // The kernel writes tty_name() raw: a driver name such as pts0, never hostile.
-        Some(tty) if raw_safe(tty) => out.extend_from_slice(tty),
-        Some(tty) => push_hex(out, tty),
-        None => out.extend_from_slice(b"(none)"),
-    }
-    put!(out, " ses={} comm=", t.ses);
-    push_untrusted(out, &t.comm);
-    out.extend_from_slice(b" exe=");
-    match &t.exe {
-        Some(exe) => push_untrusted(out, exe),
-        None => out.extend_from_slice(b"(null)"),
-    }
+    push_tty_to_exe(out, t);
     out.extend_from_slice(b" key=");
-    match &ev.key {
+    match ev.key {
         Some(key) => push_untrusted(out, key),
         None => out.extend_from_slice(b"(null)"),
     }
-    push_container(out, &ev.container, &ev.paths_truncated);
+    push_container(out, ev.container, ev.cut);
     if let Some(names) = enriched {
         out.push(INTERP_SEPARATOR);
         let syscall = match ev.arch {
@@ -207,20 +228,47 @@ fn write_syscall(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names>
             _ => format!("unknown-syscall({})", syscall_nr(ev.arch, ev.syscall)),
         };
         put!(out, "ARCH={} SYSCALL={}", arch_name(ev.arch), syscall);
-        let ids = [
-            ("AUID", t.auid, true),
-            ("UID", t.uid, true),
-            ("GID", t.gid, false),
-            ("EUID", t.euid, true),
-            ("SUID", t.suid, true),
-            ("FSUID", t.fsuid, true),
-            ("EGID", t.egid, false),
-            ("SGID", t.sgid, false),
-            ("FSGID", t.fsgid, false),
-        ];
-        push_ids(out, names, &ids);
+        push_ids(out, names, &task_ids(t));
     }
     out.push(b'\n');
+}
+
+/// The ids auditd enriches in SYSCALL and `audit_log_task_info()` records, in their order.
+fn task_ids(t: &Task) -> [(&'static str, u32, bool); 9] {
+    [
+        ("AUID", t.auid, true),
+        ("UID", t.uid, true),
+        ("GID", t.gid, false),
+        ("EUID", t.euid, true),
+        ("SUID", t.suid, true),
+        ("FSUID", t.fsuid, true),
+        ("EGID", t.egid, false),
+        ("SGID", t.sgid, false),
+        ("FSGID", t.fsgid, false),
+    ]
+}
+
+/// `tty=… ses=… comm=… exe=…`, the tail SYSCALL and `audit_log_task_info()` share.
+fn push_tty_to_exe(out: &mut Vec<u8>, t: &Task) {
+    out.extend_from_slice(b"tty=");
+    push_raw_name(out, t.tty.as_deref(), b"(none)");
+    put!(out, " ses={} comm=", t.ses);
+    push_untrusted(out, &t.comm);
+    out.extend_from_slice(b" exe=");
+    match &t.exe {
+        Some(exe) => push_untrusted(out, exe),
+        None => out.extend_from_slice(b"(null)"),
+    }
+}
+
+/// A kernel name the kernel writes with `%s` (tty_name(), a net device's name): never hostile in
+/// practice, but hex when it could break the record.
+fn push_raw_name(out: &mut Vec<u8>, name: Option<&[u8]>, none: &[u8]) {
+    match name {
+        Some(n) if raw_safe(n) => out.extend_from_slice(n),
+        Some(n) => push_hex(out, n),
+        None => out.extend_from_slice(none),
+    }
 }
 
 /// Enriched ` KEY="name"` fields; `true` marks a user id, `false` a group id.
@@ -234,6 +282,16 @@ fn push_ids(out: &mut Vec<u8>, names: &dyn Names, ids: &[(&str, u32, bool)]) {
         put!(out, " {key}=");
         push_untrusted(out, &id_text(id, name));
     }
+}
+
+/// The whole enrichment of a record that has only ids to interpret: the separator, then the
+/// ids, space-separated.
+fn push_interp_ids(out: &mut Vec<u8>, names: &dyn Names, ids: &[(&str, u32, bool)]) {
+    out.push(INTERP_SEPARATOR);
+    let at = out.len();
+    push_ids(out, names, ids);
+    // push_ids() puts a space before every field; the first one follows the separator.
+    out.remove(at);
 }
 
 /// The sensor's container fields (see the module documentation), after auditd's own.
@@ -286,10 +344,12 @@ pub fn write_abend(out: &mut Vec<u8>, ev: &AbendEvent, enriched: Option<&dyn Nam
     put!(out, " sig={} res=1", ev.sig);
     push_container(out, &ev.container, &ev.paths_truncated);
     if let Some(names) = enriched {
-        out.push(INTERP_SEPARATOR);
-        out.extend_from_slice(b"AUID=");
-        push_untrusted(out, &id_text(ev.auid, names.user(ev.auid)));
-        push_ids(out, names, &[("UID", ev.uid, true), ("GID", ev.gid, false)]);
+        let ids = [
+            ("AUID", ev.auid, true),
+            ("UID", ev.uid, true),
+            ("GID", ev.gid, false),
+        ];
+        push_interp_ids(out, names, &ids);
     }
     out.push(b'\n');
 }
@@ -370,6 +430,10 @@ fn id_text(id: u32, name: Option<Vec<u8>>) -> Vec<u8> {
 #[path = "audit_execve.rs"]
 mod execve;
 use execve::write_execve;
+
+#[path = "audit_anomaly.rs"]
+mod anomaly;
+use anomaly::write_anomaly;
 
 #[cfg(test)]
 #[path = "audit_tests.rs"]

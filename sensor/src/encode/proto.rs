@@ -15,7 +15,7 @@ use crate::event::{
 };
 
 /// The revision of `sensor.v1` this code writes (`Envelope.schema_version`).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Default cap on one message in a stream. Far above any real event (argv capture is bounded),
 /// low enough that a corrupt length prefix cannot make the reader swallow gigabytes.
@@ -135,6 +135,11 @@ pub fn to_envelope(ev: &Event, host: &HostInfo) -> v1::Envelope {
             a.boot_ns,
             v1::envelope::Body::Abend(abend_to_proto(a)),
         ),
+        Event::Anomaly(a) => (
+            a.stamp,
+            a.boot_ns,
+            v1::envelope::Body::Anomaly(anomaly::to_proto(a)),
+        ),
     };
     v1::Envelope {
         schema_version: SCHEMA_VERSION,
@@ -172,6 +177,9 @@ pub fn from_envelope(env: v1::Envelope) -> Result<Event, ProtoError> {
         Some(v1::envelope::Body::Abend(a)) => {
             abend_from_proto(a, stamp, env.boot_ns).map(Event::Abend)
         }
+        Some(v1::envelope::Body::Anomaly(a)) => {
+            anomaly::from_proto(a, stamp, env.boot_ns).map(Event::Anomaly)
+        }
         None => Err(ProtoError::UnknownBody {
             schema_version: env.schema_version,
         }),
@@ -181,16 +189,11 @@ pub fn from_envelope(env: v1::Envelope) -> Result<Event, ProtoError> {
 fn exec_to_proto(e: &ExecEvent) -> v1::ExecEvent {
     v1::ExecEvent {
         arch: e.arch,
-        syscall: match e.syscall {
-            Syscall::Execve => v1::Syscall::Execve,
-            Syscall::Execveat => v1::Syscall::Execveat,
-        } as i32,
+        syscall: syscall_to_proto(e.syscall),
         success: e.success,
         exit: e.exit,
         regs: e.regs.to_vec(),
-        task: Some(move_fields!(e.task.clone() => v1::Task {
-            ppid, pid, tid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, ses, tty, comm, exe
-        })),
+        task: Some(task_to_proto(&e.task)),
         argv: e.argv.clone(),
         argv_truncated: e.argv_truncated.map(|a| v1::ArgvTruncation {
             missing_args: a.missing_args,
@@ -212,6 +215,43 @@ fn exec_to_proto(e: &ExecEvent) -> v1::ExecEvent {
             ),
         }),
     }
+}
+
+fn task_to_proto(t: &Task) -> v1::Task {
+    move_fields!(t.clone() => v1::Task {
+        ppid, pid, tid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, ses, tty, comm, exe
+    })
+}
+
+fn task_from_proto(t: v1::Task) -> Task {
+    move_fields!(t => Task {
+        ppid, pid, tid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, ses, tty, comm, exe
+    })
+}
+
+/// The schema's values are the model's names: `SYSCALL_` and the upper-case name.
+fn syscall_to_proto(s: Syscall) -> i32 {
+    v1::Syscall::from_str_name(&format!("SYSCALL_{}", s.name().to_uppercase()))
+        .expect("every syscall of the model is in the schema") as i32
+}
+
+fn syscall_from_proto(value: i32, field: &'static str) -> Result<Syscall, ProtoError> {
+    v1::Syscall::try_from(value)
+        .ok()
+        .and_then(|s| {
+            s.as_str_name()
+                .strip_prefix("SYSCALL_")
+                .map(str::to_lowercase)
+        })
+        .and_then(|name| Syscall::from_name(&name))
+        .ok_or(ProtoError::UnknownEnum { field, value })
+}
+
+fn regs_from_proto(regs: &[u64], field: &'static str) -> Result<[u64; 4], ProtoError> {
+    regs.try_into().map_err(|_| ProtoError::InvalidField {
+        field,
+        reason: format!("{} registers, expected 4", regs.len()),
+    })
 }
 
 fn fcaps_to_proto(f: FileCaps) -> v1::FileCaps {
@@ -310,24 +350,14 @@ fn lost_to_proto(l: &LostEvent) -> v1::LostEvent {
 }
 
 fn exec_from_proto(e: v1::ExecEvent, stamp: Stamp, boot_ns: u64) -> Result<ExecEvent, ProtoError> {
-    let syscall = match v1::Syscall::try_from(e.syscall) {
-        Ok(v1::Syscall::Execve) => Syscall::Execve,
-        Ok(v1::Syscall::Execveat) => Syscall::Execveat,
-        Ok(v1::Syscall::Unspecified) | Err(_) => {
-            return Err(ProtoError::UnknownEnum {
-                field: "ExecEvent.syscall",
-                value: e.syscall,
-            })
-        }
-    };
-    let regs: [u64; 4] = e
-        .regs
-        .as_slice()
-        .try_into()
-        .map_err(|_| ProtoError::InvalidField {
-            field: "ExecEvent.regs",
-            reason: format!("{} registers, expected 4", e.regs.len()),
+    let syscall = syscall_from_proto(e.syscall, "ExecEvent.syscall")
+        .ok()
+        .filter(|s| matches!(s, Syscall::Execve | Syscall::Execveat))
+        .ok_or(ProtoError::UnknownEnum {
+            field: "ExecEvent.syscall",
+            value: e.syscall,
         })?;
+    let regs = regs_from_proto(&e.regs, "ExecEvent.regs")?;
     let t = e.task.ok_or(ProtoError::MissingField("ExecEvent.task"))?;
     let c = e
         .container
@@ -340,9 +370,7 @@ fn exec_from_proto(e: v1::ExecEvent, stamp: Stamp, boot_ns: u64) -> Result<ExecE
         success: e.success,
         exit: e.exit,
         regs,
-        task: move_fields!(t => Task {
-            ppid, pid, tid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, ses, tty, comm, exe
-        }),
+        task: task_from_proto(t),
         argv: e.argv,
         argv_truncated: e.argv_truncated.map(|a| ArgvTruncation {
             missing_args: a.missing_args,
@@ -392,6 +420,9 @@ fn path_from_proto(p: v1::PathItem) -> Result<PathItem, ProtoError> {
 fn lost_from_proto(l: v1::LostEvent, stamp: Stamp) -> LostEvent {
     move_fields!(l => LostEvent { total, delta, ringbuf, read_errors, channel, incomplete; stamp: stamp })
 }
+
+#[path = "proto_anomaly.rs"]
+mod anomaly;
 
 #[path = "proto_stream.rs"]
 mod stream;

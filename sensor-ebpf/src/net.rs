@@ -1,0 +1,171 @@
+//! ANOM_PROMISCUOUS. The kernel writes it in `__dev_set_promiscuity()` whenever an interface's
+//! IFF_PROMISC flag changes, by whatever route (`ip link … promisc`, SIOCSIFFLAGS, a packet
+//! socket joining or leaving PACKET_MR_PROMISC), and logs `<dev>: entered|left promiscuous mode`
+//! right there, in the context of the task that caused it. `printk:console` sees that message; no
+//! other tracepoint sees the flag change (`dev_set_promiscuity()` sends no netlink notification).
+//!
+//! The record's SYSCALL part comes at the exit of the syscall the task was in, for the syscalls
+//! in `PROMISC_SYSCALLS`.
+
+use aya_ebpf::{
+    helpers::generated::bpf_probe_read_kernel_str,
+    macros::{map, tracepoint},
+    maps::LruHashMap,
+    programs::TracePointContext,
+    EbpfContext,
+};
+use sensor_common::{
+    Promisc, CTR_RINGBUF_FULL, KIND_PROMISC, KIND_SYSCALL_EXIT, PATH_TASK_CGROUP, PATH_TASK_EXE,
+    PROMISC_SYSCALLS, PROMISC_TEXT_MAX,
+};
+
+use crate::{
+    kernel::{current_task, header, off, read, syscall_args, task_ns, user_regs},
+    maps::{count, EVENTS},
+    path::{send_exe_and_cgroup, TaskRoot},
+    syscall::{exit_ret, send_syscall_exit},
+};
+
+/// Threads in a syscall that changed promiscuity, until its exit.
+#[map]
+static PROMISC_PENDING: LruHashMap<u32, u32> = LruHashMap::with_max_entries(1024, 0);
+
+const SUFFIX: &[u8; 16] = b"promiscuous mode";
+/// write(2)/writev(2): how /dev/kmsg is written. A console line arriving through them is a
+/// process's text, not the kernel's report, and is ignored.
+const WRITE: u32 = 1;
+const WRITEV: u32 = 20;
+
+#[tracepoint]
+pub fn console(ctx: TracePointContext) -> u32 {
+    // Record: common fields (8 bytes), then `__data_loc char[] msg`: offset | length << 16.
+    let loc: u32 = unsafe { ctx.read_at(8) }.unwrap_or(0);
+    let mut text = [0u8; PROMISC_TEXT_MAX];
+    if (loc >> 16) as usize > PROMISC_TEXT_MAX {
+        return 0;
+    }
+    let src = ctx.as_ptr() as u64 + (loc & 0xffff) as u64;
+    // The message is NUL-terminated; the helper counts the NUL.
+    let len = unsafe {
+        bpf_probe_read_kernel_str(
+            text.as_mut_ptr() as *mut _,
+            PROMISC_TEXT_MAX as u32,
+            src as *const _,
+        )
+    };
+    if len <= 0 {
+        return 0;
+    }
+    let len = len as usize;
+    // The length counts the NUL; a trailing newline may remain too.
+    let mut end = len;
+    for _ in 0..2 {
+        let last = text[(end.wrapping_sub(1)) & (PROMISC_TEXT_MAX - 1)];
+        if end > 0 && (last == 0 || last == b'\n') {
+            end -= 1;
+        }
+    }
+    if end < SUFFIX.len() {
+        return 0;
+    }
+    for (i, &c) in SUFFIX.iter().enumerate() {
+        if text[(end - SUFFIX.len() + i) & (PROMISC_TEXT_MAX - 1)] != c {
+            return 0;
+        }
+    }
+    promisc(&text, end as u32);
+    0
+}
+
+#[inline(always)]
+fn promisc(text: &[u8; PROMISC_TEXT_MAX], len: u32) {
+    let regs = user_regs();
+    let nr: i64 = if regs != 0 {
+        read(regs, off!(regs_orig_ax))
+    } else {
+        -1
+    };
+    if nr == WRITE as i64 || nr == WRITEV as i64 {
+        return;
+    }
+    let exit_follows = nr >= 0 && PROMISC_SYSCALLS.contains(&(nr as u32));
+    let hdr = header(KIND_PROMISC);
+    let task = current_task();
+    if !exit_follows {
+        // No SyscallExit will bring them.
+        send_exe_and_cgroup(
+            hdr,
+            task,
+            &TaskRoot::of(task),
+            PATH_TASK_EXE,
+            PATH_TASK_CGROUP,
+        );
+    }
+    let Some(mut entry) = EVENTS.reserve::<Promisc>(0) else {
+        count(CTR_RINGBUF_FULL);
+        return;
+    };
+    let p = unsafe { &mut *entry.as_mut_ptr() };
+    p.hdr = hdr;
+    p.nr = nr as i32;
+    p.exit_follows = exit_follows as u32;
+    p.auid = read(task, off!(task_loginuid));
+    p.ses = read(task, off!(task_sessionid));
+    let cred: u64 = read(task, off!(task_cred));
+    p.uid = read(cred, off!(cred_uid));
+    p.gid = read(cred, off!(cred_gid));
+    p.ns = task_ns(task);
+    p.text_len = len;
+    p._pad = 0;
+    p.text = *text;
+    entry.submit(0);
+    if exit_follows {
+        let _ = PROMISC_PENDING.insert(&hdr.tid, &(nr as u32), 0);
+    }
+}
+
+#[inline(always)]
+fn promisc_exit(ctx: &TracePointContext, nr: u32) {
+    let tid = aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32;
+    if unsafe { PROMISC_PENDING.get(&tid) }.is_none() {
+        return;
+    }
+    let _ = PROMISC_PENDING.remove(&tid);
+    let regs = user_regs();
+    let args = if regs != 0 {
+        Some(syscall_args(regs))
+    } else {
+        None
+    };
+    send_syscall_exit(header(KIND_SYSCALL_EXIT), nr, exit_ret(ctx), args, 0, false);
+}
+
+#[tracepoint]
+pub fn sys_exit_ioctl(ctx: TracePointContext) -> u32 {
+    promisc_exit(&ctx, 16);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_sendto(ctx: TracePointContext) -> u32 {
+    promisc_exit(&ctx, 44);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_sendmsg(ctx: TracePointContext) -> u32 {
+    promisc_exit(&ctx, 46);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_setsockopt(ctx: TracePointContext) -> u32 {
+    promisc_exit(&ctx, 54);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_close(ctx: TracePointContext) -> u32 {
+    promisc_exit(&ctx, 3);
+    0
+}

@@ -1,0 +1,148 @@
+use super::*;
+
+const ON: Sysctls = Sysctls {
+    hardlinks: 1,
+    symlinks: 1,
+    regular: 1,
+    fifos: 1,
+};
+const OFF: Sysctls = Sysctls {
+    hardlinks: 0,
+    symlinks: 0,
+    regular: 0,
+    fifos: 0,
+};
+const NOBODY: Caller = Caller {
+    fsuid: 65534,
+    fsgid: 65534,
+    cap_effective: 0,
+};
+const ROOT: Caller = Caller {
+    fsuid: 0,
+    fsgid: 0,
+    cap_effective: u64::MAX,
+};
+
+fn meta(uid: u32, gid: u32, mode: u32) -> Meta {
+    Meta { uid, gid, mode }
+}
+
+#[test]
+fn hard_link_to_a_file_one_may_not_read_and_write_is_refused() {
+    let shadow = meta(0, 42, 0o100640);
+    assert!(linkat_refused(&ON, shadow, &NOBODY));
+    assert!(!linkat_refused(&OFF, shadow, &NOBODY), "sysctl off");
+    assert!(!linkat_refused(&ON, shadow, &ROOT), "CAP_FOWNER");
+    let own = meta(65534, 65534, 0o100600);
+    assert!(!linkat_refused(&ON, own, &NOBODY), "owner");
+    let world_rw = meta(0, 0, 0o100666);
+    assert!(!linkat_refused(&ON, world_rw, &NOBODY), "safe source");
+    let setuid = meta(0, 0, 0o104777);
+    assert!(
+        linkat_refused(&ON, setuid, &NOBODY),
+        "set-uid is never safe"
+    );
+    let setgid_exec = meta(0, 0, 0o102777);
+    assert!(
+        linkat_refused(&ON, setgid_exec, &NOBODY),
+        "set-gid executable"
+    );
+    let setgid_noexec = meta(0, 0, 0o102666);
+    assert!(
+        !linkat_refused(&ON, setgid_noexec, &NOBODY),
+        "mandatory-locking bit"
+    );
+    let dir = meta(0, 0, 0o040777);
+    assert!(linkat_refused(&ON, dir, &NOBODY), "not a regular file");
+    let group_rw = meta(0, 65534, 0o100660);
+    assert!(!linkat_refused(&ON, group_rw, &NOBODY), "group bits");
+}
+
+#[test]
+fn symlink_in_a_sticky_world_writable_directory_owned_by_a_third_party() {
+    let tmp = meta(0, 0, 0o041777);
+    let link = meta(65534, 65534, 0o120777);
+    assert!(follow_refused(&ON, tmp, link, 0));
+    assert!(!follow_refused(&OFF, tmp, link, 0), "sysctl off");
+    assert!(!follow_refused(&ON, tmp, link, 65534), "follower owns it");
+    let not_sticky = meta(0, 0, 0o040777);
+    assert!(!follow_refused(&ON, not_sticky, link, 0));
+    let not_world_writable = meta(0, 0, 0o041775);
+    assert!(!follow_refused(&ON, not_world_writable, link, 0));
+    let dir_of_link_owner = meta(65534, 0, 0o041777);
+    assert!(
+        !follow_refused(&ON, dir_of_link_owner, link, 0),
+        "directory owner"
+    );
+}
+
+#[test]
+fn o_creat_of_someone_elses_file_or_fifo_in_a_sticky_directory() {
+    let tmp = meta(0, 0, 0o041777);
+    let file = meta(65534, 65534, 0o100644);
+    let fifo = meta(65534, 65534, 0o010644);
+    assert!(sticky_create_refused(&ON, tmp, file, 0));
+    assert!(sticky_create_refused(&ON, tmp, fifo, 0));
+    assert!(!sticky_create_refused(&OFF, tmp, file, 0));
+    assert!(!sticky_create_refused(&OFF, tmp, fifo, 0));
+    assert!(
+        !sticky_create_refused(&ON, tmp, file, 65534),
+        "opener owns it"
+    );
+    assert!(
+        !sticky_create_refused(&ON, meta(0, 0, 0o040777), file, 0),
+        "not sticky"
+    );
+    let dir_owner_file = meta(0, 0, 0o100644);
+    assert!(
+        !sticky_create_refused(&ON, tmp, dir_owner_file, 1000),
+        "directory owner's file"
+    );
+    // Group-writable only: level 2 of each sysctl.
+    let group_tmp = meta(0, 0, 0o041770);
+    assert!(!sticky_create_refused(&ON, group_tmp, file, 0));
+    let two = Sysctls {
+        regular: 2,
+        fifos: 2,
+        ..ON
+    };
+    assert!(sticky_create_refused(&two, group_tmp, file, 0));
+    assert!(sticky_create_refused(&two, group_tmp, fifo, 0));
+}
+
+#[test]
+fn resolve_follows_links_like_the_kernel_walk() {
+    let dir = std::env::temp_dir().join(format!("sensor-protect-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("a/b")).unwrap();
+    std::fs::write(dir.join("a/b/target"), b"x").unwrap();
+    std::os::unix::fs::symlink("b/target", dir.join("a/rel")).unwrap();
+    std::os::unix::fs::symlink(dir.join("a/b"), dir.join("abs")).unwrap();
+    let fs = TaskFs {
+        root: PathBuf::from("/"),
+        base: dir.as_os_str().as_bytes().to_vec(),
+    };
+    let me = std::fs::metadata(&dir).unwrap().uid();
+    let under = |p: &str| [dir.as_os_str().as_bytes(), p.as_bytes()].concat();
+    let object = |path: Vec<u8>, exists| Resolved::Object { path, exists };
+    assert_eq!(
+        fs.resolve(b"a/rel", true, &ON, me),
+        object(under("/a/b/target"), true)
+    );
+    assert_eq!(
+        fs.resolve(b"a/rel", false, &ON, me),
+        object(under("/a/rel"), true),
+        "last link not followed"
+    );
+    assert_eq!(
+        fs.resolve(b"abs/../b/./target", true, &ON, me),
+        object(under("/a/b/target"), true),
+        "`..` after a link goes up from its target"
+    );
+    assert_eq!(
+        fs.resolve(b"a/b/new", true, &ON, me),
+        object(under("/a/b/new"), false)
+    );
+    assert_eq!(fs.resolve(b"missing/x", true, &ON, me), Resolved::Unknown);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -438,3 +438,6 @@ fn to_path_preserves_spaces_newlines_and_invalid_utf8() {
         b"/\"q\"/\xff\xfe\x80/new\nline/we ird"
     );
 }
+
+#[path = "assemble_anomaly_tests.rs"]
+mod anomaly;

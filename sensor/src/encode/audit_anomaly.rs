@@ -134,3 +134,7 @@ fn write_promiscuous(
     }
     out.push(b'\n');
 }
+
+#[cfg(test)]
+#[path = "audit_anomaly_tests.rs"]
+mod tests;

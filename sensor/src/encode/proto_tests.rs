@@ -524,3 +524,6 @@ fn abend_round_trips() {
     });
     assert_eq!(round_trip(&ev), ev);
 }
+
+#[path = "proto_anomaly_tests.rs"]
+mod anomaly;

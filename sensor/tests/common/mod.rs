@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod auditd;
+pub mod compare;
 pub mod corpus;
+pub mod sysctl;
 
 use std::{
     io::{BufRead, BufReader},

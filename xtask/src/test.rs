@@ -106,14 +106,23 @@ fn integration_prerequisites() -> Result<()> {
              run `cargo xtask test` as root (the steps before this one passed)"
         );
     }
-    let missing: Vec<&str> = ["auditctl", "auditd", "ausearch", "pamtester", "setcap"]
-        .into_iter()
-        .filter(|p| !on_path(p))
-        .collect();
+    let missing: Vec<&str> = [
+        "auditctl",
+        "auditd",
+        "ausearch",
+        "pamtester",
+        "setcap",
+        "ip",
+        "setpriv",
+        "unshare",
+    ]
+    .into_iter()
+    .filter(|p| !on_path(p))
+    .collect();
     if !missing.is_empty() {
         bail!(
-            "the integration tests need {} (Debian packages auditd, pamtester, libcap2-bin; \
-             .ci/run installs them)",
+            "the integration tests need {} (Debian packages auditd, pamtester, libcap2-bin, \
+             iproute2, util-linux; .ci/run installs them)",
             missing.join(", ")
         );
     }

@@ -49,7 +49,7 @@ struct Sample {
 }
 
 /// Busy jiffies of all CPUs (user, nice, system, irq, softirq, steal), in seconds.
-fn host_cpu_seconds() -> Result<f64> {
+pub(crate) fn host_cpu_seconds() -> Result<f64> {
     let stat = std::fs::read_to_string("/proc/stat")?;
     let line = stat.lines().next().context("empty /proc/stat")?;
     let v: Vec<u64> = line
@@ -142,13 +142,13 @@ fn sensor_lost(log: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-struct Audit {
+pub(crate) struct Audit {
     was_enabled: u64,
     started: Option<u32>,
 }
 
 impl Audit {
-    fn prepare() -> Result<Audit> {
+    pub(crate) fn prepare() -> Result<Audit> {
         let was_enabled = audit_status("enabled ")?;
         let started = if audit_status("pid ")? == 0 {
             ensure!(
@@ -178,6 +178,11 @@ impl Audit {
         let mut args = vec![if on { "-a" } else { "-d" }];
         args.extend_from_slice(RULE);
         auditctl(&args)?;
+        self.enable(on)
+    }
+
+    /// Kernel audit on or off, without rules.
+    pub(crate) fn enable(&self, on: bool) -> Result<()> {
         auditctl(&["-e", if on { "1" } else { "0" }])?;
         Ok(())
     }
@@ -204,7 +209,7 @@ impl Drop for Audit {
     }
 }
 
-fn start_sensor(bin: &Path, dir: &Path) -> Result<Child> {
+pub(crate) fn start_sensor(bin: &Path, dir: &Path) -> Result<Child> {
     let mut child = Command::new(bin)
         .arg("run")
         .arg("--output")
@@ -230,7 +235,7 @@ fn start_sensor(bin: &Path, dir: &Path) -> Result<Child> {
     Ok(child)
 }
 
-fn stop_sensor(mut child: Child) -> Result<()> {
+pub(crate) fn stop_sensor(mut child: Child) -> Result<()> {
     // SAFETY: plain signal to our child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait()?;
@@ -316,7 +321,7 @@ fn round(
     })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }

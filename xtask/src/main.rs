@@ -6,6 +6,7 @@
 //! pinned toolchains as child processes.
 
 mod bench;
+mod bench_syscalls;
 mod build;
 mod elf;
 mod test;
@@ -44,7 +45,7 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Build, then measure: `cargo xtask bench exec`.
+    /// Build, then measure: `cargo xtask bench exec`, `cargo xtask bench syscalls`.
     Bench {
         #[command(subcommand)]
         what: BenchCmd,
@@ -60,6 +61,14 @@ enum BenchCmd {
         execs: usize,
         /// Rounds; observers alternate within each. This VM's own speed drifts by 20% between
         /// minutes, so medians of several rounds are needed.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
+    /// open+close in a loop with no observer, with the sensor, and with kernel audit enabled.
+    Syscalls {
+        /// open+close pairs per round and observer.
+        #[arg(long, default_value_t = 1_000_000)]
+        calls: usize,
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
@@ -84,6 +93,16 @@ fn main() -> ExitCode {
             let bin = build::run(&mut ctx, &mut steps, false)?;
             steps
                 .run("bench exec", || bench::exec(&bin, execs, rounds))
+                .map(|()| None)
+        }
+        Cmd::Bench {
+            what: BenchCmd::Syscalls { calls, rounds },
+        } => {
+            let bin = build::run(&mut ctx, &mut steps, false)?;
+            steps
+                .run("bench syscalls", || {
+                    bench_syscalls::syscalls(&bin, calls, rounds)
+                })
                 .map(|()| None)
         }
     });

@@ -41,18 +41,13 @@ pub const PROBES: &[Probe] = &[
     tp("exec", "syscalls", "sys_exit_execve"),
     tp("exec", "syscalls", "sys_exit_execveat"),
     tp("signal", "signal", "signal_deliver"),
-    // ANOM_LINK / ANOM_CREAT: the syscalls whose refusal by fs.protected_* the kernel reports.
-    tp("fs", "syscalls", "sys_exit_open"),
-    tp("fs", "syscalls", "sys_exit_openat"),
-    tp("fs", "syscalls", "sys_exit_openat2"),
-    tp("fs", "syscalls", "sys_exit_creat"),
-    tp("fs", "syscalls", "sys_exit_link"),
-    tp("fs", "syscalls", "sys_exit_linkat"),
+    // ANOM_LINK / ANOM_CREAT: open and link syscalls refused with EACCES/EPERM; and the SYSCALL
+    // part of ANOM_PROMISCUOUS. One raw tracepoint for every syscall's exit.
+    Probe {
+        program: "sys_exit",
+        attach: Attach::RawTracePoint { name: "sys_exit" },
+        area: "fs",
+    },
     // ANOM_PROMISCUOUS: the kernel logs every promiscuity change where it audits it.
     tp("net", "printk", "console"),
-    tp("net", "syscalls", "sys_exit_ioctl"),
-    tp("net", "syscalls", "sys_exit_sendto"),
-    tp("net", "syscalls", "sys_exit_sendmsg"),
-    tp("net", "syscalls", "sys_exit_setsockopt"),
-    tp("net", "syscalls", "sys_exit_close"),
 ];

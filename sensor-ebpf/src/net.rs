@@ -4,13 +4,13 @@
 //! right there, in the context of the task that caused it. `printk:console` sees that message; no
 //! other tracepoint sees the flag change (`dev_set_promiscuity()` sends no netlink notification).
 //!
-//! The record's SYSCALL part comes at the exit of the syscall the task was in, for the syscalls
-//! in `PROMISC_SYSCALLS`.
+//! The record's SYSCALL part comes at the exit of the syscall the task was in (seen by
+//! `syscall::sys_exit`), for the syscalls in `PROMISC_SYSCALLS`.
 
 use aya_ebpf::{
-    helpers::generated::bpf_probe_read_kernel_str,
+    helpers::generated::{bpf_jiffies64, bpf_probe_read_kernel_str},
     macros::{map, tracepoint},
-    maps::LruHashMap,
+    maps::{Array, LruHashMap},
     programs::TracePointContext,
     EbpfContext,
 };
@@ -23,12 +23,16 @@ use crate::{
     kernel::{current_task, header, off, read, syscall_args, task_ns, user_regs},
     maps::{count, EVENTS},
     path::{send_exe_and_cgroup, TaskRoot},
-    syscall::{exit_ret, send_syscall_exit},
+    syscall::send_syscall_exit,
 };
 
 /// Threads in a syscall that changed promiscuity, until its exit.
 #[map]
 static PROMISC_PENDING: LruHashMap<u32, u32> = LruHashMap::with_max_entries(1024, 0);
+/// When (jiffies: the cheapest clock a tracing program may read) the last change was put in
+/// `PROMISC_PENDING`.
+#[map]
+static PROMISC_LAST_NS: Array<u64> = Array::with_max_entries(1, 0);
 
 const SUFFIX: &[u8; 16] = b"promiscuous mode";
 /// write(2)/writev(2): how /dev/kmsg is written. A console line arriving through them is a
@@ -119,53 +123,43 @@ fn promisc(text: &[u8; PROMISC_TEXT_MAX], len: u32) {
     p._pad = 0;
     p.text = *text;
     entry.submit(0);
-    if exit_follows {
-        let _ = PROMISC_PENDING.insert(&hdr.tid, &(nr as u32), 0);
+    if exit_follows && PROMISC_PENDING.insert(&hdr.tid, &(nr as u32), 0).is_ok() {
+        if let Some(last) = PROMISC_LAST_NS.get_ptr_mut(0) {
+            // Any CPU's recent stamp will do: no atomic needed.
+            unsafe { core::ptr::write_volatile(last, bpf_jiffies64()) };
+        }
     }
 }
 
+/// At a syscall exit shortly after a promiscuity change.
 #[inline(always)]
-fn promisc_exit(ctx: &TracePointContext, nr: u32) {
+pub fn promisc_exit(nr: u64, ret: i64, regs: u64) {
     let tid = aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32;
     if unsafe { PROMISC_PENDING.get(&tid) }.is_none() {
         return;
     }
     let _ = PROMISC_PENDING.remove(&tid);
-    let regs = user_regs();
-    let args = if regs != 0 {
-        Some(syscall_args(regs))
-    } else {
-        None
+    send_syscall_exit(
+        header(KIND_SYSCALL_EXIT),
+        nr as u32,
+        ret,
+        Some(syscall_args(regs)),
+        0,
+        false,
+    );
+}
+
+/// 1 to 10 seconds, whatever CONFIG_HZ (100 to 1000) is.
+const RECENT_JIFFIES: u64 = 1000;
+
+/// Whether a promiscuity change happened in the last seconds, on any CPU: only then does
+/// `syscall::sys_exit` look for the exiting thread in the pending map. (The change and its
+/// syscall's exit are microseconds apart.)
+#[inline(always)]
+pub fn recent() -> bool {
+    let Some(last) = PROMISC_LAST_NS.get(0) else {
+        return false;
     };
-    send_syscall_exit(header(KIND_SYSCALL_EXIT), nr, exit_ret(ctx), args, 0, false);
-}
-
-#[tracepoint]
-pub fn sys_exit_ioctl(ctx: TracePointContext) -> u32 {
-    promisc_exit(&ctx, 16);
-    0
-}
-
-#[tracepoint]
-pub fn sys_exit_sendto(ctx: TracePointContext) -> u32 {
-    promisc_exit(&ctx, 44);
-    0
-}
-
-#[tracepoint]
-pub fn sys_exit_sendmsg(ctx: TracePointContext) -> u32 {
-    promisc_exit(&ctx, 46);
-    0
-}
-
-#[tracepoint]
-pub fn sys_exit_setsockopt(ctx: TracePointContext) -> u32 {
-    promisc_exit(&ctx, 54);
-    0
-}
-
-#[tracepoint]
-pub fn sys_exit_close(ctx: TracePointContext) -> u32 {
-    promisc_exit(&ctx, 3);
-    0
+    let last = unsafe { core::ptr::read_volatile(last) };
+    last != 0 && unsafe { bpf_jiffies64() }.saturating_sub(last) < RECENT_JIFFIES
 }

@@ -2,6 +2,7 @@
 //! ANOM_PROMISCUOUS): who the task is, its syscall and arguments, its paths and container, sent at
 //! the syscall's exit.
 
+use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
 use sensor_common::{
     SyscallExit, CTR_RINGBUF_FULL, PATH_TASK_CGROUP, PATH_TASK_CWD, PATH_TASK_EXE,
 };
@@ -12,11 +13,23 @@ use crate::{
     path::{send_exe_and_cgroup, send_path, TaskRoot},
 };
 
-/// The syscall's return value in a `syscalls:sys_exit_*` record (after the common fields and
-/// the syscall number).
-#[inline(always)]
-pub fn exit_ret(ctx: &aya_ebpf::programs::TracePointContext) -> i64 {
-    unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0)
+const EPERM: i64 = 1;
+const EACCES: i64 = 13;
+
+/// Every syscall's exit (`raw_syscalls:sys_exit`, as a raw tracepoint: no trace record is built,
+/// which costs far less than one `syscalls:sys_exit_*` program per syscall). Almost every call
+/// returns after two compares.
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+    let regs: u64 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
+    if ret == -EACCES || ret == -EPERM {
+        crate::fs::denied(read(regs, off!(regs_orig_ax)), ret, regs);
+    }
+    if crate::net::recent() {
+        crate::net::promisc_exit(read(regs, off!(regs_orig_ax)), ret, regs);
+    }
+    0
 }
 
 /// Sends the exe, cgroup (and with `cwd`, the working directory) paths, then the

@@ -6,6 +6,7 @@ mod common;
 use std::{process::Command, time::Duration};
 
 use common::{
+    assert_decodes_to,
     auditd::Auditd,
     compare::{events_with, FieldTable},
     exclusive, scratch, Sensor,
@@ -38,7 +39,15 @@ fn abend_records_agree_with_the_kernel() {
     let dir = scratch("abend");
     let log = dir.join("sensor.log");
     let auditd = Auditd::start(&[]);
-    let sensor = Sensor::start(&["--output", &format!("enriched:{}", log.display())]);
+    let (raw, proto) = (dir.join("sensor.raw"), dir.join("sensor.pb"));
+    let sensor = Sensor::start(&[
+        "--output",
+        &format!("enriched:{}", log.display()),
+        "--output",
+        &format!("audit:{}", raw.display()),
+        "--output",
+        &format!("proto:{}", proto.display()),
+    ]);
     let reported: Vec<(&str, u32)> = vec![
         ("SEGV", die_by("SEGV")),
         ("ABRT", die_by("ABRT")),
@@ -55,6 +64,7 @@ fn abend_records_agree_with_the_kernel() {
     std::thread::sleep(Duration::from_millis(300));
     let (status, stderr) = sensor.stop();
     assert!(status.success(), "{stderr}");
+    assert_decodes_to(&proto, &raw);
     let last_pid = reported.last().unwrap().1;
     let kernel = auditd.collect(&dir.join("auditd.log"), |t| abend_of(t, last_pid).is_some());
     drop(auditd);

@@ -5,7 +5,9 @@ mod common;
 
 use std::{process::Command, time::Duration};
 
-use common::{corpus::run_corpus, exclusive, exec_events, scratch, sensor_bin, Sensor};
+use common::{
+    assert_decodes_to, corpus::run_corpus, exclusive, exec_events, scratch, sensor_bin, Sensor,
+};
 use sensor::event::NameType;
 
 fn proc_id(file: &str) -> u32 {
@@ -106,21 +108,7 @@ fn corpus_records_are_what_was_run() {
     }
 
     // The protobuf stream holds the same events: decoding it gives the audit text, byte for byte.
-    let decoded = Command::new(sensor_bin())
-        .arg("decode")
-        .arg(&proto)
-        .output()
-        .unwrap();
-    assert!(
-        decoded.status.success(),
-        "decode: {}",
-        String::from_utf8_lossy(&decoded.stderr)
-    );
-    assert_eq!(
-        decoded.stdout,
-        std::fs::read(&audit).unwrap(),
-        "decode(proto) differs from the audit output"
-    );
+    assert_decodes_to(&proto, &audit);
 }
 
 fn exec_events_from_text(text: &[u8]) -> Vec<sensor::event::ExecEvent> {

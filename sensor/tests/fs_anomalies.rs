@@ -7,6 +7,7 @@ mod common;
 use std::{os::unix::fs::PermissionsExt, path::Path, process::Command, time::Duration};
 
 use common::{
+    assert_decodes_to,
     auditd::Auditd,
     compare::{events_with, record, FieldTable},
     exclusive, scratch,
@@ -82,7 +83,15 @@ fn protected_links_and_sticky_creates_agree_with_the_kernel() {
 
     let log = dir.join("sensor.log");
     let auditd = Auditd::start(&[]);
-    let sensor = Sensor::start(&["--output", &format!("enriched:{}", log.display())]);
+    let (raw, proto) = (dir.join("sensor.raw"), dir.join("sensor.pb"));
+    let sensor = Sensor::start(&[
+        "--output",
+        &format!("enriched:{}", log.display()),
+        "--output",
+        &format!("audit:{}", raw.display()),
+        "--output",
+        &format!("proto:{}", proto.display()),
+    ]);
     let expected: Vec<(&str, &[u8], &[u8], u32)> = vec![
         (
             "hard link to root's file by nobody",
@@ -130,6 +139,7 @@ fn protected_links_and_sticky_creates_agree_with_the_kernel() {
     std::thread::sleep(Duration::from_millis(300));
     let (status, stderr) = sensor.stop();
     assert!(status.success(), "{stderr}");
+    assert_decodes_to(&proto, &raw);
     let last = expected.last().unwrap();
     let kernel_text = auditd.collect(&dir.join("auditd.log"), |t| {
         event_of(&events_with(t, last.1), last.1, last.3).is_some()

@@ -8,6 +8,7 @@ mod common;
 use std::{os::unix::fs::MetadataExt, process::Command, time::Duration};
 
 use common::{
+    assert_decodes_to,
     auditd::Auditd,
     compare::{events_with, record, FieldTable},
     exclusive, scratch, Sensor,
@@ -118,7 +119,15 @@ fn promiscuity_changes_by_every_route_agree_with_the_kernel() {
     let netns = Netns::create();
     let netns_inode = std::fs::metadata(format!("/run/netns/{NS}")).unwrap().ino();
     let auditd = Auditd::start(&[]);
-    let sensor = Sensor::start(&["--output", &format!("enriched:{}", log.display())]);
+    let (raw, proto) = (dir.join("sensor.raw"), dir.join("sensor.pb"));
+    let sensor = Sensor::start(&[
+        "--output",
+        &format!("enriched:{}", log.display()),
+        "--output",
+        &format!("audit:{}", raw.display()),
+        "--output",
+        &format!("proto:{}", proto.display()),
+    ]);
     let me = std::process::id();
     let on = ip(&["-n", NS, "link", "set", "spa0", "promisc", "on"]);
     let again = ip(&["-n", NS, "link", "set", "spa0", "promisc", "on"]);
@@ -136,6 +145,7 @@ fn promiscuity_changes_by_every_route_agree_with_the_kernel() {
     std::thread::sleep(Duration::from_millis(300));
     let (status, stderr) = sensor.stop();
     assert!(status.success(), "{stderr}");
+    assert_decodes_to(&proto, &raw);
     let kernel_text = auditd.collect(&dir.join("auditd.log"), |t| {
         find(&events_with(t, b"ANOM_PROMISCUOUS"), "spa1", 0, 3, me).is_some()
     });

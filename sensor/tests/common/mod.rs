@@ -145,3 +145,22 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// `sensor decode PROTO` gives the `audit` output of the same run, byte for byte.
+pub fn assert_decodes_to(proto: &Path, audit: &Path) {
+    let decoded = Command::new(sensor_bin())
+        .arg("decode")
+        .arg(proto)
+        .output()
+        .unwrap();
+    assert!(
+        decoded.status.success(),
+        "decode: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    assert_eq!(
+        decoded.stdout,
+        std::fs::read(audit).unwrap(),
+        "decode(proto) differs from the audit output"
+    );
+}

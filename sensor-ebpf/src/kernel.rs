@@ -98,6 +98,18 @@ pub fn ns_inum(nsproxy: u64, member: u64, ns_off: u64) -> u32 {
     read(ns, ns_off + off!(ns_inum))
 }
 
+/// auid, ses, uid and gid: the ids ANOM_ABEND and ANOM_PROMISCUOUS show.
+#[inline(always)]
+pub fn audit_ids(task: u64) -> (u32, u32, u32, u32) {
+    let cred: u64 = read(task, off!(task_cred));
+    (
+        read(task, off!(task_loginuid)),
+        read(task, off!(task_sessionid)),
+        read(cred, off!(cred_uid)),
+        read(cred, off!(cred_gid)),
+    )
+}
+
 /// ppid, login ids, credentials, comm and tty of the task, as `audit_log_task_info()` and the
 /// SYSCALL record read them.
 #[inline(always)]

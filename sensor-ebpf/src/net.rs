@@ -15,14 +15,13 @@ use aya_ebpf::{
     EbpfContext,
 };
 use sensor_common::{
-    Promisc, CTR_RINGBUF_FULL, KIND_PROMISC, KIND_SYSCALL_EXIT, PATH_TASK_CGROUP, PATH_TASK_EXE,
-    PROMISC_SYSCALLS, PROMISC_TEXT_MAX,
+    Promisc, CTR_RINGBUF_FULL, KIND_PROMISC, KIND_SYSCALL_EXIT, PROMISC_SYSCALLS, PROMISC_TEXT_MAX,
 };
 
 use crate::{
-    kernel::{current_task, header, off, read, syscall_args, task_ns, user_regs},
+    kernel::{audit_ids, current_task, header, off, read, syscall_args, task_ns, user_regs},
     maps::{count, EVENTS},
-    path::{send_exe_and_cgroup, TaskRoot},
+    path::send_task_paths,
     syscall::send_syscall_exit,
 };
 
@@ -97,13 +96,7 @@ fn promisc(text: &[u8; PROMISC_TEXT_MAX], len: u32) {
     let task = current_task();
     if !exit_follows {
         // No SyscallExit will bring them.
-        send_exe_and_cgroup(
-            hdr,
-            task,
-            &TaskRoot::of(task),
-            PATH_TASK_EXE,
-            PATH_TASK_CGROUP,
-        );
+        send_task_paths(hdr, task);
     }
     let Some(mut entry) = EVENTS.reserve::<Promisc>(0) else {
         count(CTR_RINGBUF_FULL);
@@ -113,11 +106,7 @@ fn promisc(text: &[u8; PROMISC_TEXT_MAX], len: u32) {
     p.hdr = hdr;
     p.nr = nr as i32;
     p.exit_follows = exit_follows as u32;
-    p.auid = read(task, off!(task_loginuid));
-    p.ses = read(task, off!(task_sessionid));
-    let cred: u64 = read(task, off!(task_cred));
-    p.uid = read(cred, off!(cred_uid));
-    p.gid = read(cred, off!(cred_gid));
+    (p.auid, p.ses, p.uid, p.gid) = audit_ids(task);
     p.ns = task_ns(task);
     p.text_len = len;
     p._pad = 0;

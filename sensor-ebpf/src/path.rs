@@ -9,6 +9,7 @@
 use aya_ebpf::{helpers::generated::bpf_probe_read_kernel_str, macros::map, maps::PerCpuArray};
 use sensor_common::{
     ExecPath, Header, EXEC_PATH_FIXED, KIND_EXEC_PATH, PATH_BUF, PATH_MAX_DEPTH, PATH_NAME_MAX,
+    PATH_TASK_CGROUP, PATH_TASK_EXE,
 };
 
 use crate::{
@@ -102,6 +103,18 @@ pub fn send_exe_and_cgroup(
     }
     send_cgroup_path(hdr, task, cgroup_which);
     exe_file
+}
+
+/// The exe and cgroup paths that precede a standalone event (PATH_TASK_EXE, PATH_TASK_CGROUP).
+#[inline(always)]
+pub fn send_task_paths(hdr: Header, task: u64) {
+    send_exe_and_cgroup(
+        hdr,
+        task,
+        &TaskRoot::of(task),
+        PATH_TASK_EXE,
+        PATH_TASK_CGROUP,
+    );
 }
 
 /// Sends the path of the `struct path` at `path_ptr`, resolved up to the task's root.

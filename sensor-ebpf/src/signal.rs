@@ -4,14 +4,12 @@
 //! (SIG_DFL) a core-dumping signal leads to `do_coredump()` right after.
 
 use aya_ebpf::{helpers::bpf_get_current_comm, macros::tracepoint, programs::TracePointContext};
-use sensor_common::{
-    Abend, CTR_RINGBUF_FULL, KIND_ABEND, PATH_TASK_CGROUP, PATH_TASK_EXE, SIGNAL_UNKILLABLE,
-};
+use sensor_common::{Abend, CTR_RINGBUF_FULL, KIND_ABEND, SIGNAL_UNKILLABLE};
 
 use crate::{
-    kernel::{current_task, header, off, read, task_ns},
+    kernel::{audit_ids, current_task, header, off, read, task_ns},
     maps::{count, EVENTS},
-    path::{send_exe_and_cgroup, TaskRoot},
+    path::send_task_paths,
 };
 
 /// SIG_KERNEL_COREDUMP_MASK without SIGQUIT (3), which `audit_core_dumps()` skips: SIGILL,
@@ -42,13 +40,7 @@ fn abend(sig: u32) {
         return;
     }
     let hdr = header(KIND_ABEND);
-    send_exe_and_cgroup(
-        hdr,
-        task,
-        &TaskRoot::of(task),
-        PATH_TASK_EXE,
-        PATH_TASK_CGROUP,
-    );
+    send_task_paths(hdr, task);
 
     let Some(mut entry) = EVENTS.reserve::<Abend>(0) else {
         count(CTR_RINGBUF_FULL);
@@ -57,11 +49,7 @@ fn abend(sig: u32) {
     let a = unsafe { &mut *entry.as_mut_ptr() };
     a.hdr = hdr;
     a.sig = sig;
-    a.auid = read(task, off!(task_loginuid));
-    a.ses = read(task, off!(task_sessionid));
-    let cred: u64 = read(task, off!(task_cred));
-    a.uid = read(cred, off!(cred_uid));
-    a.gid = read(cred, off!(cred_gid));
+    (a.auid, a.ses, a.uid, a.gid) = audit_ids(task);
     a._pad = 0;
     a.ns = task_ns(task);
     a.comm = bpf_get_current_comm().unwrap_or([0; 16]);

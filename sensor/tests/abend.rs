@@ -6,7 +6,6 @@ mod common;
 use std::{process::Command, time::Duration};
 
 use common::{
-    assert_decodes_to,
     auditd::Auditd,
     compare::{events_with, FieldTable},
     exclusive, scratch, Sensor,
@@ -37,17 +36,8 @@ fn abend_of(text: &[u8], pid: u32) -> Option<Record> {
 fn abend_records_agree_with_the_kernel() {
     let _g = exclusive();
     let dir = scratch("abend");
-    let log = dir.join("sensor.log");
     let auditd = Auditd::start(&[]);
-    let (raw, proto) = (dir.join("sensor.raw"), dir.join("sensor.pb"));
-    let sensor = Sensor::start(&[
-        "--output",
-        &format!("enriched:{}", log.display()),
-        "--output",
-        &format!("audit:{}", raw.display()),
-        "--output",
-        &format!("proto:{}", proto.display()),
-    ]);
+    let (sensor, logs) = Sensor::start_logging(&dir);
     let reported: Vec<(&str, u32)> = vec![
         ("SEGV", die_by("SEGV")),
         ("ABRT", die_by("ABRT")),
@@ -62,14 +52,11 @@ fn abend_records_agree_with_the_kernel() {
         ("SEGV to a namespace's init", segv_to_namespace_init()),
     ];
     std::thread::sleep(Duration::from_millis(300));
-    let (status, stderr) = sensor.stop();
-    assert!(status.success(), "{stderr}");
-    assert_decodes_to(&proto, &raw);
+    let ours = sensor.stop_and_read(&logs);
     let last_pid = reported.last().unwrap().1;
     let kernel = auditd.collect(&dir.join("auditd.log"), |t| abend_of(t, last_pid).is_some());
     drop(auditd);
 
-    let ours = std::fs::read(&log).unwrap();
     let mut table = FieldTable::default();
     for (sig, pid) in &reported {
         let k = abend_of(&kernel, *pid)

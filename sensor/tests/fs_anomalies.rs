@@ -7,7 +7,6 @@ mod common;
 use std::{os::unix::fs::PermissionsExt, path::Path, process::Command, time::Duration};
 
 use common::{
-    assert_decodes_to,
     auditd::Auditd,
     compare::{events_with, record, FieldTable},
     exclusive, scratch,
@@ -81,17 +80,8 @@ fn protected_links_and_sticky_creates_agree_with_the_kernel() {
     run(true, &["mkfifo", &p("fifo")]);
     assert!(Path::new(&p("sl")).is_symlink() && Path::new(&p("fifo")).exists());
 
-    let log = dir.join("sensor.log");
     let auditd = Auditd::start(&[]);
-    let (raw, proto) = (dir.join("sensor.raw"), dir.join("sensor.pb"));
-    let sensor = Sensor::start(&[
-        "--output",
-        &format!("enriched:{}", log.display()),
-        "--output",
-        &format!("audit:{}", raw.display()),
-        "--output",
-        &format!("proto:{}", proto.display()),
-    ]);
+    let (sensor, logs) = Sensor::start_logging(&dir);
     let expected: Vec<(&str, &[u8], &[u8], u32)> = vec![
         (
             "hard link to root's file by nobody",
@@ -137,15 +127,12 @@ fn protected_links_and_sticky_creates_agree_with_the_kernel() {
         ),
     ];
     std::thread::sleep(Duration::from_millis(300));
-    let (status, stderr) = sensor.stop();
-    assert!(status.success(), "{stderr}");
-    assert_decodes_to(&proto, &raw);
+    let sensor_text = sensor.stop_and_read(&logs);
     let last = expected.last().unwrap();
     let kernel_text = auditd.collect(&dir.join("auditd.log"), |t| {
         event_of(&events_with(t, last.1), last.1, last.3).is_some()
     });
     drop(auditd);
-    let sensor_text = std::fs::read(&log).unwrap();
 
     let mut table = FieldTable::default();
     for (name, rtype, op, pid) in &expected {

@@ -8,7 +8,6 @@ mod common;
 use std::{os::unix::fs::MetadataExt, process::Command, time::Duration};
 
 use common::{
-    assert_decodes_to,
     auditd::Auditd,
     compare::{events_with, record, FieldTable},
     exclusive, scratch, Sensor,
@@ -115,19 +114,10 @@ fn find(events: &[Vec<Record>], dev: &str, prom: u32, nr: u32, pid: u32) -> Opti
 fn promiscuity_changes_by_every_route_agree_with_the_kernel() {
     let _g = exclusive();
     let dir = scratch("promisc");
-    let log = dir.join("sensor.log");
     let netns = Netns::create();
     let netns_inode = std::fs::metadata(format!("/run/netns/{NS}")).unwrap().ino();
     let auditd = Auditd::start(&[]);
-    let (raw, proto) = (dir.join("sensor.raw"), dir.join("sensor.pb"));
-    let sensor = Sensor::start(&[
-        "--output",
-        &format!("enriched:{}", log.display()),
-        "--output",
-        &format!("audit:{}", raw.display()),
-        "--output",
-        &format!("proto:{}", proto.display()),
-    ]);
+    let (sensor, logs) = Sensor::start_logging(&dir);
     let me = std::process::id();
     let on = ip(&["-n", NS, "link", "set", "spa0", "promisc", "on"]);
     let again = ip(&["-n", NS, "link", "set", "spa0", "promisc", "on"]);
@@ -143,15 +133,12 @@ fn promiscuity_changes_by_every_route_agree_with_the_kernel() {
         ("packet socket closed", "spa1", 0, 3, me),
     ];
     std::thread::sleep(Duration::from_millis(300));
-    let (status, stderr) = sensor.stop();
-    assert!(status.success(), "{stderr}");
-    assert_decodes_to(&proto, &raw);
+    let sensor_text = sensor.stop_and_read(&logs);
     let kernel_text = auditd.collect(&dir.join("auditd.log"), |t| {
         find(&events_with(t, b"ANOM_PROMISCUOUS"), "spa1", 0, 3, me).is_some()
     });
     drop(auditd);
     drop(netns);
-    let sensor_text = std::fs::read(&log).unwrap();
     let theirs = events_with(&kernel_text, b"ANOM_PROMISCUOUS");
     let ours = events_with(&sensor_text, b"ANOM_PROMISCUOUS");
 

@@ -191,8 +191,7 @@ fn write_syscall(out: &mut Vec<u8>, ev: &SyscallRecord, enriched: Option<&dyn Na
     begin(out, "SYSCALL", ev.stamp);
     put!(
         out,
-        "arch={:x} syscall={} success={} exit={} a0={:x} a1={:x} a2={:x} a3={:x} items={} \
-         ppid={} pid={} auid={} uid={} gid={} euid={} suid={} fsuid={} egid={} sgid={} fsgid={} ",
+        "arch={:x} syscall={} success={} exit={} a0={:x} a1={:x} a2={:x} a3={:x} items={} ",
         ev.arch,
         syscall_nr(ev.arch, ev.syscall),
         if ev.success { "yes" } else { "no" },
@@ -202,19 +201,8 @@ fn write_syscall(out: &mut Vec<u8>, ev: &SyscallRecord, enriched: Option<&dyn Na
         ev.regs[2],
         ev.regs[3],
         ev.items,
-        t.ppid,
-        t.pid,
-        t.auid,
-        t.uid,
-        t.gid,
-        t.euid,
-        t.suid,
-        t.fsuid,
-        t.egid,
-        t.sgid,
-        t.fsgid
     );
-    push_tty_to_exe(out, t);
+    push_task_info(out, t);
     out.extend_from_slice(b" key=");
     match ev.key {
         Some(key) => push_untrusted(out, key),
@@ -248,9 +236,24 @@ fn task_ids(t: &Task) -> [(&'static str, u32, bool); 9] {
     ]
 }
 
-/// `tty=… ses=… comm=… exe=…`, the tail SYSCALL and `audit_log_task_info()` share.
-fn push_tty_to_exe(out: &mut Vec<u8>, t: &Task) {
-    out.extend_from_slice(b"tty=");
+/// `ppid=… pid=… auid=… … fsgid=… tty=… ses=… comm=… exe=…`, as SYSCALL and
+/// `audit_log_task_info()` both write them.
+fn push_task_info(out: &mut Vec<u8>, t: &Task) {
+    put!(
+        out,
+        "ppid={} pid={} auid={} uid={} gid={} euid={} suid={} fsuid={} egid={} sgid={} fsgid={} tty=",
+        t.ppid,
+        t.pid,
+        t.auid,
+        t.uid,
+        t.gid,
+        t.euid,
+        t.suid,
+        t.fsuid,
+        t.egid,
+        t.sgid,
+        t.fsgid
+    );
     push_raw_name(out, t.tty.as_deref(), b"(none)");
     put!(out, " ses={} comm=", t.ses);
     push_untrusted(out, &t.comm);

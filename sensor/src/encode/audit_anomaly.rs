@@ -9,7 +9,7 @@
 //! when the change came outside a watched syscall and the record stands alone.
 
 use super::{
-    begin, push_container, push_interp_ids, push_raw_name, push_tty_to_exe, push_untrusted,
+    begin, push_container, push_interp_ids, push_raw_name, push_task_info, push_untrusted,
     task_ids, write_proctitle, write_syscall, Names, SyscallRecord,
 };
 use crate::event::{
@@ -70,23 +70,8 @@ fn write_path_denied(
 ) {
     let t = &sc.task;
     begin(out, denial.record_type(), stamp);
-    put!(
-        out,
-        "op={} ppid={} pid={} auid={} uid={} gid={} euid={} suid={} fsuid={} egid={} sgid={} fsgid={} ",
-        denial.op(),
-        t.ppid,
-        t.pid,
-        t.auid,
-        t.uid,
-        t.gid,
-        t.euid,
-        t.suid,
-        t.fsuid,
-        t.egid,
-        t.sgid,
-        t.fsgid
-    );
-    push_tty_to_exe(out, t);
+    put!(out, "op={} ", denial.op());
+    push_task_info(out, t);
     out.extend_from_slice(b" res=0");
     for (key, name) in ["sensor_name", "sensor_newname"].iter().zip(names) {
         put!(out, " {key}=");

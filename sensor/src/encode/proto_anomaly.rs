@@ -82,14 +82,8 @@ pub fn from_proto(
             Anomaly::Promiscuous(
                 p.changes
                     .into_iter()
-                    .map(|c| Promiscuity {
-                        dev: c.dev,
-                        prom: c.prom,
-                        old_prom: c.old_prom,
-                        auid: c.auid,
-                        uid: c.uid,
-                        gid: c.gid,
-                        ses: c.ses,
+                    .map(|c| {
+                        move_fields!(c => Promiscuity { dev, prom, old_prom, auid, uid, gid, ses })
                     })
                     .collect(),
             )

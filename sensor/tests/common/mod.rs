@@ -146,6 +146,43 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Where [`Sensor::start_logging`] writes: the same events as enriched text, raw text and
+/// protobuf.
+pub struct Logs {
+    pub enriched: PathBuf,
+    pub raw: PathBuf,
+    pub proto: PathBuf,
+}
+
+impl Sensor {
+    /// Starts the sensor writing all three formats into `dir`.
+    pub fn start_logging(dir: &Path) -> (Sensor, Logs) {
+        let logs = Logs {
+            enriched: dir.join("sensor.log"),
+            raw: dir.join("sensor.raw"),
+            proto: dir.join("sensor.pb"),
+        };
+        let sensor = Sensor::start(&[
+            "--output",
+            &format!("enriched:{}", logs.enriched.display()),
+            "--output",
+            &format!("audit:{}", logs.raw.display()),
+            "--output",
+            &format!("proto:{}", logs.proto.display()),
+        ]);
+        (sensor, logs)
+    }
+
+    /// Stops the sensor, checks that it exited cleanly and that its protobuf output decodes to
+    /// its audit text; returns the enriched text.
+    pub fn stop_and_read(self, logs: &Logs) -> Vec<u8> {
+        let (status, stderr) = self.stop();
+        assert!(status.success(), "{stderr}");
+        assert_decodes_to(&logs.proto, &logs.raw);
+        std::fs::read(&logs.enriched).unwrap()
+    }
+}
+
 /// `sensor decode PROTO` gives the `audit` output of the same run, byte for byte.
 pub fn assert_decodes_to(proto: &Path, audit: &Path) {
     let decoded = Command::new(sensor_bin())

@@ -28,6 +28,7 @@ pub const KIND_EXEC_EXIT: u32 = 5;
 pub const KIND_ABEND: u32 = 6;
 pub const KIND_PROMISC: u32 = 7;
 pub const KIND_SYSCALL_EXIT: u32 = 8;
+pub const KIND_USER_MSG: u32 = 9;
 
 /// PATH_MAX: the kernel refuses longer names, so this never cuts a valid one.
 pub const FILENAME_MAX: usize = 4096;
@@ -275,6 +276,34 @@ pub struct Promisc {
 /// ioctl (SIOCSIFFLAGS), sendto/sendmsg (rtnetlink), setsockopt (PACKET_MR_PROMISC), close
 /// (a packet socket leaving).
 pub const PROMISC_SYSCALLS: [u32; 5] = [16, 44, 46, 54, 3];
+
+/// The kernel keeps at most AUDIT_MESSAGE_TEXT_MAX bytes of a user message's text.
+pub const USER_MSG_TEXT_MAX: usize = 8560;
+
+/// A user-space audit message as a program hands it to libaudit, at `__audit_send()` (where
+/// every libaudit logging function, and so libpam, ends), whether or not the kernel accepts it. Preceded by PATH_TASK_EXE and PATH_TASK_CGROUP of the same thread. Variable
+/// length: only `len` bytes of `text` are sent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserMsg {
+    pub hdr: Header,
+    pub msg_type: u32,
+    /// Bytes of `text`, without the NUL.
+    pub len: u32,
+    /// 1 when the text went on past USER_MSG_TEXT_MAX (the kernel cuts it there too), or could
+    /// not be read.
+    pub truncated: u32,
+    pub uid: u32,
+    pub auid: u32,
+    pub ses: u32,
+    /// Effective capabilities of the sender: the kernel takes user messages only from holders
+    /// of CAP_AUDIT_WRITE.
+    pub cap_effective: u64,
+    pub ns: TaskNs,
+    /// The text and room for its NUL.
+    pub text: [u8; USER_MSG_TEXT_MAX + 8],
+}
+pub const USER_MSG_FIXED: usize = core::mem::size_of::<UserMsg>() - (USER_MSG_TEXT_MAX + 8);
 
 /// The kernel's MAX_PROCTITLE_AUDIT_LEN.
 pub const PROCTITLE_MAX: usize = 128;

@@ -10,6 +10,11 @@ pub enum Attach {
     },
     /// A raw tracepoint: the tracepoint's TP_PROTO arguments, not its trace record.
     RawTracePoint { name: &'static str },
+    /// A uprobe on a function of a shared library (its soname), in every process that maps it.
+    UProbe {
+        library: &'static str,
+        symbol: &'static str,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,4 +55,13 @@ pub const PROBES: &[Probe] = &[
     },
     // ANOM_PROMISCUOUS: the kernel logs every promiscuity change where it audits it.
     tp("net", "printk", "console"),
+    // Every user-space audit message (libpam's USER_*, sudo's USER_CMD, shadow's ADD_USER…).
+    Probe {
+        program: "audit_send",
+        attach: Attach::UProbe {
+            library: "libaudit.so.1",
+            symbol: "__audit_send",
+        },
+        area: "libaudit",
+    },
 ];

@@ -6,6 +6,7 @@
 mod exec;
 mod fs;
 mod kernel;
+mod libaudit;
 mod maps;
 mod net;
 mod path;

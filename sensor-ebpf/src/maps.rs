@@ -5,7 +5,7 @@ use aya_ebpf::{
     macros::map,
     maps::{PerCpuArray, RingBuf},
 };
-use sensor_common::{ExecArgs, ExecEnter, ExecPath, CTR_COUNT, CTR_RINGBUF_FULL};
+use sensor_common::{ExecArgs, ExecEnter, ExecPath, UserMsg, CTR_COUNT, CTR_RINGBUF_FULL};
 
 /// The agent resizes it at load time (`--ring-buffer-mib`).
 #[map]
@@ -20,6 +20,8 @@ pub static SCRATCH_ENTER: PerCpuArray<ExecEnter> = PerCpuArray::with_max_entries
 pub static SCRATCH_ARGS: PerCpuArray<ExecArgs> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 pub static SCRATCH_PATH: PerCpuArray<ExecPath> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+pub static SCRATCH_USER_MSG: PerCpuArray<UserMsg> = PerCpuArray::with_max_entries(1, 0);
 
 #[inline(always)]
 pub fn count(index: u32) {

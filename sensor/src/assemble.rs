@@ -119,6 +119,14 @@ pub enum Assembly {
     Exec(Assembled),
     Abend(AssembledAbend),
     Anomaly(AssembledAnomaly),
+    UserMessage(AssembledUserMessage),
+}
+
+/// A user-space audit message with the sender's exe and cgroup paths (sent just before it).
+#[derive(Debug, Clone)]
+pub struct AssembledUserMessage {
+    pub msg: RawEvent,
+    pub paths: TaskPaths,
 }
 
 #[derive(Default)]
@@ -143,7 +151,7 @@ impl Assembler {
     pub fn push(&mut self, ev: RawEvent) -> Option<Assembled> {
         match self.push_record(ev)? {
             Assembly::Exec(a) => Some(a),
-            Assembly::Abend(_) | Assembly::Anomaly(_) => None,
+            Assembly::Abend(_) | Assembly::Anomaly(_) | Assembly::UserMessage(_) => None,
         }
     }
 
@@ -195,6 +203,13 @@ impl Assembler {
             RawEvent::Promisc(p) => {
                 self.promisc.entry(p.hdr.tid).or_default().push(*p);
                 None
+            }
+            msg @ RawEvent::UserMsg { .. } => {
+                let paths = self
+                    .task_paths
+                    .remove(&msg.header().tid)
+                    .unwrap_or_default();
+                Some(Assembly::UserMessage(AssembledUserMessage { msg, paths }))
             }
             RawEvent::SyscallExit(exit) => {
                 let tid = exit.hdr.tid;
@@ -293,7 +308,10 @@ impl Assembler {
                 }
                 None
             }
-            RawEvent::Abend(_) | RawEvent::Promisc(_) | RawEvent::SyscallExit(_) => None,
+            RawEvent::Abend(_)
+            | RawEvent::Promisc(_)
+            | RawEvent::SyscallExit(_)
+            | RawEvent::UserMsg { .. } => None,
             RawEvent::Exit(exit) => {
                 let Some(p) = self.pending.remove(&exit.hdr.tid) else {
                     self.incomplete += 1;

@@ -48,6 +48,11 @@ pub struct RunArgs {
     /// How often loss counters are checked, in milliseconds (a record is written when they grow).
     #[arg(long, default_value_t = 1000)]
     pub lost_interval_ms: u64,
+    /// Leave out user-space audit messages the kernel would refuse (sender without
+    /// CAP_AUDIT_WRITE, or outside the initial pid namespace). By default they are written,
+    /// marked `sensor_untrusted=1`.
+    #[arg(long)]
+    pub drop_untrusted: bool,
 }
 
 #[derive(clap::Args, Debug)]

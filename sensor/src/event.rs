@@ -329,6 +329,29 @@ pub struct AnomalyEvent {
     pub paths_truncated: PathsTruncated,
 }
 
+/// A user-space audit message (libpam, sudo, sshd, shadow-utils…) as its program handed it to
+/// libaudit, and as the kernel would log it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserMessageEvent {
+    pub stamp: Stamp,
+    pub boot_ns: u64,
+    pub msg_type: u32,
+    pub pid: u32,
+    pub uid: u32,
+    pub auid: u32,
+    pub ses: u32,
+    /// The text as sent (`op=PAM:accounting … res=failed`), at most the kernel's 8560 bytes.
+    pub text: Vec<u8>,
+    /// The text went on past the kernel's limit (and is cut there, as the kernel cuts it).
+    pub truncated: bool,
+    /// The kernel would have taken it: the sender held CAP_AUDIT_WRITE and lives in the initial
+    /// pid namespace (`audit_netlink_ok()`).
+    pub trusted: bool,
+    pub exe: Option<Vec<u8>>,
+    pub container: Container,
+    pub paths_truncated: PathsTruncated,
+}
+
 /// Events the sensor could not deliver, reported whenever the count grows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LostEvent {
@@ -358,5 +381,6 @@ pub enum Event {
     Exec(ExecEvent),
     Abend(AbendEvent),
     Anomaly(AnomalyEvent),
+    UserMessage(UserMessageEvent),
     Lost(LostEvent),
 }

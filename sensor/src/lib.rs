@@ -2,6 +2,7 @@
 //! load → read → assemble → normalise → encode → sink. Data flows one way.
 
 pub mod assemble;
+pub mod catalog;
 pub mod cli;
 pub mod encode;
 pub mod event;

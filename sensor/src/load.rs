@@ -6,7 +6,7 @@ use std::{ffi::CString, path::Path};
 use anyhow::{bail, Context, Result};
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{RawTracePoint, TracePoint},
+    programs::{uprobe::UProbeScope, RawTracePoint, TracePoint, UProbe},
     Ebpf, EbpfLoader,
 };
 use sensor_common::probes::{Attach, PROBES};
@@ -102,6 +102,26 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
                     format!("attaching {} to raw tracepoint {name}", probe.program)
                 })?;
             }
+            Attach::UProbe { library, symbol } => {
+                let up: &mut UProbe = prog.try_into()?;
+                up.load()
+                    .with_context(|| format!("verifier refused {}", probe.program))?;
+                // A host without the library loses only what it would have reported: say so,
+                // once, and go on.
+                let attached = match find_library(library) {
+                    Some(path) => up
+                        .attach([symbol], &path, UProbeScope::AllProcesses)
+                        .map(|_| ())
+                        .map_err(|e| format!("{}: {e}", path.display())),
+                    None => Err("not found in the library directories".to_string()),
+                };
+                if let Err(e) = attached {
+                    eprintln!(
+                        "sensor: not watching {library} {symbol} ({}): {e}",
+                        probe.area
+                    );
+                }
+            }
         }
     }
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
@@ -111,6 +131,22 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
         ring,
         counters,
     })
+}
+
+/// The host's copy of a shared library: the first of the dynamic loader's default directories
+/// (Debian's multiarch ones first) that holds `soname`.
+pub fn find_library(soname: &str) -> Option<std::path::PathBuf> {
+    [
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/lib64",
+        "/usr/lib64",
+        "/lib",
+        "/usr/lib",
+    ]
+    .iter()
+    .map(|dir| Path::new(dir).join(soname))
+    .find(|p| p.exists())
 }
 
 /// Sum of one per-CPU counter.

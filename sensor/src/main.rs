@@ -92,6 +92,7 @@ async fn run(args: RunArgs) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let stats = Arc::new(ReadStats::default());
     let coalesce = Duration::from_millis(args.coalesce_ms);
+    let drop_untrusted = args.drop_untrusted;
     let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx, coalesce));
     let counters = loaded.counters;
     let mut programs = Some(loaded.ebpf);
@@ -135,6 +136,12 @@ async fn run(args: RunArgs) -> Result<()> {
                                 sink.write(&Event::Anomaly(ev))?
                             }
                         }
+                        Some(Assembly::UserMessage(a)) => match norm.user_message(a) {
+                            Some(m) if m.trusted || !drop_untrusted => {
+                                sink.write(&Event::UserMessage(m))?
+                            }
+                            _ => {}
+                        },
                         None => {}
                     }
                 }

@@ -30,6 +30,7 @@ mod anomaly;
 pub mod caps;
 mod files;
 pub mod protect;
+pub mod user;
 
 use files::{BinaryFacts, FileCache};
 

@@ -63,6 +63,17 @@ pub enum RawEvent {
     Abend(Box<wire::Abend>),
     Promisc(Box<wire::Promisc>),
     SyscallExit(Box<wire::SyscallExit>),
+    UserMsg {
+        hdr: wire::Header,
+        msg_type: u32,
+        truncated: bool,
+        uid: u32,
+        auid: u32,
+        ses: u32,
+        cap_effective: u64,
+        ns: wire::TaskNs,
+        text: Vec<u8>,
+    },
 }
 
 impl RawEvent {
@@ -71,7 +82,8 @@ impl RawEvent {
             RawEvent::Enter { hdr, .. }
             | RawEvent::Args { hdr, .. }
             | RawEvent::Sched { hdr, .. }
-            | RawEvent::Path { hdr, .. } => hdr,
+            | RawEvent::Path { hdr, .. }
+            | RawEvent::UserMsg { hdr, .. } => hdr,
             RawEvent::Exit(e) => &e.hdr,
             RawEvent::Abend(a) => &a.hdr,
             RawEvent::Promisc(p) => &p.hdr,
@@ -208,6 +220,22 @@ impl TryFrom<&[u8]> for RawEvent {
             }
             wire::KIND_EXEC_EXIT => Ok(RawEvent::Exit(Box::new(read(bytes, "exec exit")?))),
             wire::KIND_ABEND => Ok(RawEvent::Abend(Box::new(read(bytes, "abend")?))),
+            wire::KIND_USER_MSG => {
+                let m = read_prefix::<wire::UserMsg>(bytes, wire::USER_MSG_FIXED, "user message")?;
+                let text =
+                    tail(bytes, wire::USER_MSG_FIXED, field!(m, len) as usize, "len")?.to_vec();
+                Ok(RawEvent::UserMsg {
+                    hdr,
+                    msg_type: field!(m, msg_type),
+                    truncated: field!(m, truncated) != 0,
+                    uid: field!(m, uid),
+                    auid: field!(m, auid),
+                    ses: field!(m, ses),
+                    cap_effective: field!(m, cap_effective),
+                    ns: field!(m, ns),
+                    text,
+                })
+            }
             wire::KIND_PROMISC => Ok(RawEvent::Promisc(Box::new(read(bytes, "promisc")?))),
             wire::KIND_SYSCALL_EXIT => Ok(RawEvent::SyscallExit(Box::new(read(
                 bytes,

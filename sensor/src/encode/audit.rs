@@ -49,6 +49,7 @@ pub fn write_event(out: &mut Vec<u8>, ev: &Event, enriched: Option<&dyn Names>) 
         Event::Exec(e) => write_exec(out, e, enriched),
         Event::Abend(a) => write_abend(out, a, enriched),
         Event::Anomaly(a) => write_anomaly(out, a, enriched),
+        Event::UserMessage(m) => write_user_message(out, m, enriched),
         Event::Lost(l) => write_lost(out, l),
     }
 }
@@ -437,6 +438,10 @@ use execve::write_execve;
 #[path = "audit_anomaly.rs"]
 mod anomaly;
 use anomaly::write_anomaly;
+
+#[path = "audit_user.rs"]
+mod user;
+use user::write_user_message;
 
 #[cfg(test)]
 #[path = "audit_tests.rs"]

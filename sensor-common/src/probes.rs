@@ -10,11 +10,15 @@ pub enum Attach {
     },
     /// A raw tracepoint: the tracepoint's TP_PROTO arguments, not its trace record.
     RawTracePoint { name: &'static str },
-    /// A uprobe on a function of a shared library (its soname), in every process that maps it.
+    /// A uprobe (or uretprobe, as the program is) on functions of a shared library (its soname),
+    /// in every process that maps it; the attach cookie is the function's index in `symbols`.
     UProbe {
         library: &'static str,
-        symbol: &'static str,
+        symbols: &'static [&'static str],
     },
+    /// A uretprobe on the `PAM_SM_FUNCTIONS` of each of the `PAM_MODULES` found in the PAM
+    /// module directory; the cookie is `module << 8 | function`.
+    PamModules,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,8 +64,30 @@ pub const PROBES: &[Probe] = &[
         program: "audit_send",
         attach: Attach::UProbe {
             library: "libaudit.so.1",
-            symbol: "__audit_send",
+            symbols: &["__audit_send"],
         },
         area: "libaudit",
+    },
+    // PAM calls, with the handle's items, and the modules that decided them.
+    Probe {
+        program: "pam_api_enter",
+        attach: Attach::UProbe {
+            library: "libpam.so.0",
+            symbols: &crate::PAM_FUNCTIONS,
+        },
+        area: "pam",
+    },
+    Probe {
+        program: "pam_api_exit",
+        attach: Attach::UProbe {
+            library: "libpam.so.0",
+            symbols: &crate::PAM_FUNCTIONS,
+        },
+        area: "pam",
+    },
+    Probe {
+        program: "pam_sm_exit",
+        attach: Attach::PamModules,
+        area: "pam",
     },
 ];

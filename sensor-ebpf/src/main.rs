@@ -9,6 +9,7 @@ mod kernel;
 mod libaudit;
 mod maps;
 mod net;
+mod pam;
 mod path;
 mod signal;
 mod syscall;

@@ -120,6 +120,25 @@ pub enum Assembly {
     Abend(AssembledAbend),
     Anomaly(AssembledAnomaly),
     UserMessage(AssembledUserMessage),
+    Pam(AssembledPam),
+}
+
+/// A libpam API call with what happened during it in the same thread: the watched modules'
+/// results and the types of the audit messages the thread sent (libpam's own USER_* record,
+/// a module's ANOM_LOGIN_LOCATION…).
+#[derive(Debug, Clone)]
+pub struct AssembledPam {
+    pub call: Box<wire::PamCall>,
+    pub modules: Vec<wire::PamModule>,
+    pub messages: Vec<u32>,
+    pub paths: TaskPaths,
+}
+
+/// What a thread did since its last PAM call returned.
+#[derive(Debug, Default)]
+struct PamProgress {
+    modules: Vec<wire::PamModule>,
+    messages: Vec<u32>,
 }
 
 /// A user-space audit message with the sender's exe and cgroup paths (sent just before it).
@@ -134,6 +153,8 @@ pub struct Assembler {
     pending: HashMap<u32, Pending>,
     /// PATH_TASK_* / PATH_ARG_* records by tid, until the event they precede arrives.
     task_paths: HashMap<u32, TaskPaths>,
+    /// Module results and audit messages by tid, until the PAM call they happen in returns.
+    pam: HashMap<u32, PamProgress>,
     /// Promiscuity changes by tid, until the exit of the syscall they happened in.
     promisc: HashMap<u32, Vec<wire::Promisc>>,
     /// Execs that could not be assembled whole: an exit whose enter was lost, and execs written
@@ -151,7 +172,7 @@ impl Assembler {
     pub fn push(&mut self, ev: RawEvent) -> Option<Assembled> {
         match self.push_record(ev)? {
             Assembly::Exec(a) => Some(a),
-            Assembly::Abend(_) | Assembly::Anomaly(_) | Assembly::UserMessage(_) => None,
+            _ => None,
         }
     }
 
@@ -205,11 +226,26 @@ impl Assembler {
                 None
             }
             msg @ RawEvent::UserMsg { .. } => {
-                let paths = self
-                    .task_paths
-                    .remove(&msg.header().tid)
-                    .unwrap_or_default();
+                let tid = msg.header().tid;
+                if let RawEvent::UserMsg { msg_type, .. } = &msg {
+                    self.pam.entry(tid).or_default().messages.push(*msg_type);
+                }
+                let paths = self.task_paths.remove(&tid).unwrap_or_default();
                 Some(Assembly::UserMessage(AssembledUserMessage { msg, paths }))
+            }
+            RawEvent::PamModule(m) => {
+                self.pam.entry(m.hdr.tid).or_default().modules.push(m);
+                None
+            }
+            RawEvent::PamCall(call) => {
+                let tid = call.hdr.tid;
+                let progress = self.pam.remove(&tid).unwrap_or_default();
+                Some(Assembly::Pam(AssembledPam {
+                    call,
+                    modules: progress.modules,
+                    messages: progress.messages,
+                    paths: self.task_paths.remove(&tid).unwrap_or_default(),
+                }))
             }
             RawEvent::SyscallExit(exit) => {
                 let tid = exit.hdr.tid;
@@ -311,6 +347,8 @@ impl Assembler {
             RawEvent::Abend(_)
             | RawEvent::Promisc(_)
             | RawEvent::SyscallExit(_)
+            | RawEvent::PamCall(_)
+            | RawEvent::PamModule(_)
             | RawEvent::UserMsg { .. } => None,
             RawEvent::Exit(exit) => {
                 let Some(p) = self.pending.remove(&exit.hdr.tid) else {
@@ -349,6 +387,9 @@ impl Assembler {
         }
         if self.promisc.len() > 1024 {
             self.promisc.clear();
+        }
+        if self.pam.len() > 1024 {
+            self.pam.clear();
         }
         let now = self.latest_ns;
         self.pending

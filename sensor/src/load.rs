@@ -6,10 +6,19 @@ use std::{ffi::CString, path::Path};
 use anyhow::{bail, Context, Result};
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{uprobe::UProbeScope, RawTracePoint, TracePoint, UProbe},
+    programs::{
+        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
+        RawTracePoint, TracePoint, UProbe,
+    },
     Ebpf, EbpfLoader,
 };
-use sensor_common::probes::{Attach, PROBES};
+use sensor_common::{
+    probes::{Attach, PROBES},
+    PamLayout, PAM_MODULES, PAM_SM_FUNCTIONS,
+};
+
+#[path = "load_pam.rs"]
+mod pam_layout;
 
 use crate::offsets::{Resolver, VMLINUX_BTF};
 
@@ -77,8 +86,17 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
     ensure_tracefs()?;
     raise_memlock();
     let offsets = Resolver::from_file(VMLINUX_BTF)?.kernel_offsets()?;
+    let pam_layout = match find_library("libpam.so.0").map(|p| pam_layout::calibrate(&p)) {
+        Some(Ok(layout)) => layout,
+        Some(Err(e)) => {
+            eprintln!("sensor: libpam's handle layout is unknown ({e}): PAM calls are reported without service, user, rhost, ruser and tty");
+            PamLayout::default()
+        }
+        None => PamLayout::default(),
+    };
     let mut ebpf = EbpfLoader::new()
         .override_global("OFFSETS", &offsets, true)
+        .override_global("PAM_LAYOUT", &pam_layout, true)
         .map_max_entries("EVENTS", opts.ring_buffer_bytes)
         .load(object)
         .context("loading the eBPF object")?;
@@ -102,25 +120,25 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
                     format!("attaching {} to raw tracepoint {name}", probe.program)
                 })?;
             }
-            Attach::UProbe { library, symbol } => {
+            Attach::UProbe { library, symbols } => {
                 let up: &mut UProbe = prog.try_into()?;
                 up.load()
                     .with_context(|| format!("verifier refused {}", probe.program))?;
                 // A host without the library loses only what it would have reported: say so,
                 // once, and go on.
                 let attached = match find_library(library) {
-                    Some(path) => up
-                        .attach([symbol], &path, UProbeScope::AllProcesses)
-                        .map(|_| ())
-                        .map_err(|e| format!("{}: {e}", path.display())),
+                    Some(path) => attach_symbols(up, &path, symbols, 0),
                     None => Err("not found in the library directories".to_string()),
                 };
                 if let Err(e) = attached {
-                    eprintln!(
-                        "sensor: not watching {library} {symbol} ({}): {e}",
-                        probe.area
-                    );
+                    eprintln!("sensor: not watching {library} ({}): {e}", probe.area);
                 }
+            }
+            Attach::PamModules => {
+                let up: &mut UProbe = prog.try_into()?;
+                up.load()
+                    .with_context(|| format!("verifier refused {}", probe.program))?;
+                attach_pam_modules(up);
             }
         }
     }
@@ -131,6 +149,55 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
         ring,
         counters,
     })
+}
+
+/// Attaches to each of `symbols` in `path` that exists, with cookie `base | index`; fails only
+/// when none could be attached.
+fn attach_symbols(
+    up: &mut UProbe,
+    path: &Path,
+    symbols: &[&str],
+    base: u64,
+) -> std::result::Result<(), String> {
+    let mut errors = Vec::new();
+    for (i, symbol) in symbols.iter().enumerate() {
+        let point = UProbeAttachPoint {
+            location: UProbeAttachLocation::Symbol(symbol),
+            cookie: Some(base | i as u64),
+        };
+        if let Err(e) = up.attach([point], path, UProbeScope::AllProcesses) {
+            errors.push(format!("{symbol}: {e}"));
+        }
+    }
+    if errors.len() == symbols.len() {
+        return Err(format!("{}: {}", path.display(), errors.join("; ")));
+    }
+    Ok(())
+}
+
+/// The PAM modules' `pam_sm_*` entry points (a module has only some of them).
+fn attach_pam_modules(up: &mut UProbe) {
+    let dir = [
+        "/lib/x86_64-linux-gnu/security",
+        "/usr/lib/x86_64-linux-gnu/security",
+        "/lib64/security",
+        "/usr/lib64/security",
+        "/lib/security",
+        "/usr/lib/security",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|d| d.join("pam_unix.so").exists());
+    let Some(dir) = dir else {
+        eprintln!("sensor: no PAM module directory found: PAM denials are not attributed");
+        return;
+    };
+    for (m, module) in PAM_MODULES.iter().enumerate() {
+        let path = dir.join(format!("{module}.so"));
+        if path.exists() {
+            let _ = attach_symbols(up, &path, &PAM_SM_FUNCTIONS, (m as u64) << 8);
+        }
+    }
 }
 
 /// The host's copy of a shared library: the first of the dynamic loader's default directories

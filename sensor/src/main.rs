@@ -136,6 +136,11 @@ async fn run(args: RunArgs) -> Result<()> {
                                 sink.write(&Event::Anomaly(ev))?
                             }
                         }
+                        Some(Assembly::Pam(a)) => {
+                            if let Some(p) = norm.pam(a) {
+                                sink.write(&Event::Pam(p))?
+                            }
+                        }
                         Some(Assembly::UserMessage(a)) => match norm.user_message(a) {
                             Some(m) if m.trusted || !drop_untrusted => {
                                 sink.write(&Event::UserMessage(m))?

@@ -29,6 +29,7 @@ const PROCTITLE_MAX: usize = wire::PROCTITLE_MAX;
 mod anomaly;
 pub mod caps;
 mod files;
+pub mod pam;
 pub mod protect;
 pub mod user;
 
@@ -38,6 +39,8 @@ pub struct Normaliser {
     serial: u64,
     files: FileCache,
     full_caps: u64,
+    /// State of the ANOM_LOGIN_* rules.
+    pub logins: pam::LoginState,
 }
 
 impl Default for Normaliser {
@@ -46,6 +49,7 @@ impl Default for Normaliser {
             serial: 0,
             files: FileCache::default(),
             full_caps: caps::full_set(),
+            logins: pam::LoginState::default(),
         }
     }
 }

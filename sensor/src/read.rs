@@ -63,6 +63,8 @@ pub enum RawEvent {
     Abend(Box<wire::Abend>),
     Promisc(Box<wire::Promisc>),
     SyscallExit(Box<wire::SyscallExit>),
+    PamCall(Box<wire::PamCall>),
+    PamModule(wire::PamModule),
     UserMsg {
         hdr: wire::Header,
         msg_type: u32,
@@ -88,6 +90,8 @@ impl RawEvent {
             RawEvent::Abend(a) => &a.hdr,
             RawEvent::Promisc(p) => &p.hdr,
             RawEvent::SyscallExit(e) => &e.hdr,
+            RawEvent::PamCall(c) => &c.hdr,
+            RawEvent::PamModule(m) => &m.hdr,
         }
     }
 }
@@ -236,6 +240,8 @@ impl TryFrom<&[u8]> for RawEvent {
                     text,
                 })
             }
+            wire::KIND_PAM_CALL => Ok(RawEvent::PamCall(Box::new(read(bytes, "pam call")?))),
+            wire::KIND_PAM_MODULE => Ok(RawEvent::PamModule(read(bytes, "pam module")?)),
             wire::KIND_PROMISC => Ok(RawEvent::Promisc(Box::new(read(bytes, "promisc")?))),
             wire::KIND_SYSCALL_EXIT => Ok(RawEvent::SyscallExit(Box::new(read(
                 bytes,

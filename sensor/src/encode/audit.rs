@@ -50,6 +50,7 @@ pub fn write_event(out: &mut Vec<u8>, ev: &Event, enriched: Option<&dyn Names>) 
         Event::Abend(a) => write_abend(out, a, enriched),
         Event::Anomaly(a) => write_anomaly(out, a, enriched),
         Event::UserMessage(m) => write_user_message(out, m, enriched),
+        Event::Pam(p) => write_pam(out, p, enriched),
         Event::Lost(l) => write_lost(out, l),
     }
 }
@@ -442,6 +443,10 @@ use anomaly::write_anomaly;
 #[path = "audit_user.rs"]
 mod user;
 use user::write_user_message;
+
+#[path = "audit_pam.rs"]
+mod pam;
+use pam::write_pam;
 
 #[cfg(test)]
 #[path = "audit_tests.rs"]

@@ -41,3 +41,14 @@ pub fn write_user_message(out: &mut Vec<u8>, ev: &UserMessageEvent, enriched: Op
     }
     out.push(b'\n');
 }
+
+/// `'TEXT'`, or hex when the text could end the quoted value or the line.
+pub fn push_user_text(out: &mut Vec<u8>, text: &[u8]) {
+    if text.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\'') {
+        push_hex(out, text);
+    } else {
+        out.push(b'\'');
+        out.extend_from_slice(text);
+        out.push(b'\'');
+    }
+}

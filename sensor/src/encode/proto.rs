@@ -145,6 +145,11 @@ pub fn to_envelope(ev: &Event, host: &HostInfo) -> v1::Envelope {
             m.boot_ns,
             v1::envelope::Body::UserMessage(user_message_to_proto(m)),
         ),
+        Event::Pam(p) => (
+            p.stamp,
+            p.boot_ns,
+            v1::envelope::Body::Pam(pam::to_proto(p)),
+        ),
     };
     v1::Envelope {
         schema_version: SCHEMA_VERSION,
@@ -188,6 +193,7 @@ pub fn from_envelope(env: v1::Envelope) -> Result<Event, ProtoError> {
         Some(v1::envelope::Body::UserMessage(m)) => {
             user_message_from_proto(m, stamp, env.boot_ns).map(Event::UserMessage)
         }
+        Some(v1::envelope::Body::Pam(p)) => pam::from_proto(p, stamp, env.boot_ns).map(Event::Pam),
         None => Err(ProtoError::UnknownBody {
             schema_version: env.schema_version,
         }),
@@ -459,6 +465,9 @@ fn lost_from_proto(l: v1::LostEvent, stamp: Stamp) -> LostEvent {
 
 #[path = "proto_anomaly.rs"]
 mod anomaly;
+
+#[path = "proto_pam.rs"]
+mod pam;
 
 #[path = "proto_stream.rs"]
 mod stream;

@@ -1,0 +1,315 @@
+//! PAM and user-space audit messages, with real PAM stacks under /etc/pam.d driven by
+//! pamtester, beside real kernel audit: what libpam and its modules write is reproduced byte
+//! for byte; the sensor's ANOM_LOGIN_* rules fire for their scenario and not for its near miss;
+//! a password typed into the conversation appears in no output.
+
+mod common;
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use common::{
+    auditd::Auditd,
+    compare::{events_with, FieldTable},
+    exclusive, scratch, Sensor,
+};
+use sensor::encode::parse::{parse_log, Record};
+
+/// PAM service files written for the test and removed on drop (never an existing one).
+struct Services(Vec<PathBuf>);
+
+impl Services {
+    fn add(&mut self, name: &str, stack: &str) -> String {
+        let path = Path::new("/etc/pam.d").join(name);
+        assert!(
+            !path.exists(),
+            "{} exists: not the test's to change",
+            path.display()
+        );
+        std::fs::write(&path, stack).unwrap();
+        self.0.push(path);
+        name.to_string()
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// `pamtester [-I item=value…] SERVICE USER OPS…`, as `user_id` when given, with `stdin`
+/// as the conversation's answers; returns its pid.
+fn pamtester(
+    as_nobody: bool,
+    items: &[&str],
+    service: &str,
+    user: &str,
+    ops: &[&str],
+    stdin: &str,
+) -> u32 {
+    let mut cmd = if as_nobody {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "pamtester",
+        ]);
+        c
+    } else {
+        Command::new("pamtester")
+    };
+    for i in items {
+        cmd.args(["-I", i]);
+    }
+    let mut child = cmd
+        .args([service, user])
+        .args(ops)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pamtester (Debian package pamtester) is installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// The user-space records (USER_*, CRED_*, ANOM_LOGIN_*) of process `pid`; its exec events
+/// are left out.
+fn records_of(text: &[u8], pid: u32) -> Vec<Record> {
+    let pid = pid.to_string();
+    parse_log(text)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.get(b"pid") == Some(pid.as_bytes()) && r.get(b"msg").is_some())
+        .collect()
+}
+
+fn types(recs: &[Record]) -> Vec<String> {
+    recs.iter()
+        .map(|r| String::from_utf8_lossy(&r.rtype).into_owned())
+        .collect()
+}
+
+#[test]
+fn pam_records_rules_and_secrets() {
+    let _g = exclusive();
+    let dir = scratch("pam");
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let deny_net = file("access-net.conf", "-:root:203.0.113.0/24\n");
+    let deny_all = file("access-all.conf", "-:root:ALL\n");
+    let time = file("time.conf", "*;*;root;!Al0000-2400\n");
+    let limits = file("limits.conf", "nobody hard maxlogins 0\n");
+    let mut services = Services(Vec::new());
+    let pid = std::process::id();
+    let net = services.add(
+        &format!("sensor-it-net-{pid}"),
+        &format!(
+            "auth required pam_permit.so\naccount required pam_access.so accessfile={deny_net}\n"
+        ),
+    );
+    let all = services.add(
+        &format!("sensor-it-all-{pid}"),
+        &format!("account required pam_access.so accessfile={deny_all}\n"),
+    );
+    let timed = services.add(
+        &format!("sensor-it-time-{pid}"),
+        &format!("account required pam_time.so conffile={time}\n"),
+    );
+    let timed_quiet = services.add(
+        &format!("sensor-it-timeq-{pid}"),
+        &format!("account required pam_time.so noaudit conffile={time}\n"),
+    );
+    let limited = services.add(
+        &format!("sensor-it-limits-{pid}"),
+        &format!("session required pam_limits.so conf={limits}\n"),
+    );
+    let unix = services.add(
+        &format!("sensor-it-unix-{pid}"),
+        "auth required pam_unix.so nodelay\n",
+    );
+    const SECRET: &str = "Sens0r-never-LOG-this-pw";
+
+    let auditd = Auditd::start(&[]);
+    let (sensor, logs) = Sensor::start_logging(&dir);
+    let ip = |a: &str| format!("rhost={a}");
+    // (scenario, pid, records the sensor must write for it, in order)
+    let runs: Vec<(&str, u32, Vec<&str>)> = vec![
+        (
+            "pam_access names the origin: its own ANOM_LOGIN_LOCATION, reproduced",
+            pamtester(
+                false,
+                &[&ip("203.0.113.9")],
+                &net,
+                "root",
+                &["acct_mgmt"],
+                "",
+            ),
+            vec!["ANOM_LOGIN_LOCATION", "USER_ACCT"],
+        ),
+        (
+            "near miss: an origin the deny line does not name",
+            pamtester(
+                false,
+                &[&ip("198.51.100.7")],
+                &net,
+                "root",
+                &["acct_mgmt"],
+                "",
+            ),
+            vec!["USER_ACCT"],
+        ),
+        (
+            "-:root:ALL from a host: pam_access is silent, rule access_origin",
+            pamtester(false, &[&ip("10.9.8.7")], &all, "root", &["acct_mgmt"], ""),
+            vec!["USER_ACCT", "ANOM_LOGIN_LOCATION"],
+        ),
+        (
+            "-:root:ALL without an origin: rule access_account",
+            pamtester(false, &[], &all, "root", &["acct_mgmt"], ""),
+            vec!["USER_ACCT", "ANOM_LOGIN_ACCT"],
+        ),
+        (
+            "near miss: an account the deny line does not name",
+            pamtester(
+                false,
+                &[&ip("10.9.8.7")],
+                &all,
+                "nobody",
+                &["acct_mgmt"],
+                "",
+            ),
+            vec!["USER_ACCT"],
+        ),
+        (
+            "pam_time denies root at any time: its own ANOM_LOGIN_TIME, reproduced",
+            pamtester(false, &["tty=pts/9"], &timed, "root", &["acct_mgmt"], ""),
+            vec!["ANOM_LOGIN_TIME", "USER_ACCT"],
+        ),
+        (
+            "pam_time noaudit denies silently: rule time",
+            pamtester(false, &["tty=pts/9"], &timed_quiet, "root", &["acct_mgmt"], ""),
+            vec!["USER_ACCT", "ANOM_LOGIN_TIME"],
+        ),
+        (
+            "near miss: pam_time lets another account in",
+            pamtester(false, &["tty=pts/9"], &timed, "nobody", &["acct_mgmt"], ""),
+            vec!["USER_ACCT"],
+        ),
+        (
+            "pam_limits maxlogins 0: rule logins",
+            pamtester(false, &[], &limited, "nobody", &["open_session"], ""),
+            vec!["USER_START", "ANOM_LOGIN_SESSIONS"],
+        ),
+        (
+            "near miss: no limit for another account",
+            pamtester(
+                false,
+                &[],
+                &limited,
+                "root",
+                &["open_session", "close_session"],
+                "",
+            ),
+            vec!["USER_START", "USER_END"],
+        ),
+    ];
+    // Failed authentications: the third of one account within the window is an anomaly; two of
+    // another account are not.
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        failures.push(pamtester(
+            false,
+            &[],
+            &unix,
+            "nobody",
+            &["authenticate"],
+            &format!("{SECRET}\n"),
+        ));
+    }
+    let two = [
+        pamtester(false, &[], &unix, "daemon", &["authenticate"], "wrong\n"),
+        pamtester(false, &[], &unix, "daemon", &["authenticate"], "wrong\n"),
+    ];
+    // Without CAP_AUDIT_WRITE the kernel refuses libpam's record; the sensor marks it.
+    let untrusted = pamtester(true, &[], &net, "nobody", &["authenticate"], "");
+    let text = sensor.stop_and_read(&logs);
+    let kernel = auditd.collect(&dir.join("auditd.log"), |t| {
+        !records_of(t, two[1]).is_empty()
+    });
+    drop(auditd);
+    drop(services);
+
+    let mut table = FieldTable::default();
+    for (name, pid, want) in &runs {
+        let ours = records_of(&text, *pid);
+        assert_eq!(types(&ours), *want, "{name}");
+        // What a program wrote is what the kernel logged, byte for byte (sensor fields aside).
+        let theirs = records_of(&kernel, *pid);
+        for k in &theirs {
+            let s = ours
+                .iter()
+                .find(|s| s.rtype == k.rtype && s.get(b"sensor_rule").is_none())
+                .unwrap_or_else(|| panic!("{name}: the sensor lacks the kernel's {:?}", k.rtype));
+            table.compare(name, k, s);
+        }
+        for s in ours.iter().filter(|s| s.get(b"sensor_rule").is_some()) {
+            assert!(
+                !theirs.iter().any(|k| k.rtype == s.rtype),
+                "{name}: a rule duplicated a record the kernel has"
+            );
+        }
+    }
+    table.print_and_assert();
+    let anomalies = |pid: u32| {
+        types(&records_of(&text, pid))
+            .into_iter()
+            .filter(|t| t == "ANOM_LOGIN_FAILURES")
+            .count()
+    };
+    assert_eq!(
+        failures.iter().map(|&p| anomalies(p)).collect::<Vec<_>>(),
+        [0, 0, 1],
+        "ANOM_LOGIN_FAILURES on the third failure only"
+    );
+    assert_eq!(
+        anomalies(two[0]) + anomalies(two[1]),
+        0,
+        "two failures are no anomaly"
+    );
+    let refused = records_of(&text, untrusted);
+    assert!(
+        !refused.is_empty()
+            && refused
+                .iter()
+                .all(|r| r.get(b"sensor_untrusted") == Some(b"1")),
+        "{refused:?}"
+    );
+    assert!(records_of(&kernel, untrusted).is_empty());
+    assert!(events_with(&text, b"USER_AUTH").len() >= 5);
+    for out in [&logs.enriched, &logs.raw, &logs.proto] {
+        let bytes = std::fs::read(out).unwrap();
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "the password is in {}",
+            out.display()
+        );
+    }
+}

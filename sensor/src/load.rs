@@ -6,25 +6,28 @@ use std::{ffi::CString, path::Path};
 use anyhow::{bail, Context, Result};
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{
-        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
-        RawTracePoint, TracePoint, UProbe,
-    },
+    programs::{RawTracePoint, TracePoint, UProbe},
     Ebpf, EbpfLoader,
 };
 use sensor_common::{
     probes::{Attach, PROBES},
-    PamLayout, PAM_MODULES, PAM_SM_FUNCTIONS,
+    PamLayout,
 };
 
 #[path = "load_pam.rs"]
 mod pam_layout;
+
+#[path = "load_user.rs"]
+pub mod user_probes;
+pub use user_probes::find_library;
 
 use crate::offsets::{Resolver, VMLINUX_BTF};
 
 pub struct Loaded {
     /// Keeps programs and links alive.
     pub ebpf: Ebpf,
+    /// The libraries the uprobes are attached to, for attaching to containers' own copies.
+    pub libraries: user_probes::Libraries,
     pub ring: RingBuf<MapData>,
     pub counters: PerCpuArray<MapData, u64>,
 }
@@ -120,100 +123,26 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
                     format!("attaching {} to raw tracepoint {name}", probe.program)
                 })?;
             }
-            Attach::UProbe { library, symbols } => {
+            Attach::UProbe { .. } | Attach::PamModules => {
                 let up: &mut UProbe = prog.try_into()?;
                 up.load()
                     .with_context(|| format!("verifier refused {}", probe.program))?;
-                // A host without the library loses only what it would have reported: say so,
-                // once, and go on.
-                let attached = match find_library(library) {
-                    Some(path) => attach_symbols(up, &path, symbols, 0),
-                    None => Err("not found in the library directories".to_string()),
-                };
-                if let Err(e) = attached {
-                    eprintln!("sensor: not watching {library} ({}): {e}", probe.area);
-                }
-            }
-            Attach::PamModules => {
-                let up: &mut UProbe = prog.try_into()?;
-                up.load()
-                    .with_context(|| format!("verifier refused {}", probe.program))?;
-                attach_pam_modules(up);
             }
         }
+    }
+    let mut libraries = user_probes::Libraries::new(pam_layout.known != 0);
+    for message in libraries.attach_under(&mut ebpf, Path::new("/")) {
+        // A host without a library loses only what it would have reported: say so, go on.
+        eprintln!("sensor: {message}");
     }
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
     let counters = PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("no COUNTERS map")?)?;
     Ok(Loaded {
         ebpf,
+        libraries,
         ring,
         counters,
     })
-}
-
-/// Attaches to each of `symbols` in `path` that exists, with cookie `base | index`; fails only
-/// when none could be attached.
-fn attach_symbols(
-    up: &mut UProbe,
-    path: &Path,
-    symbols: &[&str],
-    base: u64,
-) -> std::result::Result<(), String> {
-    let mut errors = Vec::new();
-    for (i, symbol) in symbols.iter().enumerate() {
-        let point = UProbeAttachPoint {
-            location: UProbeAttachLocation::Symbol(symbol),
-            cookie: Some(base | i as u64),
-        };
-        if let Err(e) = up.attach([point], path, UProbeScope::AllProcesses) {
-            errors.push(format!("{symbol}: {e}"));
-        }
-    }
-    if errors.len() == symbols.len() {
-        return Err(format!("{}: {}", path.display(), errors.join("; ")));
-    }
-    Ok(())
-}
-
-/// The PAM modules' `pam_sm_*` entry points (a module has only some of them).
-fn attach_pam_modules(up: &mut UProbe) {
-    let dir = [
-        "/lib/x86_64-linux-gnu/security",
-        "/usr/lib/x86_64-linux-gnu/security",
-        "/lib64/security",
-        "/usr/lib64/security",
-        "/lib/security",
-        "/usr/lib/security",
-    ]
-    .into_iter()
-    .map(Path::new)
-    .find(|d| d.join("pam_unix.so").exists());
-    let Some(dir) = dir else {
-        eprintln!("sensor: no PAM module directory found: PAM denials are not attributed");
-        return;
-    };
-    for (m, module) in PAM_MODULES.iter().enumerate() {
-        let path = dir.join(format!("{module}.so"));
-        if path.exists() {
-            let _ = attach_symbols(up, &path, &PAM_SM_FUNCTIONS, (m as u64) << 8);
-        }
-    }
-}
-
-/// The host's copy of a shared library: the first of the dynamic loader's default directories
-/// (Debian's multiarch ones first) that holds `soname`.
-pub fn find_library(soname: &str) -> Option<std::path::PathBuf> {
-    [
-        "/lib/x86_64-linux-gnu",
-        "/usr/lib/x86_64-linux-gnu",
-        "/lib64",
-        "/usr/lib64",
-        "/lib",
-        "/usr/lib",
-    ]
-    .iter()
-    .map(|dir| Path::new(dir).join(soname))
-    .find(|p| p.exists())
 }
 
 /// Sum of one per-CPU counter.

@@ -96,6 +96,7 @@ async fn run(args: RunArgs) -> Result<()> {
     let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx, coalesce));
     let counters = loaded.counters;
     let mut programs = Some(loaded.ebpf);
+    let mut libraries = loaded.libraries;
     // Scripts wait for this line before starting what they want to observe.
     eprintln!(
         "sensor: {} probes attached",
@@ -129,7 +130,17 @@ async fn run(args: RunArgs) -> Result<()> {
                 }
                 for raw in batch.drain(..) {
                     match assembler.push_record(raw) {
-                        Some(Assembly::Exec(a)) => sink.write(&Event::Exec(norm.exec(a)))?,
+                        Some(Assembly::Exec(a)) => {
+                            let ev = norm.exec(a);
+                            // A container's first exec: attach to its own libpam and libaudit.
+                            if let Some(ebpf) = programs.as_mut() {
+                                let (pid, ns) = (ev.task.pid, ev.container.mnt_ns);
+                                for message in libraries.watch_task(ebpf, pid, ns) {
+                                    eprintln!("sensor: {message}");
+                                }
+                            }
+                            sink.write(&Event::Exec(ev))?
+                        }
                         Some(Assembly::Abend(a)) => sink.write(&Event::Abend(norm.abend(a)))?,
                         Some(Assembly::Anomaly(a)) => {
                             if let Some(ev) = norm.anomaly(a) {

@@ -205,7 +205,14 @@ fn pam_records_rules_and_secrets() {
         ),
         (
             "pam_time noaudit denies silently: rule time",
-            pamtester(false, &["tty=pts/9"], &timed_quiet, "root", &["acct_mgmt"], ""),
+            pamtester(
+                false,
+                &["tty=pts/9"],
+                &timed_quiet,
+                "root",
+                &["acct_mgmt"],
+                "",
+            ),
             vec!["USER_ACCT", "ANOM_LOGIN_TIME"],
         ),
         (

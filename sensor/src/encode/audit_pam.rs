@@ -43,8 +43,11 @@ pub fn write_pam(out: &mut Vec<u8>, ev: &PamEvent, enriched: Option<&dyn Names>)
     }
 }
 
-/// The record type libpam's `_pam_auditlog()` gives the call.
+/// The record type libpam's `_pam_auditlog()` gives the call; for pam_setcred the first
+/// credential flag it tests decides (no flags at all mean PAM_ESTABLISH_CRED), and a call with
+/// none of them is USER_ERR.
 fn libpam_type(ev: &PamEvent) -> u32 {
+    const PAM_ESTABLISH_CRED: u32 = 0x2;
     const PAM_DELETE_CRED: u32 = 0x4;
     const PAM_REINITIALIZE_CRED: u32 = 0x8;
     const PAM_REFRESH_CRED: u32 = 0x10;
@@ -54,9 +57,10 @@ fn libpam_type(ev: &PamEvent) -> u32 {
         PamFunction::OpenSession => 1105,
         PamFunction::CloseSession => 1106,
         PamFunction::Chauthtok => 1108,
-        PamFunction::Setcred if ev.flags & PAM_DELETE_CRED != 0 => 1104,
+        PamFunction::Setcred if ev.flags == 0 || ev.flags & PAM_ESTABLISH_CRED != 0 => 1103,
         PamFunction::Setcred if ev.flags & (PAM_REINITIALIZE_CRED | PAM_REFRESH_CRED) != 0 => 1110,
-        PamFunction::Setcred => 1103,
+        PamFunction::Setcred if ev.flags & PAM_DELETE_CRED != 0 => 1104,
+        PamFunction::Setcred => 1109,
     }
 }
 
@@ -117,3 +121,7 @@ fn write_record(
     }
     out.push(b'\n');
 }
+
+#[cfg(test)]
+#[path = "audit_pam_tests.rs"]
+mod tests;

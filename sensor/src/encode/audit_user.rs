@@ -52,3 +52,7 @@ pub fn push_user_text(out: &mut Vec<u8>, text: &[u8]) {
         out.push(b'\'');
     }
 }
+
+#[cfg(test)]
+#[path = "audit_user_tests.rs"]
+mod tests;

@@ -75,3 +75,7 @@ pub fn from_proto(p: v1::PamEvent, stamp: Stamp, boot_ns: u64) -> Result<PamEven
         paths_truncated: paths_truncated
     }))
 }
+
+#[cfg(test)]
+#[path = "proto_pam_tests.rs"]
+mod tests;

@@ -82,8 +82,8 @@ impl Normaliser {
                 })
             })
             .collect();
-        // libpam writes USER_AUTH…USER_CHAUTHTOK, CRED_* (1100-1108) for every call it audits.
-        let libpam_reported = a.messages.iter().any(|t| (1100..=1108).contains(t));
+        // libpam writes one of USER_AUTH … CRED_REFR (1100-1110) for every call it audits.
+        let libpam_reported = a.messages.iter().any(|t| (1100..=1110).contains(t));
         let mut ev = PamEvent {
             stamp: self.stamp_at(c.hdr.boot_ns),
             boot_ns: c.hdr.boot_ns,
@@ -190,3 +190,7 @@ impl LoginState {
         out
     }
 }
+
+#[cfg(test)]
+#[path = "pam_tests.rs"]
+mod tests;

@@ -1,0 +1,399 @@
+//! PAM calls as the probes send them, through `Normaliser::pam()`: the items, the modules, and
+//! the ANOM_LOGIN_* rules.
+
+use super::*;
+use crate::assemble::TaskPaths;
+use crate::event::UNSET_ID as UNSET;
+
+const PAM_AUTH_ERR: i32 = 7;
+const MIN: u64 = 60 * 1_000_000_000;
+const WINDOW: u64 = 15 * MIN;
+
+/// The handle's items, as the probe copies them (NUL-terminated, empty when unset).
+#[derive(Clone, Copy, Default)]
+struct Items<'a> {
+    service: &'a [u8],
+    user: &'a [u8],
+    rhost: &'a [u8],
+    tty: &'a [u8],
+}
+
+fn sshd<'a>(user: &'a str, rhost: &'a str, tty: &'a str) -> Items<'a> {
+    Items {
+        service: b"sshd",
+        user: user.as_bytes(),
+        rhost: rhost.as_bytes(),
+        tty: tty.as_bytes(),
+    }
+}
+
+/// Thread 4321's header.
+fn header(kind: u32, boot_ns: u64) -> wire::Header {
+    let mut h = wire::Header::default();
+    (h.kind, h.tid, h.pid, h.boot_ns) = (kind, 4321, 4321, boot_ns);
+    h
+}
+
+fn slot(value: &[u8]) -> [u8; wire::PAM_ITEM_MAX] {
+    let mut s = [0u8; wire::PAM_ITEM_MAX];
+    s[..value.len()].copy_from_slice(value);
+    s
+}
+
+fn call(func: PamFunction, retval: i32, items: Option<Items>, boot_ns: u64) -> wire::PamCall {
+    let i = items.unwrap_or_default();
+    let mut all = [[0u8; wire::PAM_ITEM_MAX]; 5];
+    all[wire::PAM_ITEM_SERVICE] = slot(i.service);
+    all[wire::PAM_ITEM_USER] = slot(i.user);
+    all[wire::PAM_ITEM_RHOST] = slot(i.rhost);
+    all[wire::PAM_ITEM_TTY] = slot(i.tty);
+    wire::PamCall {
+        hdr: header(wire::KIND_PAM_CALL, boot_ns),
+        func: PamFunction::ALL.iter().position(|&f| f == func).unwrap() as u32,
+        retval,
+        uid: 0,
+        auid: UNSET,
+        ses: UNSET,
+        has_items: items.is_some() as u32,
+        flags: 0,
+        _pad: 0,
+        ns: wire::TaskNs::default(),
+        items: all,
+    }
+}
+
+fn module(name: &str, function: &str, retval: i32) -> wire::PamModule {
+    let index = |list: &[&str], n: &str| list.iter().position(|&x| x == n).unwrap() as u32;
+    wire::PamModule {
+        hdr: header(wire::KIND_PAM_MODULE, 1),
+        module: index(&wire::PAM_MODULES, name),
+        func: index(&wire::PAM_SM_FUNCTIONS, function),
+        retval,
+        _pad: 0,
+    }
+}
+
+fn assembled(call: wire::PamCall, modules: Vec<wire::PamModule>, messages: &[u32]) -> AssembledPam {
+    AssembledPam {
+        call: Box::new(call),
+        modules,
+        messages: messages.to_vec(),
+        paths: TaskPaths::default(),
+    }
+}
+
+fn run(n: &mut Normaliser, a: AssembledPam) -> PamEvent {
+    n.pam(a).expect("a known function")
+}
+
+fn anomaly(msg_type: u32, module: &str, rule: &str) -> LoginAnomaly {
+    LoginAnomaly {
+        msg_type,
+        module: module.into(),
+        rule: rule.into(),
+    }
+}
+
+/// pam_acct_mgmt() with `module`'s pam_sm_acct_mgmt returning `retval`.
+fn acct(items: Option<Items>, module_name: &str, retval: i32, messages: &[u32]) -> PamEvent {
+    let c = call(PamFunction::AcctMgmt, retval, items, 1);
+    let m = module(module_name, "pam_sm_acct_mgmt", retval);
+    run(&mut Normaliser::default(), assembled(c, vec![m], messages))
+}
+
+#[test]
+fn items_modules_and_identity_come_from_the_call() {
+    let long = [b'h'; wire::PAM_ITEM_MAX];
+    let items = Items {
+        service: b"sshd",
+        user: b"ro ot",
+        rhost: &long,
+        tty: b"",
+    };
+    let c = call(PamFunction::Chauthtok, 0, Some(items), 5);
+    let m = vec![
+        module("pam_unix", "pam_sm_chauthtok", 0),
+        module("pam_succeed_if", "pam_sm_chauthtok", 0),
+    ];
+    let ev = run(&mut Normaliser::default(), assembled(c, m, &[]));
+    assert_eq!(ev.function, PamFunction::Chauthtok);
+    assert_eq!(
+        (ev.pid, ev.uid, ev.auid, ev.ses, ev.boot_ns),
+        (4321, 0, UNSET, UNSET, 5)
+    );
+    let want = PamItems {
+        service: Some(b"sshd".to_vec()),
+        user: Some(b"ro ot".to_vec()),
+        rhost: Some(long.to_vec()),
+        ruser: None,
+        tty: None,
+    };
+    assert_eq!(ev.items, Some(want));
+    let names: Vec<String> = ev
+        .modules
+        .iter()
+        .map(|m| format!("{}.{}", m.module, m.function))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "pam_unix.pam_sm_chauthtok",
+            "pam_succeed_if.pam_sm_chauthtok"
+        ]
+    );
+    assert!(ev.modules.iter().all(|m| m.retval == 0));
+    assert!(ev.anomalies.is_empty());
+    // No paths came with it: exe unknown, the cgroup path lost.
+    assert_eq!(ev.exe, None);
+    assert_eq!(ev.container.cgroup_path, b"/");
+    assert!(ev.paths_truncated.cgroup && !ev.paths_truncated.exe);
+
+    let c = call(PamFunction::Chauthtok, 0, None, 5);
+    let ev = run(&mut Normaliser::default(), assembled(c, vec![], &[]));
+    assert_eq!(ev.items, None);
+}
+
+#[test]
+fn unknown_functions_and_modules_are_dropped() {
+    let mut c = call(PamFunction::Authenticate, 0, None, 1);
+    c.func = PamFunction::ALL.len() as u32;
+    assert!(Normaliser::default()
+        .pam(assembled(c, vec![], &[]))
+        .is_none());
+
+    let c = call(PamFunction::Authenticate, 0, None, 1);
+    let mut bad_module = module("pam_unix", "pam_sm_authenticate", 0);
+    bad_module.module = wire::PAM_MODULES.len() as u32;
+    let mut bad_function = module("pam_unix", "pam_sm_authenticate", 0);
+    bad_function.func = 99;
+    let ev = run(
+        &mut Normaliser::default(),
+        assembled(c, vec![bad_module, bad_function], &[]),
+    );
+    assert!(ev.modules.is_empty());
+}
+
+#[test]
+fn pam_access_denial_with_an_origin_is_a_location_anomaly() {
+    let want = vec![anomaly(2104, "pam_access", "access_origin")];
+    for items in [
+        sshd("root", "203.0.113.9", ""),
+        sshd("root", "", "tty1"),
+        sshd("root", "203.0.113.9", "ssh"),
+    ] {
+        assert_eq!(acct(Some(items), "pam_access", 6, &[]).anomalies, want);
+        assert_eq!(acct(Some(items), "pam_access", 6, &[1101]).anomalies, want);
+    }
+}
+
+#[test]
+fn no_location_anomaly_when_pam_access_wrote_one() {
+    let items = Some(sshd("root", "203.0.113.9", ""));
+    for messages in [&[2104][..], &[2104, 1101], &[1101, 2104]] {
+        let ev = acct(items, "pam_access", 6, messages);
+        assert!(ev.anomalies.is_empty(), "{messages:?}: {:?}", ev.anomalies);
+    }
+}
+
+#[test]
+fn pam_access_denial_without_an_origin_is_an_account_anomaly() {
+    let ev = acct(Some(sshd("root", "", "")), "pam_access", 6, &[]);
+    assert_eq!(
+        ev.anomalies,
+        [anomaly(2103, "pam_access", "access_account")]
+    );
+    let ev = acct(Some(sshd("root", "", "")), "pam_access", 6, &[2103]);
+    assert!(ev.anomalies.is_empty());
+}
+
+#[test]
+fn other_pam_access_results_are_no_anomaly() {
+    let items = Some(sshd("root", "203.0.113.9", ""));
+    for retval in [0, 7, 9, 13, 25] {
+        assert!(acct(items, "pam_access", retval, &[]).anomalies.is_empty());
+    }
+    // Denied, but not in account management.
+    let c = call(PamFunction::OpenSession, 6, items, 1);
+    let m = module("pam_access", "pam_sm_open_session", 6);
+    let ev = run(&mut Normaliser::default(), assembled(c, vec![m], &[]));
+    assert!(ev.anomalies.is_empty());
+}
+
+#[test]
+fn pam_unix_expired_account_is_an_account_anomaly() {
+    let ev = acct(Some(sshd("root", "203.0.113.9", "")), "pam_unix", 13, &[]);
+    assert_eq!(ev.anomalies, [anomaly(2103, "pam_unix", "account_expired")]);
+    for retval in [0, 6, 12] {
+        let ev = acct(Some(sshd("root", "", "")), "pam_unix", retval, &[]);
+        assert!(ev.anomalies.is_empty(), "{retval}");
+    }
+}
+
+#[test]
+fn one_call_writes_each_type_once() {
+    let c = call(PamFunction::AcctMgmt, 6, Some(sshd("root", "", "")), 1);
+    let m = vec![
+        module("pam_access", "pam_sm_acct_mgmt", 6),
+        module("pam_unix", "pam_sm_acct_mgmt", 13),
+        module("pam_time", "pam_sm_acct_mgmt", 6),
+    ];
+    let ev = run(&mut Normaliser::default(), assembled(c, m, &[]));
+    let want = [
+        anomaly(2103, "pam_access", "access_account"),
+        anomaly(2101, "pam_time", "time"),
+    ];
+    assert_eq!(ev.anomalies, want);
+}
+
+#[test]
+fn pam_time_denial_is_a_time_anomaly() {
+    let ev = acct(Some(sshd("root", "", "tty1")), "pam_time", 6, &[]);
+    assert_eq!(ev.anomalies, [anomaly(2101, "pam_time", "time")]);
+    let ev = acct(Some(sshd("root", "", "tty1")), "pam_time", 6, &[2101]);
+    assert!(ev.anomalies.is_empty());
+    assert!(acct(None, "pam_time", 0, &[]).anomalies.is_empty());
+}
+
+#[test]
+fn pam_limits_refusing_a_session_is_a_sessions_anomaly() {
+    let open = |retval: i32, messages: &[u32]| {
+        let c = call(PamFunction::OpenSession, retval, Some(sshd("u", "", "")), 1);
+        let m = module("pam_limits", "pam_sm_open_session", retval);
+        run(&mut Normaliser::default(), assembled(c, vec![m], messages)).anomalies
+    };
+    assert_eq!(open(6, &[]), [anomaly(2102, "pam_limits", "logins")]);
+    assert!(open(6, &[2102]).is_empty());
+    assert!(open(0, &[]).is_empty());
+}
+
+/// A failed or successful pam_authenticate() of `user` on `service` at `at`.
+fn auth(n: &mut Normaliser, service: &str, user: &str, retval: i32, at: u64) -> Vec<LoginAnomaly> {
+    let items = Items {
+        service: service.as_bytes(),
+        user: user.as_bytes(),
+        ..Items::default()
+    };
+    let c = call(PamFunction::Authenticate, retval, Some(items), at);
+    let m = module("pam_unix", "pam_sm_authenticate", retval);
+    run(n, assembled(c, vec![m], &[])).anomalies
+}
+
+fn failures() -> Vec<LoginAnomaly> {
+    vec![anomaly(2100, "pam_unix", "failures")]
+}
+
+#[test]
+fn the_third_failure_within_the_window_is_an_anomaly_and_the_count_restarts() {
+    let mut n = Normaliser::default();
+    let got: Vec<bool> = (0..9)
+        .map(|i| {
+            let a = auth(&mut n, "sshd", "alice", PAM_AUTH_ERR, 1 + i * MIN);
+            assert!(a.is_empty() || a == failures(), "{a:?}");
+            !a.is_empty()
+        })
+        .collect();
+    let want = [false, false, true, false, false, true, false, false, true];
+    assert_eq!(got, want);
+}
+
+#[test]
+fn accounts_and_services_are_counted_apart() {
+    let mut n = Normaliser::default();
+    let e = PAM_AUTH_ERR;
+    assert!(auth(&mut n, "sshd", "alice", e, MIN).is_empty());
+    assert!(auth(&mut n, "sshd", "bob", e, 2 * MIN).is_empty());
+    assert!(auth(&mut n, "login", "alice", e, 3 * MIN).is_empty());
+    assert!(auth(&mut n, "sshd", "alice", e, 4 * MIN).is_empty());
+    assert!(auth(&mut n, "sshd", "bob", e, 5 * MIN).is_empty());
+    assert!(auth(&mut n, "login", "alice", e, 6 * MIN).is_empty());
+    assert_eq!(auth(&mut n, "sshd", "alice", e, 7 * MIN), failures());
+    assert_eq!(auth(&mut n, "sshd", "bob", e, 8 * MIN), failures());
+    assert_eq!(auth(&mut n, "login", "alice", e, 9 * MIN), failures());
+}
+
+#[test]
+fn failures_further_apart_than_the_window_never_trigger() {
+    let mut n = Normaliser::default();
+    for i in 0..10 {
+        let at = 1 + i * (WINDOW + 1);
+        assert!(
+            auth(&mut n, "sshd", "alice", PAM_AUTH_ERR, at).is_empty(),
+            "{i}"
+        );
+    }
+}
+
+#[test]
+fn the_window_slides() {
+    let mut n = Normaliser::default();
+    let e = PAM_AUTH_ERR;
+    assert!(auth(&mut n, "sshd", "alice", e, MIN).is_empty());
+    assert!(auth(&mut n, "sshd", "alice", e, 11 * MIN).is_empty());
+    // The first failure is now more than 15 minutes old.
+    assert!(auth(&mut n, "sshd", "alice", e, 21 * MIN).is_empty());
+    // The second and third are within 15 minutes of this one.
+    assert_eq!(auth(&mut n, "sshd", "alice", e, 25 * MIN), failures());
+}
+
+#[test]
+fn successful_authentications_are_no_anomaly() {
+    let mut n = Normaliser::default();
+    for i in 0..6 {
+        assert!(auth(&mut n, "sshd", "alice", 0, 1 + i).is_empty());
+    }
+    assert!(auth(&mut n, "sshd", "alice", PAM_AUTH_ERR, 10).is_empty());
+    assert!(auth(&mut n, "sshd", "alice", PAM_AUTH_ERR, 11).is_empty());
+    assert!(auth(&mut n, "sshd", "alice", 0, 12).is_empty());
+}
+
+#[test]
+fn failures_name_the_last_failing_module_and_defer_to_the_calls_own_record() {
+    let mut n = Normaliser::default();
+    let items = Items {
+        service: b"sshd",
+        user: b"alice",
+        ..Items::default()
+    };
+    let fail = |n: &mut Normaliser, at: u64, messages: &[u32]| {
+        let c = call(PamFunction::Authenticate, PAM_AUTH_ERR, Some(items), at);
+        let m = vec![
+            module("pam_faillock", "pam_sm_authenticate", 0),
+            module("pam_unix", "pam_sm_authenticate", PAM_AUTH_ERR),
+            module("pam_faillock", "pam_sm_authenticate", PAM_AUTH_ERR),
+            module("pam_succeed_if", "pam_sm_authenticate", 0),
+        ];
+        run(n, assembled(c, m, messages)).anomalies
+    };
+    assert!(fail(&mut n, 1, &[1100]).is_empty());
+    assert!(fail(&mut n, 2, &[1100]).is_empty());
+    assert!(fail(&mut n, 3, &[1100, 2100]).is_empty());
+    assert!(fail(&mut n, 4, &[1100]).is_empty());
+    assert!(fail(&mut n, 5, &[1100]).is_empty());
+    let want = [anomaly(2100, "pam_faillock", "failures")];
+    assert_eq!(fail(&mut n, 6, &[1100]), want);
+}
+
+#[test]
+fn libpam_reported_means_a_user_record_of_libpams_among_the_messages() {
+    let reported = |messages: &[u32]| {
+        let c = call(PamFunction::Setcred, 0, None, 1);
+        run(&mut Normaliser::default(), assembled(c, vec![], messages)).libpam_reported
+    };
+    for t in 1100..=1108 {
+        assert!(reported(&[t]), "{t}");
+        assert!(reported(&[2104, t, 1112]), "{t}");
+    }
+    // libpam also writes 1109 USER_ERR and 1110 CRED_REFR for pam_setcred(): left out here,
+    // as they arguably should count as libpam's own record too.
+    for messages in [
+        &[][..],
+        &[1005],
+        &[1099],
+        &[1112],
+        &[1111, 1112, 1199],
+        &[2100, 2104],
+        &[1005, 1099, 2103],
+    ] {
+        assert!(!reported(messages), "{messages:?}");
+    }
+}

@@ -6,6 +6,7 @@
 //! pinned toolchains as child processes.
 
 mod bench;
+mod bench_pam;
 mod bench_syscalls;
 mod build;
 mod elf;
@@ -45,7 +46,7 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Build, then measure: `cargo xtask bench exec`, `cargo xtask bench syscalls`.
+    /// Build, then measure: `cargo xtask bench exec`, `bench syscalls`, `bench pam`.
     Bench {
         #[command(subcommand)]
         what: BenchCmd,
@@ -61,6 +62,14 @@ enum BenchCmd {
         execs: usize,
         /// Rounds; observers alternate within each. This VM's own speed drifts by 20% between
         /// minutes, so medians of several rounds are needed.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
+    /// pam_authenticate + pam_acct_mgmt in one process, without and with the sensor.
+    Pam {
+        /// authenticate + acct_mgmt pairs per round.
+        #[arg(long, default_value_t = 2000)]
+        pairs: usize,
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
@@ -93,6 +102,14 @@ fn main() -> ExitCode {
             let bin = build::run(&mut ctx, &mut steps, false)?;
             steps
                 .run("bench exec", || bench::exec(&bin, execs, rounds))
+                .map(|()| None)
+        }
+        Cmd::Bench {
+            what: BenchCmd::Pam { pairs, rounds },
+        } => {
+            let bin = build::run(&mut ctx, &mut steps, false)?;
+            steps
+                .run("bench pam", || bench_pam::pam(&bin, pairs, rounds))
                 .map(|()| None)
         }
         Cmd::Bench {

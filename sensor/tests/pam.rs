@@ -145,6 +145,18 @@ fn pam_records_rules_and_secrets() {
         &format!("sensor-it-unix-{pid}"),
         "auth required pam_unix.so nodelay\n",
     );
+    let tally = dir.join("faillock");
+    std::fs::create_dir_all(&tally).unwrap();
+    let faillock = format!("deny=2 unlock_time=900 dir={}", tally.display());
+    let locking = services.add(
+        &format!("sensor-it-faillock-{pid}"),
+        &format!(
+            "auth requisite pam_faillock.so preauth {faillock}\n\
+             auth [success=1 default=ignore] pam_unix.so nodelay\n\
+             auth [default=die] pam_faillock.so authfail {faillock}\n\
+             auth optional pam_permit.so\n"
+        ),
+    );
     const SECRET: &str = "Sens0r-never-LOG-this-pw";
 
     let auditd = Auditd::start(&[]);
@@ -254,6 +266,11 @@ fn pam_records_rules_and_secrets() {
     let two = [
         pamtester(false, &[], &unix, "daemon", &["authenticate"], "wrong\n"),
         pamtester(false, &[], &unix, "daemon", &["authenticate"], "wrong\n"),
+    ];
+    // pam_faillock deny=2: the second failure locks the account; it writes RESP_ACCT_LOCK.
+    let locks = [
+        pamtester(false, &[], &locking, "bin", &["authenticate"], "wrong\n"),
+        pamtester(false, &[], &locking, "bin", &["authenticate"], "wrong\n"),
     ];
     // Without CAP_AUDIT_WRITE the kernel refuses libpam's record; the sensor marks it.
     let untrusted = pamtester(true, &[], &net, "nobody", &["authenticate"], "");

@@ -267,7 +267,7 @@ fn pam_records_rules_and_secrets() {
         pamtester(false, &[], &unix, "daemon", &["authenticate"], "wrong\n"),
         pamtester(false, &[], &unix, "daemon", &["authenticate"], "wrong\n"),
     ];
-    // pam_faillock deny=2: the second failure locks the account; it writes RESP_ACCT_LOCK.
+    // pam_faillock deny=2: the second failure locks the account, and pam_faillock says so itself.
     let locks = [
         pamtester(false, &[], &locking, "bin", &["authenticate"], "wrong\n"),
         pamtester(false, &[], &locking, "bin", &["authenticate"], "wrong\n"),
@@ -317,6 +317,18 @@ fn pam_records_rules_and_secrets() {
         anomalies(two[0]) + anomalies(two[1]),
         0,
         "two failures are no anomaly"
+    );
+    let lock = records_of(&text, locks[1]);
+    assert_eq!(
+        types(&lock),
+        ["ANOM_LOGIN_FAILURES", "RESP_ACCT_LOCK", "USER_AUTH"],
+        "pam_faillock's own records of the lock, reproduced"
+    );
+    assert!(lock.iter().all(|r| r.get(b"sensor_rule").is_none()));
+    assert_eq!(
+        types(&records_of(&text, locks[0])),
+        ["USER_AUTH"],
+        "near miss: no lock yet"
     );
     let refused = records_of(&text, untrusted);
     assert!(

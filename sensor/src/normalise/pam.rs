@@ -11,8 +11,9 @@
 //!   maxsyslogins).
 //! - `failures` → ANOM_LOGIN_FAILURES: the N-th failed authentication of one account within the
 //!   window (default 3 in 15 minutes, like pam_faillock's deny=3); the count then starts again.
-//! - `faillock_lock` → ANOM_LOGIN_FAILURES: pam_faillock locked the account during the call
-//!   (it writes RESP_ACCT_LOCK, the response, but no anomaly).
+//!
+//! pam_faillock writes ANOM_LOGIN_FAILURES and RESP_ACCT_LOCK itself when it locks an account:
+//! those are reproduced from its messages, like pam_access's and pam_time's.
 //!
 //! A rule never writes a type the call's own messages already hold.
 
@@ -34,7 +35,6 @@ const ANOM_LOGIN_TIME: u32 = 2101;
 const ANOM_LOGIN_SESSIONS: u32 = 2102;
 const ANOM_LOGIN_ACCT: u32 = 2103;
 const ANOM_LOGIN_LOCATION: u32 = 2104;
-const RESP_ACCT_LOCK: u32 = 2206;
 
 /// ANOM_LOGIN_FAILURES: how many failed authentications of one account within how long.
 #[derive(Clone, Copy, Debug)]
@@ -156,9 +156,6 @@ impl LoginState {
                 if verdict("pam_limits", "pam_sm_open_session") == Some(PAM_PERM_DENIED) {
                     add(ANOM_LOGIN_SESSIONS, "pam_limits", "logins");
                 }
-            }
-            PamFunction::Authenticate if messages.contains(&RESP_ACCT_LOCK) => {
-                add(ANOM_LOGIN_FAILURES, "pam_faillock", "faillock_lock");
             }
             PamFunction::Authenticate if ev.retval != PAM_SUCCESS => {
                 if let Some(user) = &items.user {

@@ -4,7 +4,7 @@
 
 use std::{borrow::Cow, sync::LazyLock};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TypeInfo {
     pub number: u32,
     pub name: &'static str,
@@ -17,6 +17,9 @@ pub struct TypeInfo {
     pub emitter: &'static str,
     pub when: &'static str,
     pub note: &'static str,
+    /// What the sensor does with it: `captured: how`, `synthesized: which rule`, or
+    /// `not covered: why`.
+    pub sensor: &'static str,
 }
 
 const TABLE: &str = include_str!("catalog/types.tsv");
@@ -28,7 +31,7 @@ fn parse(text: &'static str) -> Vec<TypeInfo> {
         .filter(|l| !l.starts_with('#') && !l.starts_with("number\t") && !l.is_empty())
         .map(|line| {
             let c: Vec<&'static str> = line.split('\t').collect();
-            assert_eq!(c.len(), 8, "catalog line: {line}");
+            assert_eq!(c.len(), 9, "catalog line: {line}");
             TypeInfo {
                 number: c[0].parse().expect("catalog number"),
                 name: c[1],
@@ -38,6 +41,7 @@ fn parse(text: &'static str) -> Vec<TypeInfo> {
                 emitter: c[5],
                 when: c[6],
                 note: c[7],
+                sensor: c[8],
             }
         })
         .collect()
@@ -49,6 +53,14 @@ pub fn all() -> &'static [TypeInfo] {
 
 pub fn by_number(number: u32) -> Option<&'static TypeInfo> {
     TYPES.iter().find(|t| t.number == number)
+}
+
+/// A type by name (`ANOM_LOGIN_LOCATION`, any case) or number.
+pub fn find(key: &str) -> Option<&'static TypeInfo> {
+    match key.parse::<u32>() {
+        Ok(n) => by_number(n),
+        Err(_) => TYPES.iter().find(|t| t.name.eq_ignore_ascii_case(key)),
+    }
 }
 
 /// What auditd 3.0.9 prints after `type=`: libaudit's name, or `UNKNOWN[n]`.

@@ -23,6 +23,49 @@ pub enum Command {
     Run(RunArgs),
     /// Turn a `proto` output stream back into audit text on stdout.
     Decode(DecodeArgs),
+    /// Compare kernel audit with the sensor, record type by record type: live (both run at
+    /// once, kernel records read from netlink; needs root) or from two logs.
+    Compare(CompareArgs),
+    /// The audit message types: number, name, who emits them, and what the sensor does with them.
+    Catalog(CatalogArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompareArgs {
+    /// auditd's log (RAW or ENRICHED) to compare offline; with --sensor-log.
+    #[arg(long, requires = "sensor_log")]
+    pub audit_log: Option<PathBuf>,
+    /// The sensor's output (audit, enriched or proto) to compare offline.
+    #[arg(long, requires = "audit_log")]
+    pub sensor_log: Option<PathBuf>,
+    /// Live: how long to watch, in seconds (until SIGINT when not given).
+    #[arg(long, conflicts_with = "audit_log")]
+    pub duration: Option<u64>,
+    /// Live: keep both logs in this directory.
+    #[arg(long, conflicts_with = "audit_log")]
+    pub keep: Option<PathBuf>,
+    /// Events further apart than this (ms) are never matched.
+    #[arg(long, default_value_t = 2000)]
+    pub window_ms: u64,
+    /// Fail (exit 1) when the sensor has less than this share (percent) of the kernel's records
+    /// of a checked type.
+    #[arg(long)]
+    pub min_coverage: Option<f64>,
+    /// Record types the threshold applies to (repeatable); by default every type both saw.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CatalogArgs {
+    /// One type, by name or number, explained in full.
+    pub r#type: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]

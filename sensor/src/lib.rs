@@ -4,6 +4,7 @@
 pub mod assemble;
 pub mod catalog;
 pub mod cli;
+pub mod compare;
 pub mod encode;
 pub mod event;
 pub mod load;

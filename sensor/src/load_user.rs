@@ -51,8 +51,11 @@ pub fn find_library(soname: &str) -> Option<PathBuf> {
 pub struct Libraries {
     /// (device, inode, program) of every file a program is attached to.
     files: HashSet<(u64, u64, &'static str)>,
-    /// Mount namespaces already looked into.
-    namespaces: HashSet<u32>,
+    /// The sensor's own mount namespace, whose libraries are attached at start-up.
+    own_ns: Option<u32>,
+    /// Root directories (device, inode) already looked into: a namespace's first task may
+    /// exec before it changes root (chroot, pivot_root), so roots are told apart, not namespaces.
+    roots: HashSet<(u64, u64)>,
     /// The host's libpam, whose handle layout the probes know (`None` when unknown).
     host_libpam: Option<Vec<u8>>,
 }
@@ -60,27 +63,31 @@ pub struct Libraries {
 impl Libraries {
     pub fn new(layout_known: bool) -> Self {
         let own_ns = std::fs::metadata("/proc/self/ns/mnt").map(|m| m.ino() as u32);
+        let own_root = std::fs::metadata("/").map(|m| (m.dev(), m.ino()));
         Libraries {
             files: HashSet::new(),
-            namespaces: own_ns.into_iter().collect(),
+            own_ns: own_ns.ok(),
+            roots: own_root.into_iter().collect(),
             host_libpam: layout_known
                 .then(|| find_library("libpam.so.0").and_then(|p| std::fs::read(p).ok()))
                 .flatten(),
         }
     }
 
-    /// A task of mount namespace `mnt_ns` was seen: the first time, attach to the libraries
-    /// under its root. Returns what could not be attached.
+    /// A task of another mount namespace execed: the first time its root is seen, attach to
+    /// the libraries under it. Returns what could not be attached.
     pub fn watch_task(&mut self, ebpf: &mut Ebpf, pid: u32, mnt_ns: u32) -> Vec<String> {
-        if self.namespaces.contains(&mnt_ns) {
+        if Some(mnt_ns) == self.own_ns {
             return Vec::new();
         }
         let root = PathBuf::from(format!("/proc/{pid}/root"));
-        // A task that is gone already leaves the namespace to its next task.
-        if std::fs::read_dir(&root).is_err() {
+        // A task that is gone already leaves its root to the next task that execs there.
+        let Ok(meta) = std::fs::metadata(&root) else {
+            return Vec::new();
+        };
+        if !self.roots.insert((meta.dev(), meta.ino())) {
             return Vec::new();
         }
-        self.namespaces.insert(mnt_ns);
         self.attach_under(ebpf, &root)
     }
 

@@ -38,6 +38,12 @@ fn main() -> ExitCode {
             .context("starting the async runtime")
             .and_then(|rt| rt.block_on(run(args))),
         Command::Decode(args) => decode(args),
+        Command::Catalog(args) => sensor::compare::cmd::catalog(args),
+        Command::Compare(args) => match sensor::compare::cmd::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

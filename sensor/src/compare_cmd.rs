@@ -1,0 +1,190 @@
+//! The `compare` and `catalog` commands: the edges, where files, child processes and the exit
+//! code are handled.
+
+use std::{
+    io::BufReader,
+    path::Path,
+    process::{Command, Stdio},
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+
+use super::{compare, live::ReadLog, report, Comparison};
+use crate::{
+    catalog,
+    cli::{CatalogArgs, CompareArgs},
+    encode::{audit, proto},
+};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// The sensor's output as audit text: audit/enriched text as is, protobuf decoded.
+fn sensor_text(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.is_empty() || bytes.starts_with(b"type=") || bytes.starts_with(b"node=") {
+        return Ok(bytes);
+    }
+    let mut text = Vec::new();
+    for item in proto::DelimitedReader::new(BufReader::new(bytes.as_slice())) {
+        let envelope =
+            item.with_context(|| format!("{} is neither audit text nor protobuf", path.display()))?;
+        match proto::from_envelope(envelope) {
+            Ok(ev) => audit::write_event(&mut text, &ev, None),
+            Err(proto::ProtoError::UnknownBody { .. }) => {}
+            Err(e) => return Err(e).context("decoding the sensor's protobuf"),
+        }
+    }
+    Ok(text)
+}
+
+/// Runs the sensor as a child and reads the kernel's multicast log at the same time.
+fn live(args: &CompareArgs) -> Result<(Vec<u8>, Vec<u8>)> {
+    let dir = match &args.keep {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("sensor-compare-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let sensor_log = dir.join("sensor.log");
+    let readlog = ReadLog::open()
+        .context("joining kernel audit's multicast log (needs root: CAP_AUDIT_READ)")?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["run", "--output"])
+        .arg(format!("audit:{}", sensor_log.display()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting the sensor")?;
+    let mut stderr = child.stderr.take().context("sensor stderr")?;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while !String::from_utf8_lossy(&seen).contains("probes attached") {
+        let n = std::io::Read::read(&mut stderr, &mut buf)?;
+        if n == 0 {
+            bail!("the sensor stopped: {}", String::from_utf8_lossy(&seen));
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    eprintln!(
+        "sensor compare: watching{}",
+        match args.duration {
+            Some(s) => format!(" for {s} s"),
+            None => " until interrupted".into(),
+        }
+    );
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.duration.unwrap_or(u64::MAX / 4));
+    let mut kernel = Vec::new();
+    let overruns = readlog.read_until(&mut kernel, deadline, &|| {
+        INTERRUPTED.load(Ordering::SeqCst)
+    })?;
+    // The sensor's last records trail the kernel's by its coalescing delay.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: a signal to our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait()?;
+    if overruns > 0 {
+        eprintln!("sensor compare: the kernel dropped {overruns} bursts of records on the way to this reader");
+    }
+    std::fs::write(dir.join("kernel.log"), &kernel)?;
+    let ours = std::fs::read(&sensor_log)?;
+    if args.keep.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok((kernel, ours))
+}
+
+/// Prints the comparison; the result says whether the coverage threshold was met.
+pub fn run(args: CompareArgs) -> Result<bool> {
+    let (kernel, ours) = match (&args.audit_log, &args.sensor_log) {
+        (Some(a), Some(s)) => (
+            std::fs::read(a).with_context(|| format!("reading {}", a.display()))?,
+            sensor_text(s)?,
+        ),
+        _ => live(&args)?,
+    };
+    let c = compare(&kernel, &ours, args.window_ms).context("parsing the logs")?;
+    let text = if args.json {
+        report::json(&c)
+    } else if args.markdown {
+        report::markdown(&c)
+    } else {
+        report::table(&c)
+    };
+    println!("{text}");
+    Ok(match args.min_coverage {
+        Some(min) => meets(&c, &args.types, min / 100.0),
+        None => true,
+    })
+}
+
+/// Every checked type has at least `min` of the kernel's records (the types given, or every
+/// type both sides have).
+fn meets(c: &Comparison, types: &[String], min: f64) -> bool {
+    let mut ok = true;
+    for (t, row) in &c.types {
+        let checked = if types.is_empty() {
+            row.kernel > 0 && row.sensor > 0
+        } else {
+            types.iter().any(|x| x.eq_ignore_ascii_case(t))
+        };
+        if checked && row.coverage() < min {
+            eprintln!(
+                "sensor compare: {t}: coverage {:.1}% is below {:.1}%",
+                row.coverage() * 100.0,
+                min * 100.0
+            );
+            ok = false;
+        }
+    }
+    for t in types {
+        if !c.types.keys().any(|k| k.eq_ignore_ascii_case(t)) {
+            eprintln!("sensor compare: no {t} record on either side");
+            ok = false;
+        }
+    }
+    ok
+}
+
+pub fn catalog(args: CatalogArgs) -> Result<()> {
+    match &args.r#type {
+        Some(key) => {
+            let t = catalog::find(key).with_context(|| format!("no audit type {key}"))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(t)?);
+            } else {
+                println!("{} {}", t.number, t.name);
+                println!("  range:     {}", t.range);
+                println!(
+                    "  kernel header: {}, libaudit 3.0.9 table: {}",
+                    if t.in_kernel_header { "yes" } else { "no" },
+                    if t.in_libaudit {
+                        "yes (auditd prints the name)"
+                    } else {
+                        "no (auditd prints UNKNOWN[n])"
+                    }
+                );
+                println!("  emitter:   {}", t.emitter);
+                println!("  when:      {}", t.when);
+                println!("  note:      {}", t.note);
+                println!("  sensor:    {}", t.sensor);
+            }
+        }
+        None if args.json => println!("{}", serde_json::to_string_pretty(catalog::all())?),
+        None => {
+            for t in catalog::all() {
+                println!("{:>5} {:<28} {}", t.number, t.name, t.sensor);
+            }
+        }
+    }
+    Ok(())
+}

@@ -72,32 +72,5 @@ pub fn record_name(number: u32) -> Cow<'static, str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_are_unique_and_names_well_formed() {
-        let mut seen = std::collections::HashSet::new();
-        for t in all() {
-            assert!(seen.insert(t.number), "{} twice", t.number);
-            assert!(
-                t.name
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'),
-                "{}",
-                t.name
-            );
-        }
-        assert!(all().len() > 200);
-    }
-
-    #[test]
-    fn record_names_as_auditd_prints_them() {
-        assert_eq!(record_name(1103), "CRED_ACQ");
-        assert_eq!(record_name(1100), "USER_AUTH");
-        assert_eq!(record_name(2100), "ANOM_LOGIN_FAILURES");
-        assert_eq!(record_name(1702), "ANOM_LINK");
-        assert_eq!(record_name(1339), "UNKNOWN[1339]");
-        assert_eq!(record_name(4242), "UNKNOWN[4242]");
-    }
-}
+#[path = "catalog_tests.rs"]
+mod tests;

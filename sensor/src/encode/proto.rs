@@ -467,7 +467,7 @@ fn lost_from_proto(l: v1::LostEvent, stamp: Stamp) -> LostEvent {
 mod anomaly;
 
 #[path = "proto_pam.rs"]
-mod pam;
+pub(crate) mod pam;
 
 #[path = "proto_stream.rs"]
 mod stream;
@@ -475,4 +475,4 @@ pub use stream::{write_delimited, DelimitedReader};
 
 #[cfg(test)]
 #[path = "proto_tests.rs"]
-mod tests;
+pub(crate) mod tests;

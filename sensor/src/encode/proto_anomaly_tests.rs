@@ -51,7 +51,7 @@ fn promiscuity(dev: &[u8], prom: u32, old_prom: u32) -> Promiscuity {
     }
 }
 
-fn anomaly_shapes() -> Vec<AnomalyEvent> {
+pub(crate) fn anomaly_shapes() -> Vec<AnomalyEvent> {
     let link = path_denied(PathDenial::Linkat, &[b"/etc/shadow", b"/tmp/h\nl"]);
     let follow = path_denied(PathDenial::FollowLink, &[b"/tmp/anx/sl"]);
     let sticky = path_denied(PathDenial::StickyCreate, &[b"/tmp/anx/f\x1d"]);

@@ -78,4 +78,4 @@ pub fn from_proto(p: v1::PamEvent, stamp: Stamp, boot_ns: u64) -> Result<PamEven
 
 #[cfg(test)]
 #[path = "proto_pam_tests.rs"]
-mod tests;
+pub(crate) mod tests;

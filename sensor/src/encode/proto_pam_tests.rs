@@ -39,7 +39,7 @@ fn container(id: Option<&str>) -> Container {
     }
 }
 
-fn user_message(serial: u64, msg_type: u32, text: &[u8]) -> UserMessageEvent {
+pub(crate) fn user_message(serial: u64, msg_type: u32, text: &[u8]) -> UserMessageEvent {
     UserMessageEvent {
         stamp: stamp(serial),
         boot_ns: 1_000 + serial,
@@ -82,7 +82,7 @@ fn bytes(s: &str) -> Option<Vec<u8>> {
     Some(s.as_bytes().to_vec())
 }
 
-fn pam(serial: u64, function: PamFunction) -> PamEvent {
+pub(crate) fn pam(serial: u64, function: PamFunction) -> PamEvent {
     PamEvent {
         stamp: stamp(serial),
         boot_ns: 2_000 + serial,

@@ -19,7 +19,7 @@ fn stamp(serial: u64) -> Stamp {
     }
 }
 
-fn full_exec() -> ExecEvent {
+pub(crate) fn full_exec() -> ExecEvent {
     ExecEvent {
         paths_truncated: PathsTruncated {
             cwd: true,
@@ -147,7 +147,7 @@ fn empty_exec() -> ExecEvent {
     }
 }
 
-fn lost() -> LostEvent {
+pub(crate) fn lost() -> LostEvent {
     LostEvent {
         stamp: stamp(9),
         total: 100,
@@ -499,7 +499,12 @@ fn host_info_reads_this_machine() {
 
 #[test]
 fn abend_round_trips() {
-    let ev = Event::Abend(AbendEvent {
+    let ev = abend();
+    assert_eq!(round_trip(&ev), ev);
+}
+
+pub(crate) fn abend() -> Event {
+    Event::Abend(AbendEvent {
         stamp: stamp(11),
         boot_ns: 42,
         pid: 7,
@@ -521,9 +526,8 @@ fn abend_round_trips() {
             exe: true,
             cgroup: false,
         },
-    });
-    assert_eq!(round_trip(&ev), ev);
+    })
 }
 
 #[path = "proto_anomaly_tests.rs"]
-mod anomaly;
+pub(crate) mod anomaly;

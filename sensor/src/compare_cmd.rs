@@ -70,6 +70,9 @@ fn live(args: &CompareArgs) -> Result<(Vec<u8>, Vec<u8>)> {
         seen.extend_from_slice(&buf[..n]);
     }
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    // Only from now on: what happened before the probes were attached the sensor cannot have.
+    let readlog = ReadLog::open()
+        .context("joining kernel audit's multicast log (needs root: CAP_AUDIT_READ)")?;
     eprintln!(
         "sensor compare: watching{}",
         match args.duration {

@@ -51,8 +51,6 @@ fn live(args: &CompareArgs) -> Result<(Vec<u8>, Vec<u8>)> {
     };
     std::fs::create_dir_all(&dir)?;
     let sensor_log = dir.join("sensor.log");
-    let readlog = ReadLog::open()
-        .context("joining kernel audit's multicast log (needs root: CAP_AUDIT_READ)")?;
     let mut child = Command::new(std::env::current_exe()?)
         .args(["run", "--output"])
         .arg(format!("audit:{}", sensor_log.display()))

@@ -4,9 +4,9 @@
 //! Matching. Both logs are grouped into events (records sharing a stamp). An event is matched
 //! with one of the other side that has the same identity and lies within the time window
 //! (default 2 s; both stamps are wall-clock): the closest in time wins. The identity is
-//! - for a syscall event: the syscall number, its pid, its exit value and the name of its first
-//!   PATH item (a program that execs several candidates in a row, as `execvp` does, gives one
-//!   event per candidate);
+//! - for a syscall event: the syscall number, its pid, its exit value and, for execve and
+//!   execveat, the name of its first PATH item (a program that execs several candidates in a
+//!   row, as `execvp` does, gives one event per candidate);
 //! - otherwise: the first record's type and pid, and the `op=` inside a user message's text.
 //!
 //! Within a matched pair, records are paired by type and order (PATH by `item=`). For each pair,
@@ -48,9 +48,10 @@ fn field<'a>(r: &'a Record, name: &str) -> &'a [u8] {
 
 fn identity(records: &[Record]) -> Identity {
     if let Some(sc) = records.iter().find(|r| r.rtype == b"SYSCALL") {
+        let exec = matches!(field(sc, "syscall"), b"59" | b"322");
         let path0 = records
             .iter()
-            .find(|r| r.rtype == b"PATH" && field(r, "item") == b"0")
+            .find(|r| exec && r.rtype == b"PATH" && field(r, "item") == b"0")
             .map(|r| field(r, "name").to_vec())
             .unwrap_or_default();
         return Identity {

@@ -1,7 +1,7 @@
 //! `sensor compare`, live, beside auditd running an execve rule: the exec corpus, an ABEND, a
-//! protected hard link and a PAM call happen while it watches; it must match at least 99% of
-//! the kernel's EXECVE records and list the fields that differ. Then offline, on the two logs it
-//! kept, with the same result.
+//! protected hard link and a PAM call happen while it watches, until SIGINT; it must match at
+//! least 99% of the kernel's EXECVE records and list the fields that differ. Then offline, on
+//! the two logs it kept, with the same result.
 
 mod common;
 
@@ -11,9 +11,9 @@ use std::{
     time::Duration,
 };
 
-use common::{auditd::Auditd, corpus::run_corpus, exclusive, scratch, sensor_bin, wait_until};
-
-const SECONDS: u64 = 12;
+use common::{
+    auditd::Auditd, corpus::run_corpus, exclusive, scratch, sensor_bin, sysctl::Sysctls, wait_until,
+};
 
 fn json(out: &[u8]) -> serde_json::Value {
     serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
@@ -50,7 +50,7 @@ fn live_comparison_beside_auditd() {
             "--type",
             "EXECVE",
         ])
-        .args(["--duration", &SECONDS.to_string(), "--keep"])
+        .arg("--keep")
         .arg(&keep)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -74,10 +74,23 @@ fn live_comparison_beside_auditd() {
     let _ = Command::new("/bin/sh")
         .args(["-c", "kill -SEGV $$"])
         .status();
+    // A hard link to root's file by nobody, refused by fs.protected_hardlinks.
+    let _sysctl = Sysctls::set(&[("fs.protected_hardlinks", "1")]);
+    let secret = dir.join("secret");
+    std::fs::write(&secret, b"root only").unwrap();
+    let _ = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "ln"])
+        .arg(&secret)
+        .arg(dir.join("link"))
+        .stderr(Stdio::null())
+        .status();
     let _ = Command::new("pamtester")
         .args([service.as_str(), "root", "authenticate", "acct_mgmt"])
         .stdout(Stdio::null())
         .status();
+    // Until interrupted: the scenarios are all in, and the sensor's last records follow.
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe { libc::kill(compare.id() as i32, libc::SIGINT) };
     let out = compare.wait_with_output().unwrap();
     let _ = std::fs::remove_file(&stack);
     drop(auditd);
@@ -105,9 +118,16 @@ fn live_comparison_beside_auditd() {
     // The rule's key is the kernel's; the sensor has no rules. Every difference is listed.
     let syscall = &report["types"]["SYSCALL"];
     let key = &syscall["fields"]["key"];
-    assert_eq!(key["count"], syscall["compared"], "{key}");
+    // Every exec's SYSCALL has the rule's key; the hard link's has none on either side.
+    assert_eq!(
+        key["count"].as_u64().unwrap() + 1,
+        syscall["compared"].as_u64().unwrap(),
+        "{key}"
+    );
+    // With a rule loaded the kernel adds CWD and PATH to the hard link's event: listed too.
+    assert_eq!(syscall["fields"]["items"]["examples"][0][0], "2");
     assert_eq!(key["examples"][0][0], "\"sensor-it-compare\"");
-    for t in ["ANOM_ABEND", "USER_AUTH", "USER_ACCT"] {
+    for t in ["ANOM_ABEND", "ANOM_LINK", "USER_AUTH", "USER_ACCT"] {
         assert!(
             report["types"][t]["both"].as_u64().unwrap_or(0) >= 1,
             "{t}: {}",
@@ -138,4 +158,36 @@ fn live_comparison_beside_auditd() {
         !strict.status.success(),
         "CONFIG_CHANGE is never the sensor's"
     );
+}
+
+#[test]
+fn catalog_explains_one_type_and_lists_all() {
+    let one = Command::new(sensor_bin())
+        .args(["catalog", "ANOM_LOGIN_LOCATION"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&one.stdout);
+    assert!(one.status.success(), "{text}");
+    for want in [
+        "2104 ANOM_LOGIN_LOCATION",
+        "pam_access",
+        "synthesized: rule access_origin",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    let all = Command::new(sensor_bin())
+        .args(["catalog", "--json"])
+        .output()
+        .unwrap();
+    let list = json(&all.stdout);
+    let list = list.as_array().unwrap();
+    assert!(list.len() > 200);
+    assert!(list
+        .iter()
+        .any(|t| t["number"] == 1300 && t["sensor"].as_str().unwrap().starts_with("captured")));
+    let unknown = Command::new(sensor_bin())
+        .args(["catalog", "NO_SUCH_TYPE"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
 }

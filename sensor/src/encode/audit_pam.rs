@@ -7,7 +7,11 @@
 //! USER_* record), then the container fields. A reader can always tell them from what a
 //! program wrote: only the sensor writes `sensor_rule=`.
 
-use super::{begin, push_container, push_interp_ids, push_untrusted, user::push_user_text, Names};
+use super::{
+    push_untrusted,
+    user::{begin_user_record, end_user_record, Sender},
+    Names,
+};
 use crate::event::{PamEvent, PamFunction};
 
 const PAM_SUCCESS: i32 = 0;
@@ -99,27 +103,16 @@ fn write_record(
     rule: &str,
     enriched: Option<&dyn Names>,
 ) {
-    begin(out, &crate::catalog::record_name(msg_type), &ev.stamp);
-    put!(
-        out,
-        "pid={} uid={} auid={} ses={} msg=",
-        ev.pid,
-        ev.uid,
-        ev.auid,
-        ev.ses
-    );
-    push_user_text(out, text);
+    let sender = Sender {
+        pid: ev.pid,
+        uid: ev.uid,
+        auid: ev.auid,
+        ses: ev.ses,
+    };
+    begin_user_record(out, msg_type, &ev.stamp, &sender, text);
     out.extend_from_slice(b" sensor_rule=");
     out.extend_from_slice(rule.as_bytes());
-    push_container(out, &ev.container, &ev.paths_truncated);
-    if let Some(names) = enriched {
-        push_interp_ids(
-            out,
-            names,
-            &[("UID", ev.uid, true), ("AUID", ev.auid, true)],
-        );
-    }
-    out.push(b'\n');
+    end_user_record(out, &ev.container, &ev.paths_truncated, &sender, enriched);
 }
 
 #[cfg(test)]

@@ -9,41 +9,48 @@
 //! the kernel's 8560 bytes, then the container fields.
 
 use super::{begin, push_container, push_hex, push_interp_ids, Names};
-use crate::{catalog, event::UserMessageEvent};
+use crate::{
+    catalog,
+    event::{Container, PathsTruncated, Stamp, UserMessageEvent},
+};
 
 pub fn write_user_message(out: &mut Vec<u8>, ev: &UserMessageEvent, enriched: Option<&dyn Names>) {
-    begin(out, &catalog::record_name(ev.msg_type), &ev.stamp);
-    put!(
-        out,
-        "pid={} uid={} auid={} ses={} msg=",
-        ev.pid,
-        ev.uid,
-        ev.auid,
-        ev.ses
-    );
-    if ev.text.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\'') {
-        push_hex(out, &ev.text);
-    } else {
-        out.push(b'\'');
-        out.extend_from_slice(&ev.text);
-        out.push(b'\'');
-    }
+    let sender = Sender {
+        pid: ev.pid,
+        uid: ev.uid,
+        auid: ev.auid,
+        ses: ev.ses,
+    };
+    begin_user_record(out, ev.msg_type, &ev.stamp, &sender, &ev.text);
     if !ev.trusted {
         out.extend_from_slice(b" sensor_untrusted=1");
     }
     if ev.truncated {
         out.extend_from_slice(b" sensor_trunc_msg=1");
     }
-    push_container(out, &ev.container, &ev.paths_truncated);
-    if let Some(names) = enriched {
-        let ids = [("UID", ev.uid, true), ("AUID", ev.auid, true)];
-        push_interp_ids(out, names, &ids);
-    }
-    out.push(b'\n');
+    end_user_record(out, &ev.container, &ev.paths_truncated, &sender, enriched);
 }
 
-/// `'TEXT'`, or hex when the text could end the quoted value or the line.
-pub fn push_user_text(out: &mut Vec<u8>, text: &[u8]) {
+/// Who sent a user message, as the kernel prefixes it.
+pub struct Sender {
+    pub pid: u32,
+    pub uid: u32,
+    pub auid: u32,
+    pub ses: u32,
+}
+
+/// `type=T msg=audit(…): pid= uid= auid= ses= msg='TEXT'`, the text in hex when it could end
+/// the quoted value or the line.
+pub fn begin_user_record(out: &mut Vec<u8>, msg_type: u32, stamp: &Stamp, s: &Sender, text: &[u8]) {
+    begin(out, &catalog::record_name(msg_type), stamp);
+    put!(
+        out,
+        "pid={} uid={} auid={} ses={} msg=",
+        s.pid,
+        s.uid,
+        s.auid,
+        s.ses
+    );
     if text.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\'') {
         push_hex(out, text);
     } else {
@@ -51,6 +58,21 @@ pub fn push_user_text(out: &mut Vec<u8>, text: &[u8]) {
         out.extend_from_slice(text);
         out.push(b'\'');
     }
+}
+
+/// The container fields, auditd's enrichment (`UID= AUID=`) and the end of the line.
+pub fn end_user_record(
+    out: &mut Vec<u8>,
+    container: &Container,
+    cut: &PathsTruncated,
+    s: &Sender,
+    enriched: Option<&dyn Names>,
+) {
+    push_container(out, container, cut);
+    if let Some(names) = enriched {
+        push_interp_ids(out, names, &[("UID", s.uid, true), ("AUID", s.auid, true)]);
+    }
+    out.push(b'\n');
 }
 
 #[cfg(test)]

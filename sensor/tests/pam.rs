@@ -274,10 +274,30 @@ fn pam_records_rules_and_secrets() {
     ];
     // Without CAP_AUDIT_WRITE the kernel refuses libpam's record; the sensor marks it.
     let untrusted = pamtester(true, &[], &net, "nobody", &["authenticate"], "");
+    // su, set-uid root, run by nobody with a wrong password, through the system's own stack.
+    let su = {
+        let mut child = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["su", "root", "-c", "true"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        (&stdin)
+            .write_all(format!("{SECRET}\n").as_bytes())
+            .unwrap();
+        drop(stdin);
+        let pid = child.id();
+        assert!(
+            !child.wait().unwrap().success(),
+            "su accepted a wrong password"
+        );
+        pid
+    };
     let text = sensor.stop_and_read(&logs);
-    let kernel = auditd.collect(&dir.join("auditd.log"), |t| {
-        !records_of(t, two[1]).is_empty()
-    });
+    let kernel = auditd.collect(&dir.join("auditd.log"), |t| !records_of(t, su).is_empty());
     drop(auditd);
     drop(services);
 
@@ -330,6 +350,15 @@ fn pam_records_rules_and_secrets() {
         ["USER_AUTH"],
         "near miss: no lock yet"
     );
+    // su's failure: libpam's USER_AUTH, as the kernel logged it.
+    let (ours, theirs) = (records_of(&text, su), records_of(&kernel, su));
+    assert!(types(&ours).contains(&"USER_AUTH".to_string()), "{ours:?}");
+    assert_eq!(types(&ours), types(&theirs), "su");
+    let mut su_table = FieldTable::default();
+    for (k, s) in theirs.iter().zip(&ours) {
+        su_table.compare("su as nobody, wrong password", k, s);
+    }
+    su_table.print_and_assert();
     let refused = records_of(&text, untrusted);
     assert!(
         !refused.is_empty()

@@ -403,7 +403,10 @@ pub const CTR_READ_ERROR: u32 = 1;
 /// Execs whose exit record could not be sent: the agent never learns of them otherwise, as their
 /// other records may be lost too. (Argument and path truncation is said in the records.)
 pub const CTR_EXIT_LOST: u32 = 2;
-pub const CTR_COUNT: u32 = 3;
+/// PAM calls that returned without their start having been seen (the sensor started during the
+/// call, or the pending-call map was full): not reported, counted in `incomplete`.
+pub const CTR_PAM_UNMATCHED: u32 = 3;
+pub const CTR_COUNT: u32 = 4;
 
 /// `signal_struct.flags`: the task is a (container) init that ignores default-action signals.
 pub const SIGNAL_UNKILLABLE: u32 = 0x40;

@@ -15,7 +15,8 @@ use aya_ebpf::{
     EbpfContext,
 };
 use sensor_common::{
-    PamCall, PamLayout, PamModule, CTR_RINGBUF_FULL, KIND_PAM_CALL, KIND_PAM_MODULE, PAM_ITEM_MAX,
+    PamCall, PamLayout, PamModule, CTR_PAM_UNMATCHED, CTR_RINGBUF_FULL, KIND_PAM_CALL,
+    KIND_PAM_MODULE, PAM_ITEM_MAX,
 };
 
 use crate::{
@@ -45,6 +46,7 @@ pub fn pam_api_enter(ctx: ProbeContext) -> u32 {
 pub fn pam_api_exit(ctx: RetProbeContext) -> u32 {
     let tid = bpf_get_current_pid_tgid() as u32;
     let Some(&[pamh, flags]) = (unsafe { PAM_HANDLES.get(&tid) }) else {
+        count(CTR_PAM_UNMATCHED);
         return 0;
     };
     let _ = PAM_HANDLES.remove(&tid);

@@ -458,7 +458,8 @@ pub struct LostEvent {
     /// instead: records then stay in the kernel's ring buffer, whose overflow is `ringbuf`.)
     pub channel: u64,
     /// Execs that could not be assembled because one of their records was lost, or was in
-    /// flight when the sensor started. Not part of `total`: the loss behind it already is.
+    /// flight when the sensor started, and PAM calls whose start was not seen. Not part of
+    /// `total`: the loss behind it already is.
     pub incomplete: u64,
 }
 

@@ -20,7 +20,7 @@ use sensor::{
     read::{self, ReadStats},
     sink::Sink,
 };
-use sensor_common::{CTR_EXIT_LOST, CTR_READ_ERROR, CTR_RINGBUF_FULL};
+use sensor_common::{CTR_EXIT_LOST, CTR_PAM_UNMATCHED, CTR_READ_ERROR, CTR_RINGBUF_FULL};
 use tokio::{
     signal::unix::{signal, SignalKind},
     sync::{mpsc, watch},
@@ -119,7 +119,9 @@ async fn run(args: RunArgs) -> Result<()> {
             ringbuf: load::counter(&counters, CTR_RINGBUF_FULL),
             read_errors: load::counter(&counters, CTR_READ_ERROR),
             channel: stats.undecodable.load(Ordering::Relaxed),
-            incomplete: incomplete + load::counter(&counters, CTR_EXIT_LOST),
+            incomplete: incomplete
+                + load::counter(&counters, CTR_EXIT_LOST)
+                + load::counter(&counters, CTR_PAM_UNMATCHED),
             ..LostEvent::default()
         };
         if let Some(ev) = lost.check(now, norm) {

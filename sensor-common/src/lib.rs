@@ -4,7 +4,9 @@
 
 pub mod offsets;
 pub mod probes;
+mod uprobes;
 pub use offsets::KernelOffsets;
+pub use uprobes::*;
 
 /// Every event starts with this header; `kind` says which struct follows.
 #[repr(C)]
@@ -278,116 +280,6 @@ pub struct Promisc {
 /// ioctl (SIOCSIFFLAGS), sendto/sendmsg (rtnetlink), setsockopt (PACKET_MR_PROMISC), close
 /// (a packet socket leaving).
 pub const PROMISC_SYSCALLS: [u32; 5] = [16, 44, 46, 54, 3];
-
-/// The kernel keeps at most AUDIT_MESSAGE_TEXT_MAX bytes of a user message's text.
-pub const USER_MSG_TEXT_MAX: usize = 8560;
-
-/// A user-space audit message as a program hands it to libaudit, at `__audit_send()` (where
-/// every libaudit logging function, and so libpam, ends), whether or not the kernel accepts it. Preceded by PATH_TASK_EXE and PATH_TASK_CGROUP of the same thread. Variable
-/// length: only `len` bytes of `text` are sent.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UserMsg {
-    pub hdr: Header,
-    pub msg_type: u32,
-    /// Bytes of `text`, without the NUL.
-    pub len: u32,
-    /// 1 when the text went on past USER_MSG_TEXT_MAX (the kernel cuts it there too), or could
-    /// not be read.
-    pub truncated: u32,
-    pub uid: u32,
-    pub auid: u32,
-    pub ses: u32,
-    /// Effective capabilities of the sender: the kernel takes user messages only from holders
-    /// of CAP_AUDIT_WRITE.
-    pub cap_effective: u64,
-    pub ns: TaskNs,
-    /// The text and room for its NUL.
-    pub text: [u8; USER_MSG_TEXT_MAX + 8],
-}
-pub const USER_MSG_FIXED: usize = core::mem::size_of::<UserMsg>() - (USER_MSG_TEXT_MAX + 8);
-
-/// The libpam API functions watched; a probe's attach cookie is the index here.
-pub const PAM_FUNCTIONS: [&str; 6] = [
-    "pam_authenticate",
-    "pam_setcred",
-    "pam_acct_mgmt",
-    "pam_open_session",
-    "pam_close_session",
-    "pam_chauthtok",
-];
-/// The modules whose decisions are watched, and their entry points (same order as
-/// PAM_FUNCTIONS); a probe's cookie is `module << 8 | function`.
-pub const PAM_MODULES: [&str; 7] = [
-    "pam_access",
-    "pam_time",
-    "pam_limits",
-    "pam_faillock",
-    "pam_unix",
-    "pam_nologin",
-    "pam_succeed_if",
-];
-pub const PAM_SM_FUNCTIONS: [&str; 6] = [
-    "pam_sm_authenticate",
-    "pam_sm_setcred",
-    "pam_sm_acct_mgmt",
-    "pam_sm_open_session",
-    "pam_sm_close_session",
-    "pam_sm_chauthtok",
-];
-
-/// Where libpam keeps the items in its private `pam_handle`: byte offsets of the `char *`
-/// members, found at start-up by creating a handle with known items (`load::pam_layout`).
-/// `known` is 0 when they could not be found: the probes then send no items.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PamLayout {
-    /// Indexed by PAM_ITEM_SERVICE .. PAM_ITEM_TTY.
-    pub item: [u32; 5],
-    pub known: u32,
-}
-pub const PAM_ITEM_SERVICE: usize = 0;
-pub const PAM_ITEM_USER: usize = 1;
-pub const PAM_ITEM_RHOST: usize = 2;
-pub const PAM_ITEM_RUSER: usize = 3;
-pub const PAM_ITEM_TTY: usize = 4;
-/// Longest item kept (a host name is at most 255 bytes).
-pub const PAM_ITEM_MAX: usize = 256;
-
-/// A libpam API call returned: which, its result and the handle's items then. Never the
-/// authentication token: only the items above are read.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PamCall {
-    pub hdr: Header,
-    /// Index in PAM_FUNCTIONS.
-    pub func: u32,
-    pub retval: i32,
-    pub uid: u32,
-    pub auid: u32,
-    pub ses: u32,
-    /// 1 when the items were read (the layout is known and the handle readable).
-    pub has_items: u32,
-    /// The call's flags argument (pam_setcred's PAM_ESTABLISH_CRED… decide its record type).
-    pub flags: u32,
-    pub _pad: u32,
-    pub ns: TaskNs,
-    /// NUL-terminated; empty when unset.
-    pub items: [[u8; PAM_ITEM_MAX]; 5],
-}
-
-/// A watched module's `pam_sm_*` returned (during the PamCall of the same thread).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PamModule {
-    pub hdr: Header,
-    /// Index in PAM_MODULES.
-    pub module: u32,
-    /// Index in PAM_SM_FUNCTIONS.
-    pub func: u32,
-    pub retval: i32,
-    pub _pad: u32,
-}
 
 /// The kernel's MAX_PROCTITLE_AUDIT_LEN.
 pub const PROCTITLE_MAX: usize = 128;

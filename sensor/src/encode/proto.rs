@@ -11,7 +11,7 @@ use sensor_proto::v1;
 
 use crate::event::{
     AbendEvent, ArgvTruncation, BprmFcaps, Caps, Container, Event, ExecEvent, FileCaps, Inode,
-    LostEvent, NameType, PathItem, PathsTruncated, Stamp, Syscall, Task, UserMessageEvent,
+    LostEvent, NameType, PathItem, PathsTruncated, Stamp, Syscall, Task,
 };
 
 /// The revision of `sensor.v1` this code writes (`Envelope.schema_version`).
@@ -143,7 +143,7 @@ pub fn to_envelope(ev: &Event, host: &HostInfo) -> v1::Envelope {
         Event::UserMessage(m) => (
             m.stamp,
             m.boot_ns,
-            v1::envelope::Body::UserMessage(user_message_to_proto(m)),
+            v1::envelope::Body::UserMessage(pam::user_message_to_proto(m)),
         ),
         Event::Pam(p) => (
             p.stamp,
@@ -191,7 +191,7 @@ pub fn from_envelope(env: v1::Envelope) -> Result<Event, ProtoError> {
             anomaly::from_proto(a, stamp, env.boot_ns).map(Event::Anomaly)
         }
         Some(v1::envelope::Body::UserMessage(m)) => {
-            user_message_from_proto(m, stamp, env.boot_ns).map(Event::UserMessage)
+            pam::user_message_from_proto(m, stamp, env.boot_ns).map(Event::UserMessage)
         }
         Some(v1::envelope::Body::Pam(p)) => pam::from_proto(p, stamp, env.boot_ns).map(Event::Pam),
         None => Err(ProtoError::UnknownBody {
@@ -357,34 +357,6 @@ fn abend_from_proto(
         container: container_from_proto(c),
         paths_truncated: truncated_from_proto(a.paths_truncated),
     })
-}
-
-fn user_message_to_proto(m: &UserMessageEvent) -> v1::UserMessageEvent {
-    move_fields!(m.clone() => v1::UserMessageEvent {
-        msg_type, pid, uid, auid, ses, text, truncated, trusted, exe;
-        container: Some(container_to_proto(&m.container)),
-        paths_truncated: truncated_to_proto(m.paths_truncated)
-    })
-}
-
-fn user_message_from_proto(
-    m: v1::UserMessageEvent,
-    stamp: Stamp,
-    boot_ns: u64,
-) -> Result<UserMessageEvent, ProtoError> {
-    let container = container_from_proto(
-        m.container
-            .clone()
-            .ok_or(ProtoError::MissingField("UserMessageEvent.container"))?,
-    );
-    let paths_truncated = truncated_from_proto(m.paths_truncated);
-    Ok(move_fields!(m => UserMessageEvent {
-        msg_type, pid, uid, auid, ses, text, truncated, trusted, exe;
-        stamp: stamp,
-        boot_ns: boot_ns,
-        container: container,
-        paths_truncated: paths_truncated
-    }))
 }
 
 fn lost_to_proto(l: &LostEvent) -> v1::LostEvent {

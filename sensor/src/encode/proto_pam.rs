@@ -1,11 +1,13 @@
-//! [`PamEvent`] ⇄ `sensor.v1.PamEvent`.
+//! [`PamEvent`] ⇄ `sensor.v1.PamEvent`, [`UserMessageEvent`] ⇄ `sensor.v1.UserMessageEvent`.
 
 use sensor_proto::v1;
 
 use super::{
     container_from_proto, container_to_proto, truncated_from_proto, truncated_to_proto, ProtoError,
 };
-use crate::event::{LoginAnomaly, ModuleResult, PamEvent, PamFunction, PamItems, Stamp};
+use crate::event::{
+    LoginAnomaly, ModuleResult, PamEvent, PamFunction, PamItems, Stamp, UserMessageEvent,
+};
 
 fn function_to_proto(f: PamFunction) -> i32 {
     PamFunction::ALL
@@ -71,6 +73,34 @@ pub fn from_proto(p: v1::PamEvent, stamp: Stamp, boot_ns: u64) -> Result<PamEven
         items: items,
         modules: modules,
         anomalies: anomalies,
+        container: container,
+        paths_truncated: paths_truncated
+    }))
+}
+
+pub fn user_message_to_proto(m: &UserMessageEvent) -> v1::UserMessageEvent {
+    move_fields!(m.clone() => v1::UserMessageEvent {
+        msg_type, pid, uid, auid, ses, text, truncated, trusted, exe;
+        container: Some(container_to_proto(&m.container)),
+        paths_truncated: truncated_to_proto(m.paths_truncated)
+    })
+}
+
+pub fn user_message_from_proto(
+    m: v1::UserMessageEvent,
+    stamp: Stamp,
+    boot_ns: u64,
+) -> Result<UserMessageEvent, ProtoError> {
+    let container = container_from_proto(
+        m.container
+            .clone()
+            .ok_or(ProtoError::MissingField("UserMessageEvent.container"))?,
+    );
+    let paths_truncated = truncated_from_proto(m.paths_truncated);
+    Ok(move_fields!(m => UserMessageEvent {
+        msg_type, pid, uid, auid, ses, text, truncated, trusted, exe;
+        stamp: stamp,
+        boot_ns: boot_ns,
         container: container,
         paths_truncated: paths_truncated
     }))

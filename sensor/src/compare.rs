@@ -212,29 +212,58 @@ fn pair_records(kernel: &[Record], sensor: &[Record], types: &mut BTreeMap<Strin
     }
 }
 
+/// One field of a kernel record against the sensor's record of the same type.
+pub struct FieldCheck<'a> {
+    /// `name`, or `enriched.NAME` for auditd's interpretation after 0x1d.
+    pub name: String,
+    pub kernel: &'a [u8],
+    /// `None` when the sensor's record lacks the field.
+    pub sensor: Option<&'a [u8]>,
+}
+
+impl FieldCheck<'_> {
+    pub fn agrees(&self) -> bool {
+        self.sensor == Some(self.kernel)
+    }
+}
+
+/// Every field the kernel wrote (and auditd's enrichment of it), looked up in the sensor's
+/// record; the sensor's own extra fields are not visited.
+pub fn check_fields<'a>(kernel: &'a Record, sensor: &'a Record) -> Vec<FieldCheck<'a>> {
+    let sides = [
+        (&kernel.fields, &sensor.fields, ""),
+        (&kernel.enriched, &sensor.enriched, "enriched."),
+    ];
+    let mut out = Vec::new();
+    for (theirs, ours, prefix) in sides {
+        for (name, kv) in theirs.iter() {
+            out.push(FieldCheck {
+                name: format!("{prefix}{}", String::from_utf8_lossy(name)),
+                kernel: kv,
+                sensor: ours
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_slice()),
+            });
+        }
+    }
+    out
+}
+
 fn compare_fields(k: &Record, s: &Record, row: &mut TypeRow) {
     row.compared += 1;
     let mut same = true;
-    let sides = [
-        (&k.fields, &s.fields, ""),
-        (&k.enriched, &s.enriched, "enriched."),
-    ];
-    for (theirs, ours, prefix) in sides {
-        for (name, kv) in theirs.iter() {
-            let sv = ours.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-            if sv == Some(kv) {
-                continue;
-            }
-            same = false;
-            let name = format!("{prefix}{}", String::from_utf8_lossy(name));
-            let diff = row.fields.entry(name).or_default();
-            diff.count += 1;
-            if diff.examples.len() < EXAMPLES {
-                diff.examples.push((
-                    String::from_utf8_lossy(kv).into_owned(),
-                    sv.map(|v| String::from_utf8_lossy(v).into_owned()),
-                ));
-            }
+    for check in check_fields(k, s).into_iter().filter(|c| !c.agrees()) {
+        same = false;
+        let diff = row.fields.entry(check.name).or_default();
+        diff.count += 1;
+        if diff.examples.len() < EXAMPLES {
+            diff.examples.push((
+                String::from_utf8_lossy(check.kernel).into_owned(),
+                check
+                    .sensor
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
+            ));
         }
     }
     row.identical += same as usize;

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use sensor::encode::parse::{group_events, parse_log, Record};
+use sensor::{
+    compare::check_fields,
+    encode::parse::{group_events, parse_log, Record},
+};
 
 /// Per `TYPE.field`: how many scenarios agreed, and a line per disagreement.
 #[derive(Default)]
@@ -15,28 +18,19 @@ pub struct FieldTable {
 impl FieldTable {
     pub fn compare(&mut self, scenario: &str, kernel: &Record, sensor: &Record) {
         let rtype = String::from_utf8_lossy(&kernel.rtype).into_owned();
-        let pairs = [
-            (&kernel.fields, &sensor.fields),
-            (&kernel.enriched, &sensor.enriched),
-        ];
-        for (i, (theirs, ours)) in pairs.into_iter().enumerate() {
-            for (name, kv) in theirs.iter() {
-                let sv = ours.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-                let key = format!(
-                    "{rtype}.{}{}",
-                    if i == 1 { "enriched." } else { "" },
-                    String::from_utf8_lossy(name)
-                );
-                let row = self.rows.entry(key).or_default();
-                if sv == Some(kv) {
-                    row.0 += 1;
-                } else {
-                    row.1.push(format!(
-                        "{scenario}: kernel {:?} | sensor {:?}",
-                        String::from_utf8_lossy(kv),
-                        sv.map(|v| String::from_utf8_lossy(v).into_owned())
-                    ));
-                }
+        for check in check_fields(kernel, sensor) {
+            let row = self
+                .rows
+                .entry(format!("{rtype}.{}", check.name))
+                .or_default();
+            if check.agrees() {
+                row.0 += 1;
+            } else {
+                row.1.push(format!(
+                    "{scenario}: kernel {:?} | sensor {:?}",
+                    String::from_utf8_lossy(check.kernel),
+                    check.sensor.map(String::from_utf8_lossy)
+                ));
             }
         }
         // The kernel's fields are a prefix of the sensor's, in the same order.

@@ -1,7 +1,7 @@
 //! Real kernel audit beside the sensor, restored to exactly what it was on drop: the daemon's
 //! running state, `enabled`, and the rules (only the test's own rule is added and removed).
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{os::unix::fs::MetadataExt, path::PathBuf, process::Command, time::Duration};
 
 use super::wait_until;
 
@@ -35,6 +35,8 @@ pub struct Auditd {
     rule: Vec<String>,
     was_enabled: u32,
     started: Option<u32>,
+    /// The log file (inode) and its length when the test began.
+    log_ino: u64,
     log_offset: u64,
 }
 
@@ -55,7 +57,9 @@ impl Auditd {
         } else {
             None
         };
-        let log_offset = std::fs::metadata(LOG).map(|m| m.len()).unwrap_or(0);
+        let (log_ino, log_offset) = std::fs::metadata(LOG)
+            .map(|m| (m.ino(), m.len()))
+            .unwrap_or((0, 0));
         auditctl(&["-e", "1"]);
         // No rule: kernel audit enabled is enough for the anomaly records.
         if !rule.is_empty() {
@@ -67,6 +71,7 @@ impl Auditd {
             rule: rule.iter().map(|s| s.to_string()).collect(),
             was_enabled,
             started,
+            log_ino,
             log_offset,
         }
     }
@@ -75,15 +80,29 @@ impl Auditd {
     pub fn collect(&self, dest: &PathBuf, mut ready: impl FnMut(&[u8]) -> bool) -> Vec<u8> {
         let mut new = Vec::new();
         wait_until(Duration::from_secs(15), || {
-            let all = std::fs::read(LOG).unwrap_or_default();
-            new = all
-                .get(self.log_offset as usize..)
-                .unwrap_or_default()
-                .to_vec();
+            new = self.written_since_start();
             ready(&new)
         });
         std::fs::write(dest, &new).unwrap();
         new
+    }
+}
+
+impl Auditd {
+    /// The log from where it stood at `start`. auditd rotates its log (max_log_file): when the
+    /// file is another one now, the test's start is in the rotated one, `audit.log.1`.
+    fn written_since_start(&self) -> Vec<u8> {
+        let read_from = |path: &str, offset: u64| {
+            let all = std::fs::read(path).unwrap_or_default();
+            all.get(offset as usize..).unwrap_or_default().to_vec()
+        };
+        let now = std::fs::metadata(LOG).map(|m| m.ino()).unwrap_or(0);
+        if now == self.log_ino {
+            return read_from(LOG, self.log_offset);
+        }
+        let mut out = read_from(&format!("{LOG}.1"), self.log_offset);
+        out.extend(read_from(LOG, 0));
+        out
     }
 }
 

@@ -453,5 +453,9 @@ use pam::write_pam;
 mod tests;
 
 #[cfg(test)]
+#[path = "audit_test_lines.rs"]
+pub(crate) mod test_lines;
+
+#[cfg(test)]
 #[path = "audit_golden.rs"]
 mod golden;

@@ -1,6 +1,7 @@
 //! ANOM_LINK, ANOM_CREAT and ANOM_PROMISCUOUS against lines that real Linux 6.18 kernel audit +
 //! auditd 3.0.9 (log_format=ENRICHED) wrote, and properties of the anomaly writer for any input.
 
+use crate::encode::audit::test_lines::{insert, raw};
 use crate::encode::audit::tests::{container, names, show, with_container};
 use crate::encode::audit::{write_event, Names, INTERP_SEPARATOR};
 use crate::event::*;
@@ -160,19 +161,6 @@ fn encode(ev: &AnomalyEvent, enriched: bool) -> Vec<u8> {
     let ev = Event::Anomaly(ev.clone());
     write_event(&mut out, &ev, enriched.then_some(&n as &dyn Names));
     out
-}
-
-/// `extra` where the sensor puts its own fields: after auditd's, before the separator.
-fn insert(line: &str, extra: &str) -> String {
-    match line.find('\x1d') {
-        Some(i) => format!("{}{extra}{}", &line[..i], &line[i..]),
-        None => format!("{line}{extra}"),
-    }
-}
-
-/// The RAW form of an ENRICHED line.
-fn raw(line: &str) -> &str {
-    line.split('\x1d').next().unwrap()
 }
 
 /// Both outputs of `ev` against the expected ENRICHED lines.

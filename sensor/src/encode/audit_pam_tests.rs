@@ -2,6 +2,7 @@
 //! line libpam + libaudit + kernel audit + auditd 3.0.9 (log_format=ENRICHED) really wrote, and
 //! the sensor's ANOM_LOGIN_* records.
 
+use crate::encode::audit::test_lines::{insert, raw};
 use crate::encode::audit::tests::{container, names, show, with_container};
 use crate::encode::audit::{write_event, Names, INTERP_SEPARATOR};
 use crate::event::*;
@@ -87,19 +88,6 @@ fn encode(ev: &PamEvent, enriched: bool) -> Vec<u8> {
         enriched.then_some(&n as &dyn Names),
     );
     out
-}
-
-/// `extra` where the sensor puts its own fields: after auditd's, before the separator.
-fn insert(line: &str, extra: &str) -> String {
-    match line.find('\x1d') {
-        Some(i) => format!("{}{extra}{}", &line[..i], &line[i..]),
-        None => format!("{line}{extra}"),
-    }
-}
-
-/// The RAW form of an ENRICHED line.
-fn raw(line: &str) -> &str {
-    line.split('\x1d').next().unwrap()
 }
 
 /// A sensor record: auditd's line with `sensor_rule=` and the container fields.

@@ -72,6 +72,8 @@ impl Normaliser {
 
     pub fn abend(&mut self, a: AssembledAbend) -> AbendEvent {
         let x = &*a.abend;
+        let (exe, container, paths_truncated) =
+            standalone_context(a.exe.as_ref(), a.cgroup.as_ref(), &x.ns);
         AbendEvent {
             stamp: self.stamp_at(x.hdr.boot_ns),
             boot_ns: x.hdr.boot_ns,
@@ -81,14 +83,10 @@ impl Normaliser {
             gid: x.gid,
             ses: x.ses,
             comm: wire::cstr(&x.comm).to_vec(),
-            exe: a.exe.as_ref().map(|p| p.to_path()),
+            exe,
             sig: x.sig,
-            container: container(a.cgroup.as_ref(), &x.ns),
-            paths_truncated: PathsTruncated {
-                cwd: false,
-                exe: a.exe.as_ref().is_some_and(|p| p.truncated),
-                cgroup: a.cgroup.as_ref().is_none_or(|p| p.truncated),
-            },
+            container,
+            paths_truncated,
         }
     }
 
@@ -167,6 +165,22 @@ impl Normaliser {
             key: None,
         }
     }
+}
+
+/// What a standalone event (ABEND, anomaly, PAM call, user message) takes from the exe and
+/// cgroup paths sent just before it: the exe, the container, and which of them were cut. A
+/// missing exe is a task without one; a missing cgroup record was lost, and counts as cut.
+fn standalone_context(
+    exe: Option<&WalkedPath>,
+    cgroup: Option<&WalkedPath>,
+    ns: &wire::TaskNs,
+) -> (Option<Vec<u8>>, Container, PathsTruncated) {
+    let cut = PathsTruncated {
+        cwd: false,
+        exe: exe.is_some_and(|p| p.truncated),
+        cgroup: cgroup.is_none_or(|p| p.truncated),
+    };
+    (exe.map(WalkedPath::to_path), container(cgroup, ns), cut)
 }
 
 /// The task as the SYSCALL record shows it.

@@ -5,13 +5,13 @@
 use sensor_common as wire;
 
 use super::{
-    container, protect,
+    protect,
     protect::{Caller, Request, Sysctls, TaskFs},
-    rtrim_proctitle, task, Normaliser, PROCTITLE_MAX,
+    rtrim_proctitle, standalone_context, task, Normaliser, PROCTITLE_MAX,
 };
 use crate::{
     assemble::{AssembledAnomaly, TaskPaths},
-    event::{Anomaly, AnomalyEvent, PathsTruncated, Promiscuity, Syscall, SyscallPart},
+    event::{Anomaly, AnomalyEvent, Promiscuity, Syscall, SyscallPart},
 };
 
 const AT_FDCWD: i32 = -100;
@@ -38,7 +38,8 @@ impl Normaliser {
             (Some(x), None) => (path_denied(x, &paths)?, x.hdr.boot_ns, x.ns),
             (None, None) => return None,
         };
-        let exe = paths.exe.as_ref().map(|p| p.to_path());
+        let (exe, container, paths_truncated) =
+            standalone_context(paths.exe.as_ref(), paths.cgroup.as_ref(), &ns);
         let syscall = exit.as_deref().and_then(|x| {
             Some(SyscallPart {
                 syscall: Syscall::from_number(x.nr)?,
@@ -56,12 +57,8 @@ impl Normaliser {
             boot_ns,
             anomaly,
             syscall,
-            container: container(paths.cgroup.as_ref(), &ns),
-            paths_truncated: PathsTruncated {
-                cwd: false,
-                exe: paths.exe.as_ref().is_some_and(|p| p.truncated),
-                cgroup: paths.cgroup.as_ref().is_none_or(|p| p.truncated),
-            },
+            container,
+            paths_truncated,
         })
     }
 }

@@ -21,10 +21,10 @@ use std::collections::{HashMap, VecDeque};
 
 use sensor_common as wire;
 
-use super::{container, Normaliser};
+use super::{standalone_context, Normaliser};
 use crate::{
     assemble::AssembledPam,
-    event::{LoginAnomaly, ModuleResult, PamEvent, PamFunction, PamItems, PathsTruncated},
+    event::{LoginAnomaly, ModuleResult, PamEvent, PamFunction, PamItems},
 };
 
 const PAM_SUCCESS: i32 = 0;
@@ -87,6 +87,8 @@ impl Normaliser {
             .collect();
         // libpam writes one of USER_AUTH … CRED_REFR (1100-1110) for every call it audits.
         let libpam_reported = a.messages.iter().any(|t| (1100..=1110).contains(t));
+        let (exe, container, paths_truncated) =
+            standalone_context(a.paths.exe.as_ref(), a.paths.cgroup.as_ref(), &c.ns);
         let mut ev = PamEvent {
             stamp: self.stamp_at(c.hdr.boot_ns),
             boot_ns: c.hdr.boot_ns,
@@ -101,13 +103,9 @@ impl Normaliser {
             modules,
             libpam_reported,
             anomalies: Vec::new(),
-            exe: a.paths.exe.as_ref().map(|p| p.to_path()),
-            container: container(a.paths.cgroup.as_ref(), &c.ns),
-            paths_truncated: PathsTruncated {
-                cwd: false,
-                exe: a.paths.exe.as_ref().is_some_and(|p| p.truncated),
-                cgroup: a.paths.cgroup.as_ref().is_none_or(|p| p.truncated),
-            },
+            exe,
+            container,
+            paths_truncated,
         };
         ev.anomalies = self.logins.rules(&ev, &a.messages);
         Some(ev)

@@ -1,11 +1,7 @@
 //! User-space audit messages: who sent them, and whether the kernel would have taken them.
 
-use super::{container, Normaliser};
-use crate::{
-    assemble::AssembledUserMessage,
-    event::{PathsTruncated, UserMessageEvent},
-    read::RawEvent,
-};
+use super::{standalone_context, Normaliser};
+use crate::{assemble::AssembledUserMessage, event::UserMessageEvent, read::RawEvent};
 
 const CAP_AUDIT_WRITE: u64 = 1 << 29;
 /// The initial pid namespace's inode number (the kernel's PROC_PID_INIT_INO).
@@ -36,6 +32,8 @@ impl Normaliser {
         if !is_user_type(msg_type) {
             return None;
         }
+        let (exe, container, paths_truncated) =
+            standalone_context(a.paths.exe.as_ref(), a.paths.cgroup.as_ref(), &ns);
         Some(UserMessageEvent {
             stamp: self.stamp_at(hdr.boot_ns),
             boot_ns: hdr.boot_ns,
@@ -48,13 +46,9 @@ impl Normaliser {
             truncated,
             // audit_netlink_ok(): CAP_AUDIT_WRITE, and only from the initial pid namespace.
             trusted: cap_effective & CAP_AUDIT_WRITE != 0 && ns.pid_ns == INIT_PID_NS,
-            exe: a.paths.exe.as_ref().map(|p| p.to_path()),
-            container: container(a.paths.cgroup.as_ref(), &ns),
-            paths_truncated: PathsTruncated {
-                cwd: false,
-                exe: a.paths.exe.as_ref().is_some_and(|p| p.truncated),
-                cgroup: a.paths.cgroup.as_ref().is_none_or(|p| p.truncated),
-            },
+            exe,
+            container,
+            paths_truncated,
         })
     }
 }

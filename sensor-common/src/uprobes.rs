@@ -2,6 +2,13 @@
 
 use crate::{Header, TaskNs};
 
+/// The types the kernel relays from user space (`audit_receive_msg()`): AUDIT_USER, the
+/// 1100-1199 block and the 2100-2999 block. Anything else a program hands to libaudit is a
+/// control request (status, rules), not a message.
+pub const fn is_user_msg_type(t: u32) -> bool {
+    t == 1005 || (t >= 1100 && t <= 1199) || (t >= 2100 && t <= 2999)
+}
+
 /// The kernel keeps at most AUDIT_MESSAGE_TEXT_MAX bytes of a user message's text.
 pub const USER_MSG_TEXT_MAX: usize = 8560;
 

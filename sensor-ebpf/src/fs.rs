@@ -6,11 +6,10 @@
 //! the task; the agent then decides from the fs.protected_* sysctls and the ownership and mode of
 //! the objects whether a protection refused it, or something else did.
 
-use aya_ebpf::helpers::generated::bpf_probe_read_user;
 use sensor_common::{KIND_SYSCALL_EXIT, PATH_ARG_NAME, PATH_ARG_NEWNAME};
 
 use crate::{
-    kernel::{header, syscall_args},
+    kernel::{header, read_user, syscall_args},
     path::send_user_string,
     syscall::send_syscall_exit,
 };
@@ -31,7 +30,7 @@ pub fn denied(nr: u64, ret: i64, regs: u64) {
         2 => (a[0], 0, a[1]),
         257 => (a[1], 0, a[2]),
         // openat2: `struct open_how *`, whose first member is the flags.
-        437 => (a[1], 0, read_user_u64(a[2])),
+        437 => (a[1], 0, read_user::<u64>(a[2])),
         85 => (a[0], 0, CREAT_FLAGS),
         86 => (a[0], a[1], 0),
         _ => (a[1], a[3], a[4]),
@@ -42,11 +41,4 @@ pub fn denied(nr: u64, ret: i64, regs: u64) {
         send_user_string(hdr, PATH_ARG_NEWNAME, newname);
     }
     send_syscall_exit(hdr, nr as u32, ret, Some(a), flags, true);
-}
-
-#[inline(always)]
-fn read_user_u64(ptr: u64) -> u64 {
-    let mut v = 0u64;
-    unsafe { bpf_probe_read_user(&mut v as *mut u64 as *mut _, 8, ptr as *const _) };
-    v
 }

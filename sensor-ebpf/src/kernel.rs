@@ -62,6 +62,21 @@ pub fn read<T: Copy>(base: u64, off: u64) -> T {
     unsafe { v.assume_init() }
 }
 
+/// Reads a `T` from the current task's memory at `addr`; zero when unreadable (a process's
+/// pointer may be anything).
+#[inline(always)]
+pub fn read_user<T: Copy + Default>(addr: u64) -> T {
+    let mut v = T::default();
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_user(
+            &mut v as *mut T as *mut _,
+            core::mem::size_of::<T>() as u32,
+            addr as *const _,
+        )
+    };
+    v
+}
+
 /// This CPU's read-error count, to attribute errors to one event by difference.
 #[inline(always)]
 pub fn read_errors_so_far() -> u64 {

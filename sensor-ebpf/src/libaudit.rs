@@ -9,7 +9,7 @@
 use aya_ebpf::{
     helpers::generated::bpf_probe_read_user_str, macros::uprobe, programs::ProbeContext,
 };
-use sensor_common::{UserMsg, KIND_USER_MSG, USER_MSG_FIXED, USER_MSG_TEXT_MAX};
+use sensor_common::{is_user_msg_type, UserMsg, KIND_USER_MSG, USER_MSG_FIXED, USER_MSG_TEXT_MAX};
 
 use crate::{
     kernel::{audit_ids, current_task, header, off, read, task_ns},
@@ -21,8 +21,7 @@ use crate::{
 pub fn audit_send(ctx: ProbeContext) -> u32 {
     let msg_type: u32 = ctx.arg::<i32>(1).unwrap_or(0) as u32;
     let data: u64 = ctx.arg(2).unwrap_or(0);
-    // AUDIT_USER and the two user message blocks, as `audit_receive_msg()` relays them.
-    if msg_type == 1005 || (1100..=1199).contains(&msg_type) || (2100..=2999).contains(&msg_type) {
+    if is_user_msg_type(msg_type) {
         user_message(msg_type, data);
     }
     0

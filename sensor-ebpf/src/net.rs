@@ -31,7 +31,7 @@ static PROMISC_PENDING: LruHashMap<u32, u32> = LruHashMap::with_max_entries(1024
 /// When (jiffies: the cheapest clock a tracing program may read) the last change was put in
 /// `PROMISC_PENDING`.
 #[map]
-static PROMISC_LAST_NS: Array<u64> = Array::with_max_entries(1, 0);
+static PROMISC_LAST_JIFFIES: Array<u64> = Array::with_max_entries(1, 0);
 
 const SUFFIX: &[u8; 16] = b"promiscuous mode";
 /// write(2)/writev(2): how /dev/kmsg is written. A console line arriving through them is a
@@ -113,7 +113,7 @@ fn promisc(text: &[u8; PROMISC_TEXT_MAX], len: u32) {
     p.text = *text;
     entry.submit(0);
     if exit_follows && PROMISC_PENDING.insert(&hdr.tid, &(nr as u32), 0).is_ok() {
-        if let Some(last) = PROMISC_LAST_NS.get_ptr_mut(0) {
+        if let Some(last) = PROMISC_LAST_JIFFIES.get_ptr_mut(0) {
             // Any CPU's recent stamp will do: no atomic needed.
             unsafe { core::ptr::write_volatile(last, bpf_jiffies64()) };
         }
@@ -146,7 +146,7 @@ const RECENT_JIFFIES: u64 = 1000;
 /// syscall's exit are microseconds apart.)
 #[inline(always)]
 pub fn recent() -> bool {
-    let Some(last) = PROMISC_LAST_NS.get(0) else {
+    let Some(last) = PROMISC_LAST_JIFFIES.get(0) else {
         return false;
     };
     let last = unsafe { core::ptr::read_volatile(last) };

@@ -7,7 +7,7 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid,
-        generated::{bpf_get_attach_cookie, bpf_probe_read_user, bpf_probe_read_user_str},
+        generated::{bpf_get_attach_cookie, bpf_probe_read_user_str},
     },
     macros::{map, uprobe, uretprobe},
     maps::LruHashMap,
@@ -20,7 +20,7 @@ use sensor_common::{
 };
 
 use crate::{
-    kernel::{audit_ids, current_task, header, offset, task_ns},
+    kernel::{audit_ids, current_task, header, offset, read_user, task_ns},
     maps::{count, EVENTS},
     path::send_task_paths,
 };
@@ -76,8 +76,7 @@ pub fn pam_api_exit(ctx: RetProbeContext) -> u32 {
             continue;
         }
         let off = offset(&PAM_LAYOUT.item[i]);
-        let mut ptr = 0u64;
-        unsafe { bpf_probe_read_user(&mut ptr as *mut u64 as *mut _, 8, (pamh + off) as *const _) };
+        let ptr: u64 = read_user(pamh + off);
         if ptr != 0 {
             unsafe {
                 bpf_probe_read_user_str(

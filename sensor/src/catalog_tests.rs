@@ -67,7 +67,7 @@ fn emitted() -> BTreeSet<String> {
     }
     for t in all()
         .iter()
-        .filter(|t| crate::normalise::user::is_user_type(t.number))
+        .filter(|t| sensor_common::is_user_msg_type(t.number))
     {
         events.push(Event::UserMessage(user_message(
             1,

@@ -4,6 +4,7 @@
 
 pub mod offsets;
 pub mod probes;
+pub mod syscalls;
 mod uprobes;
 pub use offsets::KernelOffsets;
 pub use uprobes::*;
@@ -279,7 +280,13 @@ pub struct Promisc {
 /// Syscalls after whose exit a promiscuity change gets its SYSCALL record (x86_64 numbers):
 /// ioctl (SIOCSIFFLAGS), sendto/sendmsg (rtnetlink), setsockopt (PACKET_MR_PROMISC), close
 /// (a packet socket leaving).
-pub const PROMISC_SYSCALLS: [u32; 5] = [16, 44, 46, 54, 3];
+pub const PROMISC_SYSCALLS: [u32; 5] = [
+    syscalls::x86_64::IOCTL,
+    syscalls::x86_64::SENDTO,
+    syscalls::x86_64::SENDMSG,
+    syscalls::x86_64::SETSOCKOPT,
+    syscalls::x86_64::CLOSE,
+];
 
 /// The kernel's MAX_PROCTITLE_AUDIT_LEN.
 pub const PROCTITLE_MAX: usize = 128;

@@ -13,7 +13,7 @@ use clap::Parser;
 use sensor::{
     assemble::{Assembler, Assembly},
     cli::{Cli, Command, DecodeArgs, RunArgs, TextFormat},
-    encode::{audit, names::SystemNames, proto},
+    encode::{audit, audit::names::SystemNames, proto},
     event::{Event, LostEvent},
     load,
     normalise::Normaliser,

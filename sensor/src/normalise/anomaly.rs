@@ -1,16 +1,13 @@
 //! ANOM_LINK, ANOM_CREAT and ANOM_PROMISCUOUS events from an [`AssembledAnomaly`]: the
-//! protection check for refused opens and links ([`super::protect`]), the promiscuity changes
+//! protection check for refused opens and links ([`crate::detect::protect`]), the promiscuity changes
 //! read from the kernel's console line, and the SYSCALL part of their event.
 
 use sensor_common as wire;
 
-use super::{
-    protect,
-    protect::{Caller, Request, Sysctls, TaskFs},
-    rtrim_proctitle, standalone_context, task, Normaliser, PROCTITLE_MAX,
-};
+use super::{rtrim_proctitle, standalone_context, task, Normaliser, PROCTITLE_MAX};
 use crate::{
     assemble::{AssembledAnomaly, TaskPaths},
+    detect::protect::{self, Caller, Request, Sysctls, TaskFs},
     event::{Anomaly, AnomalyEvent, Promiscuity, Syscall, SyscallPart},
 };
 

@@ -193,5 +193,4 @@ impl LoginState {
 }
 
 #[cfg(test)]
-#[path = "pam_tests.rs"]
 mod tests;

@@ -1,0 +1,3 @@
+//! Stateful rules that decide whether an anomaly happened.
+
+pub mod protect;

@@ -1,0 +1,451 @@
+//! Audit text: the records kernel audit + auditd 3.0.9 write for an execve, byte for byte
+//! (see /work/shared/reference/audit-records.md), so that existing audit tooling and rules keep
+//! working on the sensor's log.
+//!
+//! Every record is one line ending in `\n`; every value that comes from a process goes through the
+//! untrusted-string rule ([`super::hexq`]), so no argument, path or name can forge a field, a
+//! record or the 0x1d separator.
+//!
+//! # Fields the sensor adds
+//! These names never occur in the kernel's SYSCALL/EXECVE records nor in auditd's DAEMON records,
+//! so tools that know auditd's fields ignore them, and `parse` reads them back. They are stable:
+//! other code parses them.
+//! - SYSCALL, after `key=` and before the 0x1d enrichment:
+//!   `cgroup_id=` (decimal cgroup v2 id), `cgroup=` (cgroup v2 path, untrusted rule; auparse already
+//!   knows `cgroup` as an escaped field), `pidns=` `mntns=` `netns=` `utsns=` (namespace inode
+//!   numbers, decimal), `nspid=` (pid inside the task's pid namespace), and `container=` (container
+//!   id, untrusted rule) only when one was recognised; `sensor_trunc_paths=` (`cwd`, `exe`, `cgroup`,
+//!   comma-separated) only when a path walked in the kernel had to be cut (its leading
+//!   components are missing from `cwd=`, `exe=` or `cgroup=`) or its record was lost.
+//! - EXECVE, at the end of the last EXECVE record of an event, only when the sensor could not
+//!   capture all of argv: `sensor_trunc_args=` (arguments missing) `sensor_trunc_bytes=` (bytes
+//!   missing). `argc=` stays the kernel's true argc.
+//! - Lost events are one `DAEMON_ERR` record (a type auditd itself uses for its own failures, so
+//!   `ausearch -m DAEMON_ERR` and alerting on it work): `op=sensor_lost lost= delta= ringbuf=
+//!   read_errors= channel= res=failed`.
+
+pub mod hexq;
+pub mod names;
+
+use crate::event::{
+    AbendEvent, BprmFcaps, Container, Event, ExecEvent, LostEvent, PathItem, PathsTruncated, Stamp,
+    Syscall, Task, UNSET_ID,
+};
+use hexq::{needs_hex, push_hex, push_quoted, push_untrusted, raw_safe};
+pub use names::{FixedNames, Names, SystemNames};
+
+/// Separates the kernel's fields from auditd's interpretations (AUDIT_INTERP_SEPARATOR).
+pub const INTERP_SEPARATOR: u8 = 0x1d;
+
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+
+/// `write!` into a `Vec<u8>`, which cannot fail.
+macro_rules! put {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt($out, format_args!($($arg)*));
+    }};
+}
+
+/// Writes all records of one event.
+pub fn write_event(out: &mut Vec<u8>, ev: &Event, enriched: Option<&dyn Names>) {
+    match ev {
+        Event::Exec(e) => write_exec(out, e, enriched),
+        Event::Abend(a) => write_abend(out, a, enriched),
+        Event::Anomaly(a) => write_anomaly(out, a, enriched),
+        Event::UserMessage(m) => write_user_message(out, m, enriched),
+        Event::Pam(p) => write_pam(out, p, enriched),
+        Event::Lost(l) => write_lost(out, l),
+    }
+}
+
+/// SYSCALL, EXECVE…, CWD, PATH…, PROCTITLE: auditd's order. BPRM_FCAPS is not written: the sensor
+/// does not see capability transitions.
+pub fn write_exec(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names>) {
+    let record = SyscallRecord {
+        stamp: &ev.stamp,
+        arch: ev.arch,
+        syscall: ev.syscall,
+        success: ev.success,
+        exit: ev.exit,
+        regs: ev.regs,
+        items: ev.paths.len(),
+        task: &ev.task,
+        key: ev.key.as_deref(),
+        container: &ev.container,
+        cut: &ev.paths_truncated,
+    };
+    write_syscall(out, &record, enriched);
+    if let Some(b) = &ev.bprm_fcaps {
+        write_bprm_fcaps(out, &ev.stamp, b);
+    }
+    // The kernel logs EXECVE only once the new image is committed. An empty captured argv is
+    // still written when something is missing, so that the loss is visible.
+    if ev.success && (!ev.argv.is_empty() || ev.argv_truncated.is_some()) {
+        write_execve(out, ev);
+    }
+    if let Some(cwd) = &ev.cwd {
+        begin(out, "CWD", &ev.stamp);
+        out.extend_from_slice(b"cwd=");
+        push_untrusted(out, cwd);
+        out.push(b'\n');
+    }
+    for (item, path) in ev.paths.iter().enumerate() {
+        write_path(out, &ev.stamp, item, path, enriched);
+    }
+    write_proctitle(out, &ev.stamp, &ev.proctitle);
+}
+
+fn write_proctitle(out: &mut Vec<u8>, stamp: &Stamp, proctitle: &[u8]) {
+    begin(out, "PROCTITLE", stamp);
+    out.extend_from_slice(b"proctitle=");
+    // audit_log_proctitle() logs the literal "(null)" when the command line is empty.
+    push_untrusted(
+        out,
+        if proctitle.is_empty() {
+            b"(null)"
+        } else {
+            proctitle
+        },
+    );
+    out.push(b'\n');
+}
+
+/// `audit_log_cap()`: ` NAME=0` for an empty set, else 16 lower-case hex digits.
+fn push_cap(out: &mut Vec<u8>, name: &str, set: u64) {
+    if set == 0 {
+        put!(out, " {name}=0");
+    } else {
+        put!(out, " {name}={set:016x}");
+    }
+}
+
+/// BPRM_FCAPS, as `audit_log_exit()` writes the aux record, between SYSCALL and EXECVE.
+fn write_bprm_fcaps(out: &mut Vec<u8>, stamp: &Stamp, b: &BprmFcaps) {
+    begin(out, "BPRM_FCAPS", stamp);
+    put!(out, "fver={:x}", b.file.version);
+    push_cap(out, "fp", b.file.permitted);
+    push_cap(out, "fi", b.file.inheritable);
+    put!(out, " fe={}", b.file.effective as u8);
+    for (name, set) in [
+        ("old_pp", b.old.permitted),
+        ("old_pi", b.old.inheritable),
+        ("old_pe", b.old.effective),
+        ("old_pa", b.old.ambient),
+        ("pp", b.new.permitted),
+        ("pi", b.new.inheritable),
+        ("pe", b.new.effective),
+        ("pa", b.new.ambient),
+    ] {
+        push_cap(out, name, set);
+    }
+    put!(out, " frootid={}\n", b.file.rootid as i32);
+}
+
+/// One DAEMON_ERR record; see the module documentation.
+pub fn write_lost(out: &mut Vec<u8>, ev: &LostEvent) {
+    begin(out, "DAEMON_ERR", &ev.stamp);
+    put!(
+        out,
+        "op=sensor_lost lost={} delta={} ringbuf={} read_errors={} channel={} incomplete={} res=failed\n",
+        ev.total,
+        ev.delta,
+        ev.ringbuf,
+        ev.read_errors,
+        ev.channel,
+        ev.incomplete
+    );
+}
+
+/// `type=X msg=audit(SEC.MSEC:SERIAL): ` as auditd prefixes the kernel's `audit(…): ` header.
+fn begin(out: &mut Vec<u8>, rtype: &str, st: &Stamp) {
+    put!(
+        out,
+        "type={} msg=audit({}.{:03}:{}): ",
+        rtype,
+        st.sec,
+        st.nsec / 1_000_000,
+        st.serial
+    );
+}
+
+fn syscall_nr(arch: u32, sc: Syscall) -> u32 {
+    match (arch, sc) {
+        (AUDIT_ARCH_I386, Syscall::Execve) => 11,
+        (AUDIT_ARCH_I386, Syscall::Execveat) => 358,
+        _ => sc.number(),
+    }
+}
+
+/// What a SYSCALL record shows, borrowed from the event it belongs to.
+struct SyscallRecord<'a> {
+    stamp: &'a Stamp,
+    arch: u32,
+    syscall: Syscall,
+    success: bool,
+    exit: i64,
+    regs: [u64; 4],
+    items: usize,
+    task: &'a Task,
+    key: Option<&'a [u8]>,
+    container: &'a Container,
+    cut: &'a PathsTruncated,
+}
+
+fn write_syscall(out: &mut Vec<u8>, ev: &SyscallRecord, enriched: Option<&dyn Names>) {
+    let t = ev.task;
+    begin(out, "SYSCALL", ev.stamp);
+    put!(
+        out,
+        "arch={:x} syscall={} success={} exit={} a0={:x} a1={:x} a2={:x} a3={:x} items={} ",
+        ev.arch,
+        syscall_nr(ev.arch, ev.syscall),
+        if ev.success { "yes" } else { "no" },
+        ev.exit,
+        ev.regs[0],
+        ev.regs[1],
+        ev.regs[2],
+        ev.regs[3],
+        ev.items,
+    );
+    push_task_info(out, t);
+    out.extend_from_slice(b" key=");
+    match ev.key {
+        Some(key) => push_untrusted(out, key),
+        None => out.extend_from_slice(b"(null)"),
+    }
+    push_container(out, ev.container, ev.cut);
+    if let Some(names) = enriched {
+        out.push(INTERP_SEPARATOR);
+        let syscall = match ev.arch {
+            AUDIT_ARCH_I386 | crate::event::AUDIT_ARCH_X86_64 => ev.syscall.name().to_string(),
+            _ => format!("unknown-syscall({})", syscall_nr(ev.arch, ev.syscall)),
+        };
+        put!(out, "ARCH={} SYSCALL={}", arch_name(ev.arch), syscall);
+        push_ids(out, names, &task_ids(t));
+    }
+    out.push(b'\n');
+}
+
+/// The ids auditd enriches in SYSCALL and `audit_log_task_info()` records, in their order.
+fn task_ids(t: &Task) -> [(&'static str, u32, bool); 9] {
+    [
+        ("AUID", t.auid, true),
+        ("UID", t.uid, true),
+        ("GID", t.gid, false),
+        ("EUID", t.euid, true),
+        ("SUID", t.suid, true),
+        ("FSUID", t.fsuid, true),
+        ("EGID", t.egid, false),
+        ("SGID", t.sgid, false),
+        ("FSGID", t.fsgid, false),
+    ]
+}
+
+/// `ppid=… pid=… auid=… … fsgid=… tty=… ses=… comm=… exe=…`, as SYSCALL and
+/// `audit_log_task_info()` both write them.
+fn push_task_info(out: &mut Vec<u8>, t: &Task) {
+    put!(
+        out,
+        "ppid={} pid={} auid={} uid={} gid={} euid={} suid={} fsuid={} egid={} sgid={} fsgid={} tty=",
+        t.ppid,
+        t.pid,
+        t.auid,
+        t.uid,
+        t.gid,
+        t.euid,
+        t.suid,
+        t.fsuid,
+        t.egid,
+        t.sgid,
+        t.fsgid
+    );
+    push_raw_name(out, t.tty.as_deref(), b"(none)");
+    put!(out, " ses={} comm=", t.ses);
+    push_untrusted(out, &t.comm);
+    out.extend_from_slice(b" exe=");
+    match &t.exe {
+        Some(exe) => push_untrusted(out, exe),
+        None => out.extend_from_slice(b"(null)"),
+    }
+}
+
+/// A kernel name the kernel writes with `%s` (tty_name(), a net device's name): never hostile in
+/// practice, but hex when it could break the record.
+fn push_raw_name(out: &mut Vec<u8>, name: Option<&[u8]>, none: &[u8]) {
+    match name {
+        Some(n) if raw_safe(n) => out.extend_from_slice(n),
+        Some(n) => push_hex(out, n),
+        None => out.extend_from_slice(none),
+    }
+}
+
+/// Enriched ` KEY="name"` fields; `true` marks a user id, `false` a group id.
+fn push_ids(out: &mut Vec<u8>, names: &dyn Names, ids: &[(&str, u32, bool)]) {
+    for &(key, id, is_user) in ids {
+        let name = if is_user {
+            names.user(id)
+        } else {
+            names.group(id)
+        };
+        put!(out, " {key}=");
+        push_untrusted(out, &id_text(id, name));
+    }
+}
+
+/// The whole enrichment of a record that has only ids to interpret: the separator, then the
+/// ids, space-separated.
+fn push_interp_ids(out: &mut Vec<u8>, names: &dyn Names, ids: &[(&str, u32, bool)]) {
+    out.push(INTERP_SEPARATOR);
+    let at = out.len();
+    push_ids(out, names, ids);
+    // push_ids() puts a space before every field; the first one follows the separator.
+    out.remove(at);
+}
+
+/// The sensor's container fields (see the module documentation), after auditd's own.
+fn push_container(out: &mut Vec<u8>, c: &Container, cut: &PathsTruncated) {
+    put!(out, " cgroup_id={} cgroup=", c.cgroup_id);
+    push_untrusted(out, &c.cgroup_path);
+    put!(
+        out,
+        " pidns={} mntns={} netns={} utsns={} nspid={}",
+        c.pid_ns,
+        c.mnt_ns,
+        c.net_ns,
+        c.uts_ns,
+        c.ns_pid
+    );
+    if let Some(id) = &c.container_id {
+        out.extend_from_slice(b" container=");
+        push_untrusted(out, id.as_bytes());
+    }
+    if cut.any() {
+        let names = [(cut.cwd, "cwd"), (cut.exe, "exe"), (cut.cgroup, "cgroup")];
+        let list: Vec<&str> = names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        put!(out, " sensor_trunc_paths={}", list.join(","));
+    }
+}
+
+/// ANOM_ABEND as `audit_core_dumps()` writes it (`audit_log_task()` then `sig= res=1`), the
+/// container fields after, and auditd's enrichment of the three ids.
+pub fn write_abend(out: &mut Vec<u8>, ev: &AbendEvent, enriched: Option<&dyn Names>) {
+    begin(out, "ANOM_ABEND", &ev.stamp);
+    put!(
+        out,
+        "auid={} uid={} gid={} ses={} pid={} comm=",
+        ev.auid,
+        ev.uid,
+        ev.gid,
+        ev.ses,
+        ev.pid
+    );
+    push_untrusted(out, &ev.comm);
+    out.extend_from_slice(b" exe=");
+    match &ev.exe {
+        Some(exe) => push_untrusted(out, exe),
+        None => out.extend_from_slice(b"(null)"),
+    }
+    put!(out, " sig={} res=1", ev.sig);
+    push_container(out, &ev.container, &ev.paths_truncated);
+    if let Some(names) = enriched {
+        let ids = [
+            ("AUID", ev.auid, true),
+            ("UID", ev.uid, true),
+            ("GID", ev.gid, false),
+        ];
+        push_interp_ids(out, names, &ids);
+    }
+    out.push(b'\n');
+}
+
+/// auparse's `audit_machine_to_name()` spelling.
+fn arch_name(arch: u32) -> String {
+    match arch {
+        crate::event::AUDIT_ARCH_X86_64 => "x86_64".into(),
+        AUDIT_ARCH_I386 => "i386".into(),
+        _ => format!("unknown-elf-type({arch:x})"),
+    }
+}
+
+fn write_path(
+    out: &mut Vec<u8>,
+    st: &Stamp,
+    item: usize,
+    p: &PathItem,
+    enriched: Option<&dyn Names>,
+) {
+    begin(out, "PATH", st);
+    put!(out, "item={item} name=");
+    push_untrusted(out, &p.name);
+    if let Some(i) = &p.inode {
+        // mode is `%#ho`: a u16 in octal with a leading 0 unless it is 0.
+        let mode = i.mode & 0xffff;
+        let mode = if mode == 0 {
+            "0".to_string()
+        } else {
+            format!("0{mode:o}")
+        };
+        put!(
+            out,
+            " inode={} dev={:02x}:{:02x} mode={} ouid={} ogid={} rdev={:02x}:{:02x}",
+            i.ino,
+            i.dev_major,
+            i.dev_minor,
+            mode,
+            i.ouid,
+            i.ogid,
+            i.rdev_major,
+            i.rdev_minor
+        );
+    }
+    // audit_log_fcaps(): the capability sets as `audit_log_cap()` writes them.
+    put!(out, " nametype={}", p.nametype.as_str());
+    push_cap(out, "cap_fp", p.fcaps.permitted);
+    push_cap(out, "cap_fi", p.fcaps.inheritable);
+    put!(
+        out,
+        " cap_fe={} cap_fver={:x} cap_frootid={}",
+        p.fcaps.effective as u8,
+        p.fcaps.version,
+        p.fcaps.rootid as i32
+    );
+    // auditd enriches only fields it finds: an unresolved name has no ouid/ogid.
+    if let (Some(names), Some(i)) = (enriched, &p.inode) {
+        out.push(INTERP_SEPARATOR);
+        out.extend_from_slice(b"OUID=");
+        push_untrusted(out, &id_text(i.ouid, names.user(i.ouid)));
+        out.extend_from_slice(b" OGID=");
+        push_untrusted(out, &id_text(i.ogid, names.group(i.ogid)));
+    }
+    out.push(b'\n');
+}
+
+/// The value of an enriched uid/gid field, as auditd's `add_simple_field(…, encode=1)` makes it:
+/// auparse's `aulookup_uid()` gives "unset" for -1 and `unknown(%d)` (signed) for an unknown id,
+/// then `audit_encode_nv_string()` applies the untrusted rule, which the caller does.
+fn id_text(id: u32, name: Option<Vec<u8>>) -> Vec<u8> {
+    match name {
+        _ if id == UNSET_ID => b"unset".to_vec(),
+        Some(n) => n,
+        None => format!("unknown({})", id as i32).into_bytes(),
+    }
+}
+
+mod execve;
+use execve::write_execve;
+
+mod anomaly;
+use anomaly::write_anomaly;
+
+mod user;
+use user::write_user_message;
+
+mod pam;
+use pam::write_pam;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! PAM calls in audit text: the sensor's ANOM_LOGIN_* records, and, when libpam did not write
+//! its own USER_* record for a call (a kernel without audit makes libpam skip it), one
+//! synthesized the way libpam and libaudit's `audit_log_acct_message()` write it.
+//!
+//! Both carry the USER_* family's fields in `msg='…'` (`op=PAM:… acct="…" exe="…" hostname=…
+//! addr=… terminal=… res=…`), then `sensor_rule=` naming the rule (`libpam` for a synthesized
+//! USER_* record), then the container fields. A reader can always tell them from what a
+//! program wrote: only the sensor writes `sensor_rule=`.
+
+use super::{
+    push_untrusted,
+    user::{begin_user_record, end_user_record, Sender},
+    Names,
+};
+use crate::event::{PamEvent, PamFunction};
+
+const PAM_SUCCESS: i32 = 0;
+const PAM_USER_UNKNOWN: i32 = 10;
+
+pub fn write_pam(out: &mut Vec<u8>, ev: &PamEvent, enriched: Option<&dyn Names>) {
+    if !ev.libpam_reported {
+        let grantors: Vec<&str> = ev
+            .modules
+            .iter()
+            .filter(|m| m.retval == PAM_SUCCESS)
+            .map(|m| m.module.as_str())
+            .collect();
+        let op = format!(
+            "PAM:{} grantors={}",
+            ev.function.action(),
+            if ev.retval == PAM_SUCCESS && !grantors.is_empty() {
+                grantors.join(",")
+            } else {
+                "?".into()
+            }
+        );
+        let acct = (ev.retval != PAM_USER_UNKNOWN)
+            .then(|| ev.items.as_ref().and_then(|i| i.user.clone()))
+            .flatten();
+        let text = acct_text(ev, &op, acct.as_deref(), ev.retval == PAM_SUCCESS);
+        write_record(out, ev, libpam_type(ev), &text, "libpam", enriched);
+    }
+    for a in &ev.anomalies {
+        let acct = ev.items.as_ref().and_then(|i| i.user.clone());
+        let text = acct_text(ev, &format!("PAM:{}", a.module), acct.as_deref(), false);
+        write_record(out, ev, a.msg_type, &text, &a.rule, enriched);
+    }
+}
+
+/// The record type libpam's `_pam_auditlog()` gives the call; for pam_setcred the first
+/// credential flag it tests decides (no flags at all mean PAM_ESTABLISH_CRED), and a call with
+/// none of them is USER_ERR.
+fn libpam_type(ev: &PamEvent) -> u32 {
+    const PAM_ESTABLISH_CRED: u32 = 0x2;
+    const PAM_DELETE_CRED: u32 = 0x4;
+    const PAM_REINITIALIZE_CRED: u32 = 0x8;
+    const PAM_REFRESH_CRED: u32 = 0x10;
+    match ev.function {
+        PamFunction::Authenticate => 1100,
+        PamFunction::AcctMgmt => 1101,
+        PamFunction::OpenSession => 1105,
+        PamFunction::CloseSession => 1106,
+        PamFunction::Chauthtok => 1108,
+        PamFunction::Setcred if ev.flags == 0 || ev.flags & PAM_ESTABLISH_CRED != 0 => 1103,
+        PamFunction::Setcred if ev.flags & (PAM_REINITIALIZE_CRED | PAM_REFRESH_CRED) != 0 => 1110,
+        PamFunction::Setcred if ev.flags & PAM_DELETE_CRED != 0 => 1104,
+        PamFunction::Setcred => 1109,
+    }
+}
+
+/// `audit_log_acct_message()`'s text: `op=… acct="…" exe="…" hostname=… addr=… terminal=…
+/// res=…`. `addr` is the host when it is a numeric address; libaudit would resolve a name.
+fn acct_text(ev: &PamEvent, op: &str, acct: Option<&[u8]>, success: bool) -> Vec<u8> {
+    let items = ev.items.clone().unwrap_or_default();
+    let mut t = format!("op={op} acct=").into_bytes();
+    push_untrusted(&mut t, acct.unwrap_or(b"?"));
+    t.extend_from_slice(b" exe=");
+    push_untrusted(&mut t, ev.exe.as_deref().unwrap_or(b"?"));
+    let host = items.rhost.unwrap_or_else(|| b"?".to_vec());
+    let addr = std::str::from_utf8(&host)
+        .ok()
+        .filter(|h| h.parse::<std::net::IpAddr>().is_ok())
+        .map_or(b"?".to_vec(), |h| h.as_bytes().to_vec());
+    t.extend_from_slice(b" hostname=");
+    t.extend_from_slice(&host);
+    t.extend_from_slice(b" addr=");
+    t.extend_from_slice(&addr);
+    t.extend_from_slice(b" terminal=");
+    t.extend_from_slice(&items.tty.unwrap_or_else(|| b"?".to_vec()));
+    t.extend_from_slice(if success {
+        b" res=success"
+    } else {
+        b" res=failed"
+    });
+    t
+}
+
+fn write_record(
+    out: &mut Vec<u8>,
+    ev: &PamEvent,
+    msg_type: u32,
+    text: &[u8],
+    rule: &str,
+    enriched: Option<&dyn Names>,
+) {
+    let sender = Sender {
+        pid: ev.pid,
+        uid: ev.uid,
+        auid: ev.auid,
+        ses: ev.ses,
+    };
+    begin_user_record(out, msg_type, &ev.stamp, &sender, text);
+    out.extend_from_slice(b" sensor_rule=");
+    out.extend_from_slice(rule.as_bytes());
+    end_user_record(out, &ev.container, &ev.paths_truncated, &sender, enriched);
+}

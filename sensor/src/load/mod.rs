@@ -1,0 +1,150 @@
+//! Stage 1: check privileges, mount tracefs if needed, resolve kernel offsets, load the eBPF
+//! object and attach every probe of `sensor_common::probes::PROBES`.
+
+use std::{ffi::CString, path::Path};
+
+use anyhow::{bail, Context, Result};
+use aya::{
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::{RawTracePoint, TracePoint, UProbe},
+    Ebpf, EbpfLoader,
+};
+use sensor_common::{
+    probes::{Attach, PROBES},
+    PamLayout,
+};
+
+mod pam_layout;
+
+pub mod libraries;
+pub mod offsets;
+pub use libraries::find_library;
+
+use offsets::{Resolver, VMLINUX_BTF};
+
+pub struct Loaded {
+    /// Keeps programs and links alive.
+    pub ebpf: Ebpf,
+    /// The libraries the uprobes are attached to, for attaching to containers' own copies.
+    pub libraries: libraries::Libraries,
+    pub ring: RingBuf<MapData>,
+    pub counters: PerCpuArray<MapData, u64>,
+}
+
+pub struct Options {
+    pub ring_buffer_bytes: u32,
+}
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// One sentence, no backtrace: this is what an operator sees first.
+pub fn check_privileges() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("the sensor must run as root: it loads eBPF programs and attaches them to kernel tracepoints (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)");
+    }
+    Ok(())
+}
+
+/// Tracepoints are attached through tracefs, which a fresh machine may not have mounted.
+fn ensure_tracefs() -> Result<()> {
+    if Path::new(TRACEFS).join("events").exists() {
+        return Ok(());
+    }
+    let target = CString::new(TRACEFS)?;
+    let fstype = CString::new("tracefs")?;
+    // SAFETY: valid NUL-terminated strings; no data argument.
+    let rc = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        bail!("tracefs is not mounted at {TRACEFS} and mounting it failed ({err}); mount it with `mount -t tracefs nodev {TRACEFS}`");
+    }
+    Ok(())
+}
+
+/// eBPF maps are charged to RLIMIT_MEMLOCK on kernels before 5.11.
+fn raise_memlock() {
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: valid pointer to an initialised rlimit.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
+}
+
+pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
+    check_privileges()?;
+    if !Path::new(VMLINUX_BTF).exists() {
+        bail!("the kernel has no BTF ({VMLINUX_BTF} is missing): the sensor needs a kernel >= 5.8 built with CONFIG_DEBUG_INFO_BTF=y");
+    }
+    ensure_tracefs()?;
+    raise_memlock();
+    let offsets = Resolver::from_file(VMLINUX_BTF)?.kernel_offsets()?;
+    let pam_layout = match find_library("libpam.so.0").map(|p| pam_layout::calibrate(&p)) {
+        Some(Ok(layout)) => layout,
+        Some(Err(e)) => {
+            eprintln!("sensor: libpam's handle layout is unknown ({e}): PAM calls are reported without service, user, rhost, ruser and tty");
+            PamLayout::default()
+        }
+        None => PamLayout::default(),
+    };
+    let mut ebpf = EbpfLoader::new()
+        .override_global("OFFSETS", &offsets, true)
+        .override_global("PAM_LAYOUT", &pam_layout, true)
+        .map_max_entries("EVENTS", opts.ring_buffer_bytes)
+        .load(object)
+        .context("loading the eBPF object")?;
+    for probe in PROBES {
+        let prog = ebpf
+            .program_mut(probe.program)
+            .with_context(|| format!("the eBPF object has no program {}", probe.program))?;
+        match probe.attach {
+            Attach::TracePoint { category, name } => {
+                let tp: &mut TracePoint = prog.try_into()?;
+                tp.load()
+                    .with_context(|| format!("verifier refused {}", probe.program))?;
+                tp.attach(category, name)
+                    .with_context(|| format!("attaching {} to {category}:{name}", probe.program))?;
+            }
+            Attach::RawTracePoint { name } => {
+                let tp: &mut RawTracePoint = prog.try_into()?;
+                tp.load()
+                    .with_context(|| format!("verifier refused {}", probe.program))?;
+                tp.attach(name).with_context(|| {
+                    format!("attaching {} to raw tracepoint {name}", probe.program)
+                })?;
+            }
+            Attach::UProbe { .. } | Attach::PamModules => {
+                let up: &mut UProbe = prog.try_into()?;
+                up.load()
+                    .with_context(|| format!("verifier refused {}", probe.program))?;
+            }
+        }
+    }
+    let mut libraries = libraries::Libraries::new(pam_layout.known != 0);
+    for message in libraries.attach_under(&mut ebpf, Path::new("/")) {
+        // A host without a library loses only what it would have reported: say so, go on.
+        eprintln!("sensor: {message}");
+    }
+    let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
+    let counters = PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("no COUNTERS map")?)?;
+    Ok(Loaded {
+        ebpf,
+        libraries,
+        ring,
+        counters,
+    })
+}
+
+/// Sum of one per-CPU counter.
+pub fn counter(counters: &PerCpuArray<MapData, u64>, index: u32) -> u64 {
+    counters.get(&index, 0).map(|v| v.iter().sum()).unwrap_or(0)
+}

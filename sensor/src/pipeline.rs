@@ -1,1 +1,169 @@
+//! Wires the stages for `sensor run`: the loader attaches the probes, the reader drains the
+//! ring buffer into a bounded channel, and each record then flows, in one place
+//! ([`Stages::handle`]), through assembly, detection, normalisation, the filter and every sink.
+//! Loss counters are checked on a timer and written as records of their own.
 
+use std::{sync::Arc, time::Duration};
+
+use anyhow::{bail, Context, Result};
+use tokio::{
+    signal::unix::{signal, SignalKind},
+    sync::{mpsc, watch},
+};
+
+use crate::{
+    assemble::{Assembler, Assembly},
+    cli::RunArgs,
+    detect::{login::LoginState, protect},
+    event::Event,
+    filter::Filter,
+    load::{self, libraries::Libraries},
+    normalise::Normaliser,
+    read::{self, ReadStats},
+    sink::Sink,
+};
+
+mod lost;
+use lost::LostTracker;
+
+/// Records taken from the channel per turn of the loop.
+const BATCH: usize = 256;
+
+/// Everything a record passes through after the reader.
+struct Stages {
+    assembler: Assembler,
+    norm: Normaliser,
+    logins: LoginState,
+    filter: Filter,
+    sink: Sink,
+    /// The loaded programs, while attached; `None` once stopping.
+    programs: Option<aya::Ebpf>,
+    libraries: Libraries,
+}
+
+impl Stages {
+    /// One record: assemble it, and when that completes an event, decide, normalise, select
+    /// and write it.
+    fn handle(&mut self, record: read::Record) -> std::io::Result<()> {
+        let event = match self.assembler.push_record(record) {
+            None => return Ok(()),
+            Some(Assembly::Exec(a)) => {
+                let ev = self.norm.exec(a);
+                self.watch_root(ev.task.pid, ev.container.mnt_ns);
+                Event::Exec(ev)
+            }
+            Some(Assembly::Abend(a)) => Event::Abend(self.norm.abend(a)),
+            Some(Assembly::Anomaly(a)) => {
+                let denied = protect::path_denied(&a);
+                match self.norm.anomaly(a, denied) {
+                    Some(ev) => Event::Anomaly(ev),
+                    None => return Ok(()),
+                }
+            }
+            Some(Assembly::Pam(a)) => {
+                let Some(mut call) = self.norm.pam(a) else {
+                    return Ok(());
+                };
+                call.event.anomalies = self.logins.rules(&call.event, &call.messages);
+                Event::Pam(call.event)
+            }
+            Some(Assembly::UserMessage(a)) => Event::UserMessage(self.norm.user_message(a)),
+        };
+        if self.filter.keep(&event) {
+            self.sink.write(&event)?;
+        }
+        Ok(())
+    }
+
+    /// A container's first exec: attach to its own libpam and libaudit.
+    fn watch_root(&mut self, pid: u32, mnt_ns: u32) {
+        if let Some(ebpf) = self.programs.as_mut() {
+            for message in self.libraries.watch_task(ebpf, pid, mnt_ns) {
+                eprintln!("sensor: {message}");
+            }
+        }
+    }
+}
+
+/// `sensor run`: attach, then write records as events happen until SIGINT or SIGTERM.
+pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
+    let mib = args.ring_buffer_mib;
+    if !(1..=2048).contains(&mib) || !mib.is_power_of_two() {
+        bail!("--ring-buffer-mib must be a power of two between 1 and 2048, not {mib}");
+    }
+    let opts = load::Options {
+        ring_buffer_bytes: mib << 20,
+    };
+    // Outputs and signal handlers first: once the probes are attached, nothing may be lost.
+    let sink = Sink::open(&args.outputs).context("opening outputs")?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let loaded = load::load(object, &opts)?;
+    let (tx, mut rx) = mpsc::channel(args.channel_capacity.max(1));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stats = Arc::new(ReadStats::default());
+    let coalesce = Duration::from_millis(args.coalesce_ms);
+    let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx, coalesce));
+    let counters = loaded.counters;
+    let mut stages = Stages {
+        assembler: Assembler::default(),
+        norm: Normaliser::default(),
+        logins: LoginState::default(),
+        filter: Filter {
+            drop_untrusted: args.drop_untrusted,
+        },
+        sink,
+        programs: Some(loaded.ebpf),
+        libraries: loaded.libraries,
+    };
+    // Scripts wait for this line before starting what they want to observe.
+    eprintln!(
+        "sensor: {} probes attached",
+        sensor_common::probes::PROBES.len()
+    );
+
+    let mut tick = tokio::time::interval(Duration::from_millis(args.lost_interval_ms.max(10)));
+    let mut lost = LostTracker::default();
+    let mut report_lost = |s: &mut Stages, incomplete: u64| -> Result<()> {
+        let now = LostTracker::snapshot(&counters, &stats, incomplete);
+        if let Some(ev) = lost.check(now, &mut s.norm) {
+            s.sink.write(&Event::Lost(ev))?;
+            s.sink.flush()?;
+        }
+        Ok(())
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                for record in batch.drain(..) {
+                    stages.handle(record)?;
+                }
+                stages.sink.flush()?;
+            }
+            _ = tick.tick() => {
+                stages.assembler.sweep();
+                let incomplete = stages.assembler.incomplete;
+                report_lost(&mut stages, incomplete)?;
+            }
+            _ = sigint.recv() => stop(&mut stages.programs, &stop_tx),
+            _ = sigterm.recv() => stop(&mut stages.programs, &stop_tx),
+        }
+    }
+    // Execs still open at exit will never complete: they count as incomplete.
+    let incomplete = stages.assembler.incomplete + stages.assembler.pending() as u64;
+    report_lost(&mut stages, incomplete)?;
+    stages.sink.flush()?;
+    reader.await.context("ring buffer reader")??;
+    Ok(())
+}
+
+/// Detaches every probe, so the ring buffer stops filling, then lets the reader drain what is
+/// there: shutdown ends even under a steady exec load.
+fn stop(programs: &mut Option<aya::Ebpf>, stop_tx: &watch::Sender<bool>) {
+    drop(programs.take());
+    let _ = stop_tx.send(true);
+}

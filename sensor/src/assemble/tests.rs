@@ -3,74 +3,73 @@
 //! failure: ENTER(T) → PATH(T)* → EXIT(T).
 
 use super::*;
+use crate::read::record::*;
 
-fn hdr(kind: u32, tid: u32, pid: u32, boot_ns: u64) -> wire::Header {
-    wire::Header {
-        kind,
-        tid,
-        pid,
-        _pad: 0,
-        boot_ns,
-    }
+fn origin(tid: u32, pid: u32, boot_ns: u64) -> Origin {
+    Origin { tid, pid, boot_ns }
 }
 
-fn enter(tid: u32, pid: u32, name: &[u8]) -> RawEvent {
+fn enter(tid: u32, pid: u32, name: &[u8]) -> Record {
     enter_at(tid, pid, name, 1_000)
 }
 
-fn enter_at(tid: u32, pid: u32, name: &[u8], boot_ns: u64) -> RawEvent {
-    RawEvent::Enter {
-        hdr: hdr(wire::KIND_EXEC_ENTER, tid, pid, boot_ns),
-        syscall_nr: 59,
+fn enter_at(tid: u32, pid: u32, name: &[u8], boot_ns: u64) -> Record {
+    Record::ExecEnter(ExecEnter {
+        origin: origin(tid, pid, boot_ns),
+        syscall: 59,
         regs: [tid as u64, 2, 3, 4, 5, 6],
         old_uid: tid + 1000,
-        old_caps: wire::Caps {
+        old_caps: Caps {
             inheritable: 1,
             permitted: 2,
             effective: 3,
             ambient: tid as u64,
         },
         filename: Ok(name.to_vec()),
-    }
+    })
 }
 
-fn args(tid: u32, pid: u32, offset: u64, data: &[u8]) -> RawEvent {
-    RawEvent::Args {
-        hdr: hdr(wire::KIND_EXEC_ARGS, tid, pid, 2_000),
+fn args(tid: u32, pid: u32, offset: u64, data: &[u8]) -> Record {
+    Record::ExecArgs(ExecArgs {
+        origin: origin(tid, pid, 2_000),
         offset,
         data: data.to_vec(),
-    }
+    })
 }
 
-fn sched(tid: u32, pid: u32, new_tid: u32, argc: u32, total: u64) -> RawEvent {
-    RawEvent::Sched {
-        hdr: hdr(wire::KIND_EXEC_SCHED, tid, pid, 3_000),
+fn sched(tid: u32, pid: u32, new_tid: u32, argc: u32, total: u64) -> Record {
+    Record::ExecSched(ExecSched {
+        origin: origin(tid, pid, 3_000),
         new_tid,
         argc,
         args_total: total,
         args_missing: 0,
         interp: None,
-    }
+    })
 }
 
-fn path(tid: u32, pid: u32, which: u32, data: &[u8]) -> RawEvent {
-    RawEvent::Path {
-        hdr: hdr(wire::KIND_EXEC_PATH, tid, pid, 4_000),
-        which,
+fn path(tid: u32, pid: u32, kind: PathKind, data: &[u8]) -> Record {
+    Record::Path(PathRecord {
+        origin: origin(tid, pid, 4_000),
+        kind,
         truncated: false,
         data: data.to_vec(),
-    }
+    })
 }
 
-fn exit(tid: u32, pid: u32, ret: i64) -> RawEvent {
-    // SAFETY: plain integers and byte arrays: all-zero is a valid value.
-    let mut x: wire::ExecExit = unsafe { std::mem::zeroed() };
-    x.hdr = hdr(wire::KIND_EXEC_EXIT, tid, pid, 5_000);
-    x.ret = ret;
-    RawEvent::Exit(Box::new(x))
+fn exit(tid: u32, pid: u32, ret: i64) -> Record {
+    Record::ExecExit(Box::new(ExecExit {
+        origin: origin(tid, pid, 5_000),
+        ret,
+        task: TaskInfo::default(),
+        ns: TaskNs::default(),
+        exe: None,
+        caps: Caps::default(),
+        proctitle: Vec::new(),
+    }))
 }
 
-fn feed(asm: &mut Assembler, events: Vec<RawEvent>) -> Vec<Assembled> {
+fn feed(asm: &mut Assembler, events: Vec<Record>) -> Vec<Assembled> {
     events.into_iter().filter_map(|e| asm.push(e)).collect()
 }
 
@@ -89,9 +88,14 @@ fn successful_exec_in_order_yields_one_assembled_exec_at_exit() {
         args(100, 100, 0, b"/bin/echo\0hel"),
         args(100, 100, 13, b"lo\0"),
         sched(100, 100, 100, 2, 16),
-        path(100, 100, wire::PATH_CWD, b"tmp\0"),
-        path(100, 100, wire::PATH_EXE, b"echo\0bin\0usr\0"),
-        path(100, 100, wire::PATH_CGROUP, b"ssh.service\0system.slice\0"),
+        path(100, 100, PathKind::ExecCwd, b"tmp\0"),
+        path(100, 100, PathKind::ExecExe, b"echo\0bin\0usr\0"),
+        path(
+            100,
+            100,
+            PathKind::ExecCgroup,
+            b"ssh.service\0system.slice\0",
+        ),
     ];
     for r in records {
         assert!(
@@ -100,17 +104,16 @@ fn successful_exec_in_order_yields_one_assembled_exec_at_exit() {
         );
     }
     let a = asm.push(exit(100, 100, 0)).expect("assembled at exit");
-    assert_eq!(a.enter.tid, 100);
-    assert_eq!(a.enter.kind, wire::KIND_EXEC_ENTER);
-    assert_eq!(a.syscall_nr, 59);
-    assert_eq!(a.regs, [100, 2, 3, 4, 5, 6]);
-    assert_eq!(a.old_uid, 1100);
-    assert_eq!(a.old_caps.ambient, 100);
-    assert_eq!(a.filename, Ok(b"/bin/echo".to_vec()));
-    assert_eq!(a.args, b"/bin/echo\0hello\0");
-    assert!(!a.args_gap);
+    assert_eq!(a.start.origin.tid, 100);
+    assert_eq!(a.start.syscall, 59);
+    assert_eq!(a.start.regs, [100, 2, 3, 4, 5, 6]);
+    assert_eq!(a.start.old_uid, 1100);
+    assert_eq!(a.start.old_caps.ambient, 100);
+    assert_eq!(a.start.filename, Ok(b"/bin/echo".to_vec()));
+    assert_eq!(a.start.args, b"/bin/echo\0hello\0");
+    assert!(!a.start.args_gap);
     assert_eq!(
-        a.sched,
+        a.start.sched,
         Some(Sched {
             argc: 2,
             args_total: 16,
@@ -118,10 +121,10 @@ fn successful_exec_in_order_yields_one_assembled_exec_at_exit() {
             interp: None
         })
     );
-    assert_eq!(a.cwd, Some(walked(b"tmp\0")));
-    assert_eq!(a.exe, Some(walked(b"echo\0bin\0usr\0")));
-    assert_eq!(a.cgroup, Some(walked(b"ssh.service\0system.slice\0")));
-    assert_eq!(a.exit.hdr.tid, 100);
+    assert_eq!(a.start.cwd, Some(walked(b"tmp\0")));
+    assert_eq!(a.start.exe, Some(walked(b"echo\0bin\0usr\0")));
+    assert_eq!(a.start.cgroup, Some(walked(b"ssh.service\0system.slice\0")));
+    assert_eq!(a.exit.origin.tid, 100);
     assert_eq!(a.exit.ret, 0);
     assert_eq!(asm.incomplete, 0);
     // The exec is gone once assembled: a late exit for the same tid is an orphan.
@@ -136,21 +139,21 @@ fn failed_exec_has_no_args_and_no_sched() {
         &mut asm,
         vec![
             enter(200, 200, b"/nonexistent"),
-            path(200, 200, wire::PATH_CWD, b"root\0"),
-            path(200, 200, wire::PATH_EXE, b"bash\0bin\0usr\0"),
-            path(200, 200, wire::PATH_CGROUP, b""),
+            path(200, 200, PathKind::ExecCwd, b"root\0"),
+            path(200, 200, PathKind::ExecExe, b"bash\0bin\0usr\0"),
+            path(200, 200, PathKind::ExecCgroup, b""),
             exit(200, 200, -2),
         ],
     );
     assert_eq!(out.len(), 1);
     let a = &out[0];
-    assert_eq!(a.filename, Ok(b"/nonexistent".to_vec()));
-    assert!(a.args.is_empty());
-    assert!(!a.args_gap);
-    assert_eq!(a.sched, None);
+    assert_eq!(a.start.filename, Ok(b"/nonexistent".to_vec()));
+    assert!(a.start.args.is_empty());
+    assert!(!a.start.args_gap);
+    assert_eq!(a.start.sched, None);
     assert_eq!(a.exit.ret, -2);
-    assert_eq!(a.cwd, Some(walked(b"root\0")));
-    assert_eq!(a.cgroup, Some(walked(b"")));
+    assert_eq!(a.start.cwd, Some(walked(b"root\0")));
+    assert_eq!(a.start.cgroup, Some(walked(b"")));
     assert_eq!(asm.incomplete, 0);
 }
 
@@ -164,9 +167,9 @@ fn non_leader_thread_exec_comes_out_under_the_new_tid_with_its_args() {
             enter(301, 300, b"/bin/true"),
             args(301, 300, 0, b"/bin/true\0"),
             sched(301, 300, 300, 1, 10),
-            path(300, 300, wire::PATH_CWD, b""),
-            path(300, 300, wire::PATH_CGROUP, b""),
-            path(300, 300, wire::PATH_EXE, b"true\0bin\0usr\0"),
+            path(300, 300, PathKind::ExecCwd, b""),
+            path(300, 300, PathKind::ExecCgroup, b""),
+            path(300, 300, PathKind::ExecExe, b"true\0bin\0usr\0"),
         ],
     );
     assert!(out.is_empty());
@@ -177,18 +180,18 @@ fn non_leader_thread_exec_comes_out_under_the_new_tid_with_its_args() {
         .push(exit(300, 300, 0))
         .expect("assembled under the new tid");
     assert_eq!(
-        a.enter.tid, 301,
+        a.start.origin.tid, 301,
         "the enter header keeps the tid before exec"
     );
-    assert_eq!(a.exit.hdr.tid, 300);
+    assert_eq!(a.exit.origin.tid, 300);
     assert_eq!(
-        a.old_uid, 1301,
+        a.start.old_uid, 1301,
         "credentials from the enter of the execing thread"
     );
-    assert_eq!(a.filename, Ok(b"/bin/true".to_vec()));
-    assert_eq!(a.args, b"/bin/true\0");
-    assert_eq!(a.sched.as_ref().map(|s| s.argc), Some(1));
-    assert_eq!(a.exe, Some(walked(b"true\0bin\0usr\0")));
+    assert_eq!(a.start.filename, Ok(b"/bin/true".to_vec()));
+    assert_eq!(a.start.args, b"/bin/true\0");
+    assert_eq!(a.start.sched.as_ref().map(|s| s.argc), Some(1));
+    assert_eq!(a.start.exe, Some(walked(b"true\0bin\0usr\0")));
     assert_eq!(asm.incomplete, 1);
 }
 
@@ -204,14 +207,14 @@ fn sched_onto_a_tid_with_a_pending_exec_replaces_it() {
             enter(400, 400, b"/leader"),
             enter(401, 400, b"/sibling"),
             sched(401, 400, 400, 0, 0),
-            path(400, 400, wire::PATH_CWD, b""),
-            path(400, 400, wire::PATH_EXE, b"x\0"),
-            path(400, 400, wire::PATH_CGROUP, b""),
+            path(400, 400, PathKind::ExecCwd, b""),
+            path(400, 400, PathKind::ExecExe, b"x\0"),
+            path(400, 400, PathKind::ExecCgroup, b""),
             exit(400, 400, 0),
         ],
     );
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].filename, Ok(b"/sibling".to_vec()));
+    assert_eq!(out[0].start.filename, Ok(b"/sibling".to_vec()));
     assert_eq!(asm.incomplete, 0);
     assert_eq!(
         asm.pending(),
@@ -233,15 +236,15 @@ fn args_offset_mismatch_sets_args_gap_and_stops_args_at_the_gap() {
             // Even a late chunk that would fit again is not appended after a gap.
             args(10, 10, 4, b"efgh"),
             sched(10, 10, 10, 1, 12),
-            path(10, 10, wire::PATH_CWD, b""),
-            path(10, 10, wire::PATH_EXE, b"x\0"),
-            path(10, 10, wire::PATH_CGROUP, b""),
+            path(10, 10, PathKind::ExecCwd, b""),
+            path(10, 10, PathKind::ExecExe, b"x\0"),
+            path(10, 10, PathKind::ExecCgroup, b""),
             exit(10, 10, 0),
         ],
     );
     assert_eq!(out.len(), 1);
-    assert!(out[0].args_gap);
-    assert_eq!(out[0].args, b"abcd");
+    assert!(out[0].start.args_gap);
+    assert_eq!(out[0].start.args, b"abcd");
     assert_eq!(asm.incomplete, 0);
 }
 
@@ -257,8 +260,8 @@ fn missing_first_chunk_or_duplicate_chunk_sets_args_gap() {
             exit(11, 11, 0),
         ],
     );
-    assert!(out[0].args_gap);
-    assert!(out[0].args.is_empty());
+    assert!(out[0].start.args_gap);
+    assert!(out[0].start.args.is_empty());
 
     let out = feed(
         &mut asm,
@@ -269,8 +272,8 @@ fn missing_first_chunk_or_duplicate_chunk_sets_args_gap() {
             exit(12, 12, 0),
         ],
     );
-    assert!(out[0].args_gap);
-    assert_eq!(out[0].args, b"ab");
+    assert!(out[0].start.args_gap);
+    assert_eq!(out[0].start.args, b"ab");
 }
 
 #[test]
@@ -285,27 +288,27 @@ fn interleaved_records_of_two_threads_assemble_separately() {
             args(1, 1, 0, b"a\0"),
             args(2, 2, 2, b"bb\0"),
             sched(1, 1, 1, 1, 2),
-            path(1, 1, wire::PATH_CWD, b"one\0"),
+            path(1, 1, PathKind::ExecCwd, b"one\0"),
             sched(2, 2, 2, 2, 5),
-            path(2, 2, wire::PATH_CWD, b"two\0"),
-            path(2, 2, wire::PATH_CGROUP, b""),
+            path(2, 2, PathKind::ExecCwd, b"two\0"),
+            path(2, 2, PathKind::ExecCgroup, b""),
             exit(2, 2, 0),
-            path(1, 1, wire::PATH_EXE, b"a\0bin\0"),
-            path(1, 1, wire::PATH_CGROUP, b""),
+            path(1, 1, PathKind::ExecExe, b"a\0bin\0"),
+            path(1, 1, PathKind::ExecCgroup, b""),
             exit(1, 1, 0),
         ],
     );
     assert_eq!(out.len(), 2);
     let (b, a) = (&out[0], &out[1]);
-    assert_eq!(b.filename, Ok(b"/bin/b".to_vec()));
-    assert_eq!(b.args, b"b\0bb\0");
-    assert_eq!(b.cwd, Some(walked(b"two\0")));
-    assert_eq!(b.exe, None);
-    assert_eq!(a.filename, Ok(b"/bin/a".to_vec()));
-    assert_eq!(a.args, b"a\0");
-    assert_eq!(a.cwd, Some(walked(b"one\0")));
-    assert_eq!(a.exe, Some(walked(b"a\0bin\0")));
-    assert!(!a.args_gap && !b.args_gap);
+    assert_eq!(b.start.filename, Ok(b"/bin/b".to_vec()));
+    assert_eq!(b.start.args, b"b\0bb\0");
+    assert_eq!(b.start.cwd, Some(walked(b"two\0")));
+    assert_eq!(b.start.exe, None);
+    assert_eq!(a.start.filename, Ok(b"/bin/a".to_vec()));
+    assert_eq!(a.start.args, b"a\0");
+    assert_eq!(a.start.cwd, Some(walked(b"one\0")));
+    assert_eq!(a.start.exe, Some(walked(b"a\0bin\0")));
+    assert!(!a.start.args_gap && !b.start.args_gap);
     assert_eq!(asm.incomplete, 1, "thread 2's exe record is missing");
 }
 
@@ -324,7 +327,7 @@ fn args_sched_and_path_without_enter_are_ignored() {
         vec![
             args(8, 8, 0, b"x\0"),
             sched(8, 8, 8, 1, 2),
-            path(8, 8, wire::PATH_CWD, b""),
+            path(8, 8, PathKind::ExecCwd, b""),
         ],
     );
     assert!(out.is_empty());
@@ -342,7 +345,7 @@ fn second_enter_for_the_same_tid_replaces_the_first() {
         vec![
             enter(9, 9, b"/first"),
             args(9, 9, 0, b"first\0"),
-            path(9, 9, wire::PATH_CWD, b"old\0"),
+            path(9, 9, PathKind::ExecCwd, b"old\0"),
             enter(9, 9, b"/second"),
             exit(9, 9, -2),
         ],
@@ -352,38 +355,12 @@ fn second_enter_for_the_same_tid_replaces_the_first() {
         "the second one's missing paths (the first's lost exit is the kernel's count)"
     );
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].filename, Ok(b"/second".to_vec()));
+    assert_eq!(out[0].start.filename, Ok(b"/second".to_vec()));
     assert!(
-        out[0].args.is_empty(),
+        out[0].start.args.is_empty(),
         "nothing of the first exec leaks into the second"
     );
-    assert_eq!(out[0].cwd, None);
-}
-
-#[test]
-fn path_of_unknown_kind_is_ignored() {
-    let mut asm = Assembler::default();
-    let out = feed(
-        &mut asm,
-        vec![
-            enter(5, 5, b"/x"),
-            path(5, 5, 99, b"weird\0"),
-            exit(5, 5, 0),
-        ],
-    );
-    assert_eq!(out.len(), 1);
-    assert_eq!(
-        (
-            out[0].cwd.as_ref(),
-            out[0].exe.as_ref(),
-            out[0].cgroup.as_ref()
-        ),
-        (None, None, None)
-    );
-    assert_eq!(
-        asm.incomplete, 1,
-        "written, but its path records are missing"
-    );
+    assert_eq!(out[0].start.cwd, None);
 }
 
 #[test]
@@ -405,7 +382,7 @@ fn stale_pending_execs_are_swept_when_the_table_grows() {
     let a = asm
         .push(exit(10_000, 10_000, 0))
         .expect("the fresh exec survives the sweep");
-    assert_eq!(a.filename, Ok(b"/fresh".to_vec()));
+    assert_eq!(a.start.filename, Ok(b"/fresh".to_vec()));
 }
 
 #[test]

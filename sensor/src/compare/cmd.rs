@@ -2,7 +2,6 @@
 //! code are handled.
 
 use std::{
-    io::BufReader,
     path::Path,
     process::{Command, Stdio},
     sync::atomic::{AtomicBool, Ordering},
@@ -15,7 +14,7 @@ use super::{compare, live::ReadLog, report, Comparison};
 use crate::{
     catalog,
     cli::{CatalogArgs, CompareArgs},
-    encode::{audit, proto},
+    encode::{self, TranscodeError},
 };
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -31,16 +30,13 @@ fn sensor_text(path: &Path) -> Result<Vec<u8>> {
         return Ok(bytes);
     }
     let mut text = Vec::new();
-    for item in proto::DelimitedReader::new(BufReader::new(bytes.as_slice())) {
-        let envelope =
-            item.with_context(|| format!("{} is neither audit text nor protobuf", path.display()))?;
-        match proto::from_envelope(envelope) {
-            Ok(ev) => audit::write_event(&mut text, &ev, None),
-            Err(proto::ProtoError::UnknownBody { .. }) => {}
-            Err(e) => return Err(e).context("decoding the sensor's protobuf"),
+    match encode::proto_to_audit(bytes.as_slice(), &mut text, None, |_| {}) {
+        Ok(()) => Ok(text),
+        Err(e @ TranscodeError::Read(_)) => {
+            Err(e).with_context(|| format!("{} is neither audit text nor protobuf", path.display()))
         }
+        Err(e) => Err(e).context("decoding the sensor's protobuf"),
     }
-    Ok(text)
 }
 
 /// Runs the sensor as a child and reads the kernel's multicast log at the same time.

@@ -2,8 +2,9 @@
 //! what `sensor decode` rebuilds from protobuf. Every string that comes from a process is kept as
 //! raw bytes: arguments, paths and names are untrusted and may hold anything.
 
-/// x86_64 as auditd writes it in `arch=` (AUDIT_ARCH_X86_64).
-pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+use sensor_common::syscalls::{self, x86_64};
+/// The architectures as auditd writes them in `arch=`.
+pub use sensor_common::syscalls::{AUDIT_ARCH_I386, AUDIT_ARCH_X86_64};
 /// The value the kernel uses for an unset loginuid / sessionid.
 pub const UNSET_ID: u32 = u32::MAX;
 
@@ -17,60 +18,49 @@ pub struct Stamp {
     pub serial: u64,
 }
 
-/// The syscalls the sensor writes SYSCALL records for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Syscall {
-    Execve,
-    Execveat,
-    Open,
-    Openat,
-    Openat2,
-    Creat,
-    Link,
-    Linkat,
-    Ioctl,
-    Sendto,
-    Sendmsg,
-    Setsockopt,
-    Close,
-}
-
-/// (syscall, x86_64 number, name as auparse spells it).
-const SYSCALLS: [(Syscall, u32, &str); 13] = [
-    (Syscall::Execve, 59, "execve"),
-    (Syscall::Execveat, 322, "execveat"),
-    (Syscall::Open, 2, "open"),
-    (Syscall::Openat, 257, "openat"),
-    (Syscall::Openat2, 437, "openat2"),
-    (Syscall::Creat, 85, "creat"),
-    (Syscall::Link, 86, "link"),
-    (Syscall::Linkat, 265, "linkat"),
-    (Syscall::Ioctl, 16, "ioctl"),
-    (Syscall::Sendto, 44, "sendto"),
-    (Syscall::Sendmsg, 46, "sendmsg"),
-    (Syscall::Setsockopt, 54, "setsockopt"),
-    (Syscall::Close, 3, "close"),
-];
+/// A syscall, by its x86_64 number: the table the probes see. Any number is a value: one the
+/// sensor has no name for is written as a number, as auditd writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Syscall(pub u32);
 
 impl Syscall {
-    fn entry(self) -> &'static (Syscall, u32, &'static str) {
-        SYSCALLS
-            .iter()
-            .find(|(s, _, _)| *s == self)
-            .expect("every syscall is in the table")
-    }
-    /// The x86_64 syscall number, as auditd writes `syscall=`.
+    pub const EXECVE: Syscall = Syscall(x86_64::EXECVE);
+    pub const EXECVEAT: Syscall = Syscall(x86_64::EXECVEAT);
+    pub const OPEN: Syscall = Syscall(x86_64::OPEN);
+    pub const OPENAT: Syscall = Syscall(x86_64::OPENAT);
+    pub const OPENAT2: Syscall = Syscall(x86_64::OPENAT2);
+    pub const CREAT: Syscall = Syscall(x86_64::CREAT);
+    pub const LINK: Syscall = Syscall(x86_64::LINK);
+    pub const LINKAT: Syscall = Syscall(x86_64::LINKAT);
+
+    /// The x86_64 number.
     pub fn number(self) -> u32 {
-        self.entry().1
+        self.0
     }
-    pub fn name(self) -> &'static str {
-        self.entry().2
+
+    /// The name auditctl and auparse give it, if the table has one.
+    pub fn name(self) -> Option<&'static str> {
+        syscalls::name(AUDIT_ARCH_X86_64, self.0)
     }
-    pub fn from_number(nr: u32) -> Option<Self> {
-        SYSCALLS.iter().find(|(_, n, _)| *n == nr).map(|e| e.0)
-    }
+
     pub fn from_name(name: &str) -> Option<Self> {
-        SYSCALLS.iter().find(|(_, _, n)| *n == name).map(|e| e.0)
+        syscalls::number(AUDIT_ARCH_X86_64, name).map(Syscall)
+    }
+
+    /// Its number under `arch` (i386's execve is 11), found by name.
+    pub fn number_in(self, arch: u32) -> Option<u32> {
+        match arch {
+            AUDIT_ARCH_X86_64 => Some(self.0),
+            _ => syscalls::number(arch, self.name()?),
+        }
+    }
+
+    /// Syscall `nr` of `arch`, when the x86_64 table has one of the same name.
+    pub fn from_arch(arch: u32, nr: u32) -> Option<Self> {
+        match arch {
+            AUDIT_ARCH_X86_64 => Some(Syscall(nr)),
+            _ => Self::from_name(syscalls::name(arch, nr)?),
+        }
     }
 }
 

@@ -1,24 +1,25 @@
 //! ANOM_LINK, ANOM_CREAT and ANOM_PROMISCUOUS events from an [`AssembledAnomaly`]: the
-//! protection check for refused opens and links ([`crate::detect::protect`]), the promiscuity changes
-//! read from the kernel's console line, and the SYSCALL part of their event.
+//! promiscuity changes read from the kernel's console line, the refusal that
+//! [`crate::detect::protect`] judged a protection's, and the SYSCALL part of their event.
 
-use sensor_common as wire;
-
-use super::{rtrim_proctitle, standalone_context, task, Normaliser, PROCTITLE_MAX};
+use super::{rtrim_proctitle, standalone_context, task, Normaliser};
 use crate::{
-    assemble::{AssembledAnomaly, TaskPaths},
-    detect::protect::{self, Caller, Request, Sysctls, TaskFs},
+    assemble::AssembledAnomaly,
     event::{Anomaly, AnomalyEvent, Promiscuity, Syscall, SyscallPart},
+    read::record::Promisc,
 };
 
-const AT_FDCWD: i32 = -100;
-const AT_SYMLINK_FOLLOW: u64 = 0x400;
 /// IFF_PROMISC, as the kernel writes `prom=` and `old_prom=`.
 const IFF_PROMISC: u32 = 0x100;
 
 impl Normaliser {
-    /// `None` when the refusal was not a protection's, or cannot be judged (see `protect`).
-    pub fn anomaly(&mut self, a: AssembledAnomaly) -> Option<AnomalyEvent> {
+    /// The event of promiscuity changes, or of a refused syscall with `denied`, the verdict of
+    /// [`crate::detect::protect::path_denied`]; `None` when there is neither.
+    pub fn anomaly(
+        &mut self,
+        a: AssembledAnomaly,
+        denied: Option<Anomaly>,
+    ) -> Option<AnomalyEvent> {
         let AssembledAnomaly {
             exit,
             promisc,
@@ -30,24 +31,24 @@ impl Normaliser {
                 if changes.is_empty() {
                     return None;
                 }
-                (Anomaly::Promiscuous(changes), first.hdr.boot_ns, first.ns)
+                (
+                    Anomaly::Promiscuous(changes),
+                    first.origin.boot_ns,
+                    first.ns,
+                )
             }
-            (Some(x), None) => (path_denied(x, &paths)?, x.hdr.boot_ns, x.ns),
+            (Some(x), None) => (denied?, x.origin.boot_ns, x.ns),
             (None, None) => return None,
         };
         let (exe, container, paths_truncated) =
             standalone_context(paths.exe.as_ref(), paths.cgroup.as_ref(), &ns);
-        let syscall = exit.as_deref().and_then(|x| {
-            Some(SyscallPart {
-                syscall: Syscall::from_number(x.nr)?,
-                success: !(-4095..0).contains(&x.ret),
-                exit: x.ret,
-                regs: [x.args[0], x.args[1], x.args[2], x.args[3]],
-                task: task(&x.hdr, &x.task, exe),
-                proctitle: rtrim_proctitle(
-                    &x.proctitle[..(x.proctitle_len as usize).min(PROCTITLE_MAX)],
-                ),
-            })
+        let syscall = exit.as_deref().map(|x| SyscallPart {
+            syscall: Syscall(x.syscall),
+            success: !(-4095..0).contains(&x.ret),
+            exit: x.ret,
+            regs: [x.args[0], x.args[1], x.args[2], x.args[3]],
+            task: task(&x.origin, &x.task, exe),
+            proctitle: rtrim_proctitle(&x.proctitle),
         });
         Some(AnomalyEvent {
             stamp: self.stamp_at(boot_ns),
@@ -60,78 +61,8 @@ impl Normaliser {
     }
 }
 
-/// ANOM_LINK / ANOM_CREAT when a protection refused the syscall.
-fn path_denied(x: &wire::SyscallExit, paths: &TaskPaths) -> Option<Anomaly> {
-    let name = paths.name.as_deref()?;
-    let dfd = |i: usize| x.args[i] as i32;
-    let (req, dfds) = match Syscall::from_number(x.nr)? {
-        Syscall::Open | Syscall::Creat => (
-            Request::Open {
-                name,
-                flags: x.flags,
-            },
-            vec![AT_FDCWD],
-        ),
-        Syscall::Openat | Syscall::Openat2 => (
-            Request::Open {
-                name,
-                flags: x.flags,
-            },
-            vec![dfd(0)],
-        ),
-        Syscall::Link => (
-            Request::Link {
-                old: name,
-                new: paths.newname.as_deref()?,
-                follow: false,
-            },
-            vec![AT_FDCWD],
-        ),
-        Syscall::Linkat => (
-            Request::Link {
-                old: name,
-                new: paths.newname.as_deref()?,
-                follow: x.flags & AT_SYMLINK_FOLLOW != 0,
-            },
-            vec![dfd(0), dfd(2)],
-        ),
-        _ => return None,
-    };
-    // A relative name under a directory fd is looked up from that fd, which the sensor does not
-    // follow: such a refusal is not judged.
-    let relative = |n: &[u8]| n.first() != Some(&b'/');
-    let names: Vec<&[u8]> = match &req {
-        Request::Open { name, .. } => vec![name],
-        Request::Link { old, new, .. } => vec![old, new],
-    };
-    if names
-        .iter()
-        .zip(&dfds)
-        .any(|(n, &d)| relative(n) && d != AT_FDCWD)
-    {
-        return None;
-    }
-    let fs = TaskFs {
-        root: protect::task_root(x.hdr.pid, x.ns.mnt_ns)?,
-        base: paths.cwd.as_ref()?.to_path(),
-    };
-    let who = Caller {
-        fsuid: x.task.fsuid,
-        fsgid: x.task.fsgid,
-        cap_effective: x.cap_effective,
-    };
-    let sysctls = Sysctls::read().ok()?;
-    let (denial, object) = protect::judge(&fs, &req, x.ret, &sysctls, &who)?;
-    Some(Anomaly::PathDenied {
-        denial,
-        names: names.into_iter().map(<[u8]>::to_vec).collect(),
-        object,
-    })
-}
-
-fn change(p: &wire::Promisc) -> Option<Promiscuity> {
-    let text = &p.text[..(p.text_len as usize).min(p.text.len())];
-    let (dev, entered) = parse_console(text)?;
+fn change(p: &Promisc) -> Option<Promiscuity> {
+    let (dev, entered) = parse_console(&p.text)?;
     let (prom, old_prom) = if entered {
         (IFF_PROMISC, 0)
     } else {
@@ -141,10 +72,10 @@ fn change(p: &wire::Promisc) -> Option<Promiscuity> {
         dev,
         prom,
         old_prom,
-        auid: p.auid,
-        uid: p.uid,
-        gid: p.gid,
-        ses: p.ses,
+        auid: p.ids.auid,
+        uid: p.ids.uid,
+        gid: p.ids.gid,
+        ses: p.ids.ses,
     })
 }
 

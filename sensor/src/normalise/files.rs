@@ -11,7 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{caps, read_elf_interp, same_inode, stat_inode};
+use super::{
+    caps,
+    lookup::{read_elf_interp, same_inode, stat_inode},
+};
 use crate::event::{FileCaps, Inode, NameType, PathItem};
 
 const FRESH: Duration = Duration::from_secs(1);

@@ -1,78 +1,31 @@
-//! libpam calls, and the sensor's ANOM_LOGIN_* rules for the cases no module reports.
-//!
-//! The rules (each record names its rule in `sensor_rule=`):
-//! - `access_origin` → ANOM_LOGIN_LOCATION: pam_access denied an account-management call that
-//!   had an origin (rhost or tty), and pam_access wrote no ANOM_LOGIN_LOCATION itself (it does
-//!   only when a deny line names the origin, not for `-:root:ALL`).
-//! - `access_account` → ANOM_LOGIN_ACCT: pam_access denied a call without any origin.
-//! - `account_expired` → ANOM_LOGIN_ACCT: pam_unix said the account expired.
-//! - `time` → ANOM_LOGIN_TIME: pam_time denied.
-//! - `logins` → ANOM_LOGIN_SESSIONS: pam_limits refused to open a session (maxlogins,
-//!   maxsyslogins).
-//! - `failures` → ANOM_LOGIN_FAILURES: the N-th failed authentication of one account within the
-//!   window (default 3 in 15 minutes, like pam_faillock's deny=3); the count then starts again.
-//!
-//! pam_faillock writes ANOM_LOGIN_FAILURES and RESP_ACCT_LOCK itself when it locks an account:
-//! those are reproduced from its messages, like pam_access's and pam_time's.
-//!
-//! A rule never writes a type the call's own messages already hold.
-
-use std::collections::{HashMap, VecDeque};
+//! libpam calls: the function, its result, the handle's items and the watched modules' verdicts.
+//! Whether the call is an anomaly the modules did not report is decided by
+//! [`crate::detect::login`].
 
 use sensor_common as wire;
 
 use super::{standalone_context, Normaliser};
 use crate::{
     assemble::AssembledPam,
-    event::{LoginAnomaly, ModuleResult, PamEvent, PamFunction, PamItems},
+    event::{ModuleResult, PamEvent, PamFunction, PamItems},
 };
 
-const PAM_SUCCESS: i32 = 0;
-const PAM_PERM_DENIED: i32 = 6;
-const PAM_ACCT_EXPIRED: i32 = 13;
-const ANOM_LOGIN_FAILURES: u32 = 2100;
-const ANOM_LOGIN_TIME: u32 = 2101;
-const ANOM_LOGIN_SESSIONS: u32 = 2102;
-const ANOM_LOGIN_ACCT: u32 = 2103;
-const ANOM_LOGIN_LOCATION: u32 = 2104;
-
-/// ANOM_LOGIN_FAILURES: how many failed authentications of one account within how long.
-#[derive(Clone, Copy, Debug)]
-pub struct FailureRule {
-    pub count: usize,
-    pub window_ns: u64,
-}
-
-impl Default for FailureRule {
-    fn default() -> Self {
-        FailureRule {
-            count: 3,
-            window_ns: 15 * 60 * 1_000_000_000,
-        }
-    }
-}
-
-/// Failed authentications per (service, account), by CLOCK_BOOTTIME.
-#[derive(Default)]
-pub struct LoginState {
-    pub failures: FailureRule,
-    recent: HashMap<Vec<u8>, VecDeque<u64>>,
-}
-
-fn item(bytes: &[u8; wire::PAM_ITEM_MAX]) -> Option<Vec<u8>> {
-    Some(wire::cstr(bytes).to_vec()).filter(|v| !v.is_empty())
+/// A normalised call, with the types of the audit messages its thread sent during it.
+pub struct PamCall {
+    pub event: PamEvent,
+    pub messages: Vec<u32>,
 }
 
 impl Normaliser {
-    pub fn pam(&mut self, a: AssembledPam) -> Option<PamEvent> {
+    pub fn pam(&mut self, a: AssembledPam) -> Option<PamCall> {
         let c = &*a.call;
         let function = *PamFunction::ALL.get(c.func as usize)?;
-        let items = (c.has_items != 0).then(|| PamItems {
-            service: item(&c.items[wire::PAM_ITEM_SERVICE]),
-            user: item(&c.items[wire::PAM_ITEM_USER]),
-            rhost: item(&c.items[wire::PAM_ITEM_RHOST]),
-            ruser: item(&c.items[wire::PAM_ITEM_RUSER]),
-            tty: item(&c.items[wire::PAM_ITEM_TTY]),
+        let items = c.items.clone().map(|i| PamItems {
+            service: i.service,
+            user: i.user,
+            rhost: i.rhost,
+            ruser: i.ruser,
+            tty: i.tty,
         });
         let modules: Vec<ModuleResult> = a
             .modules
@@ -89,13 +42,13 @@ impl Normaliser {
         let libpam_reported = a.messages.iter().any(|t| (1100..=1110).contains(t));
         let (exe, container, paths_truncated) =
             standalone_context(a.paths.exe.as_ref(), a.paths.cgroup.as_ref(), &c.ns);
-        let mut ev = PamEvent {
-            stamp: self.stamp_at(c.hdr.boot_ns),
-            boot_ns: c.hdr.boot_ns,
+        let event = PamEvent {
+            stamp: self.stamp_at(c.origin.boot_ns),
+            boot_ns: c.origin.boot_ns,
             function,
             flags: c.flags,
             retval: c.retval,
-            pid: c.hdr.pid,
+            pid: c.origin.pid,
             uid: c.uid,
             auid: c.auid,
             ses: c.ses,
@@ -107,88 +60,10 @@ impl Normaliser {
             container,
             paths_truncated,
         };
-        ev.anomalies = self.logins.rules(&ev, &a.messages);
-        Some(ev)
-    }
-}
-
-impl LoginState {
-    fn rules(&mut self, ev: &PamEvent, messages: &[u32]) -> Vec<LoginAnomaly> {
-        let mut out = Vec::new();
-        let mut add = |msg_type: u32, module: &str, rule: &str| {
-            if !messages.contains(&msg_type)
-                && !out.iter().any(|a: &LoginAnomaly| a.msg_type == msg_type)
-            {
-                out.push(LoginAnomaly {
-                    msg_type,
-                    module: module.to_string(),
-                    rule: rule.to_string(),
-                });
-            }
-        };
-        let verdict = |module: &str, function: &str| {
-            ev.modules
-                .iter()
-                .rev()
-                .find(|m| m.module == module && m.function == function)
-                .map(|m| m.retval)
-        };
-        let items = ev.items.clone().unwrap_or_default();
-        match ev.function {
-            PamFunction::AcctMgmt => {
-                if verdict("pam_access", "pam_sm_acct_mgmt") == Some(PAM_PERM_DENIED) {
-                    if items.rhost.is_some() || items.tty.is_some() {
-                        add(ANOM_LOGIN_LOCATION, "pam_access", "access_origin");
-                    } else {
-                        add(ANOM_LOGIN_ACCT, "pam_access", "access_account");
-                    }
-                }
-                if verdict("pam_unix", "pam_sm_acct_mgmt") == Some(PAM_ACCT_EXPIRED) {
-                    add(ANOM_LOGIN_ACCT, "pam_unix", "account_expired");
-                }
-                if verdict("pam_time", "pam_sm_acct_mgmt") == Some(PAM_PERM_DENIED) {
-                    add(ANOM_LOGIN_TIME, "pam_time", "time");
-                }
-            }
-            PamFunction::OpenSession => {
-                if verdict("pam_limits", "pam_sm_open_session") == Some(PAM_PERM_DENIED) {
-                    add(ANOM_LOGIN_SESSIONS, "pam_limits", "logins");
-                }
-            }
-            PamFunction::Authenticate if ev.retval != PAM_SUCCESS => {
-                if let Some(user) = &items.user {
-                    let key = [items.service.clone().unwrap_or_default(), user.clone()].join(&0u8);
-                    let rule = self.failures;
-                    let times = self.recent.entry(key.clone()).or_default();
-                    times.push_back(ev.boot_ns);
-                    while times
-                        .front()
-                        .is_some_and(|&t| ev.boot_ns.saturating_sub(t) > rule.window_ns)
-                    {
-                        times.pop_front();
-                    }
-                    if times.len() >= rule.count.max(1) {
-                        self.recent.remove(&key);
-                        let module = ev
-                            .modules
-                            .iter()
-                            .rev()
-                            .find(|m| m.retval != PAM_SUCCESS)
-                            .map_or("pam_unix", |m| m.module.as_str())
-                            .to_string();
-                        add(ANOM_LOGIN_FAILURES, &module, "failures");
-                    }
-                }
-            }
-            _ => {}
-        }
-        // Accounts not seen failing for a while are forgotten.
-        if self.recent.len() > 4096 {
-            let (now, window) = (ev.boot_ns, self.failures.window_ns);
-            self.recent
-                .retain(|_, t| t.back().is_some_and(|&b| now.saturating_sub(b) <= window));
-        }
-        out
+        Some(PamCall {
+            event,
+            messages: a.messages,
+        })
     }
 }
 

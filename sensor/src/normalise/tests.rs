@@ -4,7 +4,14 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::*;
-use crate::assemble::{Sched, WalkedPath};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::assemble::{Assembled, ExecStart, Sched, WalkedPath};
+use crate::event::*;
+use crate::read::record::{Caps, ExecExit, InodeFacts, Origin, TaskInfo, TaskNs};
+use sensor_common::PROCTITLE_MAX;
 
 /// A pid no process can have (above PID_MAX_LIMIT): `/proc/<pid>/exe` never resolves.
 const NO_PID: u32 = 0x7fff_fff0;
@@ -244,42 +251,48 @@ fn walked(path: &[u8]) -> WalkedPath {
     }
 }
 
-fn fill(dst: &mut [u8], src: &[u8]) {
-    dst[..src.len()].copy_from_slice(src);
-}
-
-fn header(kind: u32, boot_ns: u64) -> wire::Header {
-    wire::Header {
-        kind,
-        tid: NO_PID,
-        pid: NO_PID,
-        _pad: 0,
-        boot_ns,
-    }
-}
-
 /// An exec by `NO_PID` returning `ret`, with `argv` as its argument area (and proctitle), as
 /// the assembler would hand it over.
 fn assembled(ret: i64, name: &[u8], argv: &[u8], exe: &[u8]) -> Assembled {
-    // SAFETY: plain integers and byte arrays: all-zero is a valid value.
-    let mut x: wire::ExecExit = unsafe { std::mem::zeroed() };
-    x.hdr = header(wire::KIND_EXEC_EXIT, clock(libc::CLOCK_BOOTTIME));
-    x.ret = ret;
-    (
-        x.task.ppid,
-        x.task.auid,
-        x.task.ses,
-        x.task.uid,
-        x.task.gid,
-        x.task.euid,
-    ) = (1, 1000, 3, 1000, 1000, 1000);
-    (x.ns.ns_pid, x.ns.pid_ns, x.ns.mnt_ns) = (7, 4026532001, 4026532002);
-    (x.ns.net_ns, x.ns.uts_ns, x.ns.cgroup_id) = (4026532003, 4026532004, 9876);
-    x.has_exe = 1;
-    (x.exe.ino, x.exe.dev, x.exe.mode) = (4242, 254 << 20, 0o100755);
-    fill(&mut x.task.comm, b"true\0junk");
-    x.proctitle_len = argv.len().min(PROCTITLE_MAX) as u32;
-    fill(&mut x.proctitle, &argv[..x.proctitle_len as usize]);
+    let origin = Origin {
+        tid: NO_PID,
+        pid: NO_PID,
+        boot_ns: clock(libc::CLOCK_BOOTTIME),
+    };
+    let task = TaskInfo {
+        ppid: 1,
+        auid: 1000,
+        ses: 3,
+        uid: 1000,
+        gid: 1000,
+        euid: 1000,
+        comm: b"true".to_vec(),
+        ..TaskInfo::default()
+    };
+    let ns = TaskNs {
+        ns_pid: 7,
+        pid_ns: 4026532001,
+        mnt_ns: 4026532002,
+        net_ns: 4026532003,
+        uts_ns: 4026532004,
+        cgroup_id: 9876,
+        ..TaskNs::default()
+    };
+    let exe_inode = InodeFacts {
+        ino: 4242,
+        dev: 254 << 20,
+        mode: 0o100755,
+        ..InodeFacts::default()
+    };
+    let x = ExecExit {
+        origin,
+        ret,
+        task,
+        ns,
+        exe: Some(exe_inode),
+        caps: Caps::default(),
+        proctitle: argv[..argv.len().min(PROCTITLE_MAX)].to_vec(),
+    };
     let argc = argv.iter().filter(|&&b| b == 0).count() as u32;
     let total = argv.len() as u64;
     let sched = Sched {
@@ -289,18 +302,20 @@ fn assembled(ret: i64, name: &[u8], argv: &[u8], exe: &[u8]) -> Assembled {
         interp: None,
     };
     Assembled {
-        enter: header(wire::KIND_EXEC_ENTER, x.hdr.boot_ns),
-        syscall_nr: 59,
-        regs: [0x10, 0x20, 0x30, 0x40, 0x50, 0x60],
-        old_uid: 1000,
-        old_caps: wire::Caps::default(),
-        filename: Ok(name.to_vec()),
-        args: if ret == 0 { argv.to_vec() } else { Vec::new() },
-        args_gap: false,
-        sched: (ret == 0).then_some(sched),
-        cwd: Some(walked(b"/home/user")),
-        exe: Some(walked(exe)),
-        cgroup: Some(walked(SCOPE.replace('@', ID).as_bytes())),
+        start: ExecStart {
+            origin,
+            syscall: 59,
+            regs: [0x10, 0x20, 0x30, 0x40, 0x50, 0x60],
+            old_uid: 1000,
+            old_caps: Caps::default(),
+            filename: Ok(name.to_vec()),
+            args: if ret == 0 { argv.to_vec() } else { Vec::new() },
+            args_gap: false,
+            sched: (ret == 0).then_some(sched),
+            cwd: Some(walked(b"/home/user")),
+            exe: Some(walked(exe)),
+            cgroup: Some(walked(SCOPE.replace('@', ID).as_bytes())),
+        },
         exit: Box::new(x),
     }
 }
@@ -324,13 +339,13 @@ fn names(e: &ExecEvent) -> Vec<String> {
 fn exec_of_bin_true_builds_the_event_from_kernel_facts() {
     let mut n = Normaliser::default();
     let a = true_exec(b"/bin/true\0--version\0");
-    let boot_ns = a.enter.boot_ns;
+    let boot_ns = a.start.origin.boot_ns;
     let e = n.exec(a);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     assert!(e.stamp.sec.abs_diff(now.unwrap().as_secs()) <= 5);
     assert_eq!(e.stamp.serial, 1);
     assert_eq!(e.boot_ns, boot_ns);
-    assert_eq!((e.arch, e.syscall), (AUDIT_ARCH_X86_64, Syscall::Execve));
+    assert_eq!((e.arch, e.syscall), (AUDIT_ARCH_X86_64, Syscall::EXECVE));
     assert_eq!((e.success, e.exit), (true, 0));
     assert_eq!(e.regs, [0x10, 0x20, 0x30, 0x40]);
     let got = (e.argv.clone(), e.argv_truncated);
@@ -373,10 +388,11 @@ fn exec_of_bin_true_builds_the_event_from_kernel_facts() {
 #[test]
 fn exec_splits_kernel_dev_t_and_reports_tty_and_full_comm() {
     let mut a = true_exec(b"true\0");
-    a.exit.exe.dev = (8 << 20) | 0x12345;
-    a.exit.exe.rdev = (136 << 20) | 7;
-    fill(&mut a.exit.task.tty, b"pts7\0");
-    a.exit.task.comm = *b"0123456789abcdef";
+    let exe = a.exit.exe.as_mut().unwrap();
+    exe.dev = (8 << 20) | 0x12345;
+    exe.rdev = (136 << 20) | 7;
+    a.exit.task.tty = Some(b"pts7".to_vec());
+    a.exit.task.comm = b"0123456789abcdef".to_vec();
     let e = Normaliser::default().exec(a);
     let i = e.paths[0].inode.unwrap();
     assert_eq!((i.dev_major, i.dev_minor), (8, 0x12345));
@@ -389,7 +405,8 @@ fn exec_splits_kernel_dev_t_and_reports_tty_and_full_comm() {
 fn exe_facts_of(a: &mut Assembled, file: &Path) {
     let m = std::fs::metadata(file).unwrap();
     let dev = (libc::major(m.dev()) << 20) | libc::minor(m.dev());
-    (a.exit.exe.ino, a.exit.exe.dev) = (m.ino(), dev);
+    let exe = a.exit.exe.as_mut().unwrap();
+    (exe.ino, exe.dev) = (m.ino(), dev);
 }
 
 #[test]
@@ -397,7 +414,7 @@ fn exec_prefers_the_live_proc_exe_for_the_elf_interpreter() {
     // The pid is ours and still runs the exec'd file (this dynamically linked test binary);
     // the kernel-side exe path does not resolve from here (another mount namespace).
     let mut a = assembled(0, b"./prog", b"prog\0", b"/nonexistent/prog");
-    a.exit.hdr.pid = std::process::id();
+    a.exit.origin.pid = std::process::id();
     exe_facts_of(&mut a, Path::new("/proc/self/exe"));
     let e = Normaliser::default().exec(a);
     assert_eq!(e.paths.len(), 2, "{:?}", names(&e));
@@ -411,7 +428,7 @@ fn exec_ignores_a_live_proc_exe_that_is_another_program_now() {
     let t = Temp::new("reexec", &elf(Some(b"/lib/custom-ld.so.1")));
     let name = t.0.as_os_str().as_bytes();
     let mut a = assembled(0, name, b"prog\0", name);
-    a.exit.hdr.pid = std::process::id();
+    a.exit.origin.pid = std::process::id();
     exe_facts_of(&mut a, &t.0);
     let e = Normaliser::default().exec(a);
     assert_eq!(
@@ -429,18 +446,17 @@ fn exec_retries_the_elf_interpreter_after_a_failed_lookup() {
     assert_eq!(n.exec(a).paths.len(), 1);
     // Second exec of the same file: the process is alive, the lookup can succeed now.
     let mut a = assembled(0, b"./prog", b"prog\0", b"/nonexistent/prog");
-    a.exit.hdr.pid = std::process::id();
+    a.exit.origin.pid = std::process::id();
     exe_facts_of(&mut a, Path::new("/proc/self/exe"));
     assert_eq!(n.exec(a).paths.len(), 2);
 }
 
 #[test]
-fn exec_reports_argv_truncation_and_cuts_proctitle_at_128() {
+fn exec_reports_argv_truncation_and_keeps_the_128_byte_proctitle() {
     let mut a = true_exec(&[b'x'; 300]);
-    a.sched.as_mut().unwrap().argc = 2;
-    a.args.truncate(100);
-    a.args_gap = true;
-    a.exit.proctitle_len = 4000;
+    a.start.sched.as_mut().unwrap().argc = 2;
+    a.start.args.truncate(100);
+    a.start.args_gap = true;
     let e = Normaliser::default().exec(a);
     let got = (e.argv, e.argv_truncated);
     assert_eq!(got, want(&[&[b'x'; 100][..]], Some((1, 200))));
@@ -453,7 +469,7 @@ fn exec_of_a_script_names_the_script_then_its_interpreter_then_the_loader() {
     let sh = std::fs::canonicalize("/bin/sh").unwrap();
     let name = script.0.as_os_str().as_bytes();
     let mut a = assembled(0, name, b"script\0", sh.as_os_str().as_bytes());
-    a.sched.as_mut().unwrap().interp = Some(b"/bin/sh".to_vec());
+    a.start.sched.as_mut().unwrap().interp = Some(b"/bin/sh".to_vec());
     let e = Normaliser::default().exec(a);
     assert_eq!(e.paths.len(), 3, "{:?}", names(&e));
     assert_eq!(e.paths[0].name, name);
@@ -481,7 +497,7 @@ fn failed_exec_with_enoent_has_one_unresolved_path_and_no_argv() {
 #[test]
 fn failed_exec_with_eacces_stats_the_name_relative_to_cwd() {
     let mut a = assembled(-(libc::EACCES as i64), b"true", b"sh\0", b"/usr/bin/sh");
-    a.cwd = Some(walked(b"/usr/bin"));
+    a.start.cwd = Some(walked(b"/usr/bin"));
     let e = Normaliser::default().exec(a);
     assert_eq!(e.paths.len(), 1);
     assert_eq!(e.paths[0].name, b"true");
@@ -492,8 +508,8 @@ fn failed_exec_with_eacces_stats_the_name_relative_to_cwd() {
 #[test]
 fn exec_with_unreadable_filename_and_no_cgroup_path() {
     let mut a = assembled(-2, b"", b"", b"/usr/bin/bash");
-    a.filename = Err(-libc::EFAULT);
-    a.cgroup = None;
+    a.start.filename = Err(-libc::EFAULT);
+    a.start.cgroup = None;
     let e = Normaliser::default().exec(a);
     assert_eq!(e.paths[0].name, b"");
     assert_eq!(e.container.cgroup_path, b"/");
@@ -504,7 +520,7 @@ fn exec_with_unreadable_filename_and_no_cgroup_path() {
 #[test]
 fn exec_marks_paths_cut_in_the_kernel() {
     let mut a = true_exec(b"");
-    a.cwd.as_mut().unwrap().truncated = true;
+    a.start.cwd.as_mut().unwrap().truncated = true;
     let e = Normaliser::default().exec(a);
     assert_eq!(
         e.paths_truncated,

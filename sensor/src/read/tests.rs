@@ -1,13 +1,25 @@
 //! Decoding of ring-buffer records, serialised exactly as the eBPF programs send them: the fixed
 //! part plus `len` bytes for the variable-length kinds, the whole struct for SCHED and EXIT.
 
-use super::*;
 use std::mem::offset_of;
+
+use sensor_common as wire;
+
+use super::record::*;
+use super::{DecodeError, Record};
 
 fn bytes_of<T: Copy>(v: &T) -> &[u8] {
     // SAFETY: the wire types are `repr(C)` integers and byte arrays with no implicit padding
     // (checked by `wire_structs_have_no_implicit_padding`), so every byte is initialised.
     unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
+}
+
+fn origin_of(h: &wire::Header) -> Origin {
+    Origin {
+        tid: h.tid,
+        pid: h.pid,
+        boot_ns: h.boot_ns,
+    }
 }
 
 fn header(kind: u32, tid: u32) -> wire::Header {
@@ -16,11 +28,11 @@ fn header(kind: u32, tid: u32) -> wire::Header {
     h
 }
 
-fn short(kind: &'static str, len: usize, need: usize) -> Result<RawEvent, DecodeError> {
+fn short(kind: &'static str, len: usize, need: usize) -> Result<Record, DecodeError> {
     Err(DecodeError::Short { kind, len, need })
 }
 
-fn bad(field: &'static str, value: usize, len: usize) -> Result<RawEvent, DecodeError> {
+fn bad(field: &'static str, value: usize, len: usize) -> Result<Record, DecodeError> {
     Err(DecodeError::BadLength { field, value, len })
 }
 
@@ -119,12 +131,12 @@ fn exit() -> wire::ExecExit {
     x
 }
 
-fn decode(rec: &[u8]) -> Result<RawEvent, DecodeError> {
-    RawEvent::try_from(rec)
+fn decode(rec: &[u8]) -> Result<Record, DecodeError> {
+    Record::try_from(rec)
 }
 
 /// Decodes `rec` from an odd address inside a larger buffer filled with junk.
-fn decode_unaligned(rec: &[u8]) -> Result<RawEvent, DecodeError> {
+fn decode_unaligned(rec: &[u8]) -> Result<Record, DecodeError> {
     let mut buf = vec![0xa5u8; rec.len() + 16];
     let off = if (buf.as_ptr() as usize).is_multiple_of(2) {
         3
@@ -134,7 +146,7 @@ fn decode_unaligned(rec: &[u8]) -> Result<RawEvent, DecodeError> {
     buf[off..off + rec.len()].copy_from_slice(rec);
     let slice = &buf[off..off + rec.len()];
     assert_eq!(slice.as_ptr() as usize % 2, 1, "not at an odd address");
-    RawEvent::try_from(slice)
+    Record::try_from(slice)
 }
 
 #[test]
@@ -166,14 +178,14 @@ fn enter_decodes_header_regs_and_exactly_filename_len_bytes() {
     let e = enter(b"/bin/true");
     let rec = enter_record(&e);
     assert_eq!(rec.len(), wire::EXEC_ENTER_FIXED + 9);
-    let want = RawEvent::Enter {
-        hdr: e.hdr,
-        syscall_nr: 59,
+    let want = Record::ExecEnter(ExecEnter {
+        origin: origin_of(&e.hdr),
+        syscall: 59,
         regs: e.regs,
         old_uid: 1000,
         old_caps: caps(0x20),
         filename: Ok(b"/bin/true".to_vec()),
-    };
+    });
     assert_eq!(decode(&rec), Ok(want.clone()));
     assert_eq!(decode_unaligned(&rec), Ok(want));
 }
@@ -183,7 +195,9 @@ fn enter_keeps_untrusted_filename_bytes_verbatim() {
     let name = b"./a b\n\xff\xfe\"x";
     let rec = enter_record(&enter(name));
     match decode(&rec) {
-        Ok(RawEvent::Enter { filename, .. }) => assert_eq!(filename, Ok(name.to_vec())),
+        Ok(Record::ExecEnter(ExecEnter { filename, .. })) => {
+            assert_eq!(filename, Ok(name.to_vec()))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -193,7 +207,7 @@ fn enter_with_empty_filename_decodes_to_empty_name() {
     let rec = enter_record(&enter(b""));
     assert_eq!(rec.len(), wire::EXEC_ENTER_FIXED);
     match decode(&rec) {
-        Ok(RawEvent::Enter { filename, .. }) => assert_eq!(filename, Ok(Vec::new())),
+        Ok(Record::ExecEnter(ExecEnter { filename, .. })) => assert_eq!(filename, Ok(Vec::new())),
         other => panic!("{other:?}"),
     }
 }
@@ -203,7 +217,7 @@ fn enter_with_full_length_filename_decodes() {
     let name = vec![b'x'; wire::FILENAME_MAX - 8];
     let rec = enter_record(&enter(&name));
     match decode_unaligned(&rec) {
-        Ok(RawEvent::Enter { filename, .. }) => assert_eq!(filename, Ok(name)),
+        Ok(Record::ExecEnter(ExecEnter { filename, .. })) => assert_eq!(filename, Ok(name)),
         other => panic!("{other:?}"),
     }
 }
@@ -215,7 +229,7 @@ fn enter_with_negative_filename_len_is_a_read_error_carrying_the_errno() {
     let rec = enter_record(&e);
     assert_eq!(rec.len(), wire::EXEC_ENTER_FIXED);
     let got = decode_unaligned(&rec);
-    let Ok(RawEvent::Enter { filename, regs, .. }) = got else {
+    let Ok(Record::ExecEnter(ExecEnter { filename, regs, .. })) = got else {
         panic!("{got:?}")
     };
     assert_eq!(filename, Err(-libc::EFAULT));
@@ -226,11 +240,11 @@ fn enter_with_negative_filename_len_is_a_read_error_carrying_the_errno() {
 fn args_chunk_decodes_offset_and_len_bytes() {
     let data = b"/bin/echo\0a b\0\0\xff";
     let rec = args(16384, data);
-    let want = RawEvent::Args {
-        hdr: header(wire::KIND_EXEC_ARGS, 4242),
+    let want = Record::ExecArgs(ExecArgs {
+        origin: origin_of(&header(wire::KIND_EXEC_ARGS, 4242)),
         offset: 16384,
         data: data.to_vec(),
-    };
+    });
     assert_eq!(decode(&rec), Ok(want.clone()));
     assert_eq!(decode_unaligned(&rec), Ok(want));
 }
@@ -241,20 +255,22 @@ fn args_chunk_of_full_size_decodes() {
     let rec = args(0, &data);
     assert_eq!(rec.len(), size_of::<wire::ExecArgs>());
     let got = decode_unaligned(&rec);
-    assert!(matches!(&got, Ok(RawEvent::Args { data: d, offset: 0, .. }) if *d == data));
+    assert!(
+        matches!(&got, Ok(Record::ExecArgs(ExecArgs { data: d, offset: 0, .. })) if *d == data)
+    );
 }
 
 #[test]
 fn sched_decodes_counts_and_interpreter_of_a_script() {
     let s = sched(1, b"/bin/sh", 7);
-    let want = RawEvent::Sched {
-        hdr: s.hdr,
+    let want = Record::ExecSched(ExecSched {
+        origin: origin_of(&s.hdr),
         new_tid: 4241,
         argc: 3,
         args_total: 70_000,
         args_missing: 1234,
         interp: Some(b"/bin/sh".to_vec()),
-    };
+    });
     assert_eq!(decode(bytes_of(&s)), Ok(want.clone()));
     assert_eq!(decode_unaligned(bytes_of(&s)), Ok(want));
 }
@@ -262,7 +278,7 @@ fn sched_decodes_counts_and_interpreter_of_a_script() {
 #[test]
 fn sched_interp_is_none_unless_interpreted_and_readable() {
     let interp = |s: &wire::ExecSched| match decode(bytes_of(s)) {
-        Ok(RawEvent::Sched { interp, .. }) => interp,
+        Ok(Record::ExecSched(ExecSched { interp, .. })) => interp,
         other => panic!("{other:?}"),
     };
     // Not a script: bprm->interp == bprm->filename.
@@ -281,12 +297,12 @@ fn path_decodes_which_truncated_and_len_bytes() {
     let data = b"true\0bin\0usr\0";
     let rec = path(wire::PATH_EXE, 1, data);
     assert_eq!(rec.len(), wire::EXEC_PATH_FIXED + data.len());
-    let want = RawEvent::Path {
-        hdr: header(wire::KIND_EXEC_PATH, 4241),
-        which: wire::PATH_EXE,
+    let want = Record::Path(PathRecord {
+        origin: origin_of(&header(wire::KIND_EXEC_PATH, 4241)),
+        kind: PathKind::ExecExe,
         truncated: true,
         data: data.to_vec(),
-    };
+    });
     assert_eq!(decode(&rec), Ok(want.clone()));
     assert_eq!(decode_unaligned(&rec), Ok(want));
 }
@@ -294,35 +310,84 @@ fn path_decodes_which_truncated_and_len_bytes() {
 #[test]
 fn path_of_the_root_is_an_empty_record() {
     let rec = path(wire::PATH_CWD, 0, b"");
-    let want = RawEvent::Path {
-        hdr: header(wire::KIND_EXEC_PATH, 4241),
-        which: wire::PATH_CWD,
+    let want = Record::Path(PathRecord {
+        origin: origin_of(&header(wire::KIND_EXEC_PATH, 4241)),
+        kind: PathKind::ExecCwd,
         truncated: false,
         data: vec![],
-    };
+    });
     assert_eq!(decode_unaligned(&rec), Ok(want));
 }
 
 #[test]
-fn exit_decodes_every_field() {
-    let x = exit();
-    assert_eq!(decode(bytes_of(&x)), Ok(RawEvent::Exit(Box::new(x))));
-    let got = decode_unaligned(bytes_of(&x)).unwrap();
-    assert_eq!(got, RawEvent::Exit(Box::new(x)));
-    assert_eq!(got.header(), &x.hdr);
+fn path_of_an_unknown_kind_is_an_error() {
+    let rec = path(99, 0, b"weird\0");
+    assert_eq!(decode(&rec), Err(DecodeError::UnknownPath(99)));
 }
 
 #[test]
-fn header_accessor_returns_each_kinds_header() {
-    let e = enter(b"/x");
-    let hdr = |rec: &[u8]| *decode(rec).unwrap().header();
-    assert_eq!(hdr(&enter_record(&e)), e.hdr);
-    assert_eq!(hdr(&args(0, b"x\0")), header(wire::KIND_EXEC_ARGS, 4242));
-    assert_eq!(hdr(bytes_of(&sched(0, b"", 0))).tid, 4243);
+fn exit_decodes_every_field_and_cuts_the_arrays() {
+    let x = exit();
+    let want = Record::ExecExit(Box::new(ExecExit {
+        origin: origin_of(&x.hdr),
+        ret: -13,
+        task: TaskInfo {
+            ppid: 1,
+            auid: 1000,
+            ses: 7,
+            uid: 1000,
+            gid: 1001,
+            euid: 0,
+            suid: 1002,
+            fsuid: 1003,
+            egid: 1004,
+            sgid: 1005,
+            fsgid: 1006,
+            comm: b"true".to_vec(),
+            tty: Some(b"pts0".to_vec()),
+        },
+        ns: x.ns,
+        exe: Some(x.exe),
+        caps: x.caps,
+        proctitle: b"/bin/true\0".to_vec(),
+    }));
+    assert_eq!(decode(bytes_of(&x)), Ok(want.clone()));
+    let got = decode_unaligned(bytes_of(&x)).unwrap();
+    assert_eq!(got, want);
+    assert_eq!(got.origin(), &origin_of(&x.hdr));
+}
+
+#[test]
+fn exit_without_exe_tty_or_proctitle() {
+    let mut x = exit();
+    (x.has_exe, x.proctitle_len) = (0, 0);
+    x.task.tty = [0; 64];
+    // A length past the array is cut at the array.
+    let Ok(Record::ExecExit(got)) = decode(bytes_of(&x)) else {
+        panic!()
+    };
     assert_eq!(
-        hdr(&path(wire::PATH_CGROUP, 0, b"")).kind,
-        wire::KIND_EXEC_PATH
+        (got.exe, got.task.tty, got.proctitle.len()),
+        (None, None, 0)
     );
+    x.proctitle_len = 10_000;
+    let Ok(Record::ExecExit(got)) = decode(bytes_of(&x)) else {
+        panic!()
+    };
+    assert_eq!(got.proctitle.len(), wire::PROCTITLE_MAX);
+}
+
+#[test]
+fn origin_accessor_returns_each_kinds_sender() {
+    let e = enter(b"/x");
+    let origin = |rec: &[u8]| *decode(rec).unwrap().origin();
+    assert_eq!(origin(&enter_record(&e)), origin_of(&e.hdr));
+    assert_eq!(
+        origin(&args(0, b"x\0")),
+        origin_of(&header(wire::KIND_EXEC_ARGS, 4242))
+    );
+    assert_eq!(origin(bytes_of(&sched(0, b"", 0))).tid, 4243);
+    assert_eq!(origin(&path(wire::PATH_CGROUP, 0, b"")).tid, 4241);
 }
 
 #[test]

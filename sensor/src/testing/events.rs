@@ -2,6 +2,7 @@
 //! protobuf and catalogue tests feed.
 
 use crate::event::*;
+use sensor_common::syscalls::x86_64;
 
 pub fn stamp(serial: u64) -> Stamp {
     Stamp {
@@ -42,7 +43,7 @@ pub fn full_exec() -> ExecEvent {
         stamp: stamp(42),
         boot_ns: 123_456_789_012,
         arch: AUDIT_ARCH_X86_64,
-        syscall: Syscall::Execveat,
+        syscall: Syscall::EXECVEAT,
         success: true,
         exit: 0,
         regs: [u64::MAX, 0x7ffc_0000_1000, 0, 0x1000],
@@ -208,13 +209,13 @@ pub fn anomaly_shapes() -> Vec<AnomalyEvent> {
     let changes = vec![promiscuity(b"vtest0", 256, 0), promiscuity(b"v x", 0, 256)];
     let closed = vec![promiscuity(b"eth0", 0, 256)];
     vec![
-        anomaly(20, link, Some(syscall_part(Syscall::Linkat, -1))),
-        anomaly(21, follow, Some(syscall_part(Syscall::Openat, -13))),
-        anomaly(22, sticky, Some(syscall_part(Syscall::Openat2, -13))),
+        anomaly(20, link, Some(syscall_part(Syscall::LINKAT, -1))),
+        anomaly(21, follow, Some(syscall_part(Syscall::OPENAT, -13))),
+        anomaly(22, sticky, Some(syscall_part(Syscall::OPENAT2, -13))),
         anomaly(
             23,
             Anomaly::Promiscuous(changes),
-            Some(syscall_part(Syscall::Sendmsg, 32)),
+            Some(syscall_part(Syscall(x86_64::SENDMSG), 32)),
         ),
         anomaly(24, Anomaly::Promiscuous(closed), None),
     ]

@@ -128,7 +128,7 @@ pub fn exec_events(log: &Path) -> Vec<ExecEvent> {
         .filter(|ev| {
             matches!(
                 ev.syscall,
-                sensor::event::Syscall::Execve | sensor::event::Syscall::Execveat
+                sensor::event::Syscall::EXECVE | sensor::event::Syscall::EXECVEAT
             )
         })
         .collect()

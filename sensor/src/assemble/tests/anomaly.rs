@@ -2,29 +2,40 @@
 
 use super::*;
 
-fn raw_path(tid: u32, which: u32, truncated: bool, data: &[u8]) -> RawEvent {
-    RawEvent::Path {
-        hdr: hdr(wire::KIND_EXEC_PATH, tid, tid, 6_000),
-        which,
+fn raw_path(tid: u32, kind: PathKind, truncated: bool, data: &[u8]) -> Record {
+    Record::Path(PathRecord {
+        origin: origin(tid, tid, 6_000),
+        kind,
         truncated,
         data: data.to_vec(),
-    }
+    })
 }
 
-fn syscall_exit(tid: u32, nr: u32, ret: i64) -> RawEvent {
-    // SAFETY: plain integers and byte arrays: all-zero is a valid value.
-    let mut x: wire::SyscallExit = unsafe { std::mem::zeroed() };
-    x.hdr = hdr(wire::KIND_SYSCALL_EXIT, tid, tid, 7_000);
-    (x.nr, x.ret) = (nr, ret);
-    RawEvent::SyscallExit(Box::new(x))
+fn syscall_exit(tid: u32, syscall: u32, ret: i64) -> Record {
+    Record::SyscallExit(Box::new(SyscallExit {
+        origin: origin(tid, tid, 7_000),
+        syscall,
+        ret,
+        args: [0; 6],
+        flags: 0,
+        cap_effective: 0,
+        task: TaskInfo::default(),
+        ns: TaskNs::default(),
+        proctitle: Vec::new(),
+    }))
 }
 
-fn promisc(tid: u32, nr: i32, exit_follows: u32, auid: u32) -> RawEvent {
-    // SAFETY: plain integers and byte arrays: all-zero is a valid value.
-    let mut p: wire::Promisc = unsafe { std::mem::zeroed() };
-    p.hdr = hdr(wire::KIND_PROMISC, tid, tid, 6_500);
-    (p.nr, p.exit_follows, p.auid) = (nr, exit_follows, auid);
-    RawEvent::Promisc(Box::new(p))
+fn promisc(tid: u32, exit_follows: bool, auid: u32) -> Record {
+    Record::Promisc(Promisc {
+        origin: origin(tid, tid, 6_500),
+        exit_follows,
+        ids: AuditIds {
+            auid,
+            ..AuditIds::default()
+        },
+        ns: TaskNs::default(),
+        text: Vec::new(),
+    })
 }
 
 fn anomaly(out: Option<Assembly>) -> AssembledAnomaly {
@@ -38,20 +49,20 @@ fn anomaly(out: Option<Assembly>) -> AssembledAnomaly {
 fn task_paths_then_syscall_exit_give_one_anomaly_of_that_thread() {
     let mut asm = Assembler::default();
     for r in [
-        raw_path(50, wire::PATH_ARG_NAME, false, b"/etc/shadow"),
-        raw_path(51, wire::PATH_ARG_NAME, false, b"/other"),
-        raw_path(50, wire::PATH_ARG_NEWNAME, false, b"/tmp/anx/hl"),
-        raw_path(50, wire::PATH_TASK_CWD, false, b"anx\0tmp\0"),
-        promisc(51, 46, 1, 7),
-        raw_path(50, wire::PATH_TASK_EXE, false, b"ln\0bin\0usr\0"),
-        raw_path(51, wire::PATH_TASK_EXE, false, b"ip\0"),
-        raw_path(50, wire::PATH_TASK_CGROUP, true, b"x.scope\0"),
+        raw_path(50, PathKind::ArgName, false, b"/etc/shadow"),
+        raw_path(51, PathKind::ArgName, false, b"/other"),
+        raw_path(50, PathKind::ArgNewname, false, b"/tmp/anx/hl"),
+        raw_path(50, PathKind::TaskCwd, false, b"anx\0tmp\0"),
+        promisc(51, true, 7),
+        raw_path(50, PathKind::TaskExe, false, b"ln\0bin\0usr\0"),
+        raw_path(51, PathKind::TaskExe, false, b"ip\0"),
+        raw_path(50, PathKind::TaskCgroup, true, b"x.scope\0"),
     ] {
         assert!(asm.push_record(r).is_none(), "held until the exit");
     }
     let a = anomaly(asm.push_record(syscall_exit(50, 265, -1)));
     let x = a.exit.expect("the syscall's exit");
-    assert_eq!((x.hdr.tid, x.nr, x.ret), (50, 265, -1));
+    assert_eq!((x.origin.tid, x.syscall, x.ret), (50, 265, -1));
     assert!(a.promisc.is_empty());
     assert_eq!(a.paths.name.as_deref(), Some(&b"/etc/shadow"[..]));
     assert_eq!(a.paths.newname.as_deref(), Some(&b"/tmp/anx/hl"[..]));
@@ -72,7 +83,7 @@ fn task_paths_then_syscall_exit_give_one_anomaly_of_that_thread() {
         (None, None, None)
     );
     assert_eq!(b.promisc.len(), 1);
-    assert_eq!(b.promisc[0].auid, 7);
+    assert_eq!(b.promisc[0].ids.auid, 7);
 
     // Consumed: a later exit of thread 50 starts empty.
     let c = anomaly(asm.push_record(syscall_exit(50, 257, -13)));
@@ -84,8 +95,8 @@ fn task_paths_then_syscall_exit_give_one_anomaly_of_that_thread() {
 #[test]
 fn a_cut_path_argument_is_unknown() {
     let mut asm = Assembler::default();
-    asm.push_record(raw_path(52, wire::PATH_ARG_NAME, true, b"/very/lo"));
-    asm.push_record(raw_path(52, wire::PATH_ARG_NEWNAME, false, b""));
+    asm.push_record(raw_path(52, PathKind::ArgName, true, b"/very/lo"));
+    asm.push_record(raw_path(52, PathKind::ArgNewname, false, b""));
     let a = anomaly(asm.push_record(syscall_exit(52, 86, -1)));
     assert_eq!(a.paths.name, None);
     assert_eq!(a.paths.newname, Some(Vec::new()));
@@ -94,13 +105,13 @@ fn a_cut_path_argument_is_unknown() {
 #[test]
 fn promiscuity_changes_wait_for_their_syscall_exit() {
     let mut asm = Assembler::default();
-    assert!(asm.push_record(promisc(60, 16, 1, 1)).is_none());
-    assert!(asm.push_record(promisc(60, 16, 1, 2)).is_none());
+    assert!(asm.push_record(promisc(60, true, 1)).is_none());
+    assert!(asm.push_record(promisc(60, true, 2)).is_none());
     let a = anomaly(asm.push_record(syscall_exit(60, 16, 0)));
-    assert_eq!(a.exit.map(|x| (x.hdr.tid, x.nr)), Some((60, 16)));
-    let auids: Vec<u32> = a.promisc.iter().map(|p| p.auid).collect();
+    assert_eq!(a.exit.map(|x| (x.origin.tid, x.syscall)), Some((60, 16)));
+    let auids: Vec<u32> = a.promisc.iter().map(|p| p.ids.auid).collect();
     assert_eq!(auids, [1, 2], "both changes, in order");
-    assert!(a.promisc.iter().all(|p| p.hdr.tid == 60 && p.nr == 16));
+    assert!(a.promisc.iter().all(|p| p.origin.tid == 60));
     let again = anomaly(asm.push_record(syscall_exit(60, 16, 0)));
     assert!(again.promisc.is_empty(), "handed on once");
 }
@@ -110,15 +121,15 @@ fn promiscuity_change_without_exit_is_handed_on_at_once() {
     let mut asm = Assembler::default();
     asm.push_record(raw_path(
         70,
-        wire::PATH_TASK_EXE,
+        PathKind::TaskExe,
         false,
         b"tcpdump\0sbin\0usr\0",
     ));
-    asm.push_record(raw_path(70, wire::PATH_TASK_CGROUP, false, b""));
-    let a = anomaly(asm.push_record(promisc(70, -1, 0, 9)));
+    asm.push_record(raw_path(70, PathKind::TaskCgroup, false, b""));
+    let a = anomaly(asm.push_record(promisc(70, false, 9)));
     assert!(a.exit.is_none());
     assert_eq!(a.promisc.len(), 1);
-    assert_eq!((a.promisc[0].hdr.tid, a.promisc[0].auid), (70, 9));
+    assert_eq!((a.promisc[0].origin.tid, a.promisc[0].ids.auid), (70, 9));
     assert_eq!(a.paths.exe, Some(walked(b"tcpdump\0sbin\0usr\0")));
     assert_eq!(a.paths.cgroup, Some(walked(b"")));
     // Nothing of it is left for a later exit of the same thread.

@@ -29,15 +29,13 @@ pub mod names;
 
 use crate::event::{
     AbendEvent, BprmFcaps, Container, Event, ExecEvent, LostEvent, PathItem, PathsTruncated, Stamp,
-    Syscall, Task, UNSET_ID,
+    Syscall, Task, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, UNSET_ID,
 };
 use hexq::{needs_hex, push_hex, push_quoted, push_untrusted, raw_safe};
 pub use names::{FixedNames, Names, SystemNames};
 
 /// Separates the kernel's fields from auditd's interpretations (AUDIT_INTERP_SEPARATOR).
 pub const INTERP_SEPARATOR: u8 = 0x1d;
-
-const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 
 /// `write!` into a `Vec<u8>`, which cannot fail.
 macro_rules! put {
@@ -169,11 +167,7 @@ fn begin(out: &mut Vec<u8>, rtype: &str, st: &Stamp) {
 }
 
 fn syscall_nr(arch: u32, sc: Syscall) -> u32 {
-    match (arch, sc) {
-        (AUDIT_ARCH_I386, Syscall::Execve) => 11,
-        (AUDIT_ARCH_I386, Syscall::Execveat) => 358,
-        _ => sc.number(),
-    }
+    sc.number_in(arch).unwrap_or(sc.number())
 }
 
 /// What a SYSCALL record shows, borrowed from the event it belongs to.
@@ -216,8 +210,8 @@ fn write_syscall(out: &mut Vec<u8>, ev: &SyscallRecord, enriched: Option<&dyn Na
     push_container(out, ev.container, ev.cut);
     if let Some(names) = enriched {
         out.push(INTERP_SEPARATOR);
-        let syscall = match ev.arch {
-            AUDIT_ARCH_I386 | crate::event::AUDIT_ARCH_X86_64 => ev.syscall.name().to_string(),
+        let syscall = match (ev.arch, ev.syscall.name()) {
+            (AUDIT_ARCH_I386 | AUDIT_ARCH_X86_64, Some(name)) => name.to_string(),
             _ => format!("unknown-syscall({})", syscall_nr(ev.arch, ev.syscall)),
         };
         put!(out, "ARCH={} SYSCALL={}", arch_name(ev.arch), syscall);
@@ -365,7 +359,7 @@ pub fn write_abend(out: &mut Vec<u8>, ev: &AbendEvent, enriched: Option<&dyn Nam
 /// auparse's `audit_machine_to_name()` spelling.
 fn arch_name(arch: u32) -> String {
     match arch {
-        crate::event::AUDIT_ARCH_X86_64 => "x86_64".into(),
+        AUDIT_ARCH_X86_64 => "x86_64".into(),
         AUDIT_ARCH_I386 => "i386".into(),
         _ => format!("unknown-elf-type({arch:x})"),
     }

@@ -37,7 +37,7 @@ pub(super) fn true_event(msec: u32, serial: u64, argv: Vec<Vec<u8>>) -> ExecEven
         },
         boot_ns: 0,
         arch: AUDIT_ARCH_X86_64,
-        syscall: Syscall::Execve,
+        syscall: Syscall::EXECVE,
         success: true,
         exit: 0,
         regs: [
@@ -250,7 +250,7 @@ fn truncation_and_edge_cases() {
     ev.proctitle.clear();
     ev.paths.clear();
     ev.cwd = None;
-    ev.syscall = Syscall::Execveat;
+    ev.syscall = Syscall::EXECVEAT;
     ev.container.container_id = Some("0123abcd".into());
     let out = show(&encode(&ev, true));
     let want = "type=EXECVE msg=audit(1795642256.001:1): argc=3 sensor_trunc_args=3 sensor_trunc_bytes=12\ntype=PROCTITLE msg=audit(1795642256.001:1): proctitle=\"(null)\"\n";

@@ -106,11 +106,8 @@ pub fn exec_event(records: &[Record]) -> Result<ExecEvent, ParseError> {
         .next()
         .ok_or(ParseError::Header("no SYSCALL record"))?;
     let arch = u32::from_str_radix(utf8(sc, "arch")?, 16).map_err(|_| bad(sc, "arch"))?;
-    let syscall = match (arch, num::<u32>(sc, "syscall")?) {
-        (0x4000_0003, 11) => Syscall::Execve,
-        (0x4000_0003, 358) => Syscall::Execveat,
-        (_, nr) => Syscall::from_number(nr).ok_or_else(|| bad(sc, "syscall"))?,
-    };
+    let syscall =
+        Syscall::from_arch(arch, num::<u32>(sc, "syscall")?).ok_or_else(|| bad(sc, "syscall"))?;
     let reg = |k| u64::from_str_radix(utf8(sc, k)?, 16).map_err(|_| bad(sc, k));
     let truncated = match of(b"EXECVE").next_back() {
         Some(r) if r.get(b"sensor_trunc_args").is_some() => Some(ArgvTruncation {

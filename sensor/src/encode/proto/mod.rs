@@ -243,10 +243,13 @@ fn task_from_proto(t: v1::Task) -> Task {
     })
 }
 
-/// The schema's values are the model's names: `SYSCALL_` and the upper-case name.
+/// The schema's values are the syscall table's names: `SYSCALL_` and the upper-case name. A
+/// syscall the schema has no value for is written SYSCALL_UNSPECIFIED, which a reader refuses
+/// (schema revision 4 names only the syscalls the probes report).
 fn syscall_to_proto(s: Syscall) -> i32 {
-    v1::Syscall::from_str_name(&format!("SYSCALL_{}", s.name().to_uppercase()))
-        .expect("every syscall of the model is in the schema") as i32
+    s.name()
+        .and_then(|name| v1::Syscall::from_str_name(&format!("SYSCALL_{}", name.to_uppercase())))
+        .unwrap_or(v1::Syscall::Unspecified) as i32
 }
 
 fn syscall_from_proto(value: i32, field: &'static str) -> Result<Syscall, ProtoError> {
@@ -366,7 +369,7 @@ fn lost_to_proto(l: &LostEvent) -> v1::LostEvent {
 fn exec_from_proto(e: v1::ExecEvent, stamp: Stamp, boot_ns: u64) -> Result<ExecEvent, ProtoError> {
     let syscall = syscall_from_proto(e.syscall, "ExecEvent.syscall")
         .ok()
-        .filter(|s| matches!(s, Syscall::Execve | Syscall::Execveat))
+        .filter(|s| [Syscall::EXECVE, Syscall::EXECVEAT].contains(s))
         .ok_or(ProtoError::UnknownEnum {
             field: "ExecEvent.syscall",
             value: e.syscall,

@@ -19,7 +19,7 @@ fn empty_exec() -> ExecEvent {
         stamp: stamp(7),
         boot_ns: 0,
         arch: AUDIT_ARCH_X86_64,
-        syscall: Syscall::Execve,
+        syscall: Syscall::EXECVE,
         success: false,
         exit: -2,
         regs: [0; 4],

@@ -1,9 +1,13 @@
 //! PAM calls as the probes send them, through `Normaliser::pam()`: the items, the modules, and
 //! the ANOM_LOGIN_* rules.
 
+use sensor_common as wire;
+
 use super::*;
 use crate::assemble::TaskPaths;
-use crate::event::UNSET_ID as UNSET;
+use crate::detect::login::LoginState;
+use crate::event::{LoginAnomaly, UNSET_ID as UNSET};
+use crate::read::record::{self, Origin, PamCall, PamModule, TaskNs};
 
 const PAM_AUTH_ERR: i32 = 7;
 const MIN: u64 = 60 * 1_000_000_000;
@@ -27,53 +31,50 @@ fn sshd<'a>(user: &'a str, rhost: &'a str, tty: &'a str) -> Items<'a> {
     }
 }
 
-/// Thread 4321's header.
-fn header(kind: u32, boot_ns: u64) -> wire::Header {
-    let mut h = wire::Header::default();
-    (h.kind, h.tid, h.pid, h.boot_ns) = (kind, 4321, 4321, boot_ns);
-    h
+/// Thread 4321.
+fn origin(boot_ns: u64) -> Origin {
+    Origin {
+        tid: 4321,
+        pid: 4321,
+        boot_ns,
+    }
 }
 
-fn slot(value: &[u8]) -> [u8; wire::PAM_ITEM_MAX] {
-    let mut s = [0u8; wire::PAM_ITEM_MAX];
-    s[..value.len()].copy_from_slice(value);
-    s
+fn item(value: &[u8]) -> Option<Vec<u8>> {
+    Some(value.to_vec()).filter(|v| !v.is_empty())
 }
 
-fn call(func: PamFunction, retval: i32, items: Option<Items>, boot_ns: u64) -> wire::PamCall {
-    let i = items.unwrap_or_default();
-    let mut all = [[0u8; wire::PAM_ITEM_MAX]; 5];
-    all[wire::PAM_ITEM_SERVICE] = slot(i.service);
-    all[wire::PAM_ITEM_USER] = slot(i.user);
-    all[wire::PAM_ITEM_RHOST] = slot(i.rhost);
-    all[wire::PAM_ITEM_TTY] = slot(i.tty);
-    wire::PamCall {
-        hdr: header(wire::KIND_PAM_CALL, boot_ns),
+fn call(func: PamFunction, retval: i32, items: Option<Items>, boot_ns: u64) -> PamCall {
+    PamCall {
+        origin: origin(boot_ns),
         func: PamFunction::ALL.iter().position(|&f| f == func).unwrap() as u32,
         retval,
         uid: 0,
         auid: UNSET,
         ses: UNSET,
-        has_items: items.is_some() as u32,
         flags: 0,
-        _pad: 0,
-        ns: wire::TaskNs::default(),
-        items: all,
+        ns: TaskNs::default(),
+        items: items.map(|i| record::PamItems {
+            service: item(i.service),
+            user: item(i.user),
+            rhost: item(i.rhost),
+            ruser: None,
+            tty: item(i.tty),
+        }),
     }
 }
 
-fn module(name: &str, function: &str, retval: i32) -> wire::PamModule {
+fn module(name: &str, function: &str, retval: i32) -> PamModule {
     let index = |list: &[&str], n: &str| list.iter().position(|&x| x == n).unwrap() as u32;
-    wire::PamModule {
-        hdr: header(wire::KIND_PAM_MODULE, 1),
+    PamModule {
+        origin: origin(1),
         module: index(&wire::PAM_MODULES, name),
         func: index(&wire::PAM_SM_FUNCTIONS, function),
         retval,
-        _pad: 0,
     }
 }
 
-fn assembled(call: wire::PamCall, modules: Vec<wire::PamModule>, messages: &[u32]) -> AssembledPam {
+fn assembled(call: PamCall, modules: Vec<PamModule>, messages: &[u32]) -> AssembledPam {
     AssembledPam {
         call: Box::new(call),
         modules,
@@ -82,8 +83,11 @@ fn assembled(call: wire::PamCall, modules: Vec<wire::PamModule>, messages: &[u32
     }
 }
 
-fn run(n: &mut Normaliser, a: AssembledPam) -> PamEvent {
-    n.pam(a).expect("a known function")
+/// Normalises the call and runs the login rules on it, as the pipeline does.
+fn run(n: &mut (Normaliser, LoginState), a: AssembledPam) -> PamEvent {
+    let mut c = n.0.pam(a).expect("a known function");
+    c.event.anomalies = n.1.rules(&c.event, &c.messages);
+    c.event
 }
 
 fn anomaly(msg_type: u32, module: &str, rule: &str) -> LoginAnomaly {
@@ -98,7 +102,10 @@ fn anomaly(msg_type: u32, module: &str, rule: &str) -> LoginAnomaly {
 fn acct(items: Option<Items>, module_name: &str, retval: i32, messages: &[u32]) -> PamEvent {
     let c = call(PamFunction::AcctMgmt, retval, items, 1);
     let m = module(module_name, "pam_sm_acct_mgmt", retval);
-    run(&mut Normaliser::default(), assembled(c, vec![m], messages))
+    run(
+        &mut <(Normaliser, LoginState)>::default(),
+        assembled(c, vec![m], messages),
+    )
 }
 
 #[test]
@@ -115,7 +122,10 @@ fn items_modules_and_identity_come_from_the_call() {
         module("pam_unix", "pam_sm_chauthtok", 0),
         module("pam_succeed_if", "pam_sm_chauthtok", 0),
     ];
-    let ev = run(&mut Normaliser::default(), assembled(c, m, &[]));
+    let ev = run(
+        &mut <(Normaliser, LoginState)>::default(),
+        assembled(c, m, &[]),
+    );
     assert_eq!(ev.function, PamFunction::Chauthtok);
     assert_eq!(
         (ev.pid, ev.uid, ev.auid, ev.ses, ev.boot_ns),
@@ -149,7 +159,10 @@ fn items_modules_and_identity_come_from_the_call() {
     assert!(ev.paths_truncated.cgroup && !ev.paths_truncated.exe);
 
     let c = call(PamFunction::Chauthtok, 0, None, 5);
-    let ev = run(&mut Normaliser::default(), assembled(c, vec![], &[]));
+    let ev = run(
+        &mut <(Normaliser, LoginState)>::default(),
+        assembled(c, vec![], &[]),
+    );
     assert_eq!(ev.items, None);
 }
 
@@ -167,7 +180,7 @@ fn unknown_functions_and_modules_are_dropped() {
     let mut bad_function = module("pam_unix", "pam_sm_authenticate", 0);
     bad_function.func = 99;
     let ev = run(
-        &mut Normaliser::default(),
+        &mut <(Normaliser, LoginState)>::default(),
         assembled(c, vec![bad_module, bad_function], &[]),
     );
     assert!(ev.modules.is_empty());
@@ -215,7 +228,10 @@ fn other_pam_access_results_are_no_anomaly() {
     // Denied, but not in account management.
     let c = call(PamFunction::OpenSession, 6, items, 1);
     let m = module("pam_access", "pam_sm_open_session", 6);
-    let ev = run(&mut Normaliser::default(), assembled(c, vec![m], &[]));
+    let ev = run(
+        &mut <(Normaliser, LoginState)>::default(),
+        assembled(c, vec![m], &[]),
+    );
     assert!(ev.anomalies.is_empty());
 }
 
@@ -237,7 +253,10 @@ fn one_call_writes_each_type_once() {
         module("pam_unix", "pam_sm_acct_mgmt", 13),
         module("pam_time", "pam_sm_acct_mgmt", 6),
     ];
-    let ev = run(&mut Normaliser::default(), assembled(c, m, &[]));
+    let ev = run(
+        &mut <(Normaliser, LoginState)>::default(),
+        assembled(c, m, &[]),
+    );
     let want = [
         anomaly(2103, "pam_access", "access_account"),
         anomaly(2101, "pam_time", "time"),
@@ -259,7 +278,11 @@ fn pam_limits_refusing_a_session_is_a_sessions_anomaly() {
     let open = |retval: i32, messages: &[u32]| {
         let c = call(PamFunction::OpenSession, retval, Some(sshd("u", "", "")), 1);
         let m = module("pam_limits", "pam_sm_open_session", retval);
-        run(&mut Normaliser::default(), assembled(c, vec![m], messages)).anomalies
+        run(
+            &mut <(Normaliser, LoginState)>::default(),
+            assembled(c, vec![m], messages),
+        )
+        .anomalies
     };
     assert_eq!(open(6, &[]), [anomaly(2102, "pam_limits", "logins")]);
     assert!(open(6, &[2102]).is_empty());
@@ -267,7 +290,13 @@ fn pam_limits_refusing_a_session_is_a_sessions_anomaly() {
 }
 
 /// A failed or successful pam_authenticate() of `user` on `service` at `at`.
-fn auth(n: &mut Normaliser, service: &str, user: &str, retval: i32, at: u64) -> Vec<LoginAnomaly> {
+fn auth(
+    n: &mut (Normaliser, LoginState),
+    service: &str,
+    user: &str,
+    retval: i32,
+    at: u64,
+) -> Vec<LoginAnomaly> {
     let items = Items {
         service: service.as_bytes(),
         user: user.as_bytes(),
@@ -284,7 +313,7 @@ fn failures() -> Vec<LoginAnomaly> {
 
 #[test]
 fn the_third_failure_within_the_window_is_an_anomaly_and_the_count_restarts() {
-    let mut n = Normaliser::default();
+    let mut n = <(Normaliser, LoginState)>::default();
     let got: Vec<bool> = (0..9)
         .map(|i| {
             let a = auth(&mut n, "sshd", "alice", PAM_AUTH_ERR, 1 + i * MIN);
@@ -298,7 +327,7 @@ fn the_third_failure_within_the_window_is_an_anomaly_and_the_count_restarts() {
 
 #[test]
 fn accounts_and_services_are_counted_apart() {
-    let mut n = Normaliser::default();
+    let mut n = <(Normaliser, LoginState)>::default();
     let e = PAM_AUTH_ERR;
     assert!(auth(&mut n, "sshd", "alice", e, MIN).is_empty());
     assert!(auth(&mut n, "sshd", "bob", e, 2 * MIN).is_empty());
@@ -313,7 +342,7 @@ fn accounts_and_services_are_counted_apart() {
 
 #[test]
 fn failures_further_apart_than_the_window_never_trigger() {
-    let mut n = Normaliser::default();
+    let mut n = <(Normaliser, LoginState)>::default();
     for i in 0..10 {
         let at = 1 + i * (WINDOW + 1);
         assert!(
@@ -325,7 +354,7 @@ fn failures_further_apart_than_the_window_never_trigger() {
 
 #[test]
 fn the_window_slides() {
-    let mut n = Normaliser::default();
+    let mut n = <(Normaliser, LoginState)>::default();
     let e = PAM_AUTH_ERR;
     assert!(auth(&mut n, "sshd", "alice", e, MIN).is_empty());
     assert!(auth(&mut n, "sshd", "alice", e, 11 * MIN).is_empty());
@@ -337,7 +366,7 @@ fn the_window_slides() {
 
 #[test]
 fn successful_authentications_are_no_anomaly() {
-    let mut n = Normaliser::default();
+    let mut n = <(Normaliser, LoginState)>::default();
     for i in 0..6 {
         assert!(auth(&mut n, "sshd", "alice", 0, 1 + i).is_empty());
     }
@@ -348,13 +377,13 @@ fn successful_authentications_are_no_anomaly() {
 
 #[test]
 fn failures_name_the_last_failing_module_and_defer_to_the_calls_own_record() {
-    let mut n = Normaliser::default();
+    let mut n = <(Normaliser, LoginState)>::default();
     let items = Items {
         service: b"sshd",
         user: b"alice",
         ..Items::default()
     };
-    let fail = |n: &mut Normaliser, at: u64, messages: &[u32]| {
+    let fail = |n: &mut (Normaliser, LoginState), at: u64, messages: &[u32]| {
         let c = call(PamFunction::Authenticate, PAM_AUTH_ERR, Some(items), at);
         let m = vec![
             module("pam_faillock", "pam_sm_authenticate", 0),
@@ -377,7 +406,11 @@ fn failures_name_the_last_failing_module_and_defer_to_the_calls_own_record() {
 fn libpam_reported_means_a_user_record_of_libpams_among_the_messages() {
     let reported = |messages: &[u32]| {
         let c = call(PamFunction::Setcred, 0, None, 1);
-        run(&mut Normaliser::default(), assembled(c, vec![], messages)).libpam_reported
+        run(
+            &mut <(Normaliser, LoginState)>::default(),
+            assembled(c, vec![], messages),
+        )
+        .libpam_reported
     };
     for t in 1100..=1108 {
         assert!(reported(&[t]), "{t}");

@@ -5,6 +5,7 @@ use crate::encode::audit::{write_event, Names, INTERP_SEPARATOR};
 use crate::event::*;
 use crate::testing::audit::{container, names, show, with_container};
 use crate::testing::audit::{insert, raw};
+use sensor_common::syscalls::x86_64;
 
 /// auditd's lines as logged, `^]` standing for the 0x1d separator: `ln /etc/shadow /tmp/anx/hl`
 /// as nobody (fs.protected_hardlinks), `cat /tmp/anx/sl` as root (fs.protected_symlinks), a root
@@ -100,7 +101,7 @@ fn linkat() -> AnomalyEvent {
     let regs = [AT_FDCWD, 0x7fffdab26ad9, AT_FDCWD, 0x7fffdab26ae5];
     let t = task(6168, 65534, "ln", "/usr/bin/ln");
     let sc = part(
-        Syscall::Linkat,
+        Syscall::LINKAT,
         -1,
         regs,
         t,
@@ -117,7 +118,7 @@ fn linkat() -> AnomalyEvent {
 fn follow_link() -> AnomalyEvent {
     let regs = [AT_FDCWD, 0x7ffdc41c3ae8, 0, 0];
     let t = task(6170, 0, "cat", "/usr/bin/cat");
-    let sc = part(Syscall::Openat, -13, regs, t, b"cat\0/tmp/anx/sl");
+    let sc = part(Syscall::OPENAT, -13, regs, t, b"cat\0/tmp/anx/sl");
     let d = denied(PathDenial::FollowLink, &["/tmp/anx/sl"], "/tmp/anx/sl");
     event(851, 114336, d, sc)
 }
@@ -127,7 +128,7 @@ fn sticky_create() -> AnomalyEvent {
     let regs = [AT_FDCWD, 0x55d0c0ffe010, 0o1101, 0o666];
     let t = task(6172, 0, "sh", "/usr/bin/dash");
     let sc = part(
-        Syscall::Openat,
+        Syscall::OPENAT,
         -13,
         regs,
         t,
@@ -141,7 +142,7 @@ fn promiscuous() -> AnomalyEvent {
     let regs = [3, 0x7ffecd246390, 0, 0x7ffecd245db4];
     let t = task(6177, 0, "ip", "/usr/bin/ip");
     let sc = part(
-        Syscall::Sendmsg,
+        Syscall(x86_64::SENDMSG),
         32,
         regs,
         t,

@@ -1,0 +1,201 @@
+//! An [`Assembled`] exec to the format-neutral [`ExecEvent`]: argv split out of the argument
+//! area, paths rebuilt, PATH items as the kernel would have recorded them, and BPRM_FCAPS.
+//!
+//! Two PATH facts are not visible to the probes and are looked up here, after the fact, from
+//! userspace ([`super::lookup`]): the ELF interpreter (`PT_INTERP`, opened by the kernel's ELF
+//! loader) and the inode of a `#!` script (replaced by its interpreter inside the kernel). A file
+//! changed between the exec and this lookup can make those two items differ from what the
+//! kernel saw.
+
+use super::{
+    caps, container,
+    files::BinaryFacts,
+    lookup::{resolve, stat_inode},
+    task, Normaliser,
+};
+use crate::{
+    assemble::Assembled,
+    event::{
+        ArgvTruncation, ExecEvent, FileCaps, Inode, NameType, PathItem, PathsTruncated, Syscall,
+        AUDIT_ARCH_X86_64,
+    },
+    read::record::InodeFacts,
+};
+
+impl Normaliser {
+    pub fn exec(&mut self, a: Assembled) -> ExecEvent {
+        let Assembled { start: a, exit: x } = a;
+        let stamp = self.stamp_at(a.origin.boot_ns);
+        let success = x.ret == 0;
+        let cwd = a.cwd.as_ref().map(|p| p.to_path());
+        let exe = a.exe.as_ref().map(|p| p.to_path());
+        let filename = a.filename.clone().unwrap_or_default();
+
+        let (argv, argv_truncated) = match (&a.sched, success) {
+            (Some(s), true) => split_argv(&a.args, s.argc, s.args_total),
+            _ => (Vec::new(), None),
+        };
+        let proctitle = rtrim_proctitle(&x.proctitle);
+        let exe_inode = x.exe.as_ref().map(kernel_inode);
+        let binary = match &exe_inode {
+            Some(inode) if success => self.files.binary(inode, x.origin.pid, exe.as_deref()),
+            _ => BinaryFacts::default(),
+        };
+        let facts = ExecFacts {
+            filename: &filename,
+            success,
+            ret: x.ret,
+            interp: a.sched.as_ref().and_then(|s| s.interp.clone()),
+            exe_inode,
+            cwd: cwd.as_deref(),
+        };
+        let paths = path_items(&facts, &binary);
+        let bprm_fcaps = if success {
+            let ids = caps::Ids {
+                old_uid: a.old_uid,
+                new_uid: x.task.uid,
+                new_euid: x.task.euid,
+            };
+            caps::bprm_fcaps(ids, a.old_caps, x.caps, binary.fcaps, self.full_caps)
+        } else {
+            None
+        };
+
+        ExecEvent {
+            stamp,
+            boot_ns: a.origin.boot_ns,
+            arch: AUDIT_ARCH_X86_64,
+            syscall: Syscall(a.syscall),
+            success,
+            exit: x.ret,
+            regs: [a.regs[0], a.regs[1], a.regs[2], a.regs[3]],
+            task: task(&x.origin, &x.task, exe),
+            argv,
+            argv_truncated,
+            bprm_fcaps,
+            proctitle,
+            cwd,
+            paths,
+            container: container(a.cgroup.as_ref(), &x.ns),
+            paths_truncated: PathsTruncated {
+                // A path record that never arrived is as incomplete as a cut one.
+                cwd: a.cwd.as_ref().is_none_or(|p| p.truncated),
+                exe: a.exe.as_ref().is_none_or(|p| p.truncated),
+                cgroup: a.cgroup.as_ref().is_none_or(|p| p.truncated),
+            },
+            key: None,
+        }
+    }
+}
+
+/// PATH items in the kernel's order: the program as named, then (for `#!` scripts) the
+/// interpreter named on the `#!` line, then the ELF interpreter of the final binary.
+fn path_items(x: &ExecFacts, binary: &BinaryFacts) -> Vec<PathItem> {
+    let by_name = resolve(x.filename, x.cwd);
+    let looked_up = |inode: Option<Inode>| PathItem {
+        name: x.filename.to_vec(),
+        fcaps: if inode.is_some() {
+            caps::file_caps(&by_name)
+        } else {
+            FileCaps::default()
+        },
+        inode,
+        nametype: NameType::Normal,
+    };
+    if !x.success {
+        // ENOENT / ENOTDIR: the name did not resolve, as the kernel records it.
+        if x.ret == -(libc::ENOENT as i64) || x.ret == -(libc::ENOTDIR as i64) {
+            return vec![PathItem {
+                nametype: NameType::Unknown,
+                ..looked_up(None)
+            }];
+        }
+        return vec![looked_up(stat_inode(&by_name))];
+    }
+    let the_binary = |name: &[u8]| PathItem {
+        name: name.to_vec(),
+        inode: x.exe_inode,
+        nametype: NameType::Normal,
+        fcaps: binary.fcaps,
+    };
+    let mut items = Vec::with_capacity(3);
+    match &x.interp {
+        Some(interp) => {
+            items.push(looked_up(stat_inode(&by_name)));
+            items.push(the_binary(interp));
+        }
+        None => items.push(the_binary(x.filename)),
+    }
+    items.extend(binary.interp.clone());
+    items
+}
+
+/// What PATH items and BPRM_FCAPS are built from.
+struct ExecFacts<'a> {
+    filename: &'a [u8],
+    success: bool,
+    ret: i64,
+    interp: Option<Vec<u8>>,
+    exe_inode: Option<Inode>,
+    cwd: Option<&'a [u8]>,
+}
+
+fn kernel_inode(f: &InodeFacts) -> Inode {
+    Inode {
+        ino: f.ino,
+        dev_major: f.dev >> 20,
+        dev_minor: f.dev & 0xfffff,
+        mode: f.mode,
+        ouid: f.uid,
+        ogid: f.gid,
+        rdev_major: f.rdev >> 20,
+        rdev_minor: f.rdev & 0xfffff,
+    }
+}
+
+/// argv from the NUL-separated argument area. Anything the kernel passed but the sensor did not
+/// copy is accounted for in the truncation, never dropped silently.
+pub fn split_argv(area: &[u8], argc: u32, total: u64) -> (Vec<Vec<u8>>, Option<ArgvTruncation>) {
+    let complete = area.len() as u64 >= total;
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(argc as usize);
+    let mut rest = area;
+    while argv.len() < argc as usize && !rest.is_empty() {
+        match rest.iter().position(|&b| b == 0) {
+            Some(i) => {
+                argv.push(rest[..i].to_vec());
+                rest = &rest[i + 1..];
+            }
+            None => {
+                // The last argument was cut mid-way.
+                argv.push(rest.to_vec());
+                rest = &[];
+            }
+        }
+    }
+    let missing_args = argc.saturating_sub(argv.len() as u32);
+    let missing_bytes = total.saturating_sub(area.len() as u64);
+    if complete && missing_args == 0 {
+        return (argv, None);
+    }
+    (
+        argv,
+        Some(ArgvTruncation {
+            missing_args,
+            missing_bytes,
+        }),
+    )
+}
+
+/// The kernel's `audit_proctitle_rtrim()`: drop trailing non-printable bytes. The kernel's
+/// `isprint()` is Latin-1: 0xa0..=0xff count as printable.
+pub fn rtrim_proctitle(raw: &[u8]) -> Vec<u8> {
+    let printable = |b: u8| (0x20..=0x7e).contains(&b) || b >= 0xa0;
+    let mut len = raw.len();
+    while len > 1 && !printable(raw[len - 1]) {
+        len -= 1;
+    }
+    if len == 1 && !printable(raw[0]) {
+        len = 0;
+    }
+    raw[..len].to_vec()
+}

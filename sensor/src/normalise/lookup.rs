@@ -1,0 +1,86 @@
+//! Facts about files that the probes do not send, looked up from userspace: a name resolved
+//! against a cwd, an inode, an ELF interpreter.
+
+use std::{
+    ffi::OsStr,
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+};
+
+use sensor_common as wire;
+
+use crate::event::Inode;
+
+pub fn resolve(name: &[u8], cwd: Option<&[u8]>) -> PathBuf {
+    let name = Path::new(OsStr::from_bytes(name));
+    match cwd {
+        Some(cwd) if name.is_relative() => Path::new(OsStr::from_bytes(cwd)).join(name),
+        _ => name.to_path_buf(),
+    }
+}
+
+pub fn same_inode(path: &Path, ino: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .map(|m| m.ino() == ino)
+        .unwrap_or(false)
+}
+
+pub fn stat_inode(path: &Path) -> Option<Inode> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    let dev = m.dev();
+    let rdev = m.rdev();
+    Some(Inode {
+        ino: m.ino(),
+        dev_major: libc::major(dev),
+        dev_minor: libc::minor(dev),
+        mode: m.mode(),
+        ouid: m.uid(),
+        ogid: m.gid(),
+        rdev_major: libc::major(rdev),
+        rdev_minor: libc::minor(rdev),
+    })
+}
+
+/// The `PT_INTERP` of an ELF64 little-endian file, if it has one.
+pub fn elf_interp(path: &Path) -> Option<Vec<u8>> {
+    read_elf_interp(path).ok().flatten()
+}
+
+/// As [`elf_interp`], but a file that cannot be opened is an error, not "no interpreter".
+pub fn read_elf_interp(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    Ok(parse_elf_interp(std::fs::File::open(path)?))
+}
+
+fn parse_elf_interp(mut f: std::fs::File) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut eh = [0u8; 64];
+    f.read_exact(&mut eh).ok()?;
+    if &eh[..4] != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
+        return None;
+    }
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let phoff = u64_at(&eh, 0x20);
+    let phentsize = u16_at(&eh, 0x36) as usize;
+    let phnum = u16_at(&eh, 0x38) as usize;
+    // An ELF64 program header is 56 bytes; anything else is not a file the kernel would run.
+    if phentsize != 56 || phnum > 512 {
+        return None;
+    }
+    let mut ph = vec![0u8; phentsize * phnum];
+    f.seek(SeekFrom::Start(phoff)).ok()?;
+    f.read_exact(&mut ph).ok()?;
+    let entry = ph
+        .chunks_exact(phentsize)
+        .find(|p| u32::from_le_bytes(p[..4].try_into().unwrap()) == 3)?;
+    let (off, size) = (u64_at(entry, 0x08), u64_at(entry, 0x20));
+    if size == 0 || size > 4096 {
+        return None;
+    }
+    let mut name = vec![0u8; size as usize];
+    f.seek(SeekFrom::Start(off)).ok()?;
+    f.read_exact(&mut name).ok()?;
+    Some(wire::cstr(&name).to_vec())
+}

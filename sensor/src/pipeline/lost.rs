@@ -1,0 +1,53 @@
+//! Loss accounting: the kernel's counters and the agent's, turned into a loss record whenever
+//! any of them grew since the last one.
+
+use std::sync::atomic::Ordering;
+
+use aya::maps::{MapData, PerCpuArray};
+use sensor_common::{CTR_EXIT_LOST, CTR_PAM_UNMATCHED, CTR_READ_ERROR, CTR_RINGBUF_FULL};
+
+use crate::{event::LostEvent, load, normalise::Normaliser, read::ReadStats};
+
+/// What has been lost so far, from the kernel counters and the reader's.
+#[derive(Default)]
+pub struct LostTracker {
+    reported: LostEvent,
+}
+
+impl LostTracker {
+    /// The counters now; `incomplete` is what the assembler could not complete.
+    pub fn snapshot(
+        counters: &PerCpuArray<MapData, u64>,
+        stats: &ReadStats,
+        incomplete: u64,
+    ) -> LostEvent {
+        LostEvent {
+            ringbuf: load::counter(counters, CTR_RINGBUF_FULL),
+            read_errors: load::counter(counters, CTR_READ_ERROR),
+            channel: stats.undecodable.load(Ordering::Relaxed),
+            incomplete: incomplete
+                + load::counter(counters, CTR_EXIT_LOST)
+                + load::counter(counters, CTR_PAM_UNMATCHED),
+            ..LostEvent::default()
+        }
+    }
+
+    /// A record to write when anything grew since the last report.
+    pub fn check(&mut self, now: LostEvent, norm: &mut Normaliser) -> Option<LostEvent> {
+        let r = &self.reported;
+        if (now.ringbuf, now.read_errors, now.channel, now.incomplete)
+            == (r.ringbuf, r.read_errors, r.channel, r.incomplete)
+        {
+            return None;
+        }
+        let total = now.ringbuf + now.channel;
+        let ev = LostEvent {
+            stamp: norm.stamp_now(),
+            total,
+            delta: total.saturating_sub(r.total),
+            ..now
+        };
+        self.reported = ev.clone();
+        Some(ev)
+    }
+}

@@ -18,6 +18,7 @@ pub mod x86_64 {
     pub const OPEN: u32 = 2;
     pub const CLOSE: u32 = 3;
     pub const IOCTL: u32 = 16;
+    pub const WRITEV: u32 = 20;
     pub const SENDTO: u32 = 44;
     pub const SENDMSG: u32 = 46;
     pub const SETSOCKOPT: u32 = 54;

@@ -8,6 +8,7 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use sensor_common::{
+    syscalls::x86_64,
     Caps, ExecArgs, ExecEnter, ExecExit, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS,
     CTR_EXIT_LOST, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED, EXEC_ENTER_FIXED, FILENAME_MAX,
     KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT, KIND_EXEC_SCHED, PATH_CGROUP, PATH_CWD,
@@ -32,13 +33,13 @@ fn read_caps(cred: u64) -> Caps {
 
 #[tracepoint]
 pub fn sys_enter_execve(ctx: TracePointContext) -> u32 {
-    enter::<3>(&ctx, 59, 0);
+    enter::<3>(&ctx, x86_64::EXECVE, 0);
     0
 }
 
 #[tracepoint]
 pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
-    enter::<5>(&ctx, 322, 1);
+    enter::<5>(&ctx, x86_64::EXECVEAT, 1);
     0
 }
 

@@ -13,6 +13,7 @@ mod pam;
 mod path;
 mod signal;
 mod syscall;
+mod syscall_exit;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -22,7 +22,7 @@ use crate::{
     kernel::{audit_ids, current_task, header, off, read, syscall_args, task_ns, user_regs},
     maps::{count, EVENTS},
     path::send_task_paths,
-    syscall::send_syscall_exit,
+    syscall_exit::send_syscall_exit,
 };
 
 /// Threads in a syscall that changed promiscuity, until its exit.
@@ -36,8 +36,7 @@ static PROMISC_LAST_JIFFIES: Array<u64> = Array::with_max_entries(1, 0);
 const SUFFIX: &[u8; 16] = b"promiscuous mode";
 /// write(2)/writev(2): how /dev/kmsg is written. A console line arriving through them is a
 /// process's text, not the kernel's report, and is ignored.
-const WRITE: u32 = 1;
-const WRITEV: u32 = 20;
+use sensor_common::syscalls::x86_64::{WRITE, WRITEV};
 
 #[tracepoint]
 pub fn console(ctx: TracePointContext) -> u32 {

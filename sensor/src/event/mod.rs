@@ -356,3 +356,6 @@ pub enum Event {
     Pam(PamEvent),
     Lost(LostEvent),
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,4 +3,5 @@
 
 pub mod audit;
 pub mod events;
+pub mod layout;
 pub mod pam;

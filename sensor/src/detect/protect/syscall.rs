@@ -1,0 +1,90 @@
+//! What a refused open or link asked for, read from its syscall: the names, flags and directory
+//! fds that [`super::judge`] replays the kernel's checks on.
+
+use super::{judge, task_root, Caller, Request, Sysctls, TaskFs};
+use crate::{
+    assemble::{AssembledAnomaly, TaskPaths},
+    event::{Anomaly, Syscall},
+    read::record::SyscallExit,
+};
+
+const AT_FDCWD: i32 = -100;
+const AT_SYMLINK_FOLLOW: u64 = 0x400;
+
+/// ANOM_LINK / ANOM_CREAT when a protection refused the syscall of a refused open or link
+/// (`None` for promiscuity changes, a refusal that was not a protection's, or one that cannot be
+/// judged: a name relative to a directory fd, a task whose root is gone).
+pub fn path_denied(a: &AssembledAnomaly) -> Option<Anomaly> {
+    match (&a.exit, a.promisc.is_empty()) {
+        (Some(x), true) => refused(x, &a.paths),
+        _ => None,
+    }
+}
+
+fn refused(x: &SyscallExit, paths: &TaskPaths) -> Option<Anomaly> {
+    let name = paths.name.as_deref()?;
+    let dfd = |i: usize| x.args[i] as i32;
+    let (req, dfds) = match Syscall(x.syscall) {
+        Syscall::OPEN | Syscall::CREAT => (
+            Request::Open {
+                name,
+                flags: x.flags,
+            },
+            vec![AT_FDCWD],
+        ),
+        Syscall::OPENAT | Syscall::OPENAT2 => (
+            Request::Open {
+                name,
+                flags: x.flags,
+            },
+            vec![dfd(0)],
+        ),
+        Syscall::LINK => (
+            Request::Link {
+                old: name,
+                new: paths.newname.as_deref()?,
+                follow: false,
+            },
+            vec![AT_FDCWD],
+        ),
+        Syscall::LINKAT => (
+            Request::Link {
+                old: name,
+                new: paths.newname.as_deref()?,
+                follow: x.flags & AT_SYMLINK_FOLLOW != 0,
+            },
+            vec![dfd(0), dfd(2)],
+        ),
+        _ => return None,
+    };
+    // A relative name under a directory fd is looked up from that fd, which the sensor does not
+    // follow: such a refusal is not judged.
+    let relative = |n: &[u8]| n.first() != Some(&b'/');
+    let names: Vec<&[u8]> = match &req {
+        Request::Open { name, .. } => vec![name],
+        Request::Link { old, new, .. } => vec![old, new],
+    };
+    if names
+        .iter()
+        .zip(&dfds)
+        .any(|(n, &d)| relative(n) && d != AT_FDCWD)
+    {
+        return None;
+    }
+    let fs = TaskFs {
+        root: task_root(x.origin.pid, x.ns.mnt_ns)?,
+        base: paths.cwd.as_ref()?.to_path(),
+    };
+    let who = Caller {
+        fsuid: x.task.fsuid,
+        fsgid: x.task.fsgid,
+        cap_effective: x.cap_effective,
+    };
+    let sysctls = Sysctls::read().ok()?;
+    let (denial, object) = judge(&fs, &req, x.ret, &sysctls, &who)?;
+    Some(Anomaly::PathDenied {
+        denial,
+        names: names.into_iter().map(<[u8]>::to_vec).collect(),
+        object,
+    })
+}

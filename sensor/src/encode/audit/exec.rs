@@ -1,0 +1,124 @@
+//! The records of an exec event: SYSCALL, BPRM_FCAPS, EXECVE, CWD, PATH per item, PROCTITLE.
+
+use super::*;
+
+/// SYSCALL, EXECVE…, CWD, PATH…, PROCTITLE: auditd's order. BPRM_FCAPS is not written: the sensor
+/// does not see capability transitions.
+pub fn write_exec(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names>) {
+    let record = SyscallRecord {
+        stamp: &ev.stamp,
+        arch: ev.arch,
+        syscall: ev.syscall,
+        success: ev.success,
+        exit: ev.exit,
+        regs: ev.regs,
+        items: ev.paths.len(),
+        task: &ev.task,
+        key: ev.key.as_deref(),
+        container: &ev.container,
+        cut: &ev.paths_truncated,
+    };
+    write_syscall(out, &record, enriched);
+    if let Some(b) = &ev.bprm_fcaps {
+        write_bprm_fcaps(out, &ev.stamp, b);
+    }
+    // The kernel logs EXECVE only once the new image is committed. An empty captured argv is
+    // still written when something is missing, so that the loss is visible.
+    if ev.success && (!ev.argv.is_empty() || ev.argv_truncated.is_some()) {
+        write_execve(out, ev);
+    }
+    if let Some(cwd) = &ev.cwd {
+        begin(out, "CWD", &ev.stamp);
+        out.extend_from_slice(b"cwd=");
+        push_untrusted(out, cwd);
+        out.push(b'\n');
+    }
+    for (item, path) in ev.paths.iter().enumerate() {
+        write_path(out, &ev.stamp, item, path, enriched);
+    }
+    write_proctitle(out, &ev.stamp, &ev.proctitle);
+}
+
+/// `audit_log_cap()`: ` NAME=0` for an empty set, else 16 lower-case hex digits.
+fn push_cap(out: &mut Vec<u8>, name: &str, set: u64) {
+    if set == 0 {
+        put!(out, " {name}=0");
+    } else {
+        put!(out, " {name}={set:016x}");
+    }
+}
+
+/// BPRM_FCAPS, as `audit_log_exit()` writes the aux record, between SYSCALL and EXECVE.
+fn write_bprm_fcaps(out: &mut Vec<u8>, stamp: &Stamp, b: &BprmFcaps) {
+    begin(out, "BPRM_FCAPS", stamp);
+    put!(out, "fver={:x}", b.file.version);
+    push_cap(out, "fp", b.file.permitted);
+    push_cap(out, "fi", b.file.inheritable);
+    put!(out, " fe={}", b.file.effective as u8);
+    for (name, set) in [
+        ("old_pp", b.old.permitted),
+        ("old_pi", b.old.inheritable),
+        ("old_pe", b.old.effective),
+        ("old_pa", b.old.ambient),
+        ("pp", b.new.permitted),
+        ("pi", b.new.inheritable),
+        ("pe", b.new.effective),
+        ("pa", b.new.ambient),
+    ] {
+        push_cap(out, name, set);
+    }
+    put!(out, " frootid={}\n", b.file.rootid as i32);
+}
+
+fn write_path(
+    out: &mut Vec<u8>,
+    st: &Stamp,
+    item: usize,
+    p: &PathItem,
+    enriched: Option<&dyn Names>,
+) {
+    begin(out, "PATH", st);
+    put!(out, "item={item} name=");
+    push_untrusted(out, &p.name);
+    if let Some(i) = &p.inode {
+        // mode is `%#ho`: a u16 in octal with a leading 0 unless it is 0.
+        let mode = i.mode & 0xffff;
+        let mode = if mode == 0 {
+            "0".to_string()
+        } else {
+            format!("0{mode:o}")
+        };
+        put!(
+            out,
+            " inode={} dev={:02x}:{:02x} mode={} ouid={} ogid={} rdev={:02x}:{:02x}",
+            i.ino,
+            i.dev_major,
+            i.dev_minor,
+            mode,
+            i.ouid,
+            i.ogid,
+            i.rdev_major,
+            i.rdev_minor
+        );
+    }
+    // audit_log_fcaps(): the capability sets as `audit_log_cap()` writes them.
+    put!(out, " nametype={}", p.nametype.as_str());
+    push_cap(out, "cap_fp", p.fcaps.permitted);
+    push_cap(out, "cap_fi", p.fcaps.inheritable);
+    put!(
+        out,
+        " cap_fe={} cap_fver={:x} cap_frootid={}",
+        p.fcaps.effective as u8,
+        p.fcaps.version,
+        p.fcaps.rootid as i32
+    );
+    // auditd enriches only fields it finds: an unresolved name has no ouid/ogid.
+    if let (Some(names), Some(i)) = (enriched, &p.inode) {
+        out.push(INTERP_SEPARATOR);
+        out.extend_from_slice(b"OUID=");
+        push_untrusted(out, &id_text(i.ouid, names.user(i.ouid)));
+        out.extend_from_slice(b" OGID=");
+        push_untrusted(out, &id_text(i.ogid, names.group(i.ogid)));
+    }
+    out.push(b'\n');
+}

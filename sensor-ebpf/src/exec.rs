@@ -7,6 +7,7 @@ use aya_ebpf::{
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
+use aya_log_ebpf::{debug, warn};
 use sensor_common::{
     syscalls::x86_64, Caps, ExecArgs, ExecEnter, ExecExit, ExecSched, Header, ARGS_CHUNK,
     ARGS_MAX_CHUNKS, CTR_EXIT_LOST, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED, EXEC_ENTER_FIXED,
@@ -101,6 +102,10 @@ fn sched(ctx: &RawTracePointContext) {
 
     let Some(mut entry) = EVENTS.reserve::<ExecSched>(0) else {
         count(CTR_RINGBUF_FULL);
+        warn!(
+            ctx,
+            "exec by tid {}: sched record dropped, ring buffer full", new_tid
+        );
         return;
     };
     let s = unsafe { &mut *entry.as_mut_ptr() };
@@ -193,6 +198,10 @@ fn exit(ctx: &TracePointContext) {
     let Some(mut entry) = EVENTS.reserve::<ExecExit>(0) else {
         count(CTR_RINGBUF_FULL);
         count(CTR_EXIT_LOST);
+        warn!(
+            ctx,
+            "exec by tid {}: exit record lost, ring buffer full", hdr.tid
+        );
         return;
     };
     let e = unsafe { &mut *entry.as_mut_ptr() };
@@ -219,6 +228,13 @@ fn exit(ctx: &TracePointContext) {
     }
     e._pad2 = 0;
     e.proctitle_len = proctitle(task, &mut e.proctitle);
-    e.read_errors = (read_errors_so_far() - errors_before) as u32;
+    let read_errors = (read_errors_so_far() - errors_before) as u32;
+    e.read_errors = read_errors;
     entry.submit(0);
+    if read_errors != 0 {
+        debug!(
+            ctx,
+            "exec by tid {}: {} kernel reads failed", hdr.tid, read_errors
+        );
+    }
 }

@@ -1,10 +1,16 @@
 //! Maps shared by every probe: the ring buffer, per-CPU scratch space for events too large for
 //! the 512-byte eBPF stack, and per-CPU counters so that no loss is ever silent.
+//!
+//! `aya_log_ebpf` calls are diagnostics only, on failure paths beside a counter (the counters
+//! stay the record of what was lost). They are off unless the agent runs with `--ebpf-log`: it
+//! sets `AYA_LOG_LEVEL` (read-only data) to 0 before load, and the verifier then removes each
+//! call's body as dead code (`sensor/src/ebpf_log.rs`).
 
 use aya_ebpf::{
     macros::map,
     maps::{PerCpuArray, RingBuf},
 };
+use aya_log_ebpf::warn;
 use sensor_common::{ExecArgs, ExecEnter, ExecPath, UserMsg, CTR_COUNT, CTR_RINGBUF_FULL};
 
 /// The agent resizes it at load time (`--ring-buffer-mib`).
@@ -40,6 +46,7 @@ pub fn output_prefix<T>(data: *const T, len: usize) -> bool {
     let bytes = unsafe { core::slice::from_raw_parts(data as *const u8, len) };
     if EVENTS.output(bytes, 0).is_err() {
         count(CTR_RINGBUF_FULL);
+        warn!(&(), "ring buffer full: a {}-byte record dropped", len);
         return false;
     }
     true

@@ -96,6 +96,11 @@ pub struct RunArgs {
     /// marked `sensor_untrusted=1`.
     #[arg(long)]
     pub drop_untrusted: bool,
+    /// Write the eBPF programs' diagnostics (why a record was dropped) to stderr as
+    /// `sensor: ebpf: …` lines. Off by default, and then free: the loss records stay the account
+    /// of what was lost.
+    #[arg(long)]
+    pub ebpf_log: bool,
 }
 
 #[derive(clap::Args, Debug)]

@@ -93,6 +93,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     }
     let opts = load::Options {
         ring_buffer_bytes: mib << 20,
+        ebpf_log: args.ebpf_log,
     };
     // Outputs and signal handlers first: once the probes are attached, nothing may be lost.
     let sink = Sink::open(&args.outputs).context("opening outputs")?;

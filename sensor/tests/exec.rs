@@ -160,21 +160,41 @@ fn sigint_flushes_and_exits_zero() {
 
 #[test]
 fn lost_records_are_reported_not_silent() {
+    let stderr = lost_storm(&[]);
+    assert!(!stderr.contains("sensor: ebpf:"), "{stderr}");
+}
+
+/// With `--ebpf-log` the programs say why records were dropped; the loss records are unchanged.
+#[test]
+fn ebpf_log_explains_drops_when_asked() {
+    let stderr = lost_storm(&["--ebpf-log"]);
+    let lines = stderr
+        .lines()
+        .filter(|l| l.starts_with("sensor: ebpf: WARN") && l.contains("ring buffer full"))
+        .count();
+    assert!(lines > 0, "{stderr}");
+}
+
+/// Forty 100 KB argument areas into a 1 MiB ring drained every 500 ms: the kernel side must drop
+/// (never wait) and the agent must say so, and account for every exec. Returns stderr.
+fn lost_storm(extra: &[&str]) -> String {
     let _g = exclusive();
     let dir = scratch("lost");
     let log = dir.join("sensor.log");
-    // A 1 MiB ring drained every 500 ms cannot hold forty 100 KB argument areas: the kernel side
-    // must drop (never wait) and the agent must say so, and account for every exec.
-    let sensor = Sensor::start(&[
+    let _ = std::fs::remove_file(&log);
+    let output = format!("audit:{}", log.display());
+    let mut args = vec![
         "--output",
-        &format!("audit:{}", log.display()),
+        &output,
         "--ring-buffer-mib",
         "1",
         "--coalesce-ms",
         "500",
         "--lost-interval-ms",
         "50",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let sensor = Sensor::start(&args);
     let marker = format!("sensorit-lost-{}", std::process::id());
     let big = "z".repeat(100_000);
     let mut children: Vec<_> = (0..40)
@@ -222,6 +242,7 @@ fn lost_records_are_reported_not_silent() {
         "written {ours}, incomplete {}",
         field(b"incomplete")
     );
+    stderr
 }
 
 /// The cgroup v2 mount: `/sys/fs/cgroup` on unified hosts, `/sys/fs/cgroup/unified` on hybrid.

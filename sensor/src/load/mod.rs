@@ -16,6 +16,7 @@ use sensor_common::{
 
 mod pam_layout;
 
+pub mod ebpf_log;
 pub mod libraries;
 pub mod offsets;
 pub use libraries::find_library;
@@ -33,6 +34,8 @@ pub struct Loaded {
 
 pub struct Options {
     pub ring_buffer_bytes: u32,
+    /// Forward the eBPF programs' diagnostics to stderr (`--ebpf-log`).
+    pub ebpf_log: bool,
 }
 
 const TRACEFS: &str = "/sys/kernel/tracing";
@@ -96,12 +99,13 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
         }
         None => PamLayout::default(),
     };
-    let mut ebpf = EbpfLoader::new()
+    let mut loader = EbpfLoader::new();
+    loader
         .override_global("OFFSETS", &offsets, true)
         .override_global("PAM_LAYOUT", &pam_layout, true)
-        .map_max_entries("EVENTS", opts.ring_buffer_bytes)
-        .load(object)
-        .context("loading the eBPF object")?;
+        .map_max_entries("EVENTS", opts.ring_buffer_bytes);
+    ebpf_log::configure(&mut loader, opts.ebpf_log);
+    let mut ebpf = loader.load(object).context("loading the eBPF object")?;
     for probe in PROBES {
         let prog = ebpf
             .program_mut(probe.program)
@@ -129,6 +133,7 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
             }
         }
     }
+    ebpf_log::start(&mut ebpf, opts.ebpf_log)?;
     let mut libraries = libraries::Libraries::new(pam_layout.known != 0);
     for message in libraries.attach_under(&mut ebpf, Path::new("/")) {
         // A host without a library loses only what it would have reported: say so, go on.

@@ -7,7 +7,7 @@ use sensor_common as wire;
 use super::{standalone_context, Normaliser};
 use crate::{
     assemble::AssembledPam,
-    event::{ModuleResult, PamEvent, PamFunction, PamItems},
+    event::{ModuleResult, PamEvent, PamFunction},
 };
 
 /// A normalised call, with the types of the audit messages its thread sent during it.
@@ -20,13 +20,7 @@ impl Normaliser {
     pub fn pam(&mut self, a: AssembledPam) -> Option<PamCall> {
         let c = &*a.call;
         let function = *PamFunction::ALL.get(c.func as usize)?;
-        let items = c.items.clone().map(|i| PamItems {
-            service: i.service,
-            user: i.user,
-            rhost: i.rhost,
-            ruser: i.ruser,
-            tty: i.tty,
-        });
+        let items = c.items.clone();
         let modules: Vec<ModuleResult> = a
             .modules
             .iter()

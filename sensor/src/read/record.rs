@@ -6,6 +6,9 @@
 
 pub use sensor_common::{Caps, InodeFacts, TaskNs};
 
+/// The PAM handle's items: the event model's own type, as they need no normalising.
+pub use crate::event::PamItems;
+
 /// Who sent a record, and when.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Origin {
@@ -172,16 +175,6 @@ pub struct UserMsg {
     pub cap_effective: u64,
     pub ns: TaskNs,
     pub text: Vec<u8>,
-}
-
-/// The PAM handle's items when a call returned; `None` for an unset item.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PamItems {
-    pub service: Option<Vec<u8>>,
-    pub user: Option<Vec<u8>>,
-    pub rhost: Option<Vec<u8>>,
-    pub ruser: Option<Vec<u8>>,
-    pub tty: Option<Vec<u8>>,
 }
 
 /// A libpam API call returned.

@@ -6,8 +6,8 @@ use sensor_common as wire;
 use super::*;
 use crate::assemble::TaskPaths;
 use crate::detect::login::LoginState;
-use crate::event::{LoginAnomaly, UNSET_ID as UNSET};
-use crate::read::record::{self, Origin, PamCall, PamModule, TaskNs};
+use crate::event::{LoginAnomaly, PamItems, UNSET_ID as UNSET};
+use crate::read::record::{Origin, PamCall, PamModule, TaskNs};
 
 const PAM_AUTH_ERR: i32 = 7;
 const MIN: u64 = 60 * 1_000_000_000;
@@ -54,7 +54,7 @@ fn call(func: PamFunction, retval: i32, items: Option<Items>, boot_ns: u64) -> P
         ses: UNSET,
         flags: 0,
         ns: TaskNs::default(),
-        items: items.map(|i| record::PamItems {
+        items: items.map(|i| PamItems {
             service: item(i.service),
             user: item(i.user),
             rhost: item(i.rhost),

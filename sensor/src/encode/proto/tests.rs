@@ -302,6 +302,28 @@ fn unknown_and_unspecified_enums_are_rejected() {
     }
 }
 
+/// A syscall the schema names no value for (any number is a `Syscall`) is written unspecified,
+/// never a panic, and a reader refuses it instead of guessing.
+#[test]
+fn a_syscall_the_schema_cannot_name_is_written_unspecified() {
+    let mut ev = full_exec();
+    for nr in [0, 4000] {
+        ev.syscall = Syscall(nr);
+        let env = to_envelope(&Event::Exec(ev.clone()), &host());
+        let Some(v1::envelope::Body::Exec(body)) = &env.body else {
+            panic!("{env:?}")
+        };
+        assert_eq!(body.syscall, v1::Syscall::Unspecified as i32);
+        assert!(matches!(
+            decode_via_bytes(&env),
+            Err(ProtoError::UnknownEnum {
+                field: "ExecEvent.syscall",
+                value: 0
+            })
+        ));
+    }
+}
+
 #[test]
 fn missing_or_invalid_fields_are_rejected() {
     let mut env = exec_envelope();

@@ -1,12 +1,13 @@
 //! The agent's edge: parse the command line, run the command, map errors to one clear sentence
 //! and an exit code.
 
-use std::{io::Write, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use sensor::{
     cli::{Cli, Command, DecodeArgs, TextFormat},
+    compare::cmd::{say, to_stdout},
     encode::{self, audit::names::SystemNames, TranscodeError},
 };
 
@@ -32,30 +33,29 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("sensor: {err:#}");
+            say(format_args!("sensor: {err:#}"));
             ExitCode::FAILURE
         }
     }
 }
 
-/// `sensor decode FILE`: a `proto` stream back to audit text on stdout.
+/// `sensor decode FILE`: a `proto` stream back to audit text on stdout. A reader that stops
+/// early (`| head`) ends it quietly.
 fn decode(args: DecodeArgs) -> Result<()> {
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("opening {}", args.file.display()))?;
     let names = (args.format == TextFormat::Enriched)
         .then(SystemNames::load)
         .transpose()?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
     let skipped = |err: &encode::proto::ProtoError| {
-        eprintln!("sensor decode: skipping a record: {err}");
+        say(format_args!("sensor decode: skipping a record: {err}"));
     };
-    match encode::proto_to_audit(file, &mut out, names.as_ref().map(|n| n as _), skipped) {
-        Err(e @ TranscodeError::Read(_)) => {
-            Err(e).with_context(|| format!("reading {}", args.file.display()))?
+    to_stdout(|out| {
+        match encode::proto_to_audit(file, out, names.as_ref().map(|n| n as _), skipped) {
+            Err(e @ TranscodeError::Read(_)) => {
+                Err(e).with_context(|| format!("reading {}", args.file.display()))
+            }
+            other => Ok(other?),
         }
-        other => other?,
-    }
-    out.flush()?;
-    Ok(())
+    })
 }

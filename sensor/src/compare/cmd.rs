@@ -2,6 +2,7 @@
 //! code are handled.
 
 use std::{
+    io::{self, Write},
     path::Path,
     process::{Command, Stdio},
     sync::atomic::{AtomicBool, Ordering},
@@ -21,6 +22,61 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// A command's output: it notes a reader that went away.
+pub struct Output<W: Write> {
+    out: W,
+    gone: bool,
+}
+
+/// Standard output, buffered.
+pub type Stdout = Output<io::BufWriter<io::StdoutLock<'static>>>;
+
+impl<W: Write> Output<W> {
+    fn note<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
+        if matches!(&r, Err(e) if e.kind() == io::ErrorKind::BrokenPipe) {
+            self.gone = true;
+        }
+        r
+    }
+}
+
+impl<W: Write> Write for Output<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.out.write(buf);
+        self.note(r)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.out.flush();
+        self.note(r)
+    }
+}
+
+/// Runs `write` on `out`, then flushes it. A reader that went away (EPIPE, as in
+/// `sensor catalog | head -1`) ends the output quietly and successfully, as for every Unix tool:
+/// Rust ignores SIGPIPE, so the write returns the error (which `println!` would turn into a
+/// panic). Any other error, or one that `write` met before the pipe closed, is returned.
+pub fn write_quietly<W: Write>(
+    out: W,
+    write: impl FnOnce(&mut Output<W>) -> Result<()>,
+) -> Result<()> {
+    let mut out = Output { out, gone: false };
+    let result = write(&mut out).and_then(|()| Ok(out.flush()?));
+    match result {
+        Err(_) if out.gone => Ok(()),
+        other => other,
+    }
+}
+
+/// [`write_quietly`] on standard output.
+pub fn to_stdout(write: impl FnOnce(&mut Stdout) -> Result<()>) -> Result<()> {
+    write_quietly(io::BufWriter::new(io::stdout().lock()), write)
+}
+
+/// A line on stderr that cannot panic (`eprintln!` does when stderr is a closed pipe).
+pub fn say(line: std::fmt::Arguments) {
+    let _ = writeln!(io::stderr(), "{line}");
 }
 
 /// The sensor's output as audit text: audit/enriched text as is, protobuf decoded.
@@ -67,13 +123,13 @@ fn live(args: &CompareArgs) -> Result<(Vec<u8>, Vec<u8>)> {
     // Only from now on: what happened before the probes were attached the sensor cannot have.
     let readlog = ReadLog::open()
         .context("joining kernel audit's multicast log (needs root: CAP_AUDIT_READ)")?;
-    eprintln!(
+    say(format_args!(
         "sensor compare: watching{}",
         match args.duration {
             Some(s) => format!(" for {s} s"),
             None => " until interrupted".into(),
         }
-    );
+    ));
     // SAFETY: the handler only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
@@ -90,7 +146,7 @@ fn live(args: &CompareArgs) -> Result<(Vec<u8>, Vec<u8>)> {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait()?;
     if overruns > 0 {
-        eprintln!("sensor compare: the kernel dropped {overruns} bursts of records on the way to this reader");
+        say(format_args!("sensor compare: the kernel dropped {overruns} bursts of records on the way to this reader"));
     }
     std::fs::write(dir.join("kernel.log"), &kernel)?;
     let ours = std::fs::read(&sensor_log)?;
@@ -117,7 +173,8 @@ pub fn run(args: CompareArgs) -> Result<bool> {
     } else {
         report::table(&c)
     };
-    println!("{text}");
+    // A closed reader ends the report, not the verdict: the threshold still sets the exit code.
+    to_stdout(|out| Ok(writeln!(out, "{text}")?))?;
     Ok(match args.min_coverage {
         Some(min) => meets(&c, &args.types, min / 100.0),
         None => true,
@@ -135,17 +192,17 @@ fn meets(c: &Comparison, types: &[String], min: f64) -> bool {
             types.iter().any(|x| x.eq_ignore_ascii_case(t))
         };
         if checked && row.coverage() < min {
-            eprintln!(
+            say(format_args!(
                 "sensor compare: {t}: coverage {:.1}% is below {:.1}%",
                 row.coverage() * 100.0,
                 min * 100.0
-            );
+            ));
             ok = false;
         }
     }
     for t in types {
         if !c.types.keys().any(|k| k.eq_ignore_ascii_case(t)) {
-            eprintln!("sensor compare: no {t} record on either side");
+            say(format_args!("sensor compare: no {t} record on either side"));
             ok = false;
         }
     }
@@ -153,15 +210,21 @@ fn meets(c: &Comparison, types: &[String], min: f64) -> bool {
 }
 
 pub fn catalog(args: CatalogArgs) -> Result<()> {
-    match &args.r#type {
-        Some(key) => {
-            let t = catalog::find(key).with_context(|| format!("no audit type {key}"))?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(t)?);
-            } else {
-                println!("{} {}", t.number, t.name);
-                println!("  range:     {}", t.range);
-                println!(
+    let one = match &args.r#type {
+        Some(key) => Some(catalog::find(key).with_context(|| format!("no audit type {key}"))?),
+        None => None,
+    };
+    to_stdout(|out| {
+        match one {
+            Some(t) if args.json => {
+                serde_json::to_writer_pretty(&mut *out, t)?;
+                writeln!(out)?;
+            }
+            Some(t) => {
+                writeln!(out, "{} {}", t.number, t.name)?;
+                writeln!(out, "  range:     {}", t.range)?;
+                writeln!(
+                    out,
                     "  kernel header: {}, libaudit 3.0.9 table: {}",
                     if t.in_kernel_header { "yes" } else { "no" },
                     if t.in_libaudit {
@@ -169,19 +232,22 @@ pub fn catalog(args: CatalogArgs) -> Result<()> {
                     } else {
                         "no (auditd prints UNKNOWN[n])"
                     }
-                );
-                println!("  emitter:   {}", t.emitter);
-                println!("  when:      {}", t.when);
-                println!("  note:      {}", t.note);
-                println!("  sensor:    {}", t.sensor);
+                )?;
+                writeln!(out, "  emitter:   {}", t.emitter)?;
+                writeln!(out, "  when:      {}", t.when)?;
+                writeln!(out, "  note:      {}", t.note)?;
+                writeln!(out, "  sensor:    {}", t.sensor)?;
+            }
+            None if args.json => {
+                serde_json::to_writer_pretty(&mut *out, catalog::all())?;
+                writeln!(out)?;
+            }
+            None => {
+                for t in catalog::all() {
+                    writeln!(out, "{:>5} {:<28} {}", t.number, t.name, t.sensor)?;
+                }
             }
         }
-        None if args.json => println!("{}", serde_json::to_string_pretty(catalog::all())?),
-        None => {
-            for t in catalog::all() {
-                println!("{:>5} {:<28} {}", t.number, t.name, t.sensor);
-            }
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }

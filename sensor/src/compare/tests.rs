@@ -96,3 +96,52 @@ fn netlink_messages_become_log_lines() {
         b"type=SYSCALL msg=audit(1.002:3): arch=c000003e syscall=59\n"
     );
 }
+
+/// Accepts `room` bytes, then fails as a closed pipe (or with `kind`) does.
+struct Pipe {
+    room: usize,
+    kind: std::io::ErrorKind,
+}
+
+impl std::io::Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.room == 0 {
+            return Err(self.kind.into());
+        }
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_reader_that_went_away_ends_the_output_quietly() {
+    use std::io::{ErrorKind, Write};
+    let lines = |out: &mut cmd::Output<Pipe>| {
+        for i in 0..100_000 {
+            writeln!(out, "line {i}")?;
+        }
+        Ok(())
+    };
+    let closed = |room| Pipe {
+        room,
+        kind: ErrorKind::BrokenPipe,
+    };
+    // Closed at once, after a partial write, or only when the buffer is flushed.
+    for room in [0, 10, 1 << 30] {
+        assert!(cmd::write_quietly(closed(room), lines).is_ok(), "{room}");
+    }
+    let buffered = std::io::BufWriter::new(closed(0));
+    assert!(cmd::write_quietly(buffered, |out| Ok(writeln!(out, "one")?)).is_ok());
+    // Any other failure is an error, and so is one the command met before the pipe closed.
+    let full = Pipe {
+        room: 10,
+        kind: ErrorKind::StorageFull,
+    };
+    assert!(cmd::write_quietly(full, lines).is_err());
+    let err = cmd::write_quietly(closed(1 << 30), |_| anyhow::bail!("no such type")).unwrap_err();
+    assert_eq!(err.to_string(), "no such type");
+}

@@ -75,6 +75,15 @@ pub(super) fn exec_from_proto(
             field: "ExecEvent.syscall",
             value: e.syscall,
         })?;
+    if e.argv.len() > MAX_ARGV {
+        return Err(ProtoError::InvalidField {
+            field: "ExecEvent.argv",
+            reason: format!(
+                "{} arguments, more than the {MAX_ARGV} the sensor can write",
+                e.argv.len()
+            ),
+        });
+    }
     let regs = regs_from_proto(&e.regs, "ExecEvent.regs")?;
     let t = e.task.ok_or(ProtoError::MissingField("ExecEvent.task"))?;
     let c = e

@@ -17,9 +17,24 @@ use crate::event::{
 /// The revision of `sensor.v1` this code writes (`Envelope.schema_version`).
 pub const SCHEMA_VERSION: u32 = 4;
 
-/// Default cap on one message in a stream. Far above any real event (argv capture is bounded),
-/// low enough that a corrupt length prefix cannot make the reader swallow gigabytes.
-pub const DEFAULT_MAX_MESSAGE_LEN: u64 = 64 << 20;
+/// Bytes of argument area the sensor copies at most (4 MiB).
+const ARGS_AREA_MAX: u64 = sensor_common::ARGS_MAX_CHUNKS as u64 * sensor_common::ARGS_CHUNK as u64;
+
+/// Default cap on one message in a stream (9 MiB): the largest the sensor can write, with room to
+/// spare. The largest event is an exec whose whole argument area was copied: as `repeated bytes`
+/// an argument costs its bytes plus a tag and a length, at worst two bytes for the one byte (its
+/// NUL) an empty argument takes in the area, so argv is at most twice [`ARGS_AREA_MAX`]; all else
+/// in an event (a few paths of at most PATH_MAX, a 128-byte proctitle, the cgroup path) stays
+/// well under the 1 MiB added. A corrupt length prefix cannot make the reader take more.
+pub const DEFAULT_MAX_MESSAGE_LEN: u64 = 2 * ARGS_AREA_MAX + (1 << 20);
+
+/// Most arguments an `ExecEvent` may hold (1 Mi). The kernel refuses an exec whose argument and
+/// environment strings plus a pointer to each exceed 3/4 of _STK_LIM, 6 MiB
+/// (`bprm_stack_limits()`), so a successful exec has at most 6 MiB / 9 = 699,050 arguments (empty
+/// ones: an 8-byte pointer and a NUL each), and the sensor writes no more. A reader refuses more:
+/// decoded, every argument costs 24 bytes however empty, so the 30 million empty arguments a
+/// 60 MB message can hold would take 720 MB.
+pub const MAX_ARGV: usize = 1 << 20;
 
 /// Why a stream or an envelope could not become an [`Event`].
 #[derive(Debug, thiserror::Error)]

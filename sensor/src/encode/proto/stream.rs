@@ -8,6 +8,8 @@ use sensor_proto::v1;
 
 use super::{ProtoError, DEFAULT_MAX_MESSAGE_LEN};
 
+mod bounds;
+
 /// Appends `env` to a stream: its length as a varint, then the message.
 pub fn write_delimited(out: &mut Vec<u8>, env: &v1::Envelope) {
     env.encode_length_delimited(out)
@@ -91,11 +93,10 @@ impl<R: Read> DelimitedReader<R> {
                 max: self.max_len,
             });
         }
-        // Grows with the data actually read, so a corrupt length on a short stream cannot make
-        // us allocate the whole claimed size up front.
+        // Grows with the data actually read, never past `len`, so a corrupt length on a short
+        // stream cannot make us allocate the whole claimed size up front.
         let mut buf = Vec::new();
-        let got = (&mut self.inner).take(len).read_to_end(&mut buf)? as u64;
-        self.offset += got;
+        let got = self.read_into(&mut buf, len as usize)? as u64;
         if got < len {
             return Err(ProtoError::Truncated {
                 offset: start,
@@ -103,12 +104,44 @@ impl<R: Read> DelimitedReader<R> {
                 got,
             });
         }
+        // Before prost expands it: a list of cheap elements decodes a hundredfold larger.
+        bounds::check(&buf, start)?;
         v1::Envelope::decode(buf.as_slice())
             .map(Some)
             .map_err(|source| ProtoError::Decode {
                 offset: start,
                 source,
             })
+    }
+
+    /// Reads up to `len` bytes into `buf`, growing it at most twofold per step and to exactly
+    /// `len`; returns how many were read (fewer at the end of the stream).
+    fn read_into(&mut self, buf: &mut Vec<u8>, len: usize) -> io::Result<usize> {
+        while buf.len() < len {
+            let start = buf.len();
+            let step = (len - start).min(start.max(64 << 10));
+            buf.reserve_exact(step);
+            buf.resize(start + step, 0);
+            let mut filled = start;
+            while filled < buf.len() {
+                match self.inner.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        buf.truncate(filled);
+                        self.offset += (filled - start) as u64;
+                        return Err(e);
+                    }
+                }
+            }
+            buf.truncate(filled);
+            self.offset += (filled - start) as u64;
+            if filled < start + step {
+                break;
+            }
+        }
+        Ok(buf.len())
     }
 }
 
@@ -126,9 +159,16 @@ impl<R: Read> Iterator for DelimitedReader<R> {
                 None
             }
             Err(e) => {
-                self.done = !matches!(e, ProtoError::Decode { .. });
+                // Framing is intact after a message that does not decode or is out of bounds.
+                self.done = !matches!(
+                    e,
+                    ProtoError::Decode { .. } | ProtoError::InvalidField { .. }
+                );
                 Some(Err(e))
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

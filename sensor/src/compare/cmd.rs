@@ -3,7 +3,7 @@
 
 use std::{
     io::{self, Write},
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
@@ -11,11 +11,11 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::{compare, live::ReadLog, report, Comparison};
+use super::{compare, input, live::ReadLog, report, Comparison};
 use crate::{
     catalog,
     cli::{CatalogArgs, CompareArgs},
-    encode::{self, TranscodeError},
+    encode::parse::MAX_LINE,
 };
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -79,24 +79,16 @@ pub fn say(line: std::fmt::Arguments) {
     let _ = writeln!(io::stderr(), "{line}");
 }
 
-/// The sensor's output as audit text: audit/enriched text as is, protobuf decoded.
-fn sensor_text(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.is_empty() || bytes.starts_with(b"type=") || bytes.starts_with(b"node=") {
-        return Ok(bytes);
-    }
-    let mut text = Vec::new();
-    match encode::proto_to_audit(bytes.as_slice(), &mut text, None, |_| {}) {
-        Ok(()) => Ok(text),
-        Err(e @ TranscodeError::Read(_)) => {
-            Err(e).with_context(|| format!("{} is neither audit text nor protobuf", path.display()))
-        }
-        Err(e) => Err(e).context("decoding the sensor's protobuf"),
-    }
+/// What `live` leaves to compare: the kernel's records, the sensor's log, and the directory to
+/// remove afterwards (unless kept).
+struct Live {
+    kernel: Vec<u8>,
+    sensor_log: PathBuf,
+    remove: Option<PathBuf>,
 }
 
 /// Runs the sensor as a child and reads the kernel's multicast log at the same time.
-fn live(args: &CompareArgs) -> Result<(Vec<u8>, Vec<u8>)> {
+fn live(args: &CompareArgs) -> Result<Live> {
     let dir = match &args.keep {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("sensor-compare-{}", std::process::id())),
@@ -149,23 +141,56 @@ fn live(args: &CompareArgs) -> Result<(Vec<u8>, Vec<u8>)> {
         say(format_args!("sensor compare: the kernel dropped {overruns} bursts of records on the way to this reader"));
     }
     std::fs::write(dir.join("kernel.log"), &kernel)?;
-    let ours = std::fs::read(&sensor_log)?;
-    if args.keep.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    Ok((kernel, ours))
+    Ok(Live {
+        kernel,
+        sensor_log,
+        remove: args.keep.is_none().then_some(dir),
+    })
 }
 
 /// Prints the comparison; the result says whether the coverage threshold was met.
 pub fn run(args: CompareArgs) -> Result<bool> {
-    let (kernel, ours) = match (&args.audit_log, &args.sensor_log) {
-        (Some(a), Some(s)) => (
-            std::fs::read(a).with_context(|| format!("reading {}", a.display()))?,
-            sensor_text(s)?,
+    fn opened<T>(path: &Path, r: io::Result<T>) -> Result<T> {
+        r.with_context(|| format!("opening {}", path.display()))
+    }
+    let c = match (&args.audit_log, &args.sensor_log) {
+        (Some(a), Some(s)) => compare(
+            opened(a, input::audit_log(a))?,
+            opened(s, input::sensor_log(s))?,
+            args.window_ms,
         ),
-        _ => live(&args)?,
+        _ => {
+            let live = live(&args)?;
+            let sensor = opened(&live.sensor_log, input::sensor_log(&live.sensor_log))?;
+            let c = compare(live.kernel.as_slice(), sensor, args.window_ms);
+            if let Some(dir) = live.remove {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            c
+        }
     };
-    let c = compare(&kernel, &ours, args.window_ms).context("parsing the logs")?;
+    let c = c.context("comparing the logs")?;
+    for (what, n) in [
+        (
+            format!("lines over {} KiB were skipped", MAX_LINE >> 10),
+            c.long_lines,
+        ),
+        (
+            "records came more than the window behind the newest (the log is out of order)".into(),
+            c.late_records,
+        ),
+        (
+            "events were finalised early: one window held too many records".into(),
+            c.early_events,
+        ),
+    ] {
+        if !n.is_zero() {
+            say(format_args!(
+                "sensor compare: {what}: {} in the audit log, {} in the sensor's",
+                n.kernel, n.sensor
+            ));
+        }
+    }
     let text = if args.json {
         report::json(&c)
     } else if args.markdown {

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use super::audit::hexq::decode_hex;
 
 mod exec;
+mod lines;
 pub use exec::{exec_event, execve_argv};
+pub use lines::{LogError, LogReader, MAX_LINE};
 
 /// `name=value` pairs in order, both as written.
 pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
@@ -64,11 +66,10 @@ pub enum ParseError {
     Execve(String),
     #[error("{rtype}: missing or bad {field}")]
     Field { rtype: String, field: &'static str },
-    #[error("line {line}: {source}")]
-    Line {
-        line: usize,
-        source: Box<ParseError>,
-    },
+    /// Not a `source` (which would print the error twice in a chain): the line's error is part
+    /// of this one's text.
+    #[error("line {line}: {error}")]
+    Line { line: usize, error: Box<ParseError> },
 }
 
 /// Parses one line (a trailing `\n` or `\r\n` is ignored).
@@ -199,7 +200,7 @@ pub fn parse_log(text: &[u8]) -> Result<Vec<Record>, ParseError> {
         }
         out.push(parse_line(line).map_err(|e| ParseError::Line {
             line: i + 1,
-            source: Box::new(e),
+            error: Box::new(e),
         })?);
     }
     Ok(out)

@@ -196,3 +196,65 @@ fn grouping_by_stamp() {
         .collect();
     assert_eq!(vals, [vec![&b"1"[..], b"3"], vec![b"2", b"5"], vec![b"4"]]);
 }
+
+/// Reads with a buffer of `cap` bytes, so that lines cross buffer boundaries.
+fn stream_log(text: &[u8], cap: usize) -> (Vec<Result<Record, String>>, u64) {
+    let mut r = LogReader::new(std::io::BufReader::with_capacity(cap, text));
+    let out = r.by_ref().map(|x| x.map_err(|e| e.to_string())).collect();
+    (out, r.long_lines)
+}
+
+#[test]
+fn streamed_lines_parse_as_the_whole_log_does() {
+    let text = b"type=A msg=audit(1.0:1): a=1\r\n\ntype=B msg=audit(1.0:2): b=\"x y\"\n\r\ntype=C msg=audit(2.5:3): c=3";
+    let whole: Vec<_> = parse_log(text).unwrap().into_iter().map(Ok).collect();
+    for cap in [1, 2, 7, 64, 1 << 16] {
+        assert_eq!(stream_log(text, cap), (whole.clone(), 0), "{cap}");
+    }
+}
+
+#[test]
+fn lines_over_the_cap_are_skipped_and_counted() {
+    let head = b"type=X msg=audit(1.0:1): v=";
+    let line = |len: usize| {
+        let mut l = head.to_vec();
+        l.resize(len, b'a');
+        l.push(b'\n');
+        l
+    };
+    let mut text = line(MAX_LINE);
+    text.extend(line(MAX_LINE + 1));
+    text.extend(line(10 * MAX_LINE));
+    text.extend(b"bad\n");
+    for cap in [3, 1 << 16] {
+        let (out, long) = stream_log(&text, cap);
+        assert_eq!(long, 2);
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[0].as_ref().unwrap().get(b"v").unwrap().len(),
+            MAX_LINE - head.len()
+        );
+        // Skipped lines still count: the bad one is line 4.
+        assert_eq!(out[1], Err("line 4: not an audit record: no type=".into()));
+    }
+}
+
+#[test]
+fn a_nul_byte_ends_the_stream_with_an_error() {
+    let text = b"type=X msg=audit(1.0:1): a=1\ntype=Y \0 more\ntype=Z msg=audit(1.0:2): a=2\n";
+    let (out, _) = stream_log(text, 5);
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        out[1],
+        Err("line 2: not an audit record: a NUL byte, which audit text never holds".into())
+    );
+    // An endless run of NULs, or of anything without a line end, is read in bounded memory.
+    let mut r = LogReader::new(std::io::BufReader::new(std::io::repeat(0)));
+    assert!(r.next().unwrap().is_err());
+    assert!(r.next().is_none());
+    use std::io::Read;
+    let endless = std::io::repeat(b'a').take(50 * MAX_LINE as u64);
+    let mut r = LogReader::new(std::io::BufReader::new(endless));
+    assert!(r.next().is_none());
+    assert_eq!(r.long_lines, 1);
+}

@@ -87,3 +87,6 @@ async fn drain(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Record>, stats: &R
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -223,3 +223,6 @@ pub fn group_events(records: Vec<Record>) -> Vec<Vec<Record>> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -172,3 +172,6 @@ impl<R: Read> Iterator for DelimitedReader<R> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -1,5 +1,5 @@
 //! One log's records grouped into events by stamp as they stream in: an event is whole once the
-//! log has moved a window past its last record (see `stream.rs` for the order this assumes).
+//! log has moved a window past it (see `stream.rs` for the order this assumes).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -28,8 +28,11 @@ struct Pending {
     at_ms: u64,
     records: Vec<Record>,
     weight: usize,
-    /// The log's newest time when the last record came: whole a window after that.
+    /// Whole a window after this: the event's own time, as no record of it comes later than a
+    /// window after it; for an event that started late (its log out of order), the newest time
+    /// when its last record came, so that its other records still join it.
     touched: u64,
+    late: bool,
     open: bool,
 }
 
@@ -44,7 +47,7 @@ pub(super) struct Grouper {
     /// Events not handed out yet, by order of first appearance.
     events: BTreeMap<u64, Pending>,
     open: HashMap<Stamp, u64>,
-    /// Open events by `touched`.
+    /// Open events by `touched`, to close them.
     touched: BTreeSet<(u64, u64)>,
     /// Whole events, when not handed out in order.
     ready: Vec<u64>,
@@ -73,9 +76,8 @@ impl Grouper {
 
     pub(super) fn push(&mut self, r: Record) {
         let at = at_ms(&r);
-        if at.saturating_add(self.window) < self.newest {
-            self.late += 1;
-        }
+        let late = at.saturating_add(self.window) < self.newest;
+        self.late += u64::from(late);
         self.newest = self.newest.max(at);
         let seq = match self.open.get(&r.event_key()) {
             Some(&seq) => seq,
@@ -90,19 +92,22 @@ impl Grouper {
                         at_ms: at,
                         records: Vec::new(),
                         weight: 0,
-                        touched: self.newest,
+                        touched: if late { self.newest } else { at },
+                        late,
                         open: true,
                     },
                 );
-                self.touched.insert((self.newest, seq));
+                self.touched.insert((self.events[&seq].touched, seq));
                 *self.times.entry(at).or_default() += 1;
                 seq
             }
         };
         let e = self.events.get_mut(&seq).expect("an open event is held");
-        self.touched.remove(&(e.touched, seq));
-        e.touched = self.newest;
-        self.touched.insert((e.touched, seq));
+        if e.late {
+            self.touched.remove(&(e.touched, seq));
+            e.touched = self.newest;
+            self.touched.insert((e.touched, seq));
+        }
         // The kernel's end-of-event marker carries nothing to compare; its event may be empty.
         if r.rtype != b"EOE" {
             let w = weight(&r);

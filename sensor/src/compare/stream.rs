@@ -6,13 +6,13 @@
 //! records of events that overlap in time. The rule assumed is that a record is never more than
 //! the window older than the newest record before it in its log (`late_records` counts those
 //! that are; their events are matched among what is still held). Then
-//! - an event is whole once its log has moved a window past its last record;
+//! - an event is whole once its log has moved a window past it;
 //! - a kernel event, taken in the order events first appear (as matching whole logs does), has
-//!   every candidate once the sensor's log has moved three windows past it: its candidates lie
-//!   within one window, their last records within the next, and they are whole a window later;
+//!   every candidate once the sensor's log has moved two windows past it: its candidates lie
+//!   within one window of it, and are whole a window later;
 //! - a sensor event no kernel event still held or yet to come can reach is counted unmatched.
 //!
-//! Memory is the records of about four windows, and never more than [`HELD_MAX`] per side: past
+//! Memory is the records of about three windows, and never more than [`HELD_MAX`] per side: past
 //! it the oldest event is finalised early, and counted in `early_events`.
 
 use std::collections::{BTreeSet, HashMap};
@@ -188,9 +188,9 @@ impl Matcher {
     /// Finalises every event whose outcome can no longer change, and what is over budget.
     fn settle(&mut self) {
         self.pool_whole_sensor_events();
-        // Kernel events, in order, once the sensor's log has moved three windows past them.
+        // Kernel events, in order, once the sensor's log has moved two windows past them.
         while let Some(at) = self.kernel.front_whole() {
-            let reach = at.saturating_add(self.window.saturating_mul(3));
+            let reach = at.saturating_add(self.window.saturating_mul(2));
             if !(self.sensor_done || self.sensor.newest > reach) {
                 break;
             }

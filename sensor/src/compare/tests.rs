@@ -358,7 +358,7 @@ fn memory_is_the_events_of_a_few_windows() {
     .unwrap();
     assert_eq!((c.kernel_events, c.sensor_events), (40_000, 40_000));
     assert_eq!(c.matched_events, 20_000);
-    // A window is 100 events; the sensor is read four windows ahead of the kernel.
+    // A window is 100 events; the sensor is read two windows ahead of the kernel.
     assert!(most <= 1000, "{most} events held at once");
 }
 

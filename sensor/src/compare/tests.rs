@@ -469,3 +469,45 @@ fn a_window_over_the_budget_is_finalised_early() {
     assert_eq!(whole, batch(kernel.as_bytes(), sensor.as_bytes(), 2000));
     assert_eq!(whole.matched_events, 5000);
 }
+
+#[test]
+fn a_protobuf_sensor_log_is_read_as_its_audit_text() {
+    use crate::encode::{
+        audit::write_event,
+        proto::{to_envelope, write_delimited, HostInfo},
+    };
+    use crate::{event::Event as Ev, testing::events};
+    let evs = [
+        Ev::Exec(events::full_exec()),
+        Ev::Lost(events::lost()),
+        events::abend(),
+    ];
+    let (mut pb, mut text) = (Vec::new(), Vec::new());
+    for ev in &evs {
+        write_delimited(&mut pb, &to_envelope(ev, &HostInfo::default()));
+        write_event(&mut text, ev, None);
+    }
+    let mut got = Vec::new();
+    input::AuditText::new(pb.as_slice())
+        .read_to_end(&mut got)
+        .unwrap();
+    assert_eq!(got, text);
+
+    let dir = std::env::temp_dir().join(format!("sensor-unit-{}-proto-log", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pb_log, text_log) = (dir.join("sensor.pb"), dir.join("sensor.log"));
+    std::fs::write(&pb_log, &pb).unwrap();
+    std::fs::write(&text_log, &text).unwrap();
+    let from_pb = compare(text.as_slice(), input::sensor_log(&pb_log).unwrap(), 2000).unwrap();
+    let from_text = compare(text.as_slice(), input::sensor_log(&text_log).unwrap(), 2000).unwrap();
+    assert_eq!(from_pb, from_text);
+    assert_eq!(from_pb.matched_events, 3);
+    // A cut stream is an error of the sensor's log, in a sentence.
+    std::fs::write(&pb_log, &pb[..pb.len() - 1]).unwrap();
+    let err = compare(text.as_slice(), input::sensor_log(&pb_log).unwrap(), 2000).unwrap_err();
+    assert_eq!(err.side, "sensor");
+    assert!(format!("{:#}", anyhow::Error::from(err)).contains(
+        "the sensor log: reading: not a protobuf stream the sensor wrote: stream truncated"
+    ),);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -158,7 +158,8 @@ pub fn run(args: CompareArgs) -> Result<bool> {
             opened(a, input::audit_log(a))?,
             opened(s, input::sensor_log(s))?,
             args.window_ms,
-        ),
+        )
+        .with_context(|| format!("comparing {} with {}", a.display(), s.display()))?,
         _ => {
             let live = live(&args)?;
             let sensor = opened(&live.sensor_log, input::sensor_log(&live.sensor_log))?;
@@ -166,10 +167,9 @@ pub fn run(args: CompareArgs) -> Result<bool> {
             if let Some(dir) = live.remove {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            c
+            c.context("comparing the logs")?
         }
     };
-    let c = c.context("comparing the logs")?;
     for (what, n) in [
         (
             format!("lines over {} KiB were skipped", MAX_LINE >> 10),

@@ -79,10 +79,10 @@ pub fn say(line: std::fmt::Arguments) {
     let _ = writeln!(io::stderr(), "{line}");
 }
 
-/// What `live` leaves to compare: the kernel's records, the sensor's log, and the directory to
+/// What `live` leaves to compare: the kernel's log, the sensor's log, and the directory to
 /// remove afterwards (unless kept).
 struct Live {
-    kernel: Vec<u8>,
+    kernel_log: PathBuf,
     sensor_log: PathBuf,
     remove: Option<PathBuf>,
 }
@@ -128,7 +128,12 @@ fn live(args: &CompareArgs) -> Result<Live> {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
     let deadline = Instant::now() + Duration::from_secs(args.duration.unwrap_or(u64::MAX / 4));
-    let mut kernel = Vec::new();
+    // Written as it comes: a long watch is compared from the file, never held in memory.
+    let kernel_log = dir.join("kernel.log");
+    let mut kernel = io::BufWriter::new(
+        std::fs::File::create(&kernel_log)
+            .with_context(|| format!("creating {}", kernel_log.display()))?,
+    );
     let overruns = readlog.read_until(&mut kernel, deadline, &|| {
         INTERRUPTED.load(Ordering::SeqCst)
     })?;
@@ -140,9 +145,9 @@ fn live(args: &CompareArgs) -> Result<Live> {
     if overruns > 0 {
         say(format_args!("sensor compare: the kernel dropped {overruns} bursts of records on the way to this reader"));
     }
-    std::fs::write(dir.join("kernel.log"), &kernel)?;
+    drop(kernel);
     Ok(Live {
-        kernel,
+        kernel_log,
         sensor_log,
         remove: args.keep.is_none().then_some(dir),
     })
@@ -162,8 +167,9 @@ pub fn run(args: CompareArgs) -> Result<bool> {
         .with_context(|| format!("comparing {} with {}", a.display(), s.display()))?,
         _ => {
             let live = live(&args)?;
+            let kernel = opened(&live.kernel_log, input::audit_log(&live.kernel_log))?;
             let sensor = opened(&live.sensor_log, input::sensor_log(&live.sensor_log))?;
-            let c = compare(live.kernel.as_slice(), sensor, args.window_ms);
+            let c = compare(kernel, sensor, args.window_ms);
             if let Some(dir) = live.remove {
                 let _ = std::fs::remove_dir_all(dir);
             }

@@ -57,16 +57,17 @@ impl ReadLog {
         }
     }
 
-    /// Appends every record received until `deadline` (or `stop()` says so) to `out` as audit
-    /// log lines (`type=NAME msg=audit(…): …`). Returns how many messages the kernel dropped
-    /// on this socket (ENOBUFS).
+    /// Writes every record received until `deadline` (or `stop()` says so) to `out` as audit
+    /// log lines (`type=NAME msg=audit(…): …`), as they come. Returns how many messages the
+    /// kernel dropped on this socket (ENOBUFS).
     pub fn read_until(
         &self,
-        out: &mut Vec<u8>,
+        out: &mut dyn io::Write,
         deadline: Instant,
         stop: &dyn Fn() -> bool,
     ) -> io::Result<u64> {
         let mut buf = vec![0u8; 1 << 16];
+        let mut lines = Vec::new();
         let mut overruns = 0;
         let timeout = libc::timeval {
             tv_sec: 0,
@@ -97,8 +98,11 @@ impl ReadLog {
                     _ => return Err(e),
                 }
             }
-            append_messages(&buf[..n as usize], out);
+            lines.clear();
+            append_messages(&buf[..n as usize], &mut lines);
+            out.write_all(&lines)?;
         }
+        out.flush()?;
         Ok(overruns)
     }
 }

@@ -17,7 +17,7 @@ use crate::{
     detect::{login::LoginState, protect},
     event::Event,
     filter::Filter,
-    load::{self, libraries::Libraries},
+    load::{self, attacher::Attacher},
     normalise::Normaliser,
     read::{self, ReadStats},
     sink::Sink,
@@ -28,6 +28,8 @@ use lost::LostTracker;
 
 /// Records taken from the channel per turn of the loop.
 const BATCH: usize = 256;
+/// How long a stop waits for the tracepoints to be detached.
+const STOP_DETACH: Duration = Duration::from_millis(500);
 
 /// Everything a record passes through after the reader.
 struct Stages {
@@ -36,9 +38,8 @@ struct Stages {
     logins: LoginState,
     filter: Filter,
     sink: Sink,
-    /// The loaded programs, while attached; `None` once stopping.
-    programs: Option<aya::Ebpf>,
-    libraries: Libraries,
+    /// The loaded programs, on their own thread.
+    attacher: Attacher,
 }
 
 impl Stages {
@@ -49,7 +50,8 @@ impl Stages {
             None => return Ok(()),
             Some(Assembly::Exec(a)) => {
                 let ev = self.norm.exec(a);
-                self.watch_root(ev.task.pid, ev.container.mnt_ns);
+                // A container's first exec: its own libpam and libaudit get watched.
+                self.attacher.watch(ev.task.pid, ev.container.mnt_ns);
                 Event::Exec(ev)
             }
             Some(Assembly::Abend(a)) => Event::Abend(self.norm.abend(a)),
@@ -73,15 +75,6 @@ impl Stages {
             self.sink.write(&event)?;
         }
         Ok(())
-    }
-
-    /// A container's first exec: attach to its own libpam and libaudit.
-    fn watch_root(&mut self, pid: u32, mnt_ns: u32) {
-        if let Some(ebpf) = self.programs.as_mut() {
-            for message in self.libraries.watch_task(ebpf, pid, mnt_ns) {
-                eprintln!("sensor: {message}");
-            }
-        }
     }
 }
 
@@ -114,8 +107,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
             drop_untrusted: args.drop_untrusted,
         },
         sink,
-        programs: Some(loaded.ebpf),
-        libraries: loaded.libraries,
+        attacher: Attacher::spawn(loaded.ebpf, loaded.libraries),
     };
     // Scripts wait for this line before starting what they want to observe.
     eprintln!(
@@ -125,8 +117,9 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
 
     let mut tick = tokio::time::interval(Duration::from_millis(args.lost_interval_ms.max(10)));
     let mut lost = LostTracker::default();
+    let unwatched = stages.attacher.unwatched.clone();
     let mut report_lost = |s: &mut Stages, incomplete: u64| -> Result<()> {
-        let now = LostTracker::snapshot(&counters, &stats, incomplete);
+        let now = LostTracker::snapshot(&counters, &stats, &unwatched, incomplete);
         if let Some(ev) = lost.check(now, &mut s.norm) {
             s.sink.write(&Event::Lost(ev))?;
             s.sink.flush()?;
@@ -150,8 +143,8 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
                 let incomplete = stages.assembler.incomplete;
                 report_lost(&mut stages, incomplete)?;
             }
-            _ = sigint.recv() => stop(&mut stages.programs, &stop_tx),
-            _ = sigterm.recv() => stop(&mut stages.programs, &stop_tx),
+            _ = sigint.recv() => stop(&stages.attacher, &stop_tx),
+            _ = sigterm.recv() => stop(&stages.attacher, &stop_tx),
         }
     }
     // Execs still open at exit will never complete: they count as incomplete.
@@ -162,9 +155,14 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Detaches every probe, so the ring buffer stops filling, then lets the reader drain what is
-/// there: shutdown ends even under a steady exec load.
-fn stop(programs: &mut Option<aya::Ebpf>, stop_tx: &watch::Sender<bool>) {
-    drop(programs.take());
+/// Detaches the tracepoints, so the ring buffer stops filling, then lets the reader drain what is
+/// there within its deadline: shutdown ends even under a steady exec load. The uprobes are
+/// detached on the attach thread meanwhile.
+fn stop(attacher: &Attacher, stop_tx: &watch::Sender<bool>) {
+    if !attacher.stop(STOP_DETACH) {
+        eprintln!(
+            "sensor: the tracepoints were not detached within {STOP_DETACH:?}; stopping anyway"
+        );
+    }
     let _ = stop_tx.send(true);
 }

@@ -127,6 +127,8 @@ pub fn lost() -> LostEvent {
         read_errors: 2,
         channel: 1,
         incomplete: 5,
+        lookups_late: 3,
+        roots_unwatched: 1,
     }
 }
 

@@ -22,7 +22,7 @@
 //!   missing). `argc=` stays the kernel's true argc.
 //! - Lost events are one `DAEMON_ERR` record (a type auditd itself uses for its own failures, so
 //!   `ausearch -m DAEMON_ERR` and alerting on it work): `op=sensor_lost lost= delta= ringbuf=
-//!   read_errors= channel= res=failed`.
+//!   read_errors= channel= incomplete= lookups_late= roots_unwatched= res=failed`.
 
 pub mod hexq;
 pub mod names;
@@ -76,13 +76,16 @@ pub fn write_lost(out: &mut Vec<u8>, ev: &LostEvent) {
     begin(out, "DAEMON_ERR", &ev.stamp);
     put!(
         out,
-        "op=sensor_lost lost={} delta={} ringbuf={} read_errors={} channel={} incomplete={} res=failed\n",
+        "op=sensor_lost lost={} delta={} ringbuf={} read_errors={} channel={} incomplete={} \
+         lookups_late={} roots_unwatched={} res=failed\n",
         ev.total,
         ev.delta,
         ev.ringbuf,
         ev.read_errors,
         ev.channel,
-        ev.incomplete
+        ev.incomplete,
+        ev.lookups_late,
+        ev.roots_unwatched
     );
 }
 

@@ -15,7 +15,7 @@ use crate::event::{
 };
 
 /// The revision of `sensor.v1` this code writes (`Envelope.schema_version`).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Default cap on one message in a stream. Far above any real event (argv capture is bounded),
 /// low enough that a corrupt length prefix cannot make the reader swallow gigabytes.
@@ -302,11 +302,16 @@ fn abend_from_proto(
 }
 
 fn lost_to_proto(l: &LostEvent) -> v1::LostEvent {
-    move_fields!(l => v1::LostEvent { total, delta, ringbuf, read_errors, channel, incomplete })
+    move_fields!(l => v1::LostEvent {
+        total, delta, ringbuf, read_errors, channel, incomplete, lookups_late, roots_unwatched
+    })
 }
 
 fn lost_from_proto(l: v1::LostEvent, stamp: Stamp) -> LostEvent {
-    move_fields!(l => LostEvent { total, delta, ringbuf, read_errors, channel, incomplete; stamp: stamp })
+    move_fields!(l => LostEvent {
+        total, delta, ringbuf, read_errors, channel, incomplete, lookups_late, roots_unwatched;
+        stamp: stamp
+    })
 }
 
 mod anomaly;

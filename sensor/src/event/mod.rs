@@ -349,6 +349,9 @@ pub struct LostEvent {
     /// Container roots whose libraries are not watched (past the bound, or the request queue
     /// was full). Not part of `total`.
     pub roots_unwatched: u64,
+    /// Events an output could not take (a full disk, an I/O error, a closed pipe), summed over
+    /// the outputs; the outputs that could write them have them. Not part of `total`.
+    pub unwritten: u64,
 }
 
 /// What flows from normalise to the encoders and sinks.

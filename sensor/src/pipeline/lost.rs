@@ -47,6 +47,7 @@ impl LostTracker {
                 l.incomplete,
                 l.lookups_late,
                 l.roots_unwatched,
+                l.unwritten,
             )
         };
         if key(&now) == key(r) {

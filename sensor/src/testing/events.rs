@@ -129,6 +129,7 @@ pub fn lost() -> LostEvent {
         incomplete: 5,
         lookups_late: 3,
         roots_unwatched: 1,
+        unwritten: 2,
     }
 }
 

@@ -22,7 +22,7 @@
 //!   missing). `argc=` stays the kernel's true argc.
 //! - Lost events are one `DAEMON_ERR` record (a type auditd itself uses for its own failures, so
 //!   `ausearch -m DAEMON_ERR` and alerting on it work): `op=sensor_lost lost= delta= ringbuf=
-//!   read_errors= channel= incomplete= lookups_late= roots_unwatched= res=failed`.
+//!   read_errors= channel= incomplete= lookups_late= roots_unwatched= unwritten= res=failed`.
 
 pub mod hexq;
 pub mod names;
@@ -77,7 +77,7 @@ pub fn write_lost(out: &mut Vec<u8>, ev: &LostEvent) {
     put!(
         out,
         "op=sensor_lost lost={} delta={} ringbuf={} read_errors={} channel={} incomplete={} \
-         lookups_late={} roots_unwatched={} res=failed\n",
+         lookups_late={} roots_unwatched={} unwritten={} res=failed\n",
         ev.total,
         ev.delta,
         ev.ringbuf,
@@ -85,7 +85,8 @@ pub fn write_lost(out: &mut Vec<u8>, ev: &LostEvent) {
         ev.channel,
         ev.incomplete,
         ev.lookups_late,
-        ev.roots_unwatched
+        ev.roots_unwatched,
+        ev.unwritten
     );
 }
 

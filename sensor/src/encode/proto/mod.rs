@@ -303,13 +303,13 @@ fn abend_from_proto(
 
 fn lost_to_proto(l: &LostEvent) -> v1::LostEvent {
     move_fields!(l => v1::LostEvent {
-        total, delta, ringbuf, read_errors, channel, incomplete, lookups_late, roots_unwatched
+        total, delta, ringbuf, read_errors, channel, incomplete, lookups_late, roots_unwatched, unwritten
     })
 }
 
 fn lost_from_proto(l: v1::LostEvent, stamp: Stamp) -> LostEvent {
     move_fields!(l => LostEvent {
-        total, delta, ringbuf, read_errors, channel, incomplete, lookups_late, roots_unwatched;
+        total, delta, ringbuf, read_errors, channel, incomplete, lookups_late, roots_unwatched, unwritten;
         stamp: stamp
     })
 }

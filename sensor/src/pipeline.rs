@@ -147,8 +147,8 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
             }
             // The log was rotated (logrotate's postrotate, or by hand: mv, then SIGHUP).
             _ = sighup.recv() => stages.sink.reopen(),
-            _ = sigint.recv(), if !stopping => stopping = stop(&stages.attacher, &stop_tx),
-            _ = sigterm.recv(), if !stopping => stopping = stop(&stages.attacher, &stop_tx),
+            _ = sigint.recv(), if !stopping => stopping = stop(&mut stages.attacher, &stop_tx),
+            _ = sigterm.recv(), if !stopping => stopping = stop(&mut stages.attacher, &stop_tx),
         }
     }
     // Execs still open at exit will never complete: they count as incomplete.
@@ -156,13 +156,15 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     report_lost(&mut stages, incomplete);
     stages.sink.flush();
     reader.await.context("ring buffer reader")??;
+    // The last record is out; probes left attached at exit would be detached one by one.
+    stages.attacher.wait_detached(STOP_DETACH);
     Ok(())
 }
 
 /// Detaches the tracepoints, so the ring buffer stops filling, then lets the reader drain what is
 /// there within its deadline: shutdown ends even under a steady exec load. The uprobes are
 /// detached on the attach thread meanwhile.
-fn stop(attacher: &Attacher, stop_tx: &watch::Sender<bool>) -> bool {
+fn stop(attacher: &mut Attacher, stop_tx: &watch::Sender<bool>) -> bool {
     if !attacher.stop(STOP_DETACH) {
         eprintln!(
             "sensor: the tracepoints were not detached within {STOP_DETACH:?}; stopping anyway"

@@ -16,7 +16,7 @@ use std::{
 };
 
 use aya::{
-    programs::{RawTracePoint, TracePoint},
+    programs::{RawTracePoint, TracePoint, UProbe},
     Ebpf,
 };
 use sensor_common::probes::{Attach, PROBES};
@@ -28,6 +28,8 @@ use crate::fsio;
 pub const MAX_ROOTS: usize = 64;
 /// Requests waiting for the thread at most.
 const QUEUE: usize = 256;
+/// Threads that detach uprobe links at stop.
+const DETACH_THREADS: usize = 32;
 /// A mount namespace is asked about again only after this long (a task may change root after
 /// its namespace's first exec).
 const ASK_AGAIN: Duration = Duration::from_secs(1);
@@ -36,8 +38,11 @@ enum Request {
     Watch {
         pid: u32,
     },
-    /// Detach the tracepoints, say so, then drop everything.
-    Stop(SyncSender<()>),
+    /// Detach the tracepoints, say so, then detach everything else and say so again.
+    Stop {
+        tracepoints_off: SyncSender<()>,
+        all_off: SyncSender<()>,
+    },
 }
 
 /// The pipeline's side.
@@ -47,6 +52,8 @@ pub struct Attacher {
     asked: HashMap<u32, Instant>,
     /// Roots not watched: past [`MAX_ROOTS`], or a request that found the queue full.
     pub unwatched: Arc<AtomicU64>,
+    /// Said when every probe is detached, after a stop.
+    all_off: Option<Receiver<()>>,
 }
 
 impl Attacher {
@@ -66,6 +73,7 @@ impl Attacher {
             own_ns,
             asked: HashMap::new(),
             unwatched,
+            all_off: None,
         }
     }
 
@@ -93,27 +101,39 @@ impl Attacher {
     }
 
     /// Stops attaching and detaches the tracepoints, waiting for that at most `limit`; the
-    /// uprobes are detached afterwards on the thread. True when the tracepoints are off.
-    pub fn stop(&self, limit: Duration) -> bool {
-        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-        // A full queue: the thread is busy attaching; it sees the stop after the queued work.
-        let sent = match self.tx.try_send(Request::Stop(ack_tx.clone())) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                let deadline = Instant::now() + limit;
-                loop {
-                    match self.tx.try_send(Request::Stop(ack_tx.clone())) {
-                        Ok(()) => break true,
-                        Err(TrySendError::Full(_)) if Instant::now() < deadline => {
-                            std::thread::sleep(Duration::from_millis(5))
-                        }
-                        Err(_) => break false,
-                    }
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => false,
+    /// uprobes are detached afterwards on the thread ([`Attacher::wait_detached`]). True when the
+    /// tracepoints are off.
+    pub fn stop(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let (tp_tx, tp_rx) = mpsc::sync_channel(1);
+        let (all_tx, all_rx) = mpsc::sync_channel(1);
+        self.all_off = Some(all_rx);
+        let mut request = Request::Stop {
+            tracepoints_off: tp_tx,
+            all_off: all_tx,
         };
-        sent && ack_rx.recv_timeout(limit).is_ok()
+        // A full queue: the thread is busy attaching; it sees the stop after the queued work.
+        loop {
+            match self.tx.try_send(request) {
+                Ok(()) => break,
+                Err(TrySendError::Full(r)) if Instant::now() < deadline => {
+                    request = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return false,
+            }
+        }
+        tp_rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
+    }
+
+    /// Waits at most `limit` for every probe to be detached after [`Attacher::stop`]: probes
+    /// still attached when the process exits are detached by the kernel one by one, slowly.
+    pub fn wait_detached(&self, limit: Duration) -> bool {
+        self.all_off
+            .as_ref()
+            .is_some_and(|rx| rx.recv_timeout(limit).is_ok())
     }
 }
 
@@ -155,29 +175,68 @@ fn serve(
                     eprintln!("sensor: {message}");
                 }
             }
-            Request::Stop(ack) => {
+            Request::Stop {
+                tracepoints_off,
+                all_off,
+            } => {
                 detach_tracepoints(&mut ebpf);
-                let _ = ack.send(());
-                // Dropping the programs detaches the uprobes, which can take the kernel a while.
+                let _ = tracepoints_off.send(());
+                detach_uprobes(&mut ebpf, &mut libraries);
                 drop(ebpf);
+                let _ = all_off.send(());
                 return;
             }
         }
     }
 }
 
-/// Unloads every tracepoint program: their records stop at once.
+/// Unloads every tracepoint program, all at once: each detach waits for the kernel (an RCU grace
+/// period), and waits made together overlap.
 fn detach_tracepoints(ebpf: &mut Ebpf) {
-    for probe in PROBES {
-        let Some(prog) = ebpf.program_mut(probe.program) else {
-            continue;
-        };
-        let _ = match probe.attach {
-            Attach::TracePoint { .. } => <&mut TracePoint>::try_from(prog).map(|p| p.unload()),
-            Attach::RawTracePoint { .. } => {
-                <&mut RawTracePoint>::try_from(prog).map(|p| p.unload())
+    let tracepoints: HashSet<&str> = PROBES
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.attach,
+                Attach::TracePoint { .. } | Attach::RawTracePoint { .. }
+            )
+        })
+        .map(|p| p.program)
+        .collect();
+    std::thread::scope(|scope| {
+        for (name, prog) in ebpf.programs_mut() {
+            if !tracepoints.contains(name) {
+                continue;
             }
-            _ => continue,
-        };
+            scope.spawn(move || {
+                if let Ok(tp) = <&mut TracePoint>::try_from(&mut *prog) {
+                    let _ = tp.unload();
+                } else if let Ok(tp) = <&mut RawTracePoint>::try_from(prog) {
+                    let _ = tp.unload();
+                }
+            });
+        }
+    });
+}
+
+/// Detaches every uprobe link, many at once (one by one, a hundred links take seconds).
+fn detach_uprobes(ebpf: &mut Ebpf, libraries: &mut Libraries) {
+    let mut links = Vec::new();
+    for (program, id) in libraries.links.drain(..) {
+        if let Some(up) = ebpf
+            .program_mut(program)
+            .and_then(|p| <&mut UProbe>::try_from(p).ok())
+        {
+            if let Ok(link) = up.take_link(id) {
+                links.push(link);
+            }
+        }
     }
+    let per_thread = links.len().div_ceil(DETACH_THREADS).max(1);
+    std::thread::scope(|scope| {
+        while !links.is_empty() {
+            let chunk: Vec<_> = links.drain(..per_thread.min(links.len())).collect();
+            scope.spawn(move || drop(chunk));
+        }
+    });
 }

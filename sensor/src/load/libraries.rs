@@ -27,7 +27,7 @@ use std::{
 
 use aya::{
     programs::{
-        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
+        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope},
         UProbe,
     },
     Ebpf,
@@ -138,6 +138,8 @@ pub fn find_library(soname: &str) -> Option<PathBuf> {
 pub struct Libraries {
     /// (device, inode, program) of every file a program is attached to.
     files: HashSet<(u64, u64, &'static str)>,
+    /// Every link made, so that stopping can detach them all at once.
+    pub links: Vec<(&'static str, UProbeLinkId)>,
     /// The host's libpam, whose handle layout the probes know (`None` when unknown).
     host_libpam: Option<Vec<u8>>,
 }
@@ -150,6 +152,7 @@ impl Libraries {
             .map(|lib| lib.bytes);
         Libraries {
             files: HashSet::new(),
+            links: Vec::new(),
             host_libpam,
         }
     }
@@ -239,8 +242,10 @@ impl Libraries {
         }
         // Through the open file: the kernel follows the descriptor's magic link to this inode.
         let through = format!("/proc/self/fd/{}", lib.file.as_raw_fd());
-        up.attach(points, &through, UProbeScope::AllProcesses)
-            .map(|_| ())
-            .map_err(|e| format!("{shown}: {e}"))
+        let id = up
+            .attach(points, &through, UProbeScope::AllProcesses)
+            .map_err(|e| format!("{shown}: {e}"))?;
+        self.links.push((program, id));
+        Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! One output: stdout or a file. Each fails alone: a full disk, an I/O error or a closed pipe is
-//! reported once (with the path), the events it could not take are kept up to a bound and
-//! retried, then counted as unwritten; a file is never left ending in half a record, and is
-//! reopened when it was moved or deleted, and on request (SIGHUP).
+//! reported once (with the path), the events of the batch it could not take are counted as
+//! unwritten, and the next batch is tried again, so writing resumes by itself when the disk has
+//! room again; a file is never left ending in half a record, and is reopened when it was moved or
+//! deleted, and on request (SIGHUP).
 
 use std::{
     fs::{File, OpenOptions},
@@ -12,8 +13,9 @@ use std::{
 
 use super::{Format, OutputSpec};
 
-/// Encoded events kept for an output that cannot take them right now.
-const MAX_PENDING: usize = 4 << 20;
+/// Encoded events queued for one output between flushes at most (a flush follows every batch of
+/// at most 256 events).
+const MAX_PENDING: usize = 16 << 20;
 
 enum Target {
     Stdout(io::Stdout),
@@ -82,8 +84,8 @@ impl Output {
         self.pending_events += 1;
     }
 
-    /// Writes what is queued. A failure keeps the queue (a file is cut back to where it was, so
-    /// no half record stays) and is reported once.
+    /// Writes what is queued. On a failure the batch is counted as unwritten (a file is cut back
+    /// to where it was, so no half record stays) and the failure is reported once.
     pub fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
@@ -121,15 +123,15 @@ impl Output {
                         if closed {
                             "its records are counted as unwritten from now on"
                         } else {
-                            "records are kept (up to 4 MiB) and retried, then counted as unwritten"
+                            "records it cannot take are counted as unwritten, and writing resumes when it can"
                         }
                     );
                     self.failing = Some(said);
                 }
+                self.unwritten += self.pending_events;
+                self.pending.clear();
+                self.pending_events = 0;
                 if closed {
-                    self.unwritten += self.pending_events;
-                    self.pending.clear();
-                    self.pending_events = 0;
                     self.target = Target::Gone;
                 }
             }

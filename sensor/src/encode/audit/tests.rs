@@ -292,5 +292,6 @@ fn lost_record() {
 
 mod anomaly;
 mod golden;
+mod hostile;
 mod pam;
 mod user;

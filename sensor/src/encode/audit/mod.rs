@@ -235,7 +235,13 @@ fn push_interp_ids(out: &mut Vec<u8>, names: &dyn Names, ids: &[(&str, u32, bool
 /// The sensor's container fields (see the module documentation), after auditd's own.
 fn push_container(out: &mut Vec<u8>, c: &Container, cut: &PathsTruncated) {
     put!(out, " cgroup_id={} cgroup=", c.cgroup_id);
-    push_untrusted(out, &c.cgroup_path);
+    // The kernel's rule, and a `'` in hex too: these fields follow the `msg='…'` of user
+    // records, and a cgroup name is anyone's to choose in a delegated subtree.
+    if c.cgroup_path.contains(&b'\'') {
+        push_hex(out, &c.cgroup_path);
+    } else {
+        push_untrusted(out, &c.cgroup_path);
+    }
     put!(
         out,
         " pidns={} mntns={} netns={} utsns={} nspid={}",

@@ -295,5 +295,6 @@ fn lost_record() {
 
 mod anomaly;
 mod golden;
+mod hostile;
 mod pam;
 mod user;

@@ -202,7 +202,7 @@ fn a_stop_under_a_storm_is_quick() {
             .last()
             .is_some_and(|l| l.contains("op=sensor_lost"))
     };
-    let out = wait_until(Duration::from_secs(10), || ends_with_loss());
+    let out = wait_until(Duration::from_secs(10), ends_with_loss);
     let last_record = t.elapsed();
     let status = sensor.wait(Duration::from_secs(20));
     let exited = t.elapsed();

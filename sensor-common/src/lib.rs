@@ -305,7 +305,14 @@ pub const CTR_EXIT_LOST: u32 = 2;
 /// PAM calls that returned without their start having been seen (the sensor started during the
 /// call, or the pending-call map was full): not reported, counted in `incomplete`.
 pub const CTR_PAM_UNMATCHED: u32 = 3;
-pub const CTR_COUNT: u32 = 4;
+/// Messages handed to libaudit's `__audit_send()` that never reached kernel audit (a negative
+/// fd, a text too long for libaudit, a failed `sendto()`, a socket other than NETLINK_AUDIT):
+/// not written, as the kernel never saw them. Not a loss.
+pub const CTR_USER_MSG_UNSENT: u32 = 4;
+/// Messages whose send could not be followed (the pending-send map refused the thread): not
+/// reported, counted in `incomplete`.
+pub const CTR_USER_MSG_UNTRACKED: u32 = 5;
+pub const CTR_COUNT: u32 = 6;
 
 /// `signal_struct.flags`: the task is a (container) init that ignores default-action signals.
 pub const SIGNAL_UNKILLABLE: u32 = 0x40;

@@ -28,6 +28,9 @@ pub struct KernelOffsets {
     pub cred_cap_permitted: u32,
     pub cred_cap_effective: u32,
     pub cred_cap_ambient: u32,
+    pub cred_user_ns: u32,
+    /// `user_namespace.level`: 0 only for the initial user namespace.
+    pub userns_level: u32,
     pub signal_tty: u32,
     pub tty_name: u32,
     pub nsproxy_uts: u32,
@@ -81,4 +84,14 @@ pub struct KernelOffsets {
     pub regs_r8: u32,
     pub regs_r9: u32,
     pub regs_orig_ax: u32,
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdtable_max_fds: u32,
+    pub fdtable_fd: u32,
+    pub file_private_data: u32,
+    pub file_f_cred: u32,
+    pub socket_sk: u32,
+    /// `sock.__sk_common.skc_family`.
+    pub sock_family: u32,
+    pub sock_protocol: u32,
 }

@@ -68,6 +68,8 @@ pub const PROBES: &[Probe] = &[
         },
         area: "libaudit",
     },
+    // The `sendto()` that hands a message caught above to the kernel: whether it got there.
+    tp("libaudit", "syscalls", "sys_exit_sendto"),
     // PAM calls, with the handle's items, and the modules that decided them.
     Probe {
         program: "pam_api_enter",

@@ -12,9 +12,16 @@ pub const fn is_user_msg_type(t: u32) -> bool {
 /// The kernel keeps at most AUDIT_MESSAGE_TEXT_MAX bytes of a user message's text.
 pub const USER_MSG_TEXT_MAX: usize = 8560;
 
-/// A user-space audit message as a program hands it to libaudit, at `__audit_send()` (where
-/// every libaudit logging function, and so libpam, ends), whether or not the kernel accepts it. Preceded by PATH_TASK_EXE and PATH_TASK_CGROUP of the same thread. Variable
-/// length: only `len` bytes of `text` are sent.
+/// A user-space audit message a program sent to kernel audit through libaudit's
+/// `__audit_send()` (where every libaudit logging function, and so libpam, ends), as the kernel
+/// received it: sent at the exit of the `sendto()` that delivered it to a NETLINK_AUDIT socket,
+/// with the type and text read from the bytes sent, never for a send that did not reach the
+/// kernel. Preceded by PATH_TASK_EXE and PATH_TASK_CGROUP of the same thread. Variable length:
+/// only `len` bytes of `text` are sent.
+///
+/// Whether the kernel took it is the agent's to say, from the credentials read here as
+/// `audit_netlink_ok()` reads them: the sender's (`current_cred()`) and those of whoever opened
+/// the socket (`netlink_capable()` checks both), with the pid namespace in `ns`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UserMsg {
@@ -28,13 +35,22 @@ pub struct UserMsg {
     pub uid: u32,
     pub auid: u32,
     pub ses: u32,
+    /// `level` of the sender's user namespace (`cred->user_ns`): 0 only for the initial one;
+    /// [`NS_LEVEL_UNKNOWN`] when it could not be read.
+    pub user_ns_level: u32,
+    /// The same for the credentials the socket was opened with (`file->f_cred`).
+    pub sock_user_ns_level: u32,
     /// Effective capabilities of the sender: the kernel takes user messages only from holders
-    /// of CAP_AUDIT_WRITE.
+    /// of CAP_AUDIT_WRITE in the initial user namespace.
     pub cap_effective: u64,
+    /// Effective capabilities the socket was opened with.
+    pub sock_cap_effective: u64,
     pub ns: TaskNs,
     /// The text and room for its NUL.
     pub text: [u8; USER_MSG_TEXT_MAX + 8],
 }
+/// A user namespace level that could not be read: never the initial namespace's 0.
+pub const NS_LEVEL_UNKNOWN: u32 = u32::MAX;
 pub const USER_MSG_FIXED: usize = core::mem::size_of::<UserMsg>() - (USER_MSG_TEXT_MAX + 8);
 
 /// The libpam API functions watched; a probe's attach cookie is the index here.

@@ -81,15 +81,17 @@ pub struct RunArgs {
     /// Kernel ring buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 16)]
     pub ring_buffer_mib: u32,
-    /// Decoded records queued between the ring-buffer reader and the encoders.
-    #[arg(long, default_value_t = 65536)]
+    /// Decoded records queued between the ring-buffer reader and the encoders (1 to 1048576).
+    #[arg(long, default_value_t = 65536, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 20))]
     pub channel_capacity: usize,
     /// After draining the ring buffer, wait this long (ms) before the next drain, so that one
-    /// wake-up serves many records. 0 wakes on every record; records are late by at most this.
-    #[arg(long, default_value_t = 5)]
+    /// wake-up serves many records. 0 wakes on every record; records are late by at most this
+    /// (0 to 1000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub coalesce_ms: u64,
-    /// How often loss counters are checked, in milliseconds (a record is written when they grow).
-    #[arg(long, default_value_t = 1000)]
+    /// How often loss counters are checked, in milliseconds (a record is written when they grow;
+    /// 10 to 60000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub lost_interval_ms: u64,
     /// Leave out user-space audit messages the kernel would refuse (sender without
     /// CAP_AUDIT_WRITE, or outside the initial pid namespace). By default they are written,

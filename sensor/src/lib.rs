@@ -13,6 +13,7 @@ pub mod detect;
 pub mod encode;
 pub mod event;
 pub mod filter;
+pub mod fsio;
 pub mod load;
 pub mod normalise;
 pub mod pipeline;

@@ -17,7 +17,7 @@ use crate::{
     detect::{login::LoginState, protect},
     event::Event,
     filter::Filter,
-    load::{self, libraries::Libraries},
+    load::{self, attacher::Attacher},
     normalise::Normaliser,
     read::{self, ReadStats},
     sink::Sink,
@@ -28,6 +28,8 @@ use lost::LostTracker;
 
 /// Records taken from the channel per turn of the loop.
 const BATCH: usize = 256;
+/// How long a stop waits for the tracepoints to be detached.
+const STOP_DETACH: Duration = Duration::from_millis(500);
 
 /// Everything a record passes through after the reader.
 struct Stages {
@@ -36,20 +38,20 @@ struct Stages {
     logins: LoginState,
     filter: Filter,
     sink: Sink,
-    /// The loaded programs, while attached; `None` once stopping.
-    programs: Option<aya::Ebpf>,
-    libraries: Libraries,
+    /// The loaded programs, on their own thread.
+    attacher: Attacher,
 }
 
 impl Stages {
     /// One record: assemble it, and when that completes an event, decide, normalise, select
     /// and write it.
-    fn handle(&mut self, record: read::Record) -> std::io::Result<()> {
+    fn handle(&mut self, record: read::Record) {
         let event = match self.assembler.push_record(record) {
-            None => return Ok(()),
+            None => return,
             Some(Assembly::Exec(a)) => {
                 let ev = self.norm.exec(a);
-                self.watch_root(ev.task.pid, ev.container.mnt_ns);
+                // A container's first exec: its own libpam and libaudit get watched.
+                self.attacher.watch(ev.task.pid, ev.container.mnt_ns);
                 Event::Exec(ev)
             }
             Some(Assembly::Abend(a)) => Event::Abend(self.norm.abend(a)),
@@ -57,12 +59,12 @@ impl Stages {
                 let denied = protect::path_denied(&a);
                 match self.norm.anomaly(a, denied) {
                     Some(ev) => Event::Anomaly(ev),
-                    None => return Ok(()),
+                    None => return,
                 }
             }
             Some(Assembly::Pam(a)) => {
                 let Some(mut call) = self.norm.pam(a) else {
-                    return Ok(());
+                    return;
                 };
                 call.event.anomalies = self.logins.rules(&call.event, &call.messages);
                 Event::Pam(call.event)
@@ -70,17 +72,7 @@ impl Stages {
             Some(Assembly::UserMessage(a)) => Event::UserMessage(self.norm.user_message(a)),
         };
         if self.filter.keep(&event) {
-            self.sink.write(&event)?;
-        }
-        Ok(())
-    }
-
-    /// A container's first exec: attach to its own libpam and libaudit.
-    fn watch_root(&mut self, pid: u32, mnt_ns: u32) {
-        if let Some(ebpf) = self.programs.as_mut() {
-            for message in self.libraries.watch_task(ebpf, pid, mnt_ns) {
-                eprintln!("sensor: {message}");
-            }
+            self.sink.write(&event);
         }
     }
 }
@@ -96,9 +88,10 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         ebpf_log: args.ebpf_log,
     };
     // Outputs and signal handlers first: once the probes are attached, nothing may be lost.
-    let sink = Sink::open(&args.outputs).context("opening outputs")?;
+    let sink = Sink::open(&args.outputs)?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let loaded = load::load(object, &opts)?;
     let (tx, mut rx) = mpsc::channel(args.channel_capacity.max(1));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -114,8 +107,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
             drop_untrusted: args.drop_untrusted,
         },
         sink,
-        programs: Some(loaded.ebpf),
-        libraries: loaded.libraries,
+        attacher: Attacher::spawn(loaded.ebpf, loaded.libraries),
     };
     // Scripts wait for this line before starting what they want to observe.
     eprintln!(
@@ -123,17 +115,19 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         sensor_common::probes::PROBES.len()
     );
 
-    let mut tick = tokio::time::interval(Duration::from_millis(args.lost_interval_ms.max(10)));
+    let mut tick = tokio::time::interval(Duration::from_millis(args.lost_interval_ms));
     let mut lost = LostTracker::default();
-    let mut report_lost = |s: &mut Stages, incomplete: u64| -> Result<()> {
-        let now = LostTracker::snapshot(&counters, &stats, incomplete);
+    let unwatched = stages.attacher.unwatched.clone();
+    let mut report_lost = |s: &mut Stages, incomplete: u64| {
+        let mut now = LostTracker::snapshot(&counters, &stats, &unwatched, incomplete);
+        now.unwritten = s.sink.unwritten();
         if let Some(ev) = lost.check(now, &mut s.norm) {
-            s.sink.write(&Event::Lost(ev))?;
-            s.sink.flush()?;
+            s.sink.write(&Event::Lost(ev));
+            s.sink.flush();
         }
-        Ok(())
     };
     let mut batch = Vec::with_capacity(BATCH);
+    let mut stopping = false;
     loop {
         tokio::select! {
             n = rx.recv_many(&mut batch, BATCH) => {
@@ -141,30 +135,41 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
                     break;
                 }
                 for record in batch.drain(..) {
-                    stages.handle(record)?;
+                    stages.handle(record);
                 }
-                stages.sink.flush()?;
+                stages.sink.flush();
             }
             _ = tick.tick() => {
                 stages.assembler.sweep();
+                stages.sink.reopen_moved();
                 let incomplete = stages.assembler.incomplete;
-                report_lost(&mut stages, incomplete)?;
+                report_lost(&mut stages, incomplete);
             }
-            _ = sigint.recv() => stop(&mut stages.programs, &stop_tx),
-            _ = sigterm.recv() => stop(&mut stages.programs, &stop_tx),
+            // The log was rotated (logrotate's postrotate, or by hand: mv, then SIGHUP).
+            _ = sighup.recv() => stages.sink.reopen(),
+            _ = sigint.recv(), if !stopping => stopping = stop(&mut stages.attacher, &stop_tx),
+            _ = sigterm.recv(), if !stopping => stopping = stop(&mut stages.attacher, &stop_tx),
         }
     }
     // Execs still open at exit will never complete: they count as incomplete.
     let incomplete = stages.assembler.incomplete + stages.assembler.pending() as u64;
-    report_lost(&mut stages, incomplete)?;
-    stages.sink.flush()?;
+    report_lost(&mut stages, incomplete);
+    stages.sink.flush();
     reader.await.context("ring buffer reader")??;
+    // The last record is out; probes left attached at exit would be detached one by one.
+    stages.attacher.wait_detached(STOP_DETACH);
     Ok(())
 }
 
-/// Detaches every probe, so the ring buffer stops filling, then lets the reader drain what is
-/// there: shutdown ends even under a steady exec load.
-fn stop(programs: &mut Option<aya::Ebpf>, stop_tx: &watch::Sender<bool>) {
-    drop(programs.take());
+/// Detaches the tracepoints, so the ring buffer stops filling, then lets the reader drain what is
+/// there within its deadline: shutdown ends even under a steady exec load. The uprobes are
+/// detached on the attach thread meanwhile.
+fn stop(attacher: &mut Attacher, stop_tx: &watch::Sender<bool>) -> bool {
+    if !attacher.stop(STOP_DETACH) {
+        eprintln!(
+            "sensor: the tracepoints were not detached within {STOP_DETACH:?}; stopping anyway"
+        );
+    }
     let _ = stop_tx.send(true);
+    true
 }

@@ -69,31 +69,58 @@ pub struct Assembled {
 
 /// An exec still pending after this long lost its exit record (or its thread vanished).
 const STALE_NS: u64 = 60_000_000_000;
-/// Beyond this many pending execs, stale ones are swept at once.
-const PENDING_SWEEP: usize = 4096;
+/// Pending execs at most: beyond, stale ones are swept, and then the oldest given up (counted as
+/// incomplete). Each holds at most a name and three paths of a few KiB, besides its arguments.
+const MAX_PENDING: usize = 4096;
+/// Argument bytes held for all pending execs together. An exec can stay pending as long as its
+/// caller likes (a tracer stops it inside execve), each with up to 4 MiB of arguments: past this,
+/// further chunks are not kept and the exec is written with its arguments cut, saying so
+/// (`sensor_trunc_args=`), as for a chunk the kernel could not send.
+pub const MAX_PENDING_ARG_BYTES: usize = 64 << 20;
 
 /// Execs started and not yet exited, by thread id.
 #[derive(Default)]
 pub(super) struct Execs {
     pending: HashMap<u32, ExecStart>,
+    /// Argument bytes held by `pending`.
+    arg_bytes: usize,
     /// The newest kernel timestamp seen, the clock for staleness.
     latest_ns: u64,
 }
 
 impl Execs {
-    pub fn enter(&mut self, e: ExecEnter) {
+    /// Records the start of an exec; returns how many older pending execs had to be given up.
+    pub fn enter(&mut self, e: ExecEnter) -> u64 {
         self.latest_ns = self.latest_ns.max(e.origin.boot_ns);
         // A pending exec under this tid lost its exit record, which the kernel counted.
-        self.pending.insert(e.origin.tid, ExecStart::new(e));
-        if self.pending.len() > PENDING_SWEEP {
-            self.sweep();
+        if let Some(old) = self.pending.insert(e.origin.tid, ExecStart::new(e)) {
+            self.arg_bytes -= old.args.len();
         }
+        if self.pending.len() <= MAX_PENDING {
+            return 0;
+        }
+        self.sweep();
+        let mut given_up = 0;
+        while self.pending.len() > MAX_PENDING {
+            let oldest = self
+                .pending
+                .iter()
+                .min_by_key(|(_, p)| p.origin.boot_ns)
+                .map(|(tid, _)| *tid);
+            if let Some(p) = oldest.and_then(|tid| self.pending.remove(&tid)) {
+                self.arg_bytes -= p.args.len();
+                given_up += 1;
+            }
+        }
+        given_up
     }
 
     pub fn args(&mut self, a: ExecArgs) {
+        let room = MAX_PENDING_ARG_BYTES.saturating_sub(self.arg_bytes);
         match self.pending.get_mut(&a.origin.tid) {
-            Some(p) if !p.args_gap && a.offset == p.args.len() as u64 => {
-                p.args.extend_from_slice(&a.data)
+            Some(p) if !p.args_gap && a.offset == p.args.len() as u64 && a.data.len() <= room => {
+                p.args.extend_from_slice(&a.data);
+                self.arg_bytes += a.data.len();
             }
             Some(p) => p.args_gap = true,
             None => {}
@@ -102,6 +129,8 @@ impl Execs {
 
     pub fn sched(&mut self, s: ExecSched) {
         if let Some(mut p) = self.pending.remove(&s.origin.tid) {
+            self.arg_bytes -= p.args.len();
+            let held = p.args.len();
             p.sched = Some(Sched {
                 argc: s.argc,
                 args_total: s.args_total,
@@ -110,7 +139,10 @@ impl Execs {
             });
             // An exec still pending under the new tid lost its exit record, which the kernel
             // counted.
-            self.pending.insert(s.new_tid, p);
+            self.arg_bytes += held;
+            if let Some(old) = self.pending.insert(s.new_tid, p) {
+                self.arg_bytes -= old.args.len();
+            }
         }
     }
 
@@ -133,6 +165,7 @@ impl Execs {
     /// when its start was never seen.
     pub fn exit(&mut self, exit: Box<ExecExit>) -> Option<(Assembled, bool)> {
         let start = self.pending.remove(&exit.origin.tid)?;
+        self.arg_bytes -= start.args.len();
         // Written anyway, with what is there; normalise marks the missing paths.
         let missing_sched = exit.ret == 0 && start.sched.is_none();
         let missing_path = start.cwd.is_none() || start.exe.is_none() || start.cgroup.is_none();
@@ -145,9 +178,15 @@ impl Execs {
         let now = self.latest_ns;
         self.pending
             .retain(|_, p| now.saturating_sub(p.origin.boot_ns) < STALE_NS);
+        self.arg_bytes = self.pending.values().map(|p| p.args.len()).sum();
     }
 
     pub fn len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Argument bytes held for pending execs.
+    pub fn arg_bytes(&self) -> usize {
+        self.arg_bytes
     }
 }

@@ -105,6 +105,9 @@ struct PamProgress {
     messages: Vec<u32>,
 }
 
+/// Module results and message types kept per thread and PAM call (a stack has a dozen modules).
+const PROGRESS_MAX: usize = 64;
+
 /// Beyond this many threads with partial state (paths, promiscuity changes, PAM progress whose
 /// final record was lost, a loss counted as `ringbuf`), that state is dropped.
 const PARTIAL_MAX: usize = 1024;
@@ -137,7 +140,7 @@ impl Assembler {
 
     pub fn push_record(&mut self, r: Record) -> Option<Assembly> {
         match r {
-            Record::ExecEnter(e) => self.execs.enter(e),
+            Record::ExecEnter(e) => self.incomplete += self.execs.enter(e),
             Record::ExecArgs(a) => self.execs.args(a),
             Record::ExecSched(s) => self.execs.sched(s),
             Record::Path(p) => self.path(p),
@@ -175,11 +178,22 @@ impl Assembler {
             }
             Record::UserMsg(msg) => {
                 let tid = msg.origin.tid;
-                self.pam.entry(tid).or_default().messages.push(msg.msg_type);
+                let progress = self.pam.entry(tid).or_default();
+                // Only which types were sent matters: a thread that sends without end keeps few.
+                if progress.messages.len() < PROGRESS_MAX
+                    && !progress.messages.contains(&msg.msg_type)
+                {
+                    progress.messages.push(msg.msg_type);
+                }
                 let paths = self.take_paths(tid);
                 return Some(Assembly::UserMessage(AssembledUserMessage { msg, paths }));
             }
-            Record::PamModule(m) => self.pam.entry(m.origin.tid).or_default().modules.push(m),
+            Record::PamModule(m) => {
+                let progress = self.pam.entry(m.origin.tid).or_default();
+                if progress.modules.len() < PROGRESS_MAX {
+                    progress.modules.push(m);
+                }
+            }
             Record::PamCall(call) => {
                 let tid = call.origin.tid;
                 let progress = self.pam.remove(&tid).unwrap_or_default();
@@ -240,6 +254,11 @@ impl Assembler {
     /// Execs started and not yet complete.
     pub fn pending(&self) -> usize {
         self.execs.len()
+    }
+
+    /// Argument bytes held for execs not yet complete (at most `exec::MAX_PENDING_ARG_BYTES`).
+    pub fn pending_arg_bytes(&self) -> usize {
+        self.execs.arg_bytes()
     }
 }
 

@@ -366,10 +366,10 @@ fn second_enter_for_the_same_tid_replaces_the_first() {
 #[test]
 fn stale_pending_execs_are_swept_when_the_table_grows() {
     let mut asm = Assembler::default();
-    for tid in 1..=4097u32 {
+    for tid in 1..=4096u32 {
         asm.push(enter_at(tid, tid, b"/x", 0));
     }
-    assert_eq!(asm.pending(), 4097, "nothing is stale yet");
+    assert_eq!(asm.pending(), 4096, "nothing is stale yet");
     asm.push(enter_at(10_000, 10_000, b"/fresh", 61_000_000_000));
     assert_eq!(
         asm.pending(),
@@ -417,3 +417,40 @@ fn to_path_preserves_spaces_newlines_and_invalid_utf8() {
 }
 
 mod anomaly;
+
+#[test]
+fn argument_bytes_of_pending_execs_are_bounded_and_the_cut_is_said() {
+    let mut asm = Assembler::default();
+    let chunk = vec![b'a'; 16384];
+    let per_exec = 64;
+    let execs = (exec::MAX_PENDING_ARG_BYTES / (chunk.len() * per_exec)) as u32 + 8;
+    // Execs that stay pending (their exit never comes), each with 1 MiB of arguments.
+    for tid in 1..=execs {
+        asm.push(enter(tid, tid, b"/bin/true"));
+        for i in 0..per_exec {
+            asm.push(args(tid, tid, (i * chunk.len()) as u64, &chunk));
+        }
+    }
+    assert!(asm.pending_arg_bytes() <= exec::MAX_PENDING_ARG_BYTES);
+    // The last exec got nothing kept: it completes with its arguments cut (args_gap).
+    let out = feed(&mut asm, vec![exit(execs, execs, -2)]);
+    assert!(out[0].start.args_gap);
+    // A completed exec gives its bytes back.
+    let before = asm.pending_arg_bytes();
+    let out = feed(&mut asm, vec![exit(1, 1, -2)]);
+    assert_eq!(out[0].start.args.len(), per_exec * chunk.len());
+    assert_eq!(asm.pending_arg_bytes(), before - per_exec * chunk.len());
+}
+
+#[test]
+fn past_the_bound_the_oldest_pending_exec_is_given_up_and_counted() {
+    let mut asm = Assembler::default();
+    for tid in 1..=4100u32 {
+        asm.push(enter_at(tid, tid, b"/x", tid as u64));
+    }
+    assert_eq!(asm.pending(), 4096);
+    assert_eq!(asm.incomplete, 4, "given up, never silent");
+    // The four oldest are gone; the newest are still there.
+    assert!(asm.push(exit(4, 4, 0)).is_none());
+    assert!(asm.push(exit(4100, 4100, -2)).is_some());
+}

@@ -334,13 +334,24 @@ pub struct LostEvent {
     pub ringbuf: u64,
     /// Failed kernel reads (`bpf_probe_read_*`) that left a field unknown.
     pub read_errors: u64,
-    /// Records the agent received but could not decode. (A full channel makes the reader wait
-    /// instead: records then stay in the kernel's ring buffer, whose overflow is `ringbuf`.)
+    /// Records the agent received but could not decode, or left in the ring buffer when the
+    /// drain at stop ran out of time. (A full channel makes the reader wait instead: records then
+    /// stay in the kernel's ring buffer, whose overflow is `ringbuf`.)
     pub channel: u64,
     /// Execs that could not be assembled because one of their records was lost, or was in
     /// flight when the sensor started, and PAM calls whose start was not seen. Not part of
     /// `total`: the loss behind it already is.
     pub incomplete: u64,
+    /// File lookups (an exec'd file, a name a refused syscall walked, a container's root) that
+    /// missed their deadline or found no free worker: the fields they would have filled read as
+    /// unknown. Not part of `total`.
+    pub lookups_late: u64,
+    /// Container roots whose libraries are not watched (past the bound, or the request queue
+    /// was full). Not part of `total`.
+    pub roots_unwatched: u64,
+    /// Events an output could not take (a full disk, an I/O error, a closed pipe), summed over
+    /// the outputs; the outputs that could write them have them. Not part of `total`.
+    pub unwritten: u64,
 }
 
 /// What flows from normalise to the encoders and sinks.

@@ -16,7 +16,9 @@ use sensor_common::{
 
 mod pam_layout;
 
+pub mod attacher;
 pub mod ebpf_log;
+mod elf_symbols;
 pub mod libraries;
 pub mod offsets;
 pub use libraries::find_library;

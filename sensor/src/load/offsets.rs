@@ -108,6 +108,8 @@ impl Resolver {
             cred_cap_permitted: o("cred", "cap_permitted")?,
             cred_cap_effective: o("cred", "cap_effective")?,
             cred_cap_ambient: o("cred", "cap_ambient")?,
+            cred_user_ns: o("cred", "user_ns")?,
+            userns_level: o("user_namespace", "level")?,
             signal_tty: o("signal_struct", "tty")?,
             tty_name: o("tty_struct", "name")?,
             nsproxy_uts: o("nsproxy", "uts_ns")?,
@@ -161,6 +163,15 @@ impl Resolver {
             regs_r8: o("pt_regs", "r8")?,
             regs_r9: o("pt_regs", "r9")?,
             regs_orig_ax: o("pt_regs", "orig_ax")?,
+            task_files: o("task_struct", "files")?,
+            files_fdt: o("files_struct", "fdt")?,
+            fdtable_max_fds: o("fdtable", "max_fds")?,
+            fdtable_fd: o("fdtable", "fd")?,
+            file_private_data: o("file", "private_data")?,
+            file_f_cred: o("file", "f_cred")?,
+            socket_sk: o("socket", "sk")?,
+            sock_family: o("sock", "__sk_common")? + o("sock_common", "skc_family")?,
+            sock_protocol: o("sock", "sk_protocol")?,
         })
     }
 }
@@ -181,5 +192,10 @@ mod tests {
         assert_eq!(o.cred_uid + 4, o.cred_gid);
         assert_ne!(o.task_cred, 0);
         assert!(o.mm_arg_end == o.mm_arg_start + 8);
+        // What the libaudit send check reads: `sock_common` leads `sock`, `private_data` and
+        // `f_cred` are distinct members of `file`.
+        assert!(o.sock_family < o.sock_protocol);
+        assert_ne!(o.file_private_data, o.file_f_cred);
+        assert_ne!(o.cred_user_ns, 0);
     }
 }

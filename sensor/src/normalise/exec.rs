@@ -10,7 +10,7 @@
 use super::{
     caps, container,
     files::BinaryFacts,
-    lookup::{resolve, stat_inode},
+    lookup::{named_facts, resolve},
     task, Normaliser,
 };
 use crate::{
@@ -92,25 +92,24 @@ impl Normaliser {
 /// interpreter named on the `#!` line, then the ELF interpreter of the final binary.
 fn path_items(x: &ExecFacts, binary: &BinaryFacts) -> Vec<PathItem> {
     let by_name = resolve(x.filename, x.cwd);
-    let looked_up = |inode: Option<Inode>| PathItem {
+    let item = |(inode, fcaps): (Option<Inode>, FileCaps)| PathItem {
         name: x.filename.to_vec(),
-        fcaps: if inode.is_some() {
-            caps::file_caps(&by_name)
-        } else {
-            FileCaps::default()
-        },
+        fcaps,
         inode,
         nametype: NameType::Normal,
     };
+    // The name as the caller passed it, looked up now: it may lead anywhere (a FIFO, a hung
+    // FUSE mount), so the lookup has a deadline and a late one reads as unresolved.
+    let looked_up = || item(named_facts(by_name.clone()).unwrap_or_default());
     if !x.success {
         // ENOENT / ENOTDIR: the name did not resolve, as the kernel records it.
         if x.ret == -(libc::ENOENT as i64) || x.ret == -(libc::ENOTDIR as i64) {
             return vec![PathItem {
                 nametype: NameType::Unknown,
-                ..looked_up(None)
+                ..item(Default::default())
             }];
         }
-        return vec![looked_up(stat_inode(&by_name))];
+        return vec![looked_up()];
     }
     let the_binary = |name: &[u8]| PathItem {
         name: name.to_vec(),
@@ -121,7 +120,7 @@ fn path_items(x: &ExecFacts, binary: &BinaryFacts) -> Vec<PathItem> {
     let mut items = Vec::with_capacity(3);
     match &x.interp {
         Some(interp) => {
-            items.push(looked_up(stat_inode(&by_name)));
+            items.push(looked_up());
             items.push(the_binary(interp));
         }
         None => items.push(the_binary(x.filename)),

@@ -15,7 +15,10 @@ use super::{
     caps,
     lookup::{read_elf_interp, same_inode, stat_inode},
 };
-use crate::event::{FileCaps, Inode, NameType, PathItem};
+use crate::{
+    event::{FileCaps, Inode, NameType, PathItem},
+    fsio,
+};
 
 const FRESH: Duration = Duration::from_secs(1);
 /// Beyond this many binaries, stale answers are dropped.
@@ -35,7 +38,9 @@ pub struct FileCache {
 
 impl FileCache {
     /// Facts of the executable the kernel reported (`inode`) for process `pid`, whose path is
-    /// `exe` as walked in the kernel.
+    /// `exe` as walked in the kernel. Looked up within [`fsio::DEADLINE`]; a late answer (a hung
+    /// file system) reads as no capabilities and no interpreter, and is remembered like an
+    /// answer, so that one hung binary costs one deadline per `FRESH`, not one per exec.
     pub fn binary(&mut self, inode: &Inode, pid: u32, exe: Option<&[u8]>) -> BinaryFacts {
         let key = (inode.ino, inode.dev_major, inode.dev_minor);
         let now = Instant::now();
@@ -44,40 +49,15 @@ impl FileCache {
                 return facts.clone();
             }
         }
-        // The process may have exec'd again since: /proc/PID/exe is only the file while it is
-        // still the inode the kernel reported.
-        let live = PathBuf::from(format!("/proc/{pid}/exe"));
-        let file = match exe {
-            Some(path) if !same_inode(&live, inode.ino) => PathBuf::from(OsStr::from_bytes(path)),
-            _ => live,
-        };
-        let interp = match read_elf_interp(&file) {
-            Ok(interp) => interp,
+        let (ino, exe) = (inode.ino, exe.map(<[u8]>::to_vec));
+        let facts = match fsio::with_deadline(fsio::DEADLINE, move || {
+            binary_facts(ino, pid, exe.as_deref())
+        }) {
+            Some((facts, true)) => facts,
             // Unreadable now (process gone, path not visible from here): answer without caching,
             // so that the next exec of this binary tries again.
-            Err(_) => {
-                return BinaryFacts {
-                    fcaps: caps::file_caps(&file),
-                    interp: None,
-                }
-            }
-        };
-        let facts = BinaryFacts {
-            fcaps: caps::file_caps(&file),
-            interp: interp.map(|name| {
-                let path = Path::new(OsStr::from_bytes(&name));
-                let inode = stat_inode(path);
-                PathItem {
-                    fcaps: if inode.is_some() {
-                        caps::file_caps(path)
-                    } else {
-                        FileCaps::default()
-                    },
-                    name,
-                    inode,
-                    nametype: NameType::Normal,
-                }
-            }),
+            Some((facts, false)) => return facts,
+            None => BinaryFacts::default(),
         };
         if self.binaries.len() >= MAX_ENTRIES {
             self.binaries
@@ -86,4 +66,41 @@ impl FileCache {
         self.binaries.insert(key, (now, facts.clone()));
         facts
     }
+}
+
+/// The facts of one binary, and whether they may be kept (false when its ELF cannot be read now:
+/// then only what could be learnt).
+fn binary_facts(ino: u64, pid: u32, exe: Option<&[u8]>) -> (BinaryFacts, bool) {
+    // The process may have exec'd again since: /proc/PID/exe is only the file while it is still
+    // the inode the kernel reported. Its magic link is followed; the walked path is not.
+    let live = PathBuf::from(format!("/proc/{pid}/exe"));
+    let (file, follow) = match exe {
+        Some(path) if !same_inode(&live, ino) => (PathBuf::from(OsStr::from_bytes(path)), false),
+        _ => (live, true),
+    };
+    let Ok(interp) = read_elf_interp(&file, follow) else {
+        let facts = BinaryFacts {
+            fcaps: caps::file_caps(&file),
+            interp: None,
+        };
+        return (facts, false);
+    };
+    let facts = BinaryFacts {
+        fcaps: caps::file_caps(&file),
+        interp: interp.map(|name| {
+            let path = Path::new(OsStr::from_bytes(&name));
+            let inode = stat_inode(path);
+            PathItem {
+                fcaps: if inode.is_some() {
+                    caps::file_caps(path)
+                } else {
+                    FileCaps::default()
+                },
+                name,
+                inode,
+                nametype: NameType::Normal,
+            }
+        }),
+    };
+    (facts, true)
 }

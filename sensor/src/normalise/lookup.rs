@@ -9,7 +9,11 @@ use std::{
 
 use sensor_common as wire;
 
-use crate::event::Inode;
+use super::caps;
+use crate::{
+    event::{FileCaps, Inode},
+    fsio,
+};
 
 pub fn resolve(name: &[u8], cwd: Option<&[u8]>) -> PathBuf {
     let name = Path::new(OsStr::from_bytes(name));
@@ -43,18 +47,38 @@ pub fn stat_inode(path: &Path) -> Option<Inode> {
     })
 }
 
+/// The inode and file capabilities of a name, within [`fsio::DEADLINE`]: `None` when the lookup
+/// was late (and counted), `(None, no caps)` when the name does not resolve.
+pub fn named_facts(path: PathBuf) -> Option<(Option<Inode>, FileCaps)> {
+    fsio::with_deadline(fsio::DEADLINE, move || {
+        let inode = stat_inode(&path);
+        let fcaps = match inode {
+            Some(_) => caps::file_caps(&path),
+            None => FileCaps::default(),
+        };
+        (inode, fcaps)
+    })
+}
+
 /// The `PT_INTERP` of an ELF64 little-endian file, if it has one.
 pub fn elf_interp(path: &Path) -> Option<Vec<u8>> {
-    read_elf_interp(path).ok().flatten()
+    read_elf_interp(path, true).ok().flatten()
 }
 
-/// As [`elf_interp`], but a file that cannot be opened is an error, not "no interpreter".
-pub fn read_elf_interp(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    Ok(parse_elf_interp(std::fs::File::open(path)?))
+/// As [`elf_interp`], but a file that cannot be opened is an error, not "no interpreter". The
+/// open never waits (a FIFO is refused) and follows a final symlink only with `follow_last`.
+pub fn read_elf_interp(path: &Path, follow_last: bool) -> std::io::Result<Option<Vec<u8>>> {
+    Ok(parse_elf_interp(fsio::open_regular(
+        path,
+        follow_last,
+        u64::MAX,
+    )?))
 }
 
-fn parse_elf_interp(mut f: std::fs::File) -> Option<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
+/// Reads only the ELF header, at most 512 program headers and an interpreter name of at most
+/// 4096 bytes, whatever the file claims.
+pub fn parse_elf_interp<F: std::io::Read + std::io::Seek>(mut f: F) -> Option<Vec<u8>> {
+    use std::io::SeekFrom;
     let mut eh = [0u8; 64];
     f.read_exact(&mut eh).ok()?;
     if &eh[..4] != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {

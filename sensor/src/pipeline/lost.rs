@@ -1,12 +1,14 @@
 //! Loss accounting: the kernel's counters and the agent's, turned into a loss record whenever
 //! any of them grew since the last one.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aya::maps::{MapData, PerCpuArray};
-use sensor_common::{CTR_EXIT_LOST, CTR_PAM_UNMATCHED, CTR_READ_ERROR, CTR_RINGBUF_FULL};
+use sensor_common::{
+    CTR_EXIT_LOST, CTR_PAM_UNMATCHED, CTR_READ_ERROR, CTR_RINGBUF_FULL, CTR_USER_MSG_UNTRACKED,
+};
 
-use crate::{event::LostEvent, load, normalise::Normaliser, read::ReadStats};
+use crate::{event::LostEvent, fsio, load, normalise::Normaliser, read::ReadStats};
 
 /// What has been lost so far, from the kernel counters and the reader's.
 #[derive(Default)]
@@ -19,15 +21,20 @@ impl LostTracker {
     pub fn snapshot(
         counters: &PerCpuArray<MapData, u64>,
         stats: &ReadStats,
+        unwatched: &AtomicU64,
         incomplete: u64,
     ) -> LostEvent {
         LostEvent {
             ringbuf: load::counter(counters, CTR_RINGBUF_FULL),
             read_errors: load::counter(counters, CTR_READ_ERROR),
-            channel: stats.undecodable.load(Ordering::Relaxed),
+            channel: stats.undecodable.load(Ordering::Relaxed)
+                + stats.undrained.load(Ordering::Relaxed),
+            lookups_late: fsio::late(),
+            roots_unwatched: unwatched.load(Ordering::Relaxed),
             incomplete: incomplete
                 + load::counter(counters, CTR_EXIT_LOST)
-                + load::counter(counters, CTR_PAM_UNMATCHED),
+                + load::counter(counters, CTR_PAM_UNMATCHED)
+                + load::counter(counters, CTR_USER_MSG_UNTRACKED),
             ..LostEvent::default()
         }
     }
@@ -35,9 +42,18 @@ impl LostTracker {
     /// A record to write when anything grew since the last report.
     pub fn check(&mut self, now: LostEvent, norm: &mut Normaliser) -> Option<LostEvent> {
         let r = &self.reported;
-        if (now.ringbuf, now.read_errors, now.channel, now.incomplete)
-            == (r.ringbuf, r.read_errors, r.channel, r.incomplete)
-        {
+        let key = |l: &LostEvent| {
+            (
+                l.ringbuf,
+                l.read_errors,
+                l.channel,
+                l.incomplete,
+                l.lookups_late,
+                l.roots_unwatched,
+                l.unwritten,
+            )
+        };
+        if key(&now) == key(r) {
             return None;
         }
         let total = now.ringbuf + now.channel;

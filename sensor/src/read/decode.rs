@@ -241,6 +241,9 @@ impl TryFrom<&[u8]> for Record {
                     auid: field!(m, auid),
                     ses: field!(m, ses),
                     cap_effective: field!(m, cap_effective),
+                    user_ns_level: field!(m, user_ns_level),
+                    sock_cap_effective: field!(m, sock_cap_effective),
+                    sock_user_ns_level: field!(m, sock_user_ns_level),
                     ns: field!(m, ns),
                     text,
                 }))

@@ -3,9 +3,12 @@
 //! in the kernel's ring buffer, whose overflow the programs count. A record that cannot be
 //! decoded is counted and skipped.
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc,
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
 };
 
 use aya::maps::{MapData, RingBuf};
@@ -20,17 +23,22 @@ pub use record::Record;
 #[derive(Default, Debug)]
 pub struct ReadStats {
     pub undecodable: AtomicU64,
+    /// Records still in the ring when the drain at stop ran out of time.
+    pub undrained: AtomicU64,
 }
 
-/// Drains `ring` into `tx` until `tx` closes or `stop` fires; at stop, drains what the kernel
-/// already wrote (the probes are detached by then), then returns, which closes the channel and
-/// lets the consumer flush.
+/// How long the drain at stop may take.
+pub const STOP_DRAIN: Duration = Duration::from_millis(1200);
+
+/// Drains `ring` into `tx` until `tx` closes or `stop` fires; at stop (the tracepoints are
+/// detached by then), drains what the ring holds for at most [`STOP_DRAIN`], counts what is left,
+/// then returns, which closes the channel and lets the consumer flush.
 pub async fn run(
     ring: RingBuf<MapData>,
     tx: mpsc::Sender<Record>,
     stats: Arc<ReadStats>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    coalesce: std::time::Duration,
+    coalesce: Duration,
 ) -> std::io::Result<()> {
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
     // `AsyncFd` (and with it the ring) is dropped.
@@ -39,7 +47,7 @@ pub async fn run(
         tokio::select! {
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
-                if !drain(guard.get_inner_mut(), &tx, &stats).await {
+                if !drain(guard.get_inner_mut(), &tx, &stats, None).await {
                     return Ok(());
                 }
                 guard.clear_ready();
@@ -47,23 +55,46 @@ pub async fn run(
                 // Let records accumulate: one wake-up then serves many, instead of one per
                 // record. The kernel side never waits for us; the ring buffer holds them.
                 if !coalesce.is_zero() {
-                    tokio::time::sleep(coalesce).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(coalesce) => {}
+                        _ = stop.changed() => break,
+                    }
                 }
             }
-            _ = stop.changed() => {
-                drain(fd.get_mut(), &tx, &stats).await;
-                return Ok(());
-            }
+            _ = stop.changed() => break,
         }
     }
+    let ring = fd.get_mut();
+    drain(ring, &tx, &stats, Some(Instant::now() + STOP_DRAIN)).await;
+    // What is left is counted, never silently dropped. Nothing refills the ring but the uprobes
+    // still being detached, so this ends; the bound is for a storm of those.
+    let mut left = 0u64;
+    while left < 1 << 24 && ring.next().is_some() {
+        left += 1;
+    }
+    stats.undrained.fetch_add(left, Ordering::Relaxed);
+    Ok(())
 }
 
-/// Moves every ready record to the channel; false once the consumer is gone. A full channel
-/// makes the reader wait, leaving records in the kernel's ring buffer, whose overflow the
-/// programs count: the agent drops nothing that the kernel could still hold.
-async fn drain(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Record>, stats: &ReadStats) -> bool {
+/// Moves every ready record to the channel (until `deadline`, if any); false once the consumer is
+/// gone or the deadline passed. A full channel makes the reader wait, leaving records in the
+/// kernel's ring buffer, whose overflow the programs count: the agent drops nothing that the
+/// kernel could still hold.
+async fn drain(
+    ring: &mut RingBuf<MapData>,
+    tx: &mpsc::Sender<Record>,
+    stats: &ReadStats,
+    deadline: Option<Instant>,
+) -> bool {
     for n in 1u32.. {
-        let Ok(permit) = tx.reserve().await else {
+        let permit = match deadline {
+            None => tx.reserve().await,
+            Some(d) => match tokio::time::timeout_at(d.into(), tx.reserve()).await {
+                Ok(p) => p,
+                Err(_) => return false,
+            },
+        };
+        let Ok(permit) = permit else {
             return false;
         };
         // The item borrows the ring: decode it before awaiting again.
@@ -79,6 +110,9 @@ async fn drain(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Record>, stats: &R
         }
         // One thread runs reader and consumer: let the consumer encode what is queued.
         if n % 256 == 0 {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
             tokio::task::yield_now().await;
         }
     }

@@ -163,7 +163,7 @@ pub struct SyscallExit {
     pub proctitle: Vec<u8>,
 }
 
-/// A user-space audit message as handed to libaudit.
+/// A user-space audit message as kernel audit received it from libaudit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserMsg {
     pub origin: Origin,
@@ -172,7 +172,13 @@ pub struct UserMsg {
     pub uid: u32,
     pub auid: u32,
     pub ses: u32,
+    /// The sender's effective capabilities and the level of its user namespace (0: the initial
+    /// one; `sensor_common::NS_LEVEL_UNKNOWN` when unreadable).
     pub cap_effective: u64,
+    pub user_ns_level: u32,
+    /// The same for the credentials the socket was opened with.
+    pub sock_cap_effective: u64,
+    pub sock_user_ns_level: u32,
     pub ns: TaskNs,
     pub text: Vec<u8>,
 }

@@ -1,12 +1,8 @@
-//! Stage 6: encode each event in every requested format and write it out, line by line as
-//! events happen (each batch is flushed before the pipeline waits for more).
+//! Stage 8: encode each event in every requested format and write it out, line by line as
+//! events happen (each batch is flushed before the pipeline waits for more). Each output fails
+//! alone ([`output`]).
 
-use std::{
-    fs::OpenOptions,
-    io::{self, Write},
-    path::PathBuf,
-    str::FromStr,
-};
+use std::{io, path::PathBuf, str::FromStr};
 
 use crate::{
     encode::{audit, audit::names::SystemNames, proto},
@@ -54,10 +50,8 @@ impl FromStr for OutputSpec {
     }
 }
 
-struct Output {
-    format: Format,
-    writer: Box<dyn Write + Send>,
-}
+mod output;
+use output::Output;
 
 pub struct Sink {
     outputs: Vec<Output>,
@@ -67,22 +61,13 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Opens every output (files are appended to, like auditd's log).
+    /// Opens every output (files are appended to, like auditd's log, and created 0600); an
+    /// error names the output that could not be opened.
     pub fn open(specs: &[OutputSpec]) -> io::Result<Self> {
-        let mut outputs = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let writer: Box<dyn Write + Send> = match &spec.path {
-                None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout())),
-                Some(p) => Box::new(io::BufWriter::with_capacity(
-                    1 << 16,
-                    OpenOptions::new().create(true).append(true).open(p)?,
-                )),
-            };
-            outputs.push(Output {
-                format: spec.format,
-                writer,
-            });
-        }
+        let outputs = specs
+            .iter()
+            .map(Output::open)
+            .collect::<io::Result<Vec<_>>>()?;
         let names = specs
             .iter()
             .any(|s| s.format == Format::Enriched)
@@ -96,7 +81,8 @@ impl Sink {
         })
     }
 
-    pub fn write(&mut self, ev: &Event) -> io::Result<()> {
+    /// Encodes `ev` for every output and queues it there whole; [`Sink::flush`] writes.
+    pub fn write(&mut self, ev: &Event) {
         for out in &mut self.outputs {
             self.buf.clear();
             match out.format {
@@ -108,15 +94,35 @@ impl Sink {
                     proto::write_delimited(&mut self.buf, &proto::to_envelope(ev, &self.host))
                 }
             }
-            out.writer.write_all(&self.buf)?;
+            out.push(&self.buf);
         }
-        Ok(())
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
+    /// Writes what every output has queued; an output that fails does not hold up the others.
+    pub fn flush(&mut self) {
         for out in &mut self.outputs {
-            out.writer.flush()?;
+            out.flush();
         }
-        Ok(())
+    }
+
+    /// Reopens every file output (SIGHUP: after the log was rotated).
+    pub fn reopen(&mut self) {
+        for out in &mut self.outputs {
+            out.reopen();
+        }
+    }
+
+    /// Reopens the file outputs whose file was moved or deleted.
+    pub fn reopen_moved(&mut self) {
+        for out in &mut self.outputs {
+            if out.needs_reopen() {
+                out.reopen();
+            }
+        }
+    }
+
+    /// Events the outputs could not take, since start (summed over outputs).
+    pub fn unwritten(&self) -> u64 {
+        self.outputs.iter().map(|o| o.unwritten).sum()
     }
 }

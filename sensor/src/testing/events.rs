@@ -127,6 +127,9 @@ pub fn lost() -> LostEvent {
         read_errors: 2,
         channel: 1,
         incomplete: 5,
+        lookups_late: 3,
+        roots_unwatched: 1,
+        unwritten: 2,
     }
 }
 

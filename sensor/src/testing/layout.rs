@@ -88,8 +88,8 @@ const STAGES: [&str; 8] = [
     "encode",
     "sink",
 ];
-/// Not stages: the event model, the record-type table, the command line, the commands.
-const SHARED: [&str; 3] = ["event", "catalog", "cli"];
+/// Not stages: the event model, the record-type table, the command line, guarded file access.
+const SHARED: [&str; 4] = ["event", "catalog", "cli", "fsio"];
 
 #[test]
 fn no_path_attributes_and_file_names_are_module_names() {

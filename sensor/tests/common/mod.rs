@@ -48,7 +48,18 @@ pub fn scratch(name: &str) -> PathBuf {
 /// The sensor running in the background.
 pub struct Sensor {
     child: Child,
-    stderr: std::thread::JoinHandle<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+/// A test that fails half-way must not leave its sensor running (it holds the probes, and the
+/// integration-test lock through an inherited descriptor).
+impl Drop for Sensor {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Sensor {
@@ -84,7 +95,7 @@ impl Sensor {
         }
         Sensor {
             child,
-            stderr: reader,
+            stderr: Some(reader),
         }
     }
 
@@ -92,7 +103,11 @@ impl Sensor {
     pub fn stop(mut self) -> (std::process::ExitStatus, String) {
         self.signal(libc::SIGTERM);
         let status = self.wait(Duration::from_secs(30));
-        (status, self.stderr.join().unwrap())
+        (status, self.stderr.take().unwrap().join().unwrap())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn signal(&self, sig: i32) {

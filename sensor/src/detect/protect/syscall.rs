@@ -5,6 +5,7 @@ use super::{judge, task_root, Caller, Request, Sysctls, TaskFs};
 use crate::{
     assemble::{AssembledAnomaly, TaskPaths},
     event::{Anomaly, Syscall},
+    fsio,
     read::record::SyscallExit,
 };
 
@@ -14,9 +15,15 @@ const AT_SYMLINK_FOLLOW: u64 = 0x400;
 /// ANOM_LINK / ANOM_CREAT when a protection refused the syscall of a refused open or link
 /// (`None` for promiscuity changes, a refusal that was not a protection's, or one that cannot be
 /// judged: a name relative to a directory fd, a task whose root is gone).
+///
+/// The replay walks the task's names under its root, which it may control (a FIFO, a hung FUSE
+/// mount): it runs within [`fsio::DEADLINE`], and a late one is not judged (and is counted).
 pub fn path_denied(a: &AssembledAnomaly) -> Option<Anomaly> {
     match (&a.exit, a.promisc.is_empty()) {
-        (Some(x), true) => refused(x, &a.paths),
+        (Some(x), true) => {
+            let (x, paths) = (x.clone(), a.paths.clone());
+            fsio::with_deadline(fsio::DEADLINE, move || refused(&x, &paths)).flatten()
+        }
         _ => None,
     }
 }

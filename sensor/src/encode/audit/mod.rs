@@ -22,7 +22,7 @@
 //!   missing). `argc=` stays the kernel's true argc.
 //! - Lost events are one `DAEMON_ERR` record (a type auditd itself uses for its own failures, so
 //!   `ausearch -m DAEMON_ERR` and alerting on it work): `op=sensor_lost lost= delta= ringbuf=
-//!   read_errors= channel= res=failed`.
+//!   read_errors= channel= incomplete= lookups_late= roots_unwatched= unwritten= res=failed`.
 
 pub mod hexq;
 pub mod names;
@@ -76,13 +76,17 @@ pub fn write_lost(out: &mut Vec<u8>, ev: &LostEvent) {
     begin(out, "DAEMON_ERR", &ev.stamp);
     put!(
         out,
-        "op=sensor_lost lost={} delta={} ringbuf={} read_errors={} channel={} incomplete={} res=failed\n",
+        "op=sensor_lost lost={} delta={} ringbuf={} read_errors={} channel={} incomplete={} \
+         lookups_late={} roots_unwatched={} unwritten={} res=failed\n",
         ev.total,
         ev.delta,
         ev.ringbuf,
         ev.read_errors,
         ev.channel,
-        ev.incomplete
+        ev.incomplete,
+        ev.lookups_late,
+        ev.roots_unwatched,
+        ev.unwritten
     );
 }
 
@@ -231,7 +235,13 @@ fn push_interp_ids(out: &mut Vec<u8>, names: &dyn Names, ids: &[(&str, u32, bool
 /// The sensor's container fields (see the module documentation), after auditd's own.
 fn push_container(out: &mut Vec<u8>, c: &Container, cut: &PathsTruncated) {
     put!(out, " cgroup_id={} cgroup=", c.cgroup_id);
-    push_untrusted(out, &c.cgroup_path);
+    // The kernel's rule, and a `'` in hex too: these fields follow the `msg='…'` of user
+    // records, and a cgroup name is anyone's to choose in a delegated subtree.
+    if c.cgroup_path.contains(&b'\'') {
+        push_hex(out, &c.cgroup_path);
+    } else {
+        push_untrusted(out, &c.cgroup_path);
+    }
     put!(
         out,
         " pidns={} mntns={} netns={} utsns={} nspid={}",

@@ -8,6 +8,7 @@
 //! program wrote: only the sensor writes `sensor_rule=`.
 
 use super::{
+    hexq::{decode_hex, push_hex, raw_safe},
     push_untrusted,
     user::{begin_user_record, end_user_record, Sender},
     Names,
@@ -70,29 +71,62 @@ fn libpam_type(ev: &PamEvent) -> u32 {
 
 /// `audit_log_acct_message()`'s text: `op=… acct="…" exe="…" hostname=… addr=… terminal=…
 /// res=…`. `addr` is the host when it is a numeric address; libaudit would resolve a name.
+///
+/// Every value comes from the PAM handle or the process, so each is written such that it can
+/// neither end the `msg='…'` nor start a field of its own, and reads back as exactly itself.
+/// Where libaudit's own encoding is safe the bytes are libaudit's; where it is not (it writes
+/// `hostname` and `terminal` as given, and quotes a `'` in `acct` and `exe`), the value is hex.
 fn acct_text(ev: &PamEvent, op: &str, acct: Option<&[u8]>, success: bool) -> Vec<u8> {
     let items = ev.items.clone().unwrap_or_default();
     let mut t = format!("op={op} acct=").into_bytes();
-    push_untrusted(&mut t, acct.unwrap_or(b"?"));
+    push_in_msg(&mut t, libaudit_acct(acct.unwrap_or(b"?")));
     t.extend_from_slice(b" exe=");
-    push_untrusted(&mut t, ev.exe.as_deref().unwrap_or(b"?"));
-    let host = items.rhost.unwrap_or_else(|| b"?".to_vec());
-    let addr = std::str::from_utf8(&host)
-        .ok()
-        .filter(|h| h.parse::<std::net::IpAddr>().is_ok())
-        .map_or(b"?".to_vec(), |h| h.as_bytes().to_vec());
+    push_in_msg(&mut t, ev.exe.as_deref().unwrap_or(b"?"));
+    // libaudit takes an empty host or tty for none.
+    let host = items.rhost.filter(|h| !h.is_empty());
+    let addr = host
+        .as_deref()
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .filter(|h| h.parse::<std::net::IpAddr>().is_ok());
     t.extend_from_slice(b" hostname=");
-    t.extend_from_slice(&host);
+    push_bare(&mut t, host.as_deref());
     t.extend_from_slice(b" addr=");
-    t.extend_from_slice(&addr);
+    push_bare(&mut t, addr.map(str::as_bytes));
     t.extend_from_slice(b" terminal=");
-    t.extend_from_slice(&items.tty.unwrap_or_else(|| b"?".to_vec()));
+    push_bare(&mut t, items.tty.as_deref().filter(|t| !t.is_empty()));
     t.extend_from_slice(if success {
         b" res=success"
     } else {
         b" res=failed"
     });
     t
+}
+
+/// libaudit keeps at most UT_NAMESIZE bytes of the account name.
+fn libaudit_acct(name: &[u8]) -> &[u8] {
+    const UT_NAMESIZE: usize = 32;
+    &name[..name.len().min(UT_NAMESIZE)]
+}
+
+/// A value libaudit writes quoted, or in hex when `audit_value_needs_encoding()` says so (`"`
+/// or a byte outside 0x21..=0x7e: the kernel's rule). A `'` would end the `msg='…'`: hex too.
+fn push_in_msg(out: &mut Vec<u8>, v: &[u8]) {
+    if v.contains(&b'\'') {
+        push_hex(out, v);
+    } else {
+        push_untrusted(out, v);
+    }
+}
+
+/// A value libaudit writes as given (`hostname`, `addr`, `terminal`), `?` when unset: as given
+/// when it holds only host and tty name characters and does not read as hex (of either case:
+/// `cafe` is a host name, and two bytes to a reader), else in hex.
+fn push_bare(out: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        Some(v) if raw_safe(v) && decode_hex(v).is_none() => out.extend_from_slice(v),
+        Some(v) => push_hex(out, v),
+        None => out.push(b'?'),
+    }
 }
 
 fn write_record(

@@ -284,13 +284,17 @@ fn lost_record() {
         read_errors: 2,
         channel: 7,
         incomplete: 3,
+        lookups_late: 5,
+        roots_unwatched: 1,
+        unwritten: 2,
     });
     let mut out = Vec::new();
     write_event(&mut out, &ev, Some(&names()));
-    assert_eq!(show(&out), "type=DAEMON_ERR msg=audit(17.005:9): op=sensor_lost lost=10 delta=4 ringbuf=1 read_errors=2 channel=7 incomplete=3 res=failed\n");
+    assert_eq!(show(&out), "type=DAEMON_ERR msg=audit(17.005:9): op=sensor_lost lost=10 delta=4 ringbuf=1 read_errors=2 channel=7 incomplete=3 lookups_late=5 roots_unwatched=1 unwritten=2 res=failed\n");
 }
 
 mod anomaly;
 mod golden;
+mod hostile;
 mod pam;
 mod user;

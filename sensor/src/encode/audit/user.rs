@@ -4,9 +4,10 @@
 //! The kernel writes the text raw. A text holding a byte that would end the quoted value or the
 //! line (a control byte, DEL, `'`) is written as hex instead (`msg=6F703D…`), so that no sender
 //! can forge a record; senders that behave never do that. Fields the sensor adds after it:
-//! `sensor_untrusted=1` when the kernel would have refused the message (no CAP_AUDIT_WRITE, or a
-//! sender outside the initial pid namespace), `sensor_trunc_msg=1` when the text went on past
-//! the kernel's 8560 bytes, then the container fields.
+//! `sensor_untrusted=1` when the kernel would have refused the message (no CAP_AUDIT_WRITE in
+//! the initial user namespace, or a sender outside the initial pid namespace: see
+//! `normalise::user::kernel_takes`), `sensor_trunc_msg=1` when the text went on past the
+//! kernel's 8560 bytes, then the container fields.
 
 use super::{begin, push_container, push_hex, push_interp_ids, Names};
 use crate::{

@@ -15,7 +15,7 @@ use crate::event::{
 };
 
 /// The revision of `sensor.v1` this code writes (`Envelope.schema_version`).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Bytes of argument area the sensor copies at most (4 MiB).
 const ARGS_AREA_MAX: u64 = sensor_common::ARGS_MAX_CHUNKS as u64 * sensor_common::ARGS_CHUNK as u64;
@@ -317,11 +317,16 @@ fn abend_from_proto(
 }
 
 fn lost_to_proto(l: &LostEvent) -> v1::LostEvent {
-    move_fields!(l => v1::LostEvent { total, delta, ringbuf, read_errors, channel, incomplete })
+    move_fields!(l => v1::LostEvent {
+        total, delta, ringbuf, read_errors, channel, incomplete, lookups_late, roots_unwatched, unwritten
+    })
 }
 
 fn lost_from_proto(l: v1::LostEvent, stamp: Stamp) -> LostEvent {
-    move_fields!(l => LostEvent { total, delta, ringbuf, read_errors, channel, incomplete; stamp: stamp })
+    move_fields!(l => LostEvent {
+        total, delta, ringbuf, read_errors, channel, incomplete, lookups_late, roots_unwatched, unwritten;
+        stamp: stamp
+    })
 }
 
 mod anomaly;

@@ -2,7 +2,7 @@
 //! line libpam + libaudit + kernel audit + auditd 3.0.9 (log_format=ENRICHED) really wrote, and
 //! the sensor's ANOM_LOGIN_* records.
 
-use crate::encode::audit::{write_event, Names, INTERP_SEPARATOR};
+use crate::encode::audit::{write_event, Names};
 use crate::event::*;
 use crate::testing::audit::{container, names, show, with_container};
 use crate::testing::audit::{insert, raw};
@@ -333,41 +333,4 @@ fn anomaly_account_is_hex_when_it_needs_to_be() {
         out.contains(" msg='op=PAM:pam_access acct=726F206F74 exe=\"/usr/bin/pamtester\" "),
         "{out}"
     );
-}
-
-#[test]
-fn hostile_items_cannot_forge_lines_or_separators() {
-    let hostile = b"h'\n\x1dtype=USER_ACCT msg=audit(1:2): pid=1 msg='op=x res=success'";
-    let mut ev = refused();
-    ev.anomalies = vec![anomaly(2104, "pam_access", "access_origin")];
-    let items = ev.items.as_mut().unwrap();
-    items.rhost = Some(hostile.to_vec());
-    items.tty = Some(hostile.to_vec());
-    items.user = Some(hostile.to_vec());
-    ev.exe = Some(hostile.to_vec());
-    ev.container.cgroup_path = hostile.to_vec();
-    for enriched in [false, true] {
-        let out = encode(&ev, enriched);
-        let shown = show(&out);
-        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 2, "{shown}");
-        let seps = out.iter().filter(|&&b| b == INTERP_SEPARATOR).count();
-        assert_eq!(seps, 2 * enriched as usize, "{shown}");
-        assert!(!out.contains(&b'\''), "{shown}");
-        for (line, rtype, rule) in [
-            (0, "USER_ACCT", "libpam"),
-            (1, "ANOM_LOGIN_LOCATION", "access_origin"),
-        ] {
-            let l = shown.lines().nth(line).unwrap();
-            assert_eq!(l.matches("type=").count(), 1, "{l}");
-            let start = format!(
-                "type={rtype} msg=audit(1795654095.700:166542): pid=20120 uid=0 \
-                 auid=4294967295 ses=4294967295 msg="
-            );
-            assert!(l.starts_with(&start), "{l}");
-            assert!(
-                l.contains(&format!(" sensor_rule={rule} cgroup_id=4242 ")),
-                "{l}"
-            );
-        }
-    }
 }

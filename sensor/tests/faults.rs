@@ -1,0 +1,223 @@
+//! A bad day in production: an output that cannot be written, a full file system, a log moved
+//! away, a stop in the middle of an exec storm. Each output fails alone and says so once; the
+//! sensor goes on and stops quickly.
+
+mod common;
+
+use std::{
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use common::{exclusive, scratch, wait_until, Sensor};
+
+fn text(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+}
+
+fn marker(tag: &str) -> String {
+    let m = format!("sensorit-{tag}-{}", std::process::id());
+    Command::new("/bin/true").arg(&m).status().unwrap();
+    m
+}
+
+/// Every line is a whole record: `type=… msg=audit(…): … ` ending in a newline.
+fn whole_records(log: &str) -> bool {
+    log.is_empty()
+        || (log.ends_with('\n')
+            && log
+                .lines()
+                .all(|l| l.starts_with("type=") && l.contains(" msg=audit(")))
+}
+
+/// The last loss record's value of `field`.
+fn last_lost(log: &str, field: &str) -> Option<u64> {
+    let line = log.lines().rev().find(|l| l.contains("op=sensor_lost"))?;
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix(&format!("{field}=")))?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn a_full_device_fails_alone() {
+    let _g = exclusive();
+    let dir = scratch("devfull");
+    let good = dir.join("good.log");
+    let sensor = Sensor::start(&[
+        "--output",
+        "audit:/dev/full",
+        "--output",
+        &format!("audit:{}", good.display()),
+        "--lost-interval-ms",
+        "100",
+    ]);
+    let m = marker("devfull");
+    assert!(wait_until(Duration::from_secs(3), || text(&good).contains(&m)));
+    let m2 = marker("devfull2");
+    assert!(wait_until(Duration::from_secs(3), || {
+        text(&good).contains(&m2) && last_lost(&text(&good), "unwritten").is_some_and(|n| n > 0)
+    }));
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    let said = stderr.matches("cannot write /dev/full").count();
+    assert_eq!(said, 1, "reported once, with its path: {stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A tiny tmpfs fills up: the file never ends in half a record, the other output goes on, and
+/// writing resumes by itself once there is room again.
+#[test]
+fn a_full_file_system_recovers_without_half_records() {
+    let _g = exclusive();
+    let dir = scratch("tmpfs");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let ok = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64k",
+            "sensorit",
+            mnt.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let small = mnt.join("sensor.log");
+    let good = dir.join("good.log");
+    let filler = mnt.join("filler");
+    let result = std::panic::catch_unwind(|| {
+        let sensor = Sensor::start(&[
+            "--output",
+            &format!("audit:{}", small.display()),
+            "--output",
+            &format!("audit:{}", good.display()),
+            "--lost-interval-ms",
+            "100",
+        ]);
+        // Fill it: execs with long arguments, until the file system is full.
+        let arg = "f".repeat(3000);
+        for _ in 0..60 {
+            Command::new("/bin/true").arg(&arg).status().unwrap();
+        }
+        let full = marker("full");
+        assert!(wait_until(Duration::from_secs(3), || text(&good).contains(&full)));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            whole_records(&text(&small)),
+            "half a record in the full file"
+        );
+        assert!(
+            !text(&small).contains(&full),
+            "the file system was not full"
+        );
+        // Room again: writing resumes by itself.
+        let _ = std::fs::remove_file(&filler);
+        let before = std::fs::metadata(&small).unwrap().len();
+        std::fs::write(&small, b"").unwrap();
+        let back = marker("back");
+        assert!(
+            wait_until(Duration::from_secs(3), || text(&small).contains(&back)),
+            "writing did not resume (the file had {before} bytes)"
+        );
+        assert!(whole_records(&text(&small)));
+        let (status, stderr) = sensor.stop();
+        assert!(status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot write {}", small.display())),
+            "{stderr}"
+        );
+        assert!(stderr.contains("again"), "{stderr}");
+    });
+    let _ = Command::new("umount").arg(&mnt).status();
+    std::fs::remove_dir_all(&dir).unwrap();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// `mv` then SIGHUP, as logrotate does; and a log deleted outright is recreated.
+#[test]
+fn rotation_by_mv_and_sighup_and_deletion() {
+    let _g = exclusive();
+    let dir = scratch("rotate");
+    let log = dir.join("sensor.log");
+    let sensor = Sensor::start(&[
+        "--output",
+        &format!("audit:{}", log.display()),
+        "--lost-interval-ms",
+        "100",
+    ]);
+    let first = marker("first");
+    assert!(wait_until(Duration::from_secs(3), || text(&log).contains(&first)));
+    std::fs::rename(&log, dir.join("sensor.log.1")).unwrap();
+    sensor.signal(libc::SIGHUP);
+    let second = marker("second");
+    assert!(
+        wait_until(Duration::from_secs(3), || text(&log).contains(&second)),
+        "not reopened after SIGHUP"
+    );
+    assert!(!text(&dir.join("sensor.log.1")).contains(&second));
+    std::fs::remove_file(&log).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let third = marker("third");
+    assert!(
+        wait_until(Duration::from_secs(3), || text(&log).contains(&third)),
+        "a deleted log was not recreated"
+    );
+    let (status, stderr) = sensor.stop();
+    assert!(
+        status.success(),
+        "SIGHUP must not stop the sensor: {stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// SIGTERM in the middle of an exec storm: the last record (the final loss report) is out within
+/// 2 s, every exec written whole. Detaching the uprobes may take the kernel longer: the process
+/// exit is only bounded.
+#[test]
+fn a_stop_under_a_storm_is_quick() {
+    let _g = exclusive();
+    let dir = scratch("stop-storm");
+    let log = dir.join("sensor.log");
+    let mut sensor = Sensor::start(&["--output", &format!("audit:{}", log.display())]);
+    let storm: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new("sh")
+                .args(["-c", "while :; do /bin/true storm; done"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let t = Instant::now();
+    sensor.signal(libc::SIGTERM);
+    let ends_with_loss = || {
+        text(&log)
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("op=sensor_lost"))
+    };
+    let out = wait_until(Duration::from_secs(10), ends_with_loss);
+    let last_record = t.elapsed();
+    let status = sensor.wait(Duration::from_secs(20));
+    let exited = t.elapsed();
+    for mut s in storm {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    eprintln!("stop under a storm: last record after {last_record:?}, exit after {exited:?}");
+    assert!(out && status.success());
+    assert!(last_record < Duration::from_secs(2), "{last_record:?}");
+    let written = text(&log);
+    assert!(whole_records(&written));
+    assert!(
+        written.matches("storm").count() > 100,
+        "the storm was recorded"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

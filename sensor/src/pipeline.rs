@@ -156,6 +156,8 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     report_lost(&mut stages, incomplete);
     stages.sink.flush();
     reader.await.context("ring buffer reader")??;
+    // Scripts may wait for this line: every record is out.
+    eprintln!("sensor: stopped");
     // The last record is out; probes left attached at exit would be detached one by one.
     stages.attacher.wait_detached(STOP_DETACH);
     Ok(())

@@ -535,3 +535,51 @@ fn exec_marks_paths_cut_in_the_kernel() {
         .paths_truncated
         .any());
 }
+
+mod elf_fuzz {
+    //! The ELF reader sees whatever file a user exec'd: arbitrary bytes, and real-looking headers
+    //! whose offsets, counts and sizes lie, never panic and read at most a few KiB.
+    use std::io::Cursor;
+
+    use proptest::prelude::*;
+
+    use super::elf;
+    use crate::normalise::lookup::parse_elf_interp;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = parse_elf_interp(Cursor::new(bytes));
+        }
+
+        #[test]
+        fn lying_headers_never_panic(
+            phoff in any::<u64>(),
+            phnum in any::<u16>(),
+            interp_off in any::<u64>(),
+            interp_size in any::<u64>(),
+            cut in 0usize..300,
+        ) {
+            let mut f = elf(Some(b"/lib/ld.so"));
+            f[0x20..0x28].copy_from_slice(&phoff.to_le_bytes());
+            f[0x38..0x3a].copy_from_slice(&phnum.to_le_bytes());
+            // The PT_INTERP header is the second one.
+            let ph = 64 + 56;
+            f[ph + 0x08..ph + 0x10].copy_from_slice(&interp_off.to_le_bytes());
+            f[ph + 0x20..ph + 0x28].copy_from_slice(&interp_size.to_le_bytes());
+            let keep = f.len().saturating_sub(cut);
+            f.truncate(keep);
+            if let Some(name) = parse_elf_interp(Cursor::new(f)) {
+                prop_assert!(name.len() <= 4096);
+            }
+        }
+
+        #[test]
+        fn a_real_header_still_reads(name in "/[a-z/]{1,200}") {
+            let f = elf(Some(name.as_bytes()));
+            prop_assert_eq!(parse_elf_interp(Cursor::new(f)), Some(name.into_bytes()));
+        }
+    }
+}

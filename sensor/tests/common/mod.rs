@@ -49,6 +49,8 @@ pub fn scratch(name: &str) -> PathBuf {
 pub struct Sensor {
     child: Child,
     stderr: Option<std::thread::JoinHandle<String>>,
+    /// When the sensor said it had stopped (its last record out).
+    stopped: std::sync::mpsc::Receiver<Instant>,
 }
 
 /// A test that fails half-way must not leave its sensor running (it holds the probes, and the
@@ -73,12 +75,16 @@ impl Sensor {
             .spawn()
             .expect("spawn sensor");
         let (tx, rx) = std::sync::mpsc::channel();
+        let (stopped_tx, stopped) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let reader = std::thread::spawn(move || {
             let mut all = String::new();
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("probes attached") {
                     let _ = tx.send(());
+                }
+                if line.starts_with("sensor: stopped") {
+                    let _ = stopped_tx.send(Instant::now());
                 }
                 all.push_str(&line);
                 all.push('\n');
@@ -96,6 +102,7 @@ impl Sensor {
         Sensor {
             child,
             stderr: Some(reader),
+            stopped,
         }
     }
 
@@ -104,6 +111,11 @@ impl Sensor {
         self.signal(libc::SIGTERM);
         let status = self.wait(Duration::from_secs(30));
         (status, self.stderr.take().unwrap().join().unwrap())
+    }
+
+    /// When the sensor said `sensor: stopped` (its last record written), waiting at most `limit`.
+    pub fn stopped_at(&self, limit: Duration) -> Option<Instant> {
+        self.stopped.recv_timeout(limit).ok()
     }
 
     pub fn pid(&self) -> u32 {

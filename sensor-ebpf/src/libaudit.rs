@@ -53,6 +53,18 @@ static AUDIT_SENDS: LruHashMap<u32, i32> = LruHashMap::with_max_entries(4096, 0)
 
 #[uprobe]
 pub fn audit_send(ctx: ProbeContext) -> u32 {
+    on_audit_send(&ctx)
+}
+
+/// The same program for a `uprobe_multi` link (one link per library file), which the
+/// loader chooses where the kernel has them: it attaches and detaches far faster.
+#[uprobe(multi)]
+pub fn audit_send_multi(ctx: ProbeContext) -> u32 {
+    on_audit_send(&ctx)
+}
+
+#[inline(always)]
+fn on_audit_send(ctx: &ProbeContext) -> u32 {
     let fd: i32 = ctx.arg(0).unwrap_or(-1);
     let msg_type: u32 = ctx.arg::<i32>(1).unwrap_or(0) as u32;
     let size: u32 = ctx.arg(3).unwrap_or(0);
@@ -63,7 +75,7 @@ pub fn audit_send(ctx: ProbeContext) -> u32 {
     // computes them: no syscall, nothing reaches the kernel.
     if fd < 0 || size.wrapping_add(NLMSG_HDRLEN as u32 + 3) & !3 > MAX_AUDIT_MESSAGE_LENGTH {
         count(CTR_USER_MSG_UNSENT);
-        debug!(&ctx, "user message not sent: fd {} size {}", fd, size);
+        debug!(ctx, "user message not sent: fd {} size {}", fd, size);
         return 0;
     }
     let tid = bpf_get_current_pid_tgid() as u32;

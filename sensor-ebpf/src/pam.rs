@@ -35,6 +35,18 @@ static PAM_HANDLES: LruHashMap<u32, [u64; 2]> = LruHashMap::with_max_entries(409
 
 #[uprobe]
 pub fn pam_api_enter(ctx: ProbeContext) -> u32 {
+    on_pam_api_enter(&ctx)
+}
+
+/// The same program for a `uprobe_multi` link (one link per library file), which the
+/// loader chooses where the kernel has them: it attaches and detaches far faster.
+#[uprobe(multi)]
+pub fn pam_api_enter_multi(ctx: ProbeContext) -> u32 {
+    on_pam_api_enter(&ctx)
+}
+
+#[inline(always)]
+fn on_pam_api_enter(ctx: &ProbeContext) -> u32 {
     let pamh: u64 = ctx.arg(0).unwrap_or(0);
     let flags: u64 = ctx.arg::<u32>(1).unwrap_or(0) as u64;
     let tid = bpf_get_current_pid_tgid() as u32;
@@ -44,6 +56,18 @@ pub fn pam_api_enter(ctx: ProbeContext) -> u32 {
 
 #[uretprobe]
 pub fn pam_api_exit(ctx: RetProbeContext) -> u32 {
+    on_pam_api_exit(&ctx)
+}
+
+/// The same program for a `uprobe_multi` link (one link per library file), which the
+/// loader chooses where the kernel has them: it attaches and detaches far faster.
+#[uretprobe(multi)]
+pub fn pam_api_exit_multi(ctx: RetProbeContext) -> u32 {
+    on_pam_api_exit(&ctx)
+}
+
+#[inline(always)]
+fn on_pam_api_exit(ctx: &RetProbeContext) -> u32 {
     let tid = bpf_get_current_pid_tgid() as u32;
     let Some(&[pamh, flags]) = (unsafe { PAM_HANDLES.get(&tid) }) else {
         count(CTR_PAM_UNMATCHED);
@@ -93,6 +117,18 @@ pub fn pam_api_exit(ctx: RetProbeContext) -> u32 {
 
 #[uretprobe]
 pub fn pam_sm_exit(ctx: RetProbeContext) -> u32 {
+    on_pam_sm_exit(&ctx)
+}
+
+/// The same program for a `uprobe_multi` link (one link per library file), which the
+/// loader chooses where the kernel has them: it attaches and detaches far faster.
+#[uretprobe(multi)]
+pub fn pam_sm_exit_multi(ctx: RetProbeContext) -> u32 {
+    on_pam_sm_exit(&ctx)
+}
+
+#[inline(always)]
+fn on_pam_sm_exit(ctx: &RetProbeContext) -> u32 {
     let cookie = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
     let Some(mut entry) = EVENTS.reserve::<PamModule>(0) else {
         count(CTR_RINGBUF_FULL);

@@ -103,6 +103,16 @@ pub struct RunArgs {
     /// of what was lost.
     #[arg(long)]
     pub ebpf_log: bool,
+    /// How uprobes attach: `auto` uses one `uprobe_multi` link per library where the kernel has
+    /// them (Linux >= 6.6), `single` one perf event per function, as on older kernels.
+    #[arg(long, value_enum, default_value_t = UprobeLinks::Auto)]
+    pub uprobe_links: UprobeLinks,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UprobeLinks {
+    Auto,
+    Single,
 }
 
 #[derive(clap::Args, Debug)]

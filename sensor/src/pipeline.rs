@@ -13,7 +13,7 @@ use tokio::{
 
 use crate::{
     assemble::{Assembler, Assembly},
-    cli::RunArgs,
+    cli::{RunArgs, UprobeLinks},
     detect::{login::LoginState, protect},
     event::Event,
     filter::Filter,
@@ -86,6 +86,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     let opts = load::Options {
         ring_buffer_bytes: mib << 20,
         ebpf_log: args.ebpf_log,
+        uprobe_multi: args.uprobe_links == UprobeLinks::Auto,
     };
     // Outputs and signal handlers first: once the probes are attached, nothing may be lost.
     let sink = Sink::open(&args.outputs)?;

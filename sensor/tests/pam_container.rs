@@ -46,6 +46,17 @@ fn lib(name: &str) -> String {
 
 #[test]
 fn pam_in_another_mount_namespace_with_its_own_libpam() {
+    pam_in_a_container(&[]);
+}
+
+/// The same with the classic uprobes (one perf event per function), as on kernels without
+/// `uprobe_multi` links.
+#[test]
+fn pam_in_another_mount_namespace_with_single_uprobe_links() {
+    pam_in_a_container(&["--uprobe-links", "single"]);
+}
+
+fn pam_in_a_container(extra: &[&str]) {
     let _g = exclusive();
     let dir = scratch("pam-container");
     let root = dir.join("rootfs");
@@ -79,7 +90,7 @@ fn pam_in_another_mount_namespace_with_its_own_libpam() {
         std::fs::metadata(lib("libpam.so.0")).unwrap().ino()
     );
 
-    let (sensor, logs) = Sensor::start_logging(&dir);
+    let (sensor, logs) = Sensor::start_logging_with(&dir, extra);
     // The shell's exec is the namespace's first: the sensor attaches then; pamtester runs after.
     let out = Command::new("unshare")
         .args(["--mount", "--fork", "chroot"])

@@ -135,7 +135,28 @@ pub fn find_library(soname: &str) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// The program that serves `program` of PROBES: itself, or its `uprobe_multi` variant.
+pub fn program_name(program: &'static str, multi: bool) -> &'static str {
+    static MULTI: std::sync::LazyLock<std::collections::HashMap<&'static str, &'static str>> =
+        std::sync::LazyLock::new(|| {
+            PROBES
+                .iter()
+                .map(|p| {
+                    let name: &'static str = Box::leak(format!("{}_multi", p.program).into());
+                    (p.program, name)
+                })
+                .collect()
+        });
+    if multi {
+        MULTI.get(program).copied().unwrap_or(program)
+    } else {
+        program
+    }
+}
+
 pub struct Libraries {
+    /// Whether the uprobe programs are their `uprobe_multi` variants.
+    multi: bool,
     /// (device, inode, program) of every file a program is attached to.
     files: HashSet<(u64, u64, &'static str)>,
     /// Every link made, so that stopping can detach them all at once.
@@ -145,12 +166,13 @@ pub struct Libraries {
 }
 
 impl Libraries {
-    pub fn new(layout_known: bool) -> Self {
+    pub fn new(layout_known: bool, multi: bool) -> Self {
         let host_libpam = layout_known
             .then(|| open_library(Path::new("/"), library_candidates("libpam.so.0")))
             .flatten()
             .map(|lib| lib.bytes);
         Libraries {
+            multi,
             files: HashSet::new(),
             links: Vec::new(),
             host_libpam,
@@ -163,8 +185,9 @@ impl Libraries {
         let mut problems = Vec::new();
         let host = root == Path::new("/");
         for probe in PROBES {
+            let program = program_name(probe.program, self.multi);
             let Some(up) = ebpf
-                .program_mut(probe.program)
+                .program_mut(program)
                 .and_then(|p| <&mut UProbe>::try_from(p).ok())
             else {
                 continue;
@@ -187,7 +210,7 @@ impl Libraries {
                         ));
                         continue;
                     }
-                    if let Err(e) = self.attach_file(up, &lib, symbols, 0, probe.program) {
+                    if let Err(e) = self.attach_file(up, &lib, symbols, 0, program) {
                         problems.push(format!("not watching {library} ({}): {e}", probe.area));
                     }
                 }
@@ -199,8 +222,7 @@ impl Libraries {
                             .collect();
                         if let Some(lib) = open_library(root, candidates) {
                             let base = (m as u64) << 8;
-                            let _ =
-                                self.attach_file(up, &lib, &PAM_SM_FUNCTIONS, base, probe.program);
+                            let _ = self.attach_file(up, &lib, &PAM_SM_FUNCTIONS, base, program);
                         }
                     }
                 }

@@ -38,6 +38,8 @@ pub struct Options {
     pub ring_buffer_bytes: u32,
     /// Forward the eBPF programs' diagnostics to stderr (`--ebpf-log`).
     pub ebpf_log: bool,
+    /// Try `uprobe_multi` links (`--uprobe-links auto`).
+    pub uprobe_multi: bool,
 }
 
 const TRACEFS: &str = "/sys/kernel/tracing";
@@ -128,15 +130,21 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
                     format!("attaching {} to raw tracepoint {name}", probe.program)
                 })?;
             }
-            Attach::UProbe { .. } | Attach::PamModules => {
-                let up: &mut UProbe = prog.try_into()?;
-                up.load()
-                    .with_context(|| format!("verifier refused {}", probe.program))?;
-            }
+            // Loaded below, once the kind of link is chosen.
+            Attach::UProbe { .. } | Attach::PamModules => {}
         }
     }
+    let multi = load_uprobes(&mut ebpf, opts.uprobe_multi)?;
+    eprintln!(
+        "sensor: uprobes attach as {}",
+        match (multi, opts.uprobe_multi) {
+            (true, _) => "uprobe_multi links, one per library",
+            (false, true) => "one perf event per function (this kernel has no uprobe_multi links)",
+            (false, false) => "one perf event per function (--uprobe-links single)",
+        }
+    );
     ebpf_log::start(&mut ebpf, opts.ebpf_log)?;
-    let mut libraries = libraries::Libraries::new(pam_layout.known != 0);
+    let mut libraries = libraries::Libraries::new(pam_layout.known != 0, multi);
     for message in libraries.attach_under(&mut ebpf, Path::new("/")) {
         // A host without a library loses only what it would have reported: say so, go on.
         eprintln!("sensor: {message}");
@@ -149,6 +157,36 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
         ring,
         counters,
     })
+}
+
+/// Loads the uprobe programs of PROBES: their `uprobe_multi` variants (`NAME_multi`) where the
+/// kernel takes them (Linux >= 6.6) and `try_multi`, else the classic ones. True for multi.
+fn load_uprobes(ebpf: &mut Ebpf, try_multi: bool) -> Result<bool> {
+    let uprobes: Vec<&'static str> = PROBES
+        .iter()
+        .filter(|p| matches!(p.attach, Attach::UProbe { .. } | Attach::PamModules))
+        .map(|p| p.program)
+        .collect();
+    let load = |ebpf: &mut Ebpf, name: &str| -> Result<()> {
+        let prog = ebpf
+            .program_mut(name)
+            .with_context(|| format!("the eBPF object has no program {name}"))?;
+        let up: &mut UProbe = prog.try_into()?;
+        up.load()
+            .with_context(|| format!("verifier refused {name}"))?;
+        Ok(())
+    };
+    let multi = try_multi
+        && uprobes
+            .first()
+            .is_some_and(|first| load(ebpf, libraries::program_name(first, true)).is_ok());
+    for (i, program) in uprobes.iter().enumerate() {
+        if multi && i == 0 {
+            continue;
+        }
+        load(ebpf, libraries::program_name(program, multi))?;
+    }
+    Ok(multi)
 }
 
 /// Sum of one per-CPU counter.

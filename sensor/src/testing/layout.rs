@@ -7,7 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use sensor_common::probes::PROBES;
+use sensor_common::probes::{Attach, PROBES};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -234,6 +234,15 @@ fn every_record_kind_is_sent_by_a_listed_probe_and_decoded() {
             "PROBES names {} but no eBPF program has that name",
             probe.program
         );
+        // A uprobe has its uprobe_multi twin, which the loader prefers where the kernel has it.
+        if matches!(probe.attach, Attach::UProbe { .. } | Attach::PamModules) {
+            let twin = format!("pub fn {}_multi(", probe.program);
+            assert!(
+                programs.values().any(|text| text.contains(&twin)),
+                "{} has no uprobe_multi twin",
+                probe.program
+            );
+        }
     }
 }
 

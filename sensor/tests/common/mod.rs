@@ -184,19 +184,24 @@ pub struct Logs {
 impl Sensor {
     /// Starts the sensor writing all three formats into `dir`.
     pub fn start_logging(dir: &Path) -> (Sensor, Logs) {
+        Self::start_logging_with(dir, &[])
+    }
+
+    /// As [`Sensor::start_logging`], with more options.
+    pub fn start_logging_with(dir: &Path, extra: &[&str]) -> (Sensor, Logs) {
         let logs = Logs {
             enriched: dir.join("sensor.log"),
             raw: dir.join("sensor.raw"),
             proto: dir.join("sensor.pb"),
         };
-        let sensor = Sensor::start(&[
-            "--output",
-            &format!("enriched:{}", logs.enriched.display()),
-            "--output",
-            &format!("audit:{}", logs.raw.display()),
-            "--output",
-            &format!("proto:{}", logs.proto.display()),
-        ]);
+        let (enriched, raw, proto) = (
+            format!("enriched:{}", logs.enriched.display()),
+            format!("audit:{}", logs.raw.display()),
+            format!("proto:{}", logs.proto.display()),
+        );
+        let mut args = vec!["--output", &enriched, "--output", &raw, "--output", &proto];
+        args.extend_from_slice(extra);
+        let sensor = Sensor::start(&args);
         (sensor, logs)
     }
 

@@ -6,7 +6,8 @@ mod common;
 use std::{process::Command, time::Duration};
 
 use common::{
-    assert_decodes_to, corpus::run_corpus, exclusive, exec_events, scratch, sensor_bin, Sensor,
+    assert_decodes_to, corpus::run_corpus, exclusive, exec_events, scratch, sensor_bin, wait_until,
+    Sensor,
 };
 use sensor::event::NameType;
 
@@ -209,7 +210,12 @@ fn lost_storm(extra: &[&str]) -> String {
     for c in &mut children {
         c.wait().unwrap();
     }
-    std::thread::sleep(Duration::from_millis(1500));
+    // The loss is in the stream while the sensor runs, within the loss interval of the storm's
+    // end (the reader drains every 500 ms here), not only at shutdown.
+    let reported = wait_until(Duration::from_millis(1500), || {
+        std::fs::read(&log).is_ok_and(|t| String::from_utf8_lossy(&t).contains("op=sensor_lost"))
+    });
+    assert!(reported, "the loss was not reported while running");
     let (status, stderr) = sensor.stop();
     assert!(status.success(), "{stderr}");
     let text = std::fs::read(&log).unwrap();

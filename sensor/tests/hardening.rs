@@ -226,3 +226,109 @@ fn execs_paused_inside_execve_keep_memory_bounded() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A FUSE file system that serves one executable, `prog`, and stops answering (every call
+/// waits) while the file named by its second argument exists: a user's mount that hangs.
+const HANGING_FS: &str = r#"
+import errno, os, stat, sys, time
+from fusepy import FUSE, FuseOSError, Operations
+data = open("/bin/true", "rb").read()
+trigger = sys.argv[2]
+def wait():
+    while os.path.exists(trigger):
+        time.sleep(0.05)
+class Hang(Operations):
+    def getattr(self, path, fh=None):
+        wait()
+        if path == "/":
+            return dict(st_mode=stat.S_IFDIR | 0o755, st_nlink=2)
+        if path == "/prog":
+            return dict(st_mode=stat.S_IFREG | 0o755, st_nlink=1, st_size=len(data))
+        raise FuseOSError(errno.ENOENT)
+    def readdir(self, path, fh):
+        wait()
+        return [".", "..", "prog"]
+    def open(self, path, flags):
+        wait()
+        return 0
+    def read(self, path, size, offset, fh):
+        wait()
+        return data[offset:offset + size]
+    def getxattr(self, path, name, position=0):
+        wait()
+        raise FuseOSError(errno.ENODATA)
+FUSE(Hang(), sys.argv[1], foreground=True, allow_other=True)
+"#;
+
+/// A file system that stops answering: the sensor's lookups of the exec'd file miss their
+/// deadline (counted as `lookups_late`), and nothing else waits.
+#[test]
+fn a_hanging_fuse_mount_costs_a_deadline_not_the_sensor() {
+    if Command::new("/usr/bin/python3")
+        .args(["-c", "import fusepy"])
+        .status()
+        .map_or(true, |s| !s.success())
+    {
+        panic!("python3-fusepy is not installed (Debian packages python3-fusepy and fuse3)");
+    }
+    let _g = exclusive();
+    let dir = open_dir("fuse");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let trigger = dir.join("hang-now");
+    let log = dir.join("sensor.log");
+    let mut fs = Command::new("/usr/bin/python3")
+        .args(["-c", HANGING_FS])
+        .arg(&mnt)
+        .arg(&trigger)
+        .spawn()
+        .unwrap();
+    let prog = mnt.join("prog");
+    assert!(
+        wait_until(Duration::from_secs(5), || prog.exists()),
+        "FUSE did not mount"
+    );
+    let sensor = Sensor::start(&[
+        "--output",
+        &format!("audit:{}", log.display()),
+        "--coalesce-ms",
+        "300",
+        "--lost-interval-ms",
+        "100",
+    ]);
+    let result = std::panic::catch_unwind(|| {
+        // nobody runs the FUSE binary, then the file system stops answering before the sensor
+        // looks at the file.
+        let out = as_nobody(&[prog.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        std::fs::write(&trigger, b"").unwrap();
+        let delay = marker_delay(&log, "fuse");
+        assert!(delay < Duration::from_millis(1300), "{delay:?}");
+        let late = || {
+            let text =
+                String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+            text.lines()
+                .rev()
+                .find(|l| l.contains("op=sensor_lost"))
+                .and_then(|l| l.split(' ').find_map(|kv| kv.strip_prefix("lookups_late=")))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        assert!(
+            wait_until(Duration::from_secs(3), || late() > 0),
+            "a late lookup is counted"
+        );
+        assert!(log_has(&log, "/mnt/prog"), "the exec itself is recorded");
+        eprintln!("hanging FUSE: marker {delay:?}, lookups_late {}", late());
+    });
+    let _ = std::fs::remove_file(&trigger);
+    let (status, stderr) = sensor.stop();
+    let _ = Command::new("umount").arg("-l").arg(&mnt).status();
+    let _ = fs.kill();
+    let _ = fs.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    assert!(status.success(), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -214,3 +214,35 @@ fn a_stop_under_a_storm_is_quick() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An output that cannot be opened is named, and nothing is attached; option values past their
+/// bounds are refused before anything starts.
+#[test]
+fn bad_outputs_and_options_are_refused_at_start() {
+    let _g = exclusive();
+    let run = |args: &[&str]| {
+        Command::new(common::sensor_bin())
+            .arg("run")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--output", "audit:/nonexistent-dir/sensor.log"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("/nonexistent-dir/sensor.log"), "{stderr}");
+    assert!(!stderr.contains("probes attached"), "{stderr}");
+    for args in [
+        ["--coalesce-ms", "18446744073709551615"],
+        ["--lost-interval-ms", "0"],
+        ["--channel-capacity", "0"],
+        ["--ring-buffer-mib", "3"],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("probes attached"),
+            "{args:?}"
+        );
+    }
+}

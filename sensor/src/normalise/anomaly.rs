@@ -47,7 +47,7 @@ impl Normaliser {
             success: !(-4095..0).contains(&x.ret),
             exit: x.ret,
             regs: [x.args[0], x.args[1], x.args[2], x.args[3]],
-            task: task(&x.origin, &x.task, exe),
+            task: task(&x.task, exe),
             proctitle: rtrim_proctitle(&x.proctitle),
         });
         Some(AnomalyEvent {

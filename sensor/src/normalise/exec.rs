@@ -69,7 +69,7 @@ impl Normaliser {
             success,
             exit: x.ret,
             regs: [a.regs[0], a.regs[1], a.regs[2], a.regs[3]],
-            task: task(&x.origin, &x.task, exe),
+            task: task(&x.task, exe),
             argv,
             argv_truncated,
             bprm_fcaps,

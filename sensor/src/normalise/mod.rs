@@ -6,7 +6,7 @@
 use crate::{
     assemble::{AssembledAbend, WalkedPath},
     event::{AbendEvent, Container, PathsTruncated, Stamp, Task},
-    read::record::{Origin, TaskInfo, TaskNs},
+    read::record::{TaskInfo, TaskNs},
 };
 
 pub mod anomaly;
@@ -101,25 +101,8 @@ fn standalone_context(
 }
 
 /// The task as the SYSCALL record shows it.
-fn task(origin: &Origin, t: &TaskInfo, exe: Option<Vec<u8>>) -> Task {
-    Task {
-        ppid: t.ppid,
-        pid: origin.pid,
-        tid: origin.tid,
-        auid: t.auid,
-        uid: t.uid,
-        gid: t.gid,
-        euid: t.euid,
-        suid: t.suid,
-        fsuid: t.fsuid,
-        egid: t.egid,
-        sgid: t.sgid,
-        fsgid: t.fsgid,
-        ses: t.ses,
-        tty: t.tty.clone(),
-        comm: t.comm.clone(),
-        exe,
-    }
+fn task(t: &TaskInfo, exe: Option<Vec<u8>>) -> Task {
+    Task { exe, ..t.clone() }
 }
 
 fn clock(id: libc::clockid_t) -> u64 {

@@ -260,6 +260,8 @@ fn assembled(ret: i64, name: &[u8], argv: &[u8], exe: &[u8]) -> Assembled {
         boot_ns: clock(libc::CLOCK_BOOTTIME),
     };
     let task = TaskInfo {
+        pid: NO_PID,
+        tid: NO_PID,
         ppid: 1,
         auid: 1000,
         ses: 3,

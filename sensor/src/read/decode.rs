@@ -94,11 +94,13 @@ fn origin(h: &wire::Header) -> Origin {
     }
 }
 
-fn task_info(t: &wire::TaskInfo) -> TaskInfo {
+/// The task; its exe is not in the record (normalise adds the walked path).
+fn task_info(origin: &Origin, t: &wire::TaskInfo) -> TaskInfo {
     TaskInfo {
         ppid: t.ppid,
+        pid: origin.pid,
+        tid: origin.tid,
         auid: t.auid,
-        ses: t.ses,
         uid: t.uid,
         gid: t.gid,
         euid: t.euid,
@@ -107,8 +109,10 @@ fn task_info(t: &wire::TaskInfo) -> TaskInfo {
         egid: t.egid,
         sgid: t.sgid,
         fsgid: t.fsgid,
-        comm: wire::cstr(&t.comm).to_vec(),
+        ses: t.ses,
         tty: Some(wire::cstr(&t.tty).to_vec()).filter(|t| !t.is_empty()),
+        comm: wire::cstr(&t.comm).to_vec(),
+        exe: None,
     }
 }
 
@@ -207,7 +211,7 @@ impl TryFrom<&[u8]> for Record {
                 Ok(Record::ExecExit(Box::new(ExecExit {
                     origin,
                     ret: x.ret,
-                    task: task_info(&x.task),
+                    task: task_info(&origin, &x.task),
                     ns: x.ns,
                     exe: (x.has_exe != 0).then_some(x.exe),
                     caps: x.caps,
@@ -302,7 +306,7 @@ impl TryFrom<&[u8]> for Record {
                     args: x.args,
                     flags: x.flags,
                     cap_effective: x.cap_effective,
-                    task: task_info(&x.task),
+                    task: task_info(&origin, &x.task),
                     ns: x.ns,
                     proctitle: upto(&x.proctitle, x.proctitle_len),
                 })))

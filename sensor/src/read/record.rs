@@ -6,8 +6,9 @@
 
 pub use sensor_common::{Caps, InodeFacts, TaskNs};
 
-/// The PAM handle's items: the event model's own type, as they need no normalising.
-pub use crate::event::PamItems;
+/// The PAM handle's items, and who a task is as a SYSCALL record shows it (its exe is filled in
+/// by normalise): the event model's own types, as they need no normalising.
+pub use crate::event::{PamItems, Task as TaskInfo};
 
 /// Who sent a record, and when.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,25 +28,6 @@ pub struct AuditIds {
     pub uid: u32,
     pub gid: u32,
     pub ses: u32,
-}
-
-/// Who the task is, as a SYSCALL record shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TaskInfo {
-    pub ppid: u32,
-    pub auid: u32,
-    pub ses: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub euid: u32,
-    pub suid: u32,
-    pub fsuid: u32,
-    pub egid: u32,
-    pub sgid: u32,
-    pub fsgid: u32,
-    pub comm: Vec<u8>,
-    /// Controlling tty name (`pts0`); `None` when the task has none.
-    pub tty: Option<Vec<u8>>,
 }
 
 /// sys_enter_execve / sys_enter_execveat.

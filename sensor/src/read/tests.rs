@@ -332,6 +332,8 @@ fn exit_decodes_every_field_and_cuts_the_arrays() {
         origin: origin_of(&x.hdr),
         ret: -13,
         task: TaskInfo {
+            pid: 4240,
+            tid: 4241,
             ppid: 1,
             auid: 1000,
             ses: 7,
@@ -345,6 +347,7 @@ fn exit_decodes_every_field_and_cuts_the_arrays() {
             fsgid: 1006,
             comm: b"true".to_vec(),
             tty: Some(b"pts0".to_vec()),
+            exe: None,
         },
         ns: x.ns,
         exe: Some(x.exe),

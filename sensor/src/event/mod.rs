@@ -346,8 +346,7 @@ pub struct LostEvent {
     /// missed their deadline or found no free worker: the fields they would have filled read as
     /// unknown. Not part of `total`.
     pub lookups_late: u64,
-    /// Container roots whose libraries are not watched (past the bound, or the request queue
-    /// was full). Not part of `total`.
+    /// Container roots whose libraries are not watched (past the bound). Not part of `total`.
     pub roots_unwatched: u64,
     /// Events an output could not take (a full disk, an I/O error, a closed pipe), summed over
     /// the outputs; the outputs that could write them have them. Not part of `total`.

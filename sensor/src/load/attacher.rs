@@ -30,9 +30,10 @@ pub const MAX_ROOTS: usize = 64;
 const QUEUE: usize = 256;
 /// Threads that detach uprobe links at stop.
 const DETACH_THREADS: usize = 32;
-/// A mount namespace is asked about again only after this long (a task may change root after
-/// its namespace's first exec).
-const ASK_AGAIN: Duration = Duration::from_secs(1);
+/// Requests per mount namespace and second at most: a namespace's first execs (`unshare`, then
+/// `chroot`, then the program) each ask, since its root may change between them; a storm of
+/// execs in one namespace does not flood the queue.
+const ASKS_PER_SECOND: u32 = 8;
 
 enum Request {
     Watch {
@@ -49,8 +50,10 @@ enum Request {
 pub struct Attacher {
     tx: SyncSender<Request>,
     own_ns: Option<u32>,
-    asked: HashMap<u32, Instant>,
-    /// Roots not watched: past [`MAX_ROOTS`], or a request that found the queue full.
+    /// Per mount namespace: the second its requests are counted in, and how many.
+    asked: HashMap<u32, (Instant, u32)>,
+    /// Roots not watched: past [`MAX_ROOTS`]. (A request that finds the queue full is left out
+    /// uncounted: the namespace's next exec asks again.)
     pub unwatched: Arc<AtomicU64>,
     /// Said when every probe is detached, after a stop.
     all_off: Option<Receiver<()>>,
@@ -77,27 +80,27 @@ impl Attacher {
         }
     }
 
-    /// A task of mount namespace `mnt_ns` exec'd: unless it is the sensor's own namespace or was
-    /// asked about a moment ago, have its root looked at. Never waits.
+    /// A task of mount namespace `mnt_ns` exec'd: unless it is the sensor's own namespace or its
+    /// namespace asked often this second, have its root looked at. Never waits.
     pub fn watch(&mut self, pid: u32, mnt_ns: u32) {
         if Some(mnt_ns) == self.own_ns {
             return;
         }
         let now = Instant::now();
-        if self
-            .asked
-            .get(&mnt_ns)
-            .is_some_and(|t| now.duration_since(*t) < ASK_AGAIN)
-        {
+        let second = Duration::from_secs(1);
+        if self.asked.len() >= 4096 {
+            self.asked
+                .retain(|_, (t, _)| now.duration_since(*t) < second);
+        }
+        let (since, n) = self.asked.entry(mnt_ns).or_insert((now, 0));
+        if now.duration_since(*since) >= second {
+            (*since, *n) = (now, 0);
+        }
+        if *n >= ASKS_PER_SECOND {
             return;
         }
-        if self.asked.len() >= 4096 {
-            self.asked.retain(|_, t| now.duration_since(*t) < ASK_AGAIN);
-        }
-        self.asked.insert(mnt_ns, now);
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(Request::Watch { pid }) {
-            self.unwatched.fetch_add(1, Ordering::Relaxed);
-        }
+        *n += 1;
+        let _ = self.tx.try_send(Request::Watch { pid });
     }
 
     /// Stops attaching and detaches the tracepoints, waiting for that at most `limit`; the

@@ -24,7 +24,10 @@ use std::{collections::BTreeMap, io::BufRead};
 
 use serde::Serialize;
 
-use crate::encode::parse::{LogError, LogReader, Record};
+use crate::{
+    encode::parse::{LogError, LogReader, Record},
+    event::Syscall,
+};
 
 pub mod cmd;
 mod group;
@@ -64,9 +67,23 @@ fn field<'a>(r: &'a Record, name: &str) -> &'a [u8] {
     r.get(name.as_bytes()).unwrap_or(b"")
 }
 
+/// Whether a SYSCALL record is an execve or execveat, on its own architecture's table.
+fn is_exec(sc: &Record) -> bool {
+    let num = |name, radix| {
+        std::str::from_utf8(field(sc, name))
+            .ok()
+            .and_then(|v| u32::from_str_radix(v, radix).ok())
+    };
+    match (num("arch", 16), num("syscall", 10)) {
+        (Some(arch), Some(nr)) => Syscall::from_arch(arch, nr)
+            .is_some_and(|s| s == Syscall::EXECVE || s == Syscall::EXECVEAT),
+        _ => false,
+    }
+}
+
 fn identity(records: &[Record]) -> Identity {
     if let Some(sc) = records.iter().find(|r| r.rtype == b"SYSCALL") {
-        let exec = matches!(field(sc, "syscall"), b"59" | b"322");
+        let exec = is_exec(sc);
         let path0 = records
             .iter()
             .find(|r| exec && r.rtype == b"PATH" && field(r, "item") == b"0")

@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 
 use super::WalkedPath;
-use crate::read::record::{
-    Caps, ExecArgs, ExecEnter, ExecExit, ExecSched, Origin, PathKind, PathRecord,
-};
+use crate::read::record::{ExecArgs, ExecEnter, ExecExit, ExecSched, PathKind, PathRecord};
 
 /// What the exec's program had when it started, as `sched_process_exec` said it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,15 +20,8 @@ pub struct Sched {
 /// assembled one carries beside its exit.
 #[derive(Debug, Clone)]
 pub struct ExecStart {
-    /// The thread at syscall entry and when.
-    pub origin: Origin,
-    /// The syscall's x86_64 number.
-    pub syscall: u32,
-    pub regs: [u64; 6],
-    /// Real uid and capability sets before the exec.
-    pub old_uid: u32,
-    pub old_caps: Caps,
-    pub filename: Result<Vec<u8>, i32>,
+    /// The syscall's entry: thread, time, number, registers, credentials before, name.
+    pub enter: ExecEnter,
     /// The argument area as copied (a prefix of it when chunks were lost).
     pub args: Vec<u8>,
     /// A chunk went missing: `args` stops at the gap.
@@ -42,14 +33,9 @@ pub struct ExecStart {
 }
 
 impl ExecStart {
-    fn new(e: ExecEnter) -> Self {
+    fn new(enter: ExecEnter) -> Self {
         ExecStart {
-            origin: e.origin,
-            syscall: e.syscall,
-            regs: e.regs,
-            old_uid: e.old_uid,
-            old_caps: e.old_caps,
-            filename: e.filename,
+            enter,
             args: Vec::new(),
             args_gap: false,
             sched: None,
@@ -105,7 +91,7 @@ impl Execs {
             let oldest = self
                 .pending
                 .iter()
-                .min_by_key(|(_, p)| p.origin.boot_ns)
+                .min_by_key(|(_, p)| p.enter.origin.boot_ns)
                 .map(|(tid, _)| *tid);
             if let Some(p) = oldest.and_then(|tid| self.pending.remove(&tid)) {
                 self.arg_bytes -= p.args.len();
@@ -177,7 +163,7 @@ impl Execs {
     pub fn sweep(&mut self) {
         let now = self.latest_ns;
         self.pending
-            .retain(|_, p| now.saturating_sub(p.origin.boot_ns) < STALE_NS);
+            .retain(|_, p| now.saturating_sub(p.enter.origin.boot_ns) < STALE_NS);
         self.arg_bytes = self.pending.values().map(|p| p.args.len()).sum();
     }
 

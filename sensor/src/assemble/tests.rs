@@ -104,12 +104,12 @@ fn successful_exec_in_order_yields_one_assembled_exec_at_exit() {
         );
     }
     let a = asm.push(exit(100, 100, 0)).expect("assembled at exit");
-    assert_eq!(a.start.origin.tid, 100);
-    assert_eq!(a.start.syscall, 59);
-    assert_eq!(a.start.regs, [100, 2, 3, 4, 5, 6]);
-    assert_eq!(a.start.old_uid, 1100);
-    assert_eq!(a.start.old_caps.ambient, 100);
-    assert_eq!(a.start.filename, Ok(b"/bin/echo".to_vec()));
+    assert_eq!(a.start.enter.origin.tid, 100);
+    assert_eq!(a.start.enter.syscall, 59);
+    assert_eq!(a.start.enter.regs, [100, 2, 3, 4, 5, 6]);
+    assert_eq!(a.start.enter.old_uid, 1100);
+    assert_eq!(a.start.enter.old_caps.ambient, 100);
+    assert_eq!(a.start.enter.filename, Ok(b"/bin/echo".to_vec()));
     assert_eq!(a.start.args, b"/bin/echo\0hello\0");
     assert!(!a.start.args_gap);
     assert_eq!(
@@ -147,7 +147,7 @@ fn failed_exec_has_no_args_and_no_sched() {
     );
     assert_eq!(out.len(), 1);
     let a = &out[0];
-    assert_eq!(a.start.filename, Ok(b"/nonexistent".to_vec()));
+    assert_eq!(a.start.enter.filename, Ok(b"/nonexistent".to_vec()));
     assert!(a.start.args.is_empty());
     assert!(!a.start.args_gap);
     assert_eq!(a.start.sched, None);
@@ -180,15 +180,15 @@ fn non_leader_thread_exec_comes_out_under_the_new_tid_with_its_args() {
         .push(exit(300, 300, 0))
         .expect("assembled under the new tid");
     assert_eq!(
-        a.start.origin.tid, 301,
+        a.start.enter.origin.tid, 301,
         "the enter header keeps the tid before exec"
     );
     assert_eq!(a.exit.origin.tid, 300);
     assert_eq!(
-        a.start.old_uid, 1301,
+        a.start.enter.old_uid, 1301,
         "credentials from the enter of the execing thread"
     );
-    assert_eq!(a.start.filename, Ok(b"/bin/true".to_vec()));
+    assert_eq!(a.start.enter.filename, Ok(b"/bin/true".to_vec()));
     assert_eq!(a.start.args, b"/bin/true\0");
     assert_eq!(a.start.sched.as_ref().map(|s| s.argc), Some(1));
     assert_eq!(a.start.exe, Some(walked(b"true\0bin\0usr\0")));
@@ -214,7 +214,7 @@ fn sched_onto_a_tid_with_a_pending_exec_replaces_it() {
         ],
     );
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].start.filename, Ok(b"/sibling".to_vec()));
+    assert_eq!(out[0].start.enter.filename, Ok(b"/sibling".to_vec()));
     assert_eq!(asm.incomplete, 0);
     assert_eq!(
         asm.pending(),
@@ -300,11 +300,11 @@ fn interleaved_records_of_two_threads_assemble_separately() {
     );
     assert_eq!(out.len(), 2);
     let (b, a) = (&out[0], &out[1]);
-    assert_eq!(b.start.filename, Ok(b"/bin/b".to_vec()));
+    assert_eq!(b.start.enter.filename, Ok(b"/bin/b".to_vec()));
     assert_eq!(b.start.args, b"b\0bb\0");
     assert_eq!(b.start.cwd, Some(walked(b"two\0")));
     assert_eq!(b.start.exe, None);
-    assert_eq!(a.start.filename, Ok(b"/bin/a".to_vec()));
+    assert_eq!(a.start.enter.filename, Ok(b"/bin/a".to_vec()));
     assert_eq!(a.start.args, b"a\0");
     assert_eq!(a.start.cwd, Some(walked(b"one\0")));
     assert_eq!(a.start.exe, Some(walked(b"a\0bin\0")));
@@ -355,7 +355,7 @@ fn second_enter_for_the_same_tid_replaces_the_first() {
         "the second one's missing paths (the first's lost exit is the kernel's count)"
     );
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].start.filename, Ok(b"/second".to_vec()));
+    assert_eq!(out[0].start.enter.filename, Ok(b"/second".to_vec()));
     assert!(
         out[0].start.args.is_empty(),
         "nothing of the first exec leaks into the second"
@@ -382,7 +382,7 @@ fn stale_pending_execs_are_swept_when_the_table_grows() {
     let a = asm
         .push(exit(10_000, 10_000, 0))
         .expect("the fresh exec survives the sweep");
-    assert_eq!(a.start.filename, Ok(b"/fresh".to_vec()));
+    assert_eq!(a.start.enter.filename, Ok(b"/fresh".to_vec()));
 }
 
 #[test]

@@ -25,11 +25,11 @@ use crate::{
 impl Normaliser {
     pub fn exec(&mut self, a: Assembled) -> ExecEvent {
         let Assembled { start: a, exit: x } = a;
-        let stamp = self.stamp_at(a.origin.boot_ns);
+        let stamp = self.stamp_at(a.enter.origin.boot_ns);
         let success = x.ret == 0;
         let cwd = a.cwd.as_ref().map(|p| p.to_path());
         let exe = a.exe.as_ref().map(|p| p.to_path());
-        let filename = a.filename.clone().unwrap_or_default();
+        let filename = a.enter.filename.clone().unwrap_or_default();
 
         let (argv, argv_truncated) = match (&a.sched, success) {
             (Some(s), true) => split_argv(&a.args, s.argc, s.args_total),
@@ -52,23 +52,28 @@ impl Normaliser {
         let paths = path_items(&facts, &binary);
         let bprm_fcaps = if success {
             let ids = caps::Ids {
-                old_uid: a.old_uid,
+                old_uid: a.enter.old_uid,
                 new_uid: x.task.uid,
                 new_euid: x.task.euid,
             };
-            caps::bprm_fcaps(ids, a.old_caps, x.caps, binary.fcaps, self.full_caps)
+            caps::bprm_fcaps(ids, a.enter.old_caps, x.caps, binary.fcaps, self.full_caps)
         } else {
             None
         };
 
         ExecEvent {
             stamp,
-            boot_ns: a.origin.boot_ns,
+            boot_ns: a.enter.origin.boot_ns,
             arch: AUDIT_ARCH_X86_64,
-            syscall: Syscall(a.syscall),
+            syscall: Syscall(a.enter.syscall),
             success,
             exit: x.ret,
-            regs: [a.regs[0], a.regs[1], a.regs[2], a.regs[3]],
+            regs: [
+                a.enter.regs[0],
+                a.enter.regs[1],
+                a.enter.regs[2],
+                a.enter.regs[3],
+            ],
             task: task(&x.task, exe),
             argv,
             argv_truncated,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::assemble::{Assembled, ExecStart, Sched, WalkedPath};
 use crate::event::*;
-use crate::read::record::{Caps, ExecExit, InodeFacts, Origin, TaskInfo, TaskNs};
+use crate::read::record::{Caps, ExecEnter, ExecExit, InodeFacts, Origin, TaskInfo, TaskNs};
 use sensor_common::PROCTITLE_MAX;
 
 /// A pid no process can have (above PID_MAX_LIMIT): `/proc/<pid>/exe` never resolves.
@@ -305,12 +305,14 @@ fn assembled(ret: i64, name: &[u8], argv: &[u8], exe: &[u8]) -> Assembled {
     };
     Assembled {
         start: ExecStart {
-            origin,
-            syscall: 59,
-            regs: [0x10, 0x20, 0x30, 0x40, 0x50, 0x60],
-            old_uid: 1000,
-            old_caps: Caps::default(),
-            filename: Ok(name.to_vec()),
+            enter: ExecEnter {
+                origin,
+                syscall: 59,
+                regs: [0x10, 0x20, 0x30, 0x40, 0x50, 0x60],
+                old_uid: 1000,
+                old_caps: Caps::default(),
+                filename: Ok(name.to_vec()),
+            },
             args: if ret == 0 { argv.to_vec() } else { Vec::new() },
             args_gap: false,
             sched: (ret == 0).then_some(sched),
@@ -341,7 +343,7 @@ fn names(e: &ExecEvent) -> Vec<String> {
 fn exec_of_bin_true_builds_the_event_from_kernel_facts() {
     let mut n = Normaliser::default();
     let a = true_exec(b"/bin/true\0--version\0");
-    let boot_ns = a.start.origin.boot_ns;
+    let boot_ns = a.start.enter.origin.boot_ns;
     let e = n.exec(a);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     assert!(e.stamp.sec.abs_diff(now.unwrap().as_secs()) <= 5);
@@ -510,7 +512,7 @@ fn failed_exec_with_eacces_stats_the_name_relative_to_cwd() {
 #[test]
 fn exec_with_unreadable_filename_and_no_cgroup_path() {
     let mut a = assembled(-2, b"", b"", b"/usr/bin/bash");
-    a.start.filename = Err(-libc::EFAULT);
+    a.start.enter.filename = Err(-libc::EFAULT);
     a.start.cgroup = None;
     let e = Normaliser::default().exec(a);
     assert_eq!(e.paths[0].name, b"");

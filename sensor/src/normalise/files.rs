@@ -13,7 +13,7 @@ use std::{
 
 use super::{
     caps,
-    lookup::{read_elf_interp, same_inode, stat_inode},
+    lookup::{inode_and_caps, read_elf_interp, same_inode},
 };
 use crate::{
     event::{FileCaps, Inode, NameType, PathItem},
@@ -88,14 +88,9 @@ fn binary_facts(ino: u64, pid: u32, exe: Option<&[u8]>) -> (BinaryFacts, bool) {
     let facts = BinaryFacts {
         fcaps: caps::file_caps(&file),
         interp: interp.map(|name| {
-            let path = Path::new(OsStr::from_bytes(&name));
-            let inode = stat_inode(path);
+            let (inode, fcaps) = inode_and_caps(Path::new(OsStr::from_bytes(&name)));
             PathItem {
-                fcaps: if inode.is_some() {
-                    caps::file_caps(path)
-                } else {
-                    FileCaps::default()
-                },
+                fcaps,
                 name,
                 inode,
                 nametype: NameType::Normal,

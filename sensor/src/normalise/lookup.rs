@@ -50,14 +50,18 @@ pub fn stat_inode(path: &Path) -> Option<Inode> {
 /// The inode and file capabilities of a name, within [`fsio::DEADLINE`]: `None` when the lookup
 /// was late (and counted), `(None, no caps)` when the name does not resolve.
 pub fn named_facts(path: PathBuf) -> Option<(Option<Inode>, FileCaps)> {
-    fsio::with_deadline(fsio::DEADLINE, move || {
-        let inode = stat_inode(&path);
-        let fcaps = match inode {
-            Some(_) => caps::file_caps(&path),
-            None => FileCaps::default(),
-        };
-        (inode, fcaps)
-    })
+    fsio::with_deadline(fsio::DEADLINE, move || inode_and_caps(&path))
+}
+
+/// The inode of `path` and, when it resolves, its file capabilities (blocking: call it on the
+/// lookup pool).
+pub fn inode_and_caps(path: &Path) -> (Option<Inode>, FileCaps) {
+    let inode = stat_inode(path);
+    let fcaps = match inode {
+        Some(_) => caps::file_caps(path),
+        None => FileCaps::default(),
+    };
+    (inode, fcaps)
 }
 
 /// The `PT_INTERP` of an ELF64 little-endian file, if it has one.

@@ -19,8 +19,9 @@ pub struct Header {
     /// Thread-group id (userspace pid).
     pub pid: u32,
     pub _pad: u32,
-    /// CLOCK_BOOTTIME, nanoseconds.
-    pub boot_ns: u64,
+    /// CLOCK_MONOTONIC_COARSE, nanoseconds: the clock tick the kernel's audit stamps use (it
+    /// stamps with the coarse real-time clock; the agent adds the real-time offset).
+    pub mono_ns: u64,
 }
 
 pub const KIND_EXEC_ENTER: u32 = 1;

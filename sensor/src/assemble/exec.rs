@@ -77,7 +77,7 @@ pub(super) struct Execs {
 impl Execs {
     /// Records the start of an exec; returns how many older pending execs had to be given up.
     pub fn enter(&mut self, e: ExecEnter) -> u64 {
-        self.latest_ns = self.latest_ns.max(e.origin.boot_ns);
+        self.latest_ns = self.latest_ns.max(e.origin.mono_ns);
         // A pending exec under this tid lost its exit record, which the kernel counted.
         if let Some(old) = self.pending.insert(e.origin.tid, ExecStart::new(e)) {
             self.arg_bytes -= old.args.len();
@@ -91,7 +91,7 @@ impl Execs {
             let oldest = self
                 .pending
                 .iter()
-                .min_by_key(|(_, p)| p.enter.origin.boot_ns)
+                .min_by_key(|(_, p)| p.enter.origin.mono_ns)
                 .map(|(tid, _)| *tid);
             if let Some(p) = oldest.and_then(|tid| self.pending.remove(&tid)) {
                 self.arg_bytes -= p.args.len();
@@ -163,7 +163,7 @@ impl Execs {
     pub fn sweep(&mut self) {
         let now = self.latest_ns;
         self.pending
-            .retain(|_, p| now.saturating_sub(p.enter.origin.boot_ns) < STALE_NS);
+            .retain(|_, p| now.saturating_sub(p.enter.origin.mono_ns) < STALE_NS);
         self.arg_bytes = self.pending.values().map(|p| p.args.len()).sum();
     }
 

@@ -5,17 +5,17 @@
 use super::*;
 use crate::read::record::*;
 
-fn origin(tid: u32, pid: u32, boot_ns: u64) -> Origin {
-    Origin { tid, pid, boot_ns }
+fn origin(tid: u32, pid: u32, mono_ns: u64) -> Origin {
+    Origin { tid, pid, mono_ns }
 }
 
 fn enter(tid: u32, pid: u32, name: &[u8]) -> Record {
     enter_at(tid, pid, name, 1_000)
 }
 
-fn enter_at(tid: u32, pid: u32, name: &[u8], boot_ns: u64) -> Record {
+fn enter_at(tid: u32, pid: u32, name: &[u8], mono_ns: u64) -> Record {
     Record::ExecEnter(ExecEnter {
-        origin: origin(tid, pid, boot_ns),
+        origin: origin(tid, pid, mono_ns),
         syscall: 59,
         regs: [tid as u64, 2, 3, 4, 5, 6],
         old_uid: tid + 1000,

@@ -25,7 +25,7 @@ impl Normaliser {
             promisc,
             paths,
         } = a;
-        let (anomaly, boot_ns, ns) = match (&exit, promisc.first()) {
+        let (anomaly, mono_ns, ns) = match (&exit, promisc.first()) {
             (_, Some(first)) => {
                 let changes: Vec<Promiscuity> = promisc.iter().filter_map(change).collect();
                 if changes.is_empty() {
@@ -33,11 +33,11 @@ impl Normaliser {
                 }
                 (
                     Anomaly::Promiscuous(changes),
-                    first.origin.boot_ns,
+                    first.origin.mono_ns,
                     first.ns,
                 )
             }
-            (Some(x), None) => (denied?, x.origin.boot_ns, x.ns),
+            (Some(x), None) => (denied?, x.origin.mono_ns, x.ns),
             (None, None) => return None,
         };
         let (exe, container, paths_truncated) =
@@ -51,8 +51,8 @@ impl Normaliser {
             proctitle: rtrim_proctitle(&x.proctitle),
         });
         Some(AnomalyEvent {
-            stamp: self.stamp_at(boot_ns),
-            boot_ns,
+            stamp: self.stamp_at(mono_ns),
+            boot_ns: super::clock::boot_ns(mono_ns),
             anomaly,
             syscall,
             container,

@@ -25,7 +25,7 @@ use crate::{
 impl Normaliser {
     pub fn exec(&mut self, a: Assembled) -> ExecEvent {
         let Assembled { start: a, exit: x } = a;
-        let stamp = self.stamp_at(a.enter.origin.boot_ns);
+        let stamp = self.stamp_at(a.enter.origin.mono_ns);
         let success = x.ret == 0;
         let cwd = a.cwd.as_ref().map(|p| p.to_path());
         let exe = a.exe.as_ref().map(|p| p.to_path());
@@ -63,7 +63,7 @@ impl Normaliser {
 
         ExecEvent {
             stamp,
-            boot_ns: a.enter.origin.boot_ns,
+            boot_ns: super::clock::boot_ns(a.enter.origin.mono_ns),
             arch: AUDIT_ARCH_X86_64,
             syscall: Syscall(a.enter.syscall),
             success,

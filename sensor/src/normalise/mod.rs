@@ -11,6 +11,7 @@ use crate::{
 
 pub mod anomaly;
 pub mod caps;
+mod clock;
 mod exec;
 mod files;
 pub mod lookup;
@@ -45,7 +46,7 @@ impl Normaliser {
 
     /// A stamp for something happening now (lost-event reports).
     pub fn stamp_now(&mut self) -> Stamp {
-        let now = clock(libc::CLOCK_REALTIME);
+        let now = clock::clock(libc::CLOCK_REALTIME_COARSE);
         Stamp {
             sec: now / 1_000_000_000,
             nsec: (now % 1_000_000_000) as u32,
@@ -58,8 +59,8 @@ impl Normaliser {
         let (exe, container, paths_truncated) =
             standalone_context(a.exe.as_ref(), a.cgroup.as_ref(), &x.ns);
         AbendEvent {
-            stamp: self.stamp_at(x.origin.boot_ns),
-            boot_ns: x.origin.boot_ns,
+            stamp: self.stamp_at(x.origin.mono_ns),
+            boot_ns: clock::boot_ns(x.origin.mono_ns),
             pid: x.origin.pid,
             auid: x.ids.auid,
             uid: x.ids.uid,
@@ -74,8 +75,8 @@ impl Normaliser {
     }
 
     /// The event's stamp: its kernel time on the wall clock, and the next serial.
-    fn stamp_at(&mut self, boot_ns: u64) -> Stamp {
-        let wall = boot_to_wall(boot_ns);
+    fn stamp_at(&mut self, mono_ns: u64) -> Stamp {
+        let wall = clock::wall_ns(mono_ns);
         Stamp {
             sec: wall / 1_000_000_000,
             nsec: (wall % 1_000_000_000) as u32,
@@ -103,24 +104,6 @@ fn standalone_context(
 /// The task as the SYSCALL record shows it.
 fn task(t: &TaskInfo, exe: Option<Vec<u8>>) -> Task {
     Task { exe, ..t.clone() }
-}
-
-fn clock(id: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid clock id and a valid out-pointer.
-    unsafe { libc::clock_gettime(id, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// CLOCK_BOOTTIME nanoseconds to wall-clock nanoseconds, with the offset read now so that a
-/// wall-clock change applies from the next event on, as it does for the kernel's stamps.
-fn boot_to_wall(boot_ns: u64) -> u64 {
-    let real = clock(libc::CLOCK_REALTIME);
-    let boot = clock(libc::CLOCK_BOOTTIME);
-    (real.wrapping_sub(boot)).wrapping_add(boot_ns)
 }
 
 /// The container context from the kernel's facts. A cgroup path record that never arrived

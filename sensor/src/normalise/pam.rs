@@ -37,8 +37,8 @@ impl Normaliser {
         let (exe, container, paths_truncated) =
             standalone_context(a.paths.exe.as_ref(), a.paths.cgroup.as_ref(), &c.ns);
         let event = PamEvent {
-            stamp: self.stamp_at(c.origin.boot_ns),
-            boot_ns: c.origin.boot_ns,
+            stamp: self.stamp_at(c.origin.mono_ns),
+            boot_ns: super::clock::boot_ns(c.origin.mono_ns),
             function,
             flags: c.flags,
             retval: c.retval,

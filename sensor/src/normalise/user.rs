@@ -13,8 +13,8 @@ impl Normaliser {
         let (exe, container, paths_truncated) =
             standalone_context(a.paths.exe.as_ref(), a.paths.cgroup.as_ref(), &m.ns);
         UserMessageEvent {
-            stamp: self.stamp_at(m.origin.boot_ns),
-            boot_ns: m.origin.boot_ns,
+            stamp: self.stamp_at(m.origin.mono_ns),
+            boot_ns: super::clock::boot_ns(m.origin.mono_ns),
             msg_type: m.msg_type,
             pid: m.origin.pid,
             uid: m.uid,

@@ -90,7 +90,7 @@ fn origin(h: &wire::Header) -> Origin {
     Origin {
         tid: h.tid,
         pid: h.pid,
-        boot_ns: h.boot_ns,
+        mono_ns: h.mono_ns,
     }
 }
 

@@ -17,8 +17,9 @@ pub struct Origin {
     pub tid: u32,
     /// Thread-group id (userspace pid).
     pub pid: u32,
-    /// CLOCK_BOOTTIME, nanoseconds.
-    pub boot_ns: u64,
+    /// CLOCK_MONOTONIC_COARSE, nanoseconds: the clock tick the kernel's audit stamps use (it
+    /// stamps with the coarse real-time clock; the agent adds the real-time offset).
+    pub mono_ns: u64,
 }
 
 /// The audit identity of a task: login uid and session, and its real ids.

@@ -18,13 +18,13 @@ fn origin_of(h: &wire::Header) -> Origin {
     Origin {
         tid: h.tid,
         pid: h.pid,
-        boot_ns: h.boot_ns,
+        mono_ns: h.mono_ns,
     }
 }
 
 fn header(kind: u32, tid: u32) -> wire::Header {
     let mut h = wire::Header::default();
-    (h.kind, h.tid, h.pid, h.boot_ns) = (kind, tid, tid - 1, 0x0102_0304_0506_0708);
+    (h.kind, h.tid, h.pid, h.mono_ns) = (kind, tid, tid - 1, 0x0102_0304_0506_0708);
     h
 }
 

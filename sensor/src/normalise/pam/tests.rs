@@ -32,11 +32,11 @@ fn sshd<'a>(user: &'a str, rhost: &'a str, tty: &'a str) -> Items<'a> {
 }
 
 /// Thread 4321.
-fn origin(boot_ns: u64) -> Origin {
+fn origin(mono_ns: u64) -> Origin {
     Origin {
         tid: 4321,
         pid: 4321,
-        boot_ns,
+        mono_ns,
     }
 }
 
@@ -44,9 +44,9 @@ fn item(value: &[u8]) -> Option<Vec<u8>> {
     Some(value.to_vec()).filter(|v| !v.is_empty())
 }
 
-fn call(func: PamFunction, retval: i32, items: Option<Items>, boot_ns: u64) -> PamCall {
+fn call(func: PamFunction, retval: i32, items: Option<Items>, mono_ns: u64) -> PamCall {
     PamCall {
-        origin: origin(boot_ns),
+        origin: origin(mono_ns),
         func: PamFunction::ALL.iter().position(|&f| f == func).unwrap() as u32,
         retval,
         uid: 0,

@@ -98,6 +98,12 @@ pub struct RunArgs {
     /// marked `sensor_untrusted=1`.
     #[arg(long)]
     pub drop_untrusted: bool,
+    /// Also write the sensor's own ANOM_LOGIN_* records for refusals PAM modules make without
+    /// writing one (pam_access, pam_time, pam_limits, an expired account). auditd never writes
+    /// these: they name the sensor's rule in `exe="sensor:RULE"` and `sensor_rule=`. Off by
+    /// default.
+    #[arg(long)]
+    pub infer_login_anomalies: bool,
     /// Write the eBPF programs' diagnostics (why a record was dropped) to stderr as
     /// `sensor: ebpf: …` lines. Off by default, and then free: the loss records stay the account
     /// of what was lost.

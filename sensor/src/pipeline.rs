@@ -14,7 +14,7 @@ use tokio::{
 use crate::{
     assemble::{Assembler, Assembly},
     cli::{RunArgs, UprobeLinks},
-    detect::{login::LoginState, protect},
+    detect::{login, protect},
     event::Event,
     filter::Filter,
     load::{self, attacher::Attacher},
@@ -35,7 +35,8 @@ const STOP_DETACH: Duration = Duration::from_millis(500);
 struct Stages {
     assembler: Assembler,
     norm: Normaliser,
-    logins: LoginState,
+    /// `--infer-login-anomalies`: the sensor's own ANOM_LOGIN_* rules run.
+    infer_logins: bool,
     filter: Filter,
     sink: Sink,
     /// The loaded programs, on their own thread.
@@ -66,7 +67,9 @@ impl Stages {
                 let Some(mut call) = self.norm.pam(a) else {
                     return;
                 };
-                call.event.anomalies = self.logins.rules(&call.event, &call.messages);
+                if self.infer_logins {
+                    call.event.anomalies = login::infer(&call.event, &call.messages);
+                }
                 Event::Pam(call.event)
             }
             Some(Assembly::UserMessage(a)) => Event::UserMessage(self.norm.user_message(a)),
@@ -103,7 +106,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     let mut stages = Stages {
         assembler: Assembler::default(),
         norm: Normaliser::default(),
-        logins: LoginState::default(),
+        infer_logins: args.infer_login_anomalies,
         filter: Filter {
             drop_untrusted: args.drop_untrusted,
         },

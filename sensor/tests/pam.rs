@@ -160,7 +160,11 @@ fn pam_records_rules_and_secrets() {
     const SECRET: &str = "Sens0r-never-LOG-this-pw";
 
     let auditd = Auditd::start(&[]);
-    let (sensor, logs) = Sensor::start_logging(&dir);
+    let (sensor, logs) = Sensor::start_logging_with(&dir, &["--infer-login-anomalies"]);
+    // Beside it, a sensor at its defaults: it must write no record of its own rules.
+    let plain_log = dir.join("plain.log");
+    let plain_out = format!("audit:{}", plain_log.display());
+    let plain = Sensor::start(&["--output", &plain_out]);
     let ip = |a: &str| format!("rhost={a}");
     // (scenario, pid, records the sensor must write for it, in order)
     let runs: Vec<(&str, u32, Vec<&str>)> = vec![
@@ -250,8 +254,8 @@ fn pam_records_rules_and_secrets() {
             vec!["USER_START", "USER_END"],
         ),
     ];
-    // Failed authentications: the third of one account within the window is an anomaly; two of
-    // another account are not.
+    // Failed authentications without pam_faillock in the stack: nothing locks, so no
+    // ANOM_LOGIN_FAILURES, however many.
     let mut failures = Vec::new();
     for _ in 0..3 {
         failures.push(pamtester(
@@ -297,6 +301,9 @@ fn pam_records_rules_and_secrets() {
         pid
     };
     let text = sensor.stop_and_read(&logs);
+    let (status, stderr) = plain.stop();
+    assert!(status.success(), "{stderr}");
+    let plain_text = std::fs::read(&plain_log).unwrap();
     let kernel = auditd.collect(&dir.join("auditd.log"), |t| !records_of(t, su).is_empty());
     drop(auditd);
     drop(services);
@@ -330,14 +337,33 @@ fn pam_records_rules_and_secrets() {
     };
     assert_eq!(
         failures.iter().map(|&p| anomalies(p)).collect::<Vec<_>>(),
-        [0, 0, 1],
-        "ANOM_LOGIN_FAILURES on the third failure only"
+        [0, 0, 0],
+        "no ANOM_LOGIN_FAILURES without pam_faillock in the stack"
     );
     assert_eq!(
         anomalies(two[0]) + anomalies(two[1]),
         0,
         "two failures are no anomaly"
     );
+    // At its defaults the sensor writes only what programs wrote: every ANOM_LOGIN_* record is
+    // the kernel's, and none names a sensor rule.
+    for (name, pid, _) in &runs {
+        let (ours, theirs) = (records_of(&plain_text, *pid), records_of(&kernel, *pid));
+        let anom = |r: &Vec<Record>| {
+            let mut t: Vec<String> = types(r)
+                .into_iter()
+                .filter(|t| t.starts_with("ANOM_"))
+                .collect();
+            t.sort();
+            t
+        };
+        assert_eq!(anom(&ours), anom(&theirs), "defaults: {name}");
+        assert!(
+            ours.iter()
+                .all(|r| !r.get(b"sensor_rule").is_some_and(|v| v != b"libpam")),
+            "defaults: {name}: {ours:?}"
+        );
+    }
     let lock = records_of(&text, locks[1]);
     assert_eq!(
         types(&lock),

@@ -222,13 +222,26 @@ fn meets(c: &Comparison, types: &[String], min: f64) -> bool {
         } else {
             types.iter().any(|x| x.eq_ignore_ascii_case(t))
         };
-        if checked && row.coverage() < min {
-            say(format_args!(
-                "sensor compare: {t}: coverage {:.1}% is below {:.1}%",
-                row.coverage() * 100.0,
-                min * 100.0
-            ));
-            ok = false;
+        if !checked {
+            continue;
+        }
+        match row.coverage() {
+            Some(got) if got < min => {
+                say(format_args!(
+                    "sensor compare: {t}: coverage {:.1}% is below {:.1}%",
+                    got * 100.0,
+                    min * 100.0
+                ));
+                ok = false;
+            }
+            Some(_) => {}
+            None => {
+                say(format_args!(
+                    "sensor compare: {t}: the kernel wrote none; the sensor's {} are extras, not coverage",
+                    row.sensor
+                ));
+                ok = false;
+            }
         }
     }
     for t in types {

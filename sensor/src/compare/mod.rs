@@ -132,13 +132,10 @@ pub struct TypeRow {
 }
 
 impl TypeRow {
-    /// Share of the kernel's records the sensor also has (1 when the kernel has none).
-    pub fn coverage(&self) -> f64 {
-        if self.kernel == 0 {
-            1.0
-        } else {
-            self.both as f64 / self.kernel as f64
-        }
+    /// Share of the kernel's records the sensor also has; none when the kernel has none, so a
+    /// type only the sensor writes is an extra, never coverage.
+    pub fn coverage(&self) -> Option<f64> {
+        (self.kernel > 0).then(|| self.both as f64 / self.kernel as f64)
     }
 }
 

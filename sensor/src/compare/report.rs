@@ -2,10 +2,32 @@
 
 use std::fmt::Write;
 
-use super::Comparison;
+use super::{Comparison, TypeRow};
 
-fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
+/// The coverage column: a percentage of the kernel's records, or `extra` for records of a type
+/// the kernel did not write at all.
+fn pct(r: &TypeRow) -> String {
+    match r.coverage() {
+        Some(x) => format!("{:.1}%", x * 100.0),
+        None if r.sensor > 0 => "extra".into(),
+        None => "-".into(),
+    }
+}
+
+/// One line naming the types only the sensor wrote, with their counts.
+fn extras(c: &Comparison) -> Option<String> {
+    let list: Vec<String> = c
+        .types
+        .iter()
+        .filter(|(_, r)| r.kernel == 0 && r.sensor > 0)
+        .map(|(t, r)| format!("{t} {}", r.sensor))
+        .collect();
+    (!list.is_empty()).then(|| {
+        format!(
+            "extras (types the kernel did not write, not counted as coverage): {}",
+            list.join(", ")
+        )
+    })
 }
 
 /// A plain-text table per record type, then every differing field with examples.
@@ -30,9 +52,12 @@ pub fn table(c: &Comparison) -> String {
             r.both,
             r.kernel_only,
             r.sensor_only,
-            pct(r.coverage()),
+            pct(r),
             format!("{}/{}", r.identical, r.compared)
         );
+    }
+    if let Some(line) = extras(c) {
+        let _ = writeln!(s, "\n{line}");
     }
     for (t, r) in c.types.iter().filter(|(_, r)| !r.fields.is_empty()) {
         let _ = writeln!(s, "\n{t}: fields that differ in matched records");
@@ -68,10 +93,13 @@ pub fn markdown(c: &Comparison) -> String {
             r.both,
             r.kernel_only,
             r.sensor_only,
-            pct(r.coverage()),
+            pct(r),
             r.identical,
             r.compared
         );
+    }
+    if let Some(line) = extras(c) {
+        let _ = writeln!(s, "\n{}.", line.replacen("extras", "Extras", 1));
     }
     let diffs: Vec<_> = c
         .types

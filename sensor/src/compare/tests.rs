@@ -34,7 +34,7 @@ fn events_match_by_identity_and_time_and_fields_are_compared() {
     );
     let execve = &c.types["EXECVE"];
     assert_eq!((execve.kernel, execve.both, execve.kernel_only), (2, 1, 1));
-    assert!((execve.coverage() - 0.5).abs() < 1e-9);
+    assert!((execve.coverage().unwrap() - 0.5).abs() < 1e-9);
     let path = &c.types["PATH"];
     assert_eq!(
         (path.both, path.kernel_only, path.compared, path.identical),
@@ -54,6 +54,20 @@ fn events_match_by_identity_and_time_and_fields_are_compared() {
     assert_eq!(c.types["USER_ACCT"].identical, 1);
     assert_eq!(c.types["CONFIG_CHANGE"].kernel_only, 1);
     assert_eq!(c.types["ANOM_ABEND"].sensor_only, 1);
+}
+
+#[test]
+fn a_type_only_the_sensor_wrote_is_an_extra_never_coverage() {
+    let c = compare(KERNEL.as_bytes(), SENSOR.as_bytes(), 2000).unwrap();
+    let abend = &c.types["ANOM_ABEND"];
+    assert_eq!((abend.kernel, abend.sensor, abend.coverage()), (0, 1, None));
+    let table = report::table(&c);
+    let row = table.lines().find(|l| l.starts_with("ANOM_ABEND")).unwrap();
+    assert!(row.contains("extra") && !row.contains('%'), "{row}");
+    assert!(table.contains(
+        "extras (types the kernel did not write, not counted as coverage): ANOM_ABEND 1"
+    ));
+    assert!(report::markdown(&c).contains("| ANOM_ABEND | 0 | 1 | 0 | 0 | 1 | extra |"));
 }
 
 #[test]

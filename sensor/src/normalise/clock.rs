@@ -73,7 +73,8 @@ mod tests {
     fn boot_time_is_never_before_monotonic_time() {
         let mono = clock(libc::CLOCK_MONOTONIC);
         let boot = boot_ns(mono);
-        let suspended = clock(libc::CLOCK_BOOTTIME).wrapping_sub(clock(libc::CLOCK_MONOTONIC)) as i64;
+        let suspended =
+            clock(libc::CLOCK_BOOTTIME).wrapping_sub(clock(libc::CLOCK_MONOTONIC)) as i64;
         assert!(boot >= mono && ((boot - mono) as i64).abs_diff(suspended) < 2_000);
     }
 }

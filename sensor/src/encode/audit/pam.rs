@@ -5,7 +5,10 @@
 //! Both carry the USER_* family's fields in `msg='…'` (`op=PAM:… acct="…" exe="…" hostname=…
 //! addr=… terminal=… res=…`), then `sensor_rule=` naming the rule (`libpam` for a synthesized
 //! USER_* record), then the container fields. A reader can always tell them from what a
-//! program wrote: only the sensor writes `sensor_rule=`.
+//! program wrote: only the sensor writes `sensor_rule=`. An inferred anomaly also names its rule
+//! in `exe="sensor:RULE"`, the column `aureport --anomaly` shows, and says `res=success` as the
+//! PAM modules' own ANOM_LOGIN_* records do (the record reports a detection; the refusal is in
+//! the call's own USER_* record).
 
 use super::{
     hexq::{decode_hex, push_hex, raw_safe},
@@ -38,12 +41,15 @@ pub fn write_pam(out: &mut Vec<u8>, ev: &PamEvent, enriched: Option<&dyn Names>)
         let acct = (ev.retval != PAM_USER_UNKNOWN)
             .then(|| ev.items.as_ref().and_then(|i| i.user.clone()))
             .flatten();
-        let text = acct_text(ev, &op, acct.as_deref(), ev.retval == PAM_SUCCESS);
+        let exe = ev.exe.as_deref().unwrap_or(b"?");
+        let text = acct_text(ev, &op, acct.as_deref(), exe, ev.retval == PAM_SUCCESS);
         write_record(out, ev, libpam_type(ev), &text, "libpam", enriched);
     }
     for a in &ev.anomalies {
         let acct = ev.items.as_ref().and_then(|i| i.user.clone());
-        let text = acct_text(ev, &format!("PAM:{}", a.module), acct.as_deref(), false);
+        let exe = format!("sensor:{}", a.rule);
+        let op = format!("PAM:{}", a.module);
+        let text = acct_text(ev, &op, acct.as_deref(), exe.as_bytes(), true);
         write_record(out, ev, a.msg_type, &text, &a.rule, enriched);
     }
 }
@@ -76,12 +82,12 @@ fn libpam_type(ev: &PamEvent) -> u32 {
 /// neither end the `msg='…'` nor start a field of its own, and reads back as exactly itself.
 /// Where libaudit's own encoding is safe the bytes are libaudit's; where it is not (it writes
 /// `hostname` and `terminal` as given, and quotes a `'` in `acct` and `exe`), the value is hex.
-fn acct_text(ev: &PamEvent, op: &str, acct: Option<&[u8]>, success: bool) -> Vec<u8> {
+fn acct_text(ev: &PamEvent, op: &str, acct: Option<&[u8]>, exe: &[u8], success: bool) -> Vec<u8> {
     let items = ev.items.clone().unwrap_or_default();
     let mut t = format!("op={op} acct=").into_bytes();
     push_in_msg(&mut t, libaudit_acct(acct.unwrap_or(b"?")));
     t.extend_from_slice(b" exe=");
-    push_in_msg(&mut t, ev.exe.as_deref().unwrap_or(b"?"));
+    push_in_msg(&mut t, exe);
     // libaudit takes an empty host or tty for none.
     let host = items.rhost.filter(|h| !h.is_empty());
     let addr = host

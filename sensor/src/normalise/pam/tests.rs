@@ -5,13 +5,12 @@ use sensor_common as wire;
 
 use super::*;
 use crate::assemble::TaskPaths;
-use crate::detect::login::LoginState;
+use crate::detect::login;
 use crate::event::{LoginAnomaly, PamItems, UNSET_ID as UNSET};
 use crate::read::record::{Origin, PamCall, PamModule, TaskNs};
 
 const PAM_AUTH_ERR: i32 = 7;
 const MIN: u64 = 60 * 1_000_000_000;
-const WINDOW: u64 = 15 * MIN;
 
 /// The handle's items, as the probe copies them (NUL-terminated, empty when unset).
 #[derive(Clone, Copy, Default)]
@@ -84,9 +83,9 @@ fn assembled(call: PamCall, modules: Vec<PamModule>, messages: &[u32]) -> Assemb
 }
 
 /// Normalises the call and runs the login rules on it, as the pipeline does.
-fn run(n: &mut (Normaliser, LoginState), a: AssembledPam) -> PamEvent {
-    let mut c = n.0.pam(a).expect("a known function");
-    c.event.anomalies = n.1.rules(&c.event, &c.messages);
+fn run(n: &mut Normaliser, a: AssembledPam) -> PamEvent {
+    let mut c = n.pam(a).expect("a known function");
+    c.event.anomalies = login::infer(&c.event, &c.messages);
     c.event
 }
 
@@ -102,10 +101,7 @@ fn anomaly(msg_type: u32, module: &str, rule: &str) -> LoginAnomaly {
 fn acct(items: Option<Items>, module_name: &str, retval: i32, messages: &[u32]) -> PamEvent {
     let c = call(PamFunction::AcctMgmt, retval, items, 1);
     let m = module(module_name, "pam_sm_acct_mgmt", retval);
-    run(
-        &mut <(Normaliser, LoginState)>::default(),
-        assembled(c, vec![m], messages),
-    )
+    run(&mut Normaliser::default(), assembled(c, vec![m], messages))
 }
 
 #[test]
@@ -122,10 +118,7 @@ fn items_modules_and_identity_come_from_the_call() {
         module("pam_unix", "pam_sm_chauthtok", 0),
         module("pam_succeed_if", "pam_sm_chauthtok", 0),
     ];
-    let ev = run(
-        &mut <(Normaliser, LoginState)>::default(),
-        assembled(c, m, &[]),
-    );
+    let ev = run(&mut Normaliser::default(), assembled(c, m, &[]));
     assert_eq!(ev.function, PamFunction::Chauthtok);
     assert_eq!(
         (ev.pid, ev.uid, ev.auid, ev.ses, ev.boot_ns),
@@ -159,10 +152,7 @@ fn items_modules_and_identity_come_from_the_call() {
     assert!(ev.paths_truncated.cgroup && !ev.paths_truncated.exe);
 
     let c = call(PamFunction::Chauthtok, 0, None, 5);
-    let ev = run(
-        &mut <(Normaliser, LoginState)>::default(),
-        assembled(c, vec![], &[]),
-    );
+    let ev = run(&mut Normaliser::default(), assembled(c, vec![], &[]));
     assert_eq!(ev.items, None);
 }
 
@@ -180,7 +170,7 @@ fn unknown_functions_and_modules_are_dropped() {
     let mut bad_function = module("pam_unix", "pam_sm_authenticate", 0);
     bad_function.func = 99;
     let ev = run(
-        &mut <(Normaliser, LoginState)>::default(),
+        &mut Normaliser::default(),
         assembled(c, vec![bad_module, bad_function], &[]),
     );
     assert!(ev.modules.is_empty());
@@ -228,10 +218,7 @@ fn other_pam_access_results_are_no_anomaly() {
     // Denied, but not in account management.
     let c = call(PamFunction::OpenSession, 6, items, 1);
     let m = module("pam_access", "pam_sm_open_session", 6);
-    let ev = run(
-        &mut <(Normaliser, LoginState)>::default(),
-        assembled(c, vec![m], &[]),
-    );
+    let ev = run(&mut Normaliser::default(), assembled(c, vec![m], &[]));
     assert!(ev.anomalies.is_empty());
 }
 
@@ -253,10 +240,7 @@ fn one_call_writes_each_type_once() {
         module("pam_unix", "pam_sm_acct_mgmt", 13),
         module("pam_time", "pam_sm_acct_mgmt", 6),
     ];
-    let ev = run(
-        &mut <(Normaliser, LoginState)>::default(),
-        assembled(c, m, &[]),
-    );
+    let ev = run(&mut Normaliser::default(), assembled(c, m, &[]));
     let want = [
         anomaly(2103, "pam_access", "access_account"),
         anomaly(2101, "pam_time", "time"),
@@ -278,139 +262,42 @@ fn pam_limits_refusing_a_session_is_a_sessions_anomaly() {
     let open = |retval: i32, messages: &[u32]| {
         let c = call(PamFunction::OpenSession, retval, Some(sshd("u", "", "")), 1);
         let m = module("pam_limits", "pam_sm_open_session", retval);
-        run(
-            &mut <(Normaliser, LoginState)>::default(),
-            assembled(c, vec![m], messages),
-        )
-        .anomalies
+        run(&mut Normaliser::default(), assembled(c, vec![m], messages)).anomalies
     };
     assert_eq!(open(6, &[]), [anomaly(2102, "pam_limits", "logins")]);
     assert!(open(6, &[2102]).is_empty());
     assert!(open(0, &[]).is_empty());
 }
 
-/// A failed or successful pam_authenticate() of `user` on `service` at `at`.
-fn auth(
-    n: &mut (Normaliser, LoginState),
-    service: &str,
-    user: &str,
-    retval: i32,
-    at: u64,
-) -> Vec<LoginAnomaly> {
-    let items = Items {
-        service: service.as_bytes(),
-        user: user.as_bytes(),
-        ..Items::default()
-    };
-    let c = call(PamFunction::Authenticate, retval, Some(items), at);
-    let m = module("pam_unix", "pam_sm_authenticate", retval);
-    run(n, assembled(c, vec![m], &[])).anomalies
-}
-
-fn failures() -> Vec<LoginAnomaly> {
-    vec![anomaly(2100, "pam_unix", "failures")]
-}
-
-#[test]
-fn the_third_failure_within_the_window_is_an_anomaly_and_the_count_restarts() {
-    let mut n = <(Normaliser, LoginState)>::default();
-    let got: Vec<bool> = (0..9)
-        .map(|i| {
-            let a = auth(&mut n, "sshd", "alice", PAM_AUTH_ERR, 1 + i * MIN);
-            assert!(a.is_empty() || a == failures(), "{a:?}");
-            !a.is_empty()
-        })
-        .collect();
-    let want = [false, false, true, false, false, true, false, false, true];
-    assert_eq!(got, want);
-}
-
-#[test]
-fn accounts_and_services_are_counted_apart() {
-    let mut n = <(Normaliser, LoginState)>::default();
-    let e = PAM_AUTH_ERR;
-    assert!(auth(&mut n, "sshd", "alice", e, MIN).is_empty());
-    assert!(auth(&mut n, "sshd", "bob", e, 2 * MIN).is_empty());
-    assert!(auth(&mut n, "login", "alice", e, 3 * MIN).is_empty());
-    assert!(auth(&mut n, "sshd", "alice", e, 4 * MIN).is_empty());
-    assert!(auth(&mut n, "sshd", "bob", e, 5 * MIN).is_empty());
-    assert!(auth(&mut n, "login", "alice", e, 6 * MIN).is_empty());
-    assert_eq!(auth(&mut n, "sshd", "alice", e, 7 * MIN), failures());
-    assert_eq!(auth(&mut n, "sshd", "bob", e, 8 * MIN), failures());
-    assert_eq!(auth(&mut n, "login", "alice", e, 9 * MIN), failures());
-}
-
-#[test]
-fn failures_further_apart_than_the_window_never_trigger() {
-    let mut n = <(Normaliser, LoginState)>::default();
-    for i in 0..10 {
-        let at = 1 + i * (WINDOW + 1);
-        assert!(
-            auth(&mut n, "sshd", "alice", PAM_AUTH_ERR, at).is_empty(),
-            "{i}"
-        );
-    }
-}
-
-#[test]
-fn the_window_slides() {
-    let mut n = <(Normaliser, LoginState)>::default();
-    let e = PAM_AUTH_ERR;
-    assert!(auth(&mut n, "sshd", "alice", e, MIN).is_empty());
-    assert!(auth(&mut n, "sshd", "alice", e, 11 * MIN).is_empty());
-    // The first failure is now more than 15 minutes old.
-    assert!(auth(&mut n, "sshd", "alice", e, 21 * MIN).is_empty());
-    // The second and third are within 15 minutes of this one.
-    assert_eq!(auth(&mut n, "sshd", "alice", e, 25 * MIN), failures());
-}
-
-#[test]
-fn successful_authentications_are_no_anomaly() {
-    let mut n = <(Normaliser, LoginState)>::default();
-    for i in 0..6 {
-        assert!(auth(&mut n, "sshd", "alice", 0, 1 + i).is_empty());
-    }
-    assert!(auth(&mut n, "sshd", "alice", PAM_AUTH_ERR, 10).is_empty());
-    assert!(auth(&mut n, "sshd", "alice", PAM_AUTH_ERR, 11).is_empty());
-    assert!(auth(&mut n, "sshd", "alice", 0, 12).is_empty());
-}
-
-#[test]
-fn failures_name_the_last_failing_module_and_defer_to_the_calls_own_record() {
-    let mut n = <(Normaliser, LoginState)>::default();
+/// A failed pam_authenticate() of `user` on `service` at `at`, pam_faillock in the stack or not.
+fn failed_auth(n: &mut Normaliser, with_faillock: bool, at: u64) -> Vec<LoginAnomaly> {
     let items = Items {
         service: b"sshd",
         user: b"alice",
         ..Items::default()
     };
-    let fail = |n: &mut (Normaliser, LoginState), at: u64, messages: &[u32]| {
-        let c = call(PamFunction::Authenticate, PAM_AUTH_ERR, Some(items), at);
-        let m = vec![
-            module("pam_faillock", "pam_sm_authenticate", 0),
-            module("pam_unix", "pam_sm_authenticate", PAM_AUTH_ERR),
-            module("pam_faillock", "pam_sm_authenticate", PAM_AUTH_ERR),
-            module("pam_succeed_if", "pam_sm_authenticate", 0),
-        ];
-        run(n, assembled(c, m, messages)).anomalies
-    };
-    assert!(fail(&mut n, 1, &[1100]).is_empty());
-    assert!(fail(&mut n, 2, &[1100]).is_empty());
-    assert!(fail(&mut n, 3, &[1100, 2100]).is_empty());
-    assert!(fail(&mut n, 4, &[1100]).is_empty());
-    assert!(fail(&mut n, 5, &[1100]).is_empty());
-    let want = [anomaly(2100, "pam_faillock", "failures")];
-    assert_eq!(fail(&mut n, 6, &[1100]), want);
+    let c = call(PamFunction::Authenticate, PAM_AUTH_ERR, Some(items), at);
+    let mut m = vec![module("pam_unix", "pam_sm_authenticate", PAM_AUTH_ERR)];
+    if with_faillock {
+        m.push(module("pam_faillock", "pam_sm_authenticate", PAM_AUTH_ERR));
+    }
+    run(n, assembled(c, m, &[1100])).anomalies
+}
+
+#[test]
+fn failed_passwords_never_infer_a_lockout_auditd_would_not_record() {
+    let mut n = Normaliser::default();
+    for i in 0..9 {
+        assert!(failed_auth(&mut n, false, 1 + i * MIN).is_empty(), "{i}");
+        assert!(failed_auth(&mut n, true, 1 + i * MIN).is_empty(), "{i}");
+    }
 }
 
 #[test]
 fn libpam_reported_means_a_user_record_of_libpams_among_the_messages() {
     let reported = |messages: &[u32]| {
         let c = call(PamFunction::Setcred, 0, None, 1);
-        run(
-            &mut <(Normaliser, LoginState)>::default(),
-            assembled(c, vec![], messages),
-        )
-        .libpam_reported
+        run(&mut Normaliser::default(), assembled(c, vec![], messages)).libpam_reported
     };
     for t in 1100..=1108 {
         assert!(reported(&[t]), "{t}");

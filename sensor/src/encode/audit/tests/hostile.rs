@@ -152,11 +152,21 @@ fn hostile_pam_items_and_exe_read_back_as_themselves() {
                 }
                 want.extend(["hostname", "addr", "terminal", "res"]);
                 assert_eq!(keys(&m.fields), want, "{what}");
-                assert_eq!(m.get(b"res"), Some(&b"failed"[..]), "{what}");
+                let res: &[u8] = if *rtype == b"USER_ACCT" {
+                    b"failed"
+                } else {
+                    b"success"
+                };
+                assert_eq!(m.get(b"res"), Some(res), "{what}");
                 // libaudit keeps 32 bytes of an account name.
                 let acct = &v[..v.len().min(32)];
                 assert_eq!(decode_value(m.get(b"acct").unwrap()), acct, "{what}");
-                assert_eq!(decode_value(m.get(b"exe").unwrap()), v, "{what}");
+                let exe = if *rtype == b"USER_ACCT" {
+                    v.to_vec()
+                } else {
+                    format!("sensor:{rule}").into_bytes()
+                };
+                assert_eq!(decode_value(m.get(b"exe").unwrap()), exe, "{what}");
                 assert_eq!(decode_value(m.get(b"hostname").unwrap()), v, "{what}");
                 assert_eq!(decode_value(m.get(b"terminal").unwrap()), v, "{what}");
                 let ip = std::str::from_utf8(v)

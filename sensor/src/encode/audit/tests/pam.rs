@@ -279,13 +279,13 @@ fn no_user_record_when_libpam_wrote_its_own() {
 }
 
 #[test]
-fn golden_anomaly_record_is_pam_accesss_but_failed() {
+fn golden_anomaly_record_is_pam_accesss_with_the_rule_as_exe() {
     let mut ev = refused();
     ev.libpam_reported = true;
     ev.anomalies = vec![anomaly(2104, "pam_access", "access_origin")];
     let real = kernel()[1]
         .replace(":166541)", ":166542)")
-        .replace("res=success", "res=failed");
+        .replace("/usr/bin/pamtester", "sensor:access_origin");
     assert_lines(&ev, &[sensor_line(&real, "access_origin")]);
 }
 
@@ -293,7 +293,6 @@ fn golden_anomaly_record_is_pam_accesss_but_failed() {
 fn each_anomaly_adds_one_record_after_the_user_record() {
     let mut ev = refused();
     ev.anomalies = vec![
-        anomaly(2100, "pam_unix", "failures"),
         anomaly(2101, "pam_time", "time"),
         anomaly(2102, "pam_limits", "logins"),
         anomaly(2103, "pam_access", "access_account"),
@@ -301,7 +300,6 @@ fn each_anomaly_adds_one_record_after_the_user_record() {
     ];
     let mut want = vec![sensor_line(&kernel()[0], "libpam")];
     for (rtype, a) in [
-        "ANOM_LOGIN_FAILURES",
         "ANOM_LOGIN_TIME",
         "ANOM_LOGIN_SESSIONS",
         "ANOM_LOGIN_ACCT",
@@ -312,10 +310,10 @@ fn each_anomaly_adds_one_record_after_the_user_record() {
     {
         let line = format!(
             "type={rtype} msg=audit(1795654095.700:166542): pid=20120 uid=0 auid=4294967295 \
-             ses=4294967295 msg='op=PAM:{} acct=\"root\" exe=\"/usr/bin/pamtester\" \
-             hostname=203.0.113.9 addr=203.0.113.9 terminal=? res=failed'\x1dUID=\"root\" \
+             ses=4294967295 msg='op=PAM:{} acct=\"root\" exe=\"sensor:{}\" \
+             hostname=203.0.113.9 addr=203.0.113.9 terminal=? res=success'\x1dUID=\"root\" \
              AUID=\"unset\"",
-            a.module
+            a.module, a.rule
         );
         want.push(sensor_line(&line, &a.rule));
     }
@@ -330,7 +328,7 @@ fn anomaly_account_is_hex_when_it_needs_to_be() {
     ev.anomalies = vec![anomaly(2104, "pam_access", "access_origin")];
     let out = show(&encode(&ev, false));
     assert!(
-        out.contains(" msg='op=PAM:pam_access acct=726F206F74 exe=\"/usr/bin/pamtester\" "),
+        out.contains(" msg='op=PAM:pam_access acct=726F206F74 exe=\"sensor:access_origin\" "),
         "{out}"
     );
 }

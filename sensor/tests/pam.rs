@@ -165,6 +165,7 @@ fn pam_records_rules_and_secrets() {
     let plain_log = dir.join("plain.log");
     let plain_out = format!("audit:{}", plain_log.display());
     let plain = Sensor::start(&["--output", &plain_out]);
+    let sensor_pids = [sensor.pid(), plain.pid()];
     let ip = |a: &str| format!("rhost={a}");
     // (scenario, pid, records the sensor must write for it, in order)
     let runs: Vec<(&str, u32, Vec<&str>)> = vec![
@@ -345,6 +346,11 @@ fn pam_records_rules_and_secrets() {
         0,
         "two failures are no anomaly"
     );
+    // Starting leaves nothing in the host's audit trail (libpam's pam_end of the layout
+    // calibration would have written USER_ERR op=PAM:bad_ident).
+    for pid in sensor_pids {
+        assert_eq!(records_of(&kernel, pid), vec![], "the sensor's own start was audited");
+    }
     // At its defaults the sensor writes only what programs wrote: every ANOM_LOGIN_* record is
     // the kernel's, and none names a sensor rule.
     for (name, pid, _) in &runs {

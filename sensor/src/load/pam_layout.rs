@@ -26,7 +26,6 @@ type PamStart =
     unsafe extern "C" fn(*const c_char, *const c_char, *const PamConv, *mut *mut c_void) -> c_int;
 type PamSetItem = unsafe extern "C" fn(*mut c_void, c_int, *const c_void) -> c_int;
 type PamGetItem = unsafe extern "C" fn(*const c_void, c_int, *mut *const c_void) -> c_int;
-type PamEnd = unsafe extern "C" fn(*mut c_void, c_int) -> c_int;
 
 /// The PAM item numbers (`security/_pam_types.h`) in PAM_ITEM_* order, and the value set.
 const ITEMS: [(usize, c_int, &CStr); 5] = [
@@ -41,15 +40,17 @@ const ITEMS: [(usize, c_int, &CStr); 5] = [
 const SCAN_BYTES: usize = 512;
 
 pub fn calibrate(libpam: &Path) -> Result<PamLayout, String> {
-    // SAFETY: libpam's documented API, called as its header declares it; the handle lives until
-    // pam_end and is read only within SCAN_BYTES, inside its allocation (pam_handle is larger).
+    // SAFETY: libpam's documented API, called as its header declares it; the handle is never
+    // freed and is read only within SCAN_BYTES, inside its allocation (pam_handle is larger).
     unsafe {
-        let lib = libloading::Library::new(libpam).map_err(|e| e.to_string())?;
+        // Kept loaded for the process's life, as the handle that is never freed points into it.
+        let lib: &'static libloading::Library = Box::leak(Box::new(
+            libloading::Library::new(libpam).map_err(|e| e.to_string())?,
+        ));
         let err = |e: libloading::Error| e.to_string();
         let start = *lib.get::<PamStart>(b"pam_start").map_err(err)?;
         let set_item = *lib.get::<PamSetItem>(b"pam_set_item").map_err(err)?;
         let get_item = *lib.get::<PamGetItem>(b"pam_get_item").map_err(err)?;
-        let end = *lib.get::<PamEnd>(b"pam_end").map_err(err)?;
         let conv = PamConv {
             conv: no_conversation,
             appdata: std::ptr::null_mut(),
@@ -85,7 +86,10 @@ pub fn calibrate(libpam: &Path) -> Result<PamLayout, String> {
             }
             Ok(())
         })();
-        end(pamh, 0);
+        // No pam_end(): with no stack run on the handle, libpam would take it for sshd faking an
+        // unknown user and write USER_ERR (`op=PAM:bad_ident`, `exe=` the sensor) into the host's
+        // audit trail at every start. The handle (and the "other" stack's modules pam_start
+        // loaded) is left allocated instead, once per start, a few kilobytes.
         result?;
         layout.known = 1;
         Ok(layout)

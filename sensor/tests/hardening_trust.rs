@@ -338,7 +338,7 @@ fn trust_is_the_kernels_and_unsent_messages_are_not_written() {
             let r = &ours[0];
             assert_eq!(r.rtype, b"USER_LOGIN");
             assert_eq!(r.get(b"msg"), Some(text.as_bytes()), "{}", show(r));
-            let untrusted = r.get(b"sensor_untrusted") == Some(b"1");
+            let untrusted = r.get(b"sensor_untrusted") == Some(b"\"1\"");
             assert_eq!(untrusted, !s.trusted, "{s:?}: {}", show(r));
             let kept_count = records_with(&kept, &needle).len();
             assert_eq!(kept_count, s.trusted as usize, "--drop-untrusted, {s:?}");

@@ -349,7 +349,11 @@ fn pam_records_rules_and_secrets() {
     // Starting leaves nothing in the host's audit trail (libpam's pam_end of the layout
     // calibration would have written USER_ERR op=PAM:bad_ident).
     for pid in sensor_pids {
-        assert_eq!(records_of(&kernel, pid), vec![], "the sensor's own start was audited");
+        assert_eq!(
+            records_of(&kernel, pid),
+            vec![],
+            "the sensor's own start was audited"
+        );
     }
     // At its defaults the sensor writes only what programs wrote: every ANOM_LOGIN_* record is
     // the kernel's, and none names a sensor rule.
@@ -366,7 +370,7 @@ fn pam_records_rules_and_secrets() {
         assert_eq!(anom(&ours), anom(&theirs), "defaults: {name}");
         assert!(
             ours.iter()
-                .all(|r| !r.get(b"sensor_rule").is_some_and(|v| v != b"libpam")),
+                .all(|r| !r.get(b"sensor_rule").is_some_and(|v| v != b"\"libpam\"")),
             "defaults: {name}: {ours:?}"
         );
     }
@@ -396,7 +400,7 @@ fn pam_records_rules_and_secrets() {
         !refused.is_empty()
             && refused
                 .iter()
-                .all(|r| r.get(b"sensor_untrusted") == Some(b"1")),
+                .all(|r| r.get(b"sensor_untrusted") == Some(b"\"1\"")),
         "{refused:?}"
     );
     assert!(records_of(&kernel, untrusted).is_empty());

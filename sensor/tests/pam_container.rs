@@ -119,6 +119,6 @@ fn pam_in_a_container(extra: &[&str]) {
         "libaudit's copy gave libpam's records; libpam's and the module's copies gave the rule's"
     );
     let anomaly = &records[2];
-    assert_eq!(anomaly.get(b"sensor_rule"), Some(&b"access_origin"[..]));
+    assert_eq!(anomaly.get(b"sensor_rule"), Some(&b"\"access_origin\""[..]));
     assert!(records.iter().all(|r| r.get(b"mntns").is_some()));
 }

@@ -16,12 +16,12 @@ type=CONFIG_CHANGE msg=audit(103.000:4): op=set audit_enabled=1 res=1
 ";
 
 const SENSOR: &str = "\
-type=SYSCALL msg=audit(100.004:7): arch=c000003e syscall=59 success=yes exit=0 items=2 ppid=1 pid=10 comm=\"ls\" exe=\"/usr/bin/ls\" key=(null) cgroup_id=1
+type=SYSCALL msg=audit(100.004:7): arch=c000003e syscall=59 success=yes exit=0 items=2 ppid=1 pid=10 comm=\"ls\" exe=\"/usr/bin/ls\" key=(null) cgroup_id=\"1\"
 type=EXECVE msg=audit(100.004:7): argc=1 a0=\"ls\"
 type=PATH msg=audit(100.004:7): item=0 name=\"/bin/ls\" inode=5
 type=PATH msg=audit(100.004:7): item=1 name=\"/lib64/ld\" inode=9
 type=PROCTITLE msg=audit(100.004:7): proctitle=\"ls\"
-type=USER_ACCT msg=audit(102.001:8): pid=12 uid=0 auid=4294967295 ses=4294967295 msg='op=PAM:accounting acct=\"root\" res=success' cgroup_id=1
+type=USER_ACCT msg=audit(102.001:8): pid=12 uid=0 auid=4294967295 ses=4294967295 msg='op=PAM:accounting acct=\"root\" res=success' cgroup_id=\"1\"
 type=ANOM_ABEND msg=audit(104.000:9): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=13 sig=11 res=1
 ";
 

@@ -32,8 +32,8 @@ pub fn lines(text: &[String]) -> Vec<u8> {
         .collect()
 }
 
-const CONTAINER: &str = " cgroup_id=4242 cgroup=\"/system.slice/ssh.service\" pidns=4026531836 \
-                         mntns=4026531841 netns=4026531840 utsns=4026531838 nspid=1";
+const CONTAINER: &str = " cgroup_id=\"4242\" cgroup=\"/system.slice/ssh.service\" pidns=\"4026531836\" \
+                         mntns=\"4026531841\" netns=\"4026531840\" utsns=\"4026531838\" nspid=\"1\"";
 
 pub fn container() -> Container {
     Container {

@@ -120,7 +120,7 @@ pub(super) fn write_execve(out: &mut Vec<u8>, ev: &ExecEvent) {
     if let Some(t) = ev.argv_truncated {
         put!(
             out,
-            " sensor_trunc_args={} sensor_trunc_bytes={}",
+            " sensor_trunc_args=\"{}\" sensor_trunc_bytes=\"{}\"",
             t.missing_args,
             t.missing_bytes
         );

@@ -9,7 +9,11 @@
 //! # Fields the sensor adds
 //! These names never occur in the kernel's SYSCALL/EXECVE records nor in auditd's DAEMON records,
 //! so tools that know auditd's fields ignore them, and `parse` reads them back. They are stable:
-//! other code parses them.
+//! other code parses them. Every value the sensor composes itself (numbers, lists, rule names)
+//! is written quoted: by auditd's convention a bare value of a field a reader does not know is
+//! hex, so `pidns=4026531836` would read as five bytes to LAUREL or auparse's `interpret`;
+//! `pidns="4026531836"` reads as itself everywhere. Values from a process or a file system
+//! follow the untrusted-string rule (quoted when clean, else hex), as the kernel's do.
 //! - SYSCALL, after `key=` and before the 0x1d enrichment:
 //!   `cgroup_id=` (decimal cgroup v2 id), `cgroup=` (cgroup v2 path, untrusted rule; auparse already
 //!   knows `cgroup` as an escaped field), `pidns=` `mntns=` `netns=` `utsns=` (namespace inode
@@ -76,8 +80,9 @@ pub fn write_lost(out: &mut Vec<u8>, ev: &LostEvent) {
     begin(out, "DAEMON_ERR", &ev.stamp);
     put!(
         out,
-        "op=sensor_lost lost={} delta={} ringbuf={} read_errors={} channel={} incomplete={} \
-         lookups_late={} roots_unwatched={} unwritten={} res=failed\n",
+        "op=sensor_lost lost=\"{}\" delta=\"{}\" ringbuf=\"{}\" read_errors=\"{}\" \
+         channel=\"{}\" incomplete=\"{}\" lookups_late=\"{}\" roots_unwatched=\"{}\" \
+         unwritten=\"{}\" res=failed\n",
         ev.total,
         ev.delta,
         ev.ringbuf,
@@ -234,7 +239,7 @@ fn push_interp_ids(out: &mut Vec<u8>, names: &dyn Names, ids: &[(&str, u32, bool
 
 /// The sensor's container fields (see the module documentation), after auditd's own.
 fn push_container(out: &mut Vec<u8>, c: &Container, cut: &PathsTruncated) {
-    put!(out, " cgroup_id={} cgroup=", c.cgroup_id);
+    put!(out, " cgroup_id=\"{}\" cgroup=", c.cgroup_id);
     // The kernel's rule, and a `'` in hex too: these fields follow the `msg='…'` of user
     // records, and a cgroup name is anyone's to choose in a delegated subtree.
     if c.cgroup_path.contains(&b'\'') {
@@ -244,7 +249,7 @@ fn push_container(out: &mut Vec<u8>, c: &Container, cut: &PathsTruncated) {
     }
     put!(
         out,
-        " pidns={} mntns={} netns={} utsns={} nspid={}",
+        " pidns=\"{}\" mntns=\"{}\" netns=\"{}\" utsns=\"{}\" nspid=\"{}\"",
         c.pid_ns,
         c.mnt_ns,
         c.net_ns,
@@ -262,7 +267,7 @@ fn push_container(out: &mut Vec<u8>, c: &Container, cut: &PathsTruncated) {
             .filter(|(on, _)| *on)
             .map(|(_, n)| *n)
             .collect();
-        put!(out, " sensor_trunc_paths={}", list.join(","));
+        put!(out, " sensor_trunc_paths=\"{}\"", list.join(","));
     }
 }
 

@@ -151,6 +151,6 @@ fn write_record(
     };
     begin_user_record(out, msg_type, &ev.stamp, &sender, text);
     out.extend_from_slice(b" sensor_rule=");
-    out.extend_from_slice(rule.as_bytes());
+    push_untrusted(out, rule.as_bytes());
     end_user_record(out, &ev.container, &ev.paths_truncated, &sender, enriched);
 }

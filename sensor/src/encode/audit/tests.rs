@@ -253,7 +253,7 @@ fn truncation_and_edge_cases() {
     ev.syscall = Syscall::EXECVEAT;
     ev.container.container_id = Some("0123abcd".into());
     let out = show(&encode(&ev, true));
-    let want = "type=EXECVE msg=audit(1795642256.001:1): argc=3 sensor_trunc_args=3 sensor_trunc_bytes=12\ntype=PROCTITLE msg=audit(1795642256.001:1): proctitle=\"(null)\"\n";
+    let want = "type=EXECVE msg=audit(1795642256.001:1): argc=3 sensor_trunc_args=\"3\" sensor_trunc_bytes=\"12\"\ntype=PROCTITLE msg=audit(1795642256.001:1): proctitle=\"(null)\"\n";
     assert!(out.ends_with(want), "{out}");
     assert!(
         out.contains(" syscall=322 ")
@@ -261,7 +261,7 @@ fn truncation_and_edge_cases() {
             && out.contains("SYSCALL=execveat ")
     );
     assert!(
-        out.contains(" nspid=1 container=\"0123abcd\"^]ARCH=x86_64 "),
+        out.contains(" nspid=\"1\" container=\"0123abcd\"^]ARCH=x86_64 "),
         "{out}"
     );
     // A failed exec has no EXECVE record even if argv was captured.
@@ -290,7 +290,7 @@ fn lost_record() {
     });
     let mut out = Vec::new();
     write_event(&mut out, &ev, Some(&names()));
-    assert_eq!(show(&out), "type=DAEMON_ERR msg=audit(17.005:9): op=sensor_lost lost=10 delta=4 ringbuf=1 read_errors=2 channel=7 incomplete=3 lookups_late=5 roots_unwatched=1 unwritten=2 res=failed\n");
+    assert_eq!(show(&out), "type=DAEMON_ERR msg=audit(17.005:9): op=sensor_lost lost=\"10\" delta=\"4\" ringbuf=\"1\" read_errors=\"2\" channel=\"7\" incomplete=\"3\" lookups_late=\"5\" roots_unwatched=\"1\" unwritten=\"2\" res=failed\n");
 }
 
 mod anomaly;

@@ -24,10 +24,10 @@ pub fn write_user_message(out: &mut Vec<u8>, ev: &UserMessageEvent, enriched: Op
     };
     begin_user_record(out, ev.msg_type, &ev.stamp, &sender, &ev.text);
     if !ev.trusted {
-        out.extend_from_slice(b" sensor_untrusted=1");
+        out.extend_from_slice(b" sensor_untrusted=\"1\"");
     }
     if ev.truncated {
-        out.extend_from_slice(b" sensor_trunc_msg=1");
+        out.extend_from_slice(b" sensor_trunc_msg=\"1\"");
     }
     end_user_record(out, &ev.container, &ev.paths_truncated, &sender, enriched);
 }

@@ -58,9 +58,13 @@ pub fn execve_argv(records: &[Record]) -> Result<Vec<Vec<u8>>, ParseError> {
     for rec in records.iter().filter(|r| r.rtype == b"EXECVE") {
         for (k, v) in &rec.fields {
             let num = || {
-                std::str::from_utf8(v)
-                    .ok()
-                    .and_then(|s| s.parse::<usize>().ok())
+                // argc is the kernel's (bare), sensor_trunc_args the sensor's (quoted).
+                let v = std::str::from_utf8(v).ok()?;
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v);
+                v.parse::<usize>().ok()
             };
             match k.as_slice() {
                 b"argc" => argc = Some(num().ok_or_else(|| err("bad argc".into()))?),
@@ -182,6 +186,7 @@ pub fn exec_event(records: &[Record]) -> Result<ExecEvent, ParseError> {
     let paths_truncated = match sc.get(b"sensor_trunc_paths") {
         None => PathsTruncated::default(),
         Some(list) => {
+            let list = decode_value(list);
             let has = |n: &[u8]| list.split(|&b| b == b',').any(|x| x == n);
             PathsTruncated {
                 cwd: has(b"cwd"),
@@ -270,8 +275,14 @@ fn utf8<'a>(r: &'a Record, k: &'static str) -> Result<&'a str, ParseError> {
     std::str::from_utf8(field(r, k)?).map_err(|_| bad(r, k))
 }
 
+/// A number: the kernel's are bare, the sensor's own fields quoted (see `encode::audit`).
 fn num<T: FromStr>(r: &Record, k: &'static str) -> Result<T, ParseError> {
-    utf8(r, k)?.parse().map_err(|_| bad(r, k))
+    let v = utf8(r, k)?;
+    let v = v
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v);
+    v.parse().map_err(|_| bad(r, k))
 }
 
 /// `dev=fe:00` / `rdev=00:00` (`%02x:%02x`) into `base`.

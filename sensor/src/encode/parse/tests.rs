@@ -175,7 +175,7 @@ fn argv_errors_and_truncation() {
         ParseError::Execve(_)
     ));
     let r = recs(
-        "type=EXECVE msg=audit(1.0:5): argc=5 a0=\"x\" sensor_trunc_args=4 sensor_trunc_bytes=9",
+        "type=EXECVE msg=audit(1.0:5): argc=5 a0=\"x\" sensor_trunc_args=\"4\" sensor_trunc_bytes=\"9\"",
     );
     assert_eq!(execve_argv(&r).unwrap(), [b"x"]);
 }

@@ -334,7 +334,7 @@ fn standalone_promiscuous_carries_the_container() {
     ev.paths_truncated.cgroup = true;
     let out = show(&encode(&ev, true));
     let tail =
-        " nspid=1 container=\"c0ffee\" sensor_trunc_paths=cgroup^]AUID=\"unset\" UID=\"root\" \
+        " nspid=\"1\" container=\"c0ffee\" sensor_trunc_paths=\"cgroup\"^]AUID=\"unset\" UID=\"root\" \
                 GID=\"root\"\n";
     assert!(out.ends_with(tail), "{out}");
     assert_eq!(out.lines().count(), 1, "{out}");

@@ -338,7 +338,7 @@ fn truncated_paths_are_named_on_syscall() {
     let text = show(&encode(&ev, false));
     let syscall = text.lines().next().unwrap();
     assert!(
-        syscall.ends_with(" sensor_trunc_paths=cwd,cgroup"),
+        syscall.ends_with(" sensor_trunc_paths=\"cwd,cgroup\""),
         "{syscall}"
     );
     assert_eq!(text.matches("sensor_trunc_paths").count(), 1);
@@ -377,7 +377,7 @@ fn abend() -> AbendEvent {
 fn golden_anom_abend() {
     let mut out = Vec::new();
     write_event(&mut out, &Event::Abend(abend()), Some(&names()));
-    let want_prefix = "type=ANOM_ABEND msg=audit(1795649012.183:73529): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=5781 comm=\"sh\" exe=\"/usr/bin/dash\" sig=11 res=1 cgroup_id=1 cgroup=\"/\" pidns=0";
+    let want_prefix = "type=ANOM_ABEND msg=audit(1795649012.183:73529): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=5781 comm=\"sh\" exe=\"/usr/bin/dash\" sig=11 res=1 cgroup_id=\"1\" cgroup=\"/\" pidns=\"0\"";
     let want_suffix = "^]AUID=\"unset\" UID=\"root\" GID=\"root\"\n";
     let text = show(&out);
     assert!(

@@ -92,7 +92,7 @@ fn encode(ev: &PamEvent, enriched: bool) -> Vec<u8> {
 
 /// A sensor record: auditd's line with `sensor_rule=` and the container fields.
 fn sensor_line(line: &str, rule: &str) -> String {
-    with_container(&insert(line, &format!(" sensor_rule={rule}")))
+    with_container(&insert(line, &format!(" sensor_rule=\"{rule}\"")))
 }
 
 /// Both outputs of `ev` against the expected ENRICHED lines, byte for byte.

@@ -82,7 +82,7 @@ fn golden_anom_login_location_from_pam_access() {
 fn an_untrusted_message_is_marked() {
     let mut ev = user_acct();
     ev.trusted = false;
-    let want = with_container(&insert(&kernel()[0], " sensor_untrusted=1"));
+    let want = with_container(&insert(&kernel()[0], " sensor_untrusted=\"1\""));
     assert_line(&ev, &want);
 }
 
@@ -90,11 +90,11 @@ fn an_untrusted_message_is_marked() {
 fn a_truncated_message_is_marked() {
     let mut ev = user_acct();
     ev.truncated = true;
-    let want = with_container(&insert(&kernel()[0], " sensor_trunc_msg=1"));
+    let want = with_container(&insert(&kernel()[0], " sensor_trunc_msg=\"1\""));
     assert_line(&ev, &want);
 
     ev.trusted = false;
-    let both = " sensor_untrusted=1 sensor_trunc_msg=1";
+    let both = " sensor_untrusted=\"1\" sensor_trunc_msg=\"1\"";
     assert_line(&ev, &with_container(&insert(&kernel()[0], both)));
 }
 
@@ -104,7 +104,7 @@ fn container_id_and_cut_paths_follow_the_container_fields() {
     ev.container.container_id = Some("c0ffee".into());
     ev.paths_truncated.exe = true;
     ev.paths_truncated.cgroup = true;
-    let extra = " container=\"c0ffee\" sensor_trunc_paths=exe,cgroup";
+    let extra = " container=\"c0ffee\" sensor_trunc_paths=\"exe,cgroup\"";
     assert_line(&ev, &insert(&with_container(&kernel()[0]), extra));
 }
 
@@ -172,14 +172,14 @@ fn hostile_texts_are_hex_and_cannot_forge_lines_or_separators() {
                 assert_eq!(shown.matches("msg=audit(").count(), 1, "{shown}");
                 let mut marks = String::new();
                 if !trusted {
-                    marks.push_str(" sensor_untrusted=1");
+                    marks.push_str(" sensor_untrusted=\"1\"");
                 }
                 if truncated {
-                    marks.push_str(" sensor_trunc_msg=1");
+                    marks.push_str(" sensor_trunc_msg=\"1\"");
                 }
                 let want = format!(
                     "type=USER_ACCT msg=audit(1795654095.700:9): pid=20120 uid=0 \
-                     auid=4294967295 ses=4294967295 msg={}{marks} cgroup_id=4242 ",
+                     auid=4294967295 ses=4294967295 msg={}{marks} cgroup_id=\"4242\" ",
                     hex(text)
                 );
                 assert!(shown.starts_with(&want), "{shown}");
@@ -205,7 +205,7 @@ fn benign_texts_stay_quoted_as_sent() {
         b"op=x ~!@#$%^&*()_+{}|:<>?`-=[]\\;,./ res=success",
     ] {
         let out = encode(&message(1101, 9, text), false);
-        let want = [b" msg='", text, b"' cgroup_id=4242 "].concat();
+        let want = [b" msg='", text, b"' cgroup_id=\"4242\" "].concat();
         assert!(
             out.windows(want.len()).any(|w| w == want.as_slice()),
             "{}",

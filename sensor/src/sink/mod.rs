@@ -5,7 +5,7 @@
 use std::{io, path::PathBuf, str::FromStr};
 
 use crate::{
-    encode::{audit, audit::names::SystemNames, proto},
+    encode::{audit, audit::names::LiveNames, proto},
     event::Event,
 };
 
@@ -55,7 +55,7 @@ use output::Output;
 
 pub struct Sink {
     outputs: Vec<Output>,
-    names: Option<SystemNames>,
+    names: Option<LiveNames>,
     host: proto::HostInfo,
     buf: Vec<u8>,
 }
@@ -71,7 +71,7 @@ impl Sink {
         let names = specs
             .iter()
             .any(|s| s.format == Format::Enriched)
-            .then(SystemNames::load)
+            .then(LiveNames::load)
             .transpose()?;
         Ok(Sink {
             outputs,
@@ -83,12 +83,25 @@ impl Sink {
 
     /// Encodes `ev` for every output and queues it there whole; [`Sink::flush`] writes.
     pub fn write(&mut self, ev: &Event) {
+        if let Some(names) = &mut self.names {
+            names.refresh();
+        }
         for out in &mut self.outputs {
             self.buf.clear();
             match out.format {
                 Format::Audit => audit::write_event(&mut self.buf, ev, None),
                 Format::Enriched => {
-                    audit::write_event(&mut self.buf, ev, self.names.as_ref().map(|n| n as _))
+                    let Some(names) = &mut self.names else {
+                        audit::write_event(&mut self.buf, ev, None);
+                        out.push(&self.buf);
+                        continue;
+                    };
+                    audit::write_event(&mut self.buf, ev, Some(&*names));
+                    // An id not in the files may be an account just created: look again.
+                    if names.missed() && names.refresh() {
+                        self.buf.clear();
+                        audit::write_event(&mut self.buf, ev, Some(&*names));
+                    }
                 }
                 Format::Proto => {
                     proto::write_delimited(&mut self.buf, &proto::to_envelope(ev, &self.host))

@@ -36,7 +36,7 @@ use crate::event::{
     Syscall, Task, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, UNSET_ID,
 };
 use hexq::{needs_hex, push_hex, push_quoted, push_untrusted, raw_safe};
-pub use names::{FixedNames, Names, SystemNames};
+pub use names::{FixedNames, LiveNames, Names, SystemNames};
 
 /// Separates the kernel's fields from auditd's interpretations (AUDIT_INTERP_SEPARATOR).
 pub const INTERP_SEPARATOR: u8 = 0x1d;
@@ -217,10 +217,10 @@ fn push_raw_name(out: &mut Vec<u8>, name: Option<&[u8]>, none: &[u8]) {
 /// Enriched ` KEY="name"` fields; `true` marks a user id, `false` a group id.
 fn push_ids(out: &mut Vec<u8>, names: &dyn Names, ids: &[(&str, u32, bool)]) {
     for &(key, id, is_user) in ids {
-        let name = if is_user {
-            names.user(id)
-        } else {
-            names.group(id)
+        let name = match (id, is_user) {
+            (UNSET_ID, _) => None,
+            (_, true) => names.user(id),
+            (_, false) => names.group(id),
         };
         put!(out, " {key}=");
         push_untrusted(out, &id_text(id, name));

@@ -1,12 +1,16 @@
 //! uid/gid → name lookups for the ENRICHED part of audit records.
 //!
 //! auditd resolves names through NSS (`getpwuid`/`getgrgid`) when it writes each record; the sensor
-//! reads the local files once instead, so that encoding never blocks on a directory service and
-//! stays deterministic. Users known only to LDAP/SSSD therefore appear as `unknown(N)`.
+//! reads the local files instead, so that encoding never blocks on a directory service. Users
+//! known only to LDAP/SSSD therefore appear as `unknown(N)`. The files are read again when they
+//! change ([`LiveNames`]), so an account created while the sensor runs is named as auditd names it.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Name lookups used by the enriched encoder. Returned names are written with the untrusted-string
 /// rule, so an implementation need not sanitise them.
@@ -74,6 +78,105 @@ fn parse_db(text: &[u8]) -> HashMap<u32, Vec<u8>> {
     map
 }
 
+/// What tells that a file was replaced or rewritten: useradd and vipw rename a new file over the
+/// old one, an editor may rewrite it in place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Version {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+fn version(path: &Path) -> Option<Version> {
+    let m = std::fs::metadata(path).ok()?;
+    Some(Version {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+    })
+}
+
+/// [`SystemNames`] kept current: the files are checked for a change at most every
+/// `LiveNames::PERIOD`, and at once (at most every `LiveNames::MISS_PERIOD`) after a lookup
+/// missed, since a miss is what a new account looks like. A check is two `stat()`s of root-owned
+/// files; a reload reads them again (a failed read keeps the names held).
+#[derive(Debug)]
+pub struct LiveNames {
+    names: SystemNames,
+    files: [PathBuf; 2],
+    seen: [Option<Version>; 2],
+    checked: Instant,
+    missed: Cell<bool>,
+}
+
+impl LiveNames {
+    const PERIOD: Duration = Duration::from_secs(1);
+    const MISS_PERIOD: Duration = Duration::from_millis(1);
+
+    pub fn load() -> io::Result<Self> {
+        Self::from_files(Path::new("/etc/passwd"), Path::new("/etc/group"))
+    }
+
+    pub fn from_files(passwd: &Path, group: &Path) -> io::Result<Self> {
+        let files = [passwd.to_path_buf(), group.to_path_buf()];
+        let seen = [version(passwd), version(group)];
+        Ok(LiveNames {
+            names: SystemNames::from_files(passwd, group)?,
+            files,
+            seen,
+            checked: Instant::now(),
+            missed: Cell::new(false),
+        })
+    }
+
+    /// Reads the files again if they changed and a check is due; true when the names changed.
+    pub fn refresh(&mut self) -> bool {
+        let since = self.checked.elapsed();
+        let due = since >= Self::PERIOD || (self.missed.get() && since >= Self::MISS_PERIOD);
+        if !due {
+            return false;
+        }
+        self.checked = Instant::now();
+        self.missed.set(false);
+        let now = [version(&self.files[0]), version(&self.files[1])];
+        if now == self.seen {
+            return false;
+        }
+        match SystemNames::from_files(&self.files[0], &self.files[1]) {
+            Ok(names) => {
+                self.names = names;
+                self.seen = now;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Whether a lookup missed since the last check.
+    pub fn missed(&self) -> bool {
+        self.missed.get()
+    }
+}
+
+impl Names for LiveNames {
+    fn user(&self, uid: u32) -> Option<Vec<u8>> {
+        let name = self.names.user(uid);
+        if name.is_none() {
+            self.missed.set(true);
+        }
+        name
+    }
+    fn group(&self, gid: u32) -> Option<Vec<u8>> {
+        let name = self.names.group(gid);
+        if name.is_none() {
+            self.missed.set(true);
+        }
+        name
+    }
+}
+
 /// A fixed map, for tests and for replaying logs from another machine.
 #[derive(Clone, Debug, Default)]
 pub struct FixedNames {
@@ -119,6 +222,34 @@ mod tests {
         assert_eq!(n.user(1), None);
         assert_eq!(n.group(4).as_deref(), Some(&b"adm"[..]));
         assert_eq!(n.group(65534), None);
+    }
+
+    #[test]
+    fn an_account_added_later_is_named_after_the_next_check() {
+        let dir = std::env::temp_dir().join(format!("sensor-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (passwd, group) = (dir.join("passwd"), dir.join("group"));
+        std::fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").unwrap();
+        std::fs::write(&group, "root:x:0:\n").unwrap();
+        let mut n = LiveNames::from_files(&passwd, &group).unwrap();
+        assert_eq!(n.user(1005), None);
+        assert!(n.missed());
+        // As useradd does: a new file renamed over the old one.
+        let new = dir.join("passwd+");
+        std::fs::write(
+            &new,
+            "root:x:0:0::/root:/bin/sh\nlate:x:1005:1005::/:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::rename(&new, &passwd).unwrap();
+        std::thread::sleep(LiveNames::MISS_PERIOD);
+        assert!(n.refresh());
+        assert_eq!(n.user(1005).as_deref(), Some(&b"late"[..]));
+        assert!(!n.missed());
+        // Nothing changed: no reload, even when due.
+        std::thread::sleep(LiveNames::PERIOD);
+        assert!(!n.refresh());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use super::{
     hexq::{decode_hex, push_hex, raw_safe},
     push_untrusted,
-    user::{begin_user_record, end_user_record, Sender},
+    user::{begin_user_record, end_user_record, MsgIds, Sender},
     Names,
 };
 use crate::event::{PamEvent, PamFunction};
@@ -152,5 +152,13 @@ fn write_record(
     begin_user_record(out, msg_type, &ev.stamp, &sender, text);
     out.extend_from_slice(b" sensor_rule=");
     push_untrusted(out, rule.as_bytes());
-    end_user_record(out, &ev.container, &ev.paths_truncated, &sender, enriched);
+    let inner = MsgIds { msg_type, text };
+    end_user_record(
+        out,
+        &ev.container,
+        &ev.paths_truncated,
+        &sender,
+        inner,
+        enriched,
+    );
 }

@@ -29,7 +29,18 @@ pub fn write_user_message(out: &mut Vec<u8>, ev: &UserMessageEvent, enriched: Op
     if ev.truncated {
         out.extend_from_slice(b" sensor_trunc_msg=\"1\"");
     }
-    end_user_record(out, &ev.container, &ev.paths_truncated, &sender, enriched);
+    let inner = MsgIds {
+        msg_type: ev.msg_type,
+        text: &ev.text,
+    };
+    end_user_record(
+        out,
+        &ev.container,
+        &ev.paths_truncated,
+        &sender,
+        inner,
+        enriched,
+    );
 }
 
 /// Who sent a user message, as the kernel prefixes it.
@@ -61,17 +72,97 @@ pub fn begin_user_record(out: &mut Vec<u8>, msg_type: u32, stamp: &Stamp, s: &Se
     }
 }
 
-/// The container fields, auditd's enrichment (`UID= AUID=`) and the end of the line.
+/// The text of a message, whose own id fields auditd interprets too.
+pub struct MsgIds<'a> {
+    pub msg_type: u32,
+    pub text: &'a [u8],
+}
+
+/// The container fields, auditd's enrichment (`UID= AUID=`, then the ids inside the text, e.g.
+/// sshd's and shadow's `id=`) and the end of the line.
 pub fn end_user_record(
     out: &mut Vec<u8>,
     container: &Container,
     cut: &PathsTruncated,
     s: &Sender,
+    inner: MsgIds,
     enriched: Option<&dyn Names>,
 ) {
     push_container(out, container, cut);
     if let Some(names) = enriched {
-        push_interp_ids(out, names, &[("UID", s.uid, true), ("AUID", s.auid, true)]);
+        let mut ids = vec![
+            ("UID".to_string(), s.uid, true),
+            ("AUID".to_string(), s.auid, true),
+        ];
+        ids.extend(text_ids(inner));
+        let ids: Vec<(&str, u32, bool)> =
+            ids.iter().map(|(k, v, u)| (k.as_str(), *v, *u)).collect();
+        push_interp_ids(out, names, &ids);
     }
     out.push(b'\n');
+}
+
+/// auparse's uid and gid field names (`auparse/typetab.h`).
+const UID_FIELDS: [&str; 13] = [
+    "auid",
+    "uid",
+    "euid",
+    "suid",
+    "fsuid",
+    "ouid",
+    "oauid",
+    "old-auid",
+    "iuid",
+    "id",
+    "inode_uid",
+    "sauid",
+    "obj_uid",
+];
+const GID_FIELDS: [&str; 9] = [
+    "obj_gid",
+    "gid",
+    "egid",
+    "sgid",
+    "fsgid",
+    "ogid",
+    "igid",
+    "inode_gid",
+    "new_gid",
+];
+const ADD_GROUP: u32 = 1116;
+const DEL_GROUP: u32 = 1117;
+const GRP_MGMT: u32 = 1132;
+
+/// The id fields of a message's text, in order, as auditd's ENRICHED format interprets them:
+/// upper-cased name, the id, and whether it is a user (`id=` of a group record is a group, as
+/// `auparse_interp_adjust_type()` says). Only decimal values are taken; a text sent in hex
+/// (which the kernel would have written raw) is not looked into.
+fn text_ids(m: MsgIds) -> Vec<(String, u32, bool)> {
+    let mut out = Vec::new();
+    if m.text.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\'') {
+        return out;
+    }
+    for word in m.text.split(|&b| b == b' ') {
+        let Some(eq) = word.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        let (Ok(key), Ok(value)) = (
+            std::str::from_utf8(&word[..eq]),
+            std::str::from_utf8(&word[eq + 1..]),
+        ) else {
+            continue;
+        };
+        let group_id = key == "id" && matches!(m.msg_type, ADD_GROUP | DEL_GROUP | GRP_MGMT);
+        let is_user = UID_FIELDS.contains(&key) && !group_id;
+        if !is_user && !GID_FIELDS.contains(&key) && !group_id {
+            continue;
+        }
+        let id = match value.parse::<i64>() {
+            Ok(-1) => u32::MAX,
+            Ok(v) if (0..=u32::MAX as i64).contains(&v) => v as u32,
+            _ => continue,
+        };
+        out.push((key.to_ascii_uppercase(), id, is_user));
+    }
+    out
 }

@@ -233,3 +233,35 @@ fn hostile_container_fields_stay_inside_their_values() {
         assert!(shown.contains(&format!("{id}{tail}")), "{shown}");
     }
 }
+
+#[test]
+fn ids_inside_the_text_are_enriched_as_auditd_does() {
+    // sshd's USER_LOGIN names the account by id; shadow's group records use id= for a group.
+    let login = message(
+        1112,
+        7,
+        br#"op=login id=0 exe="/usr/sbin/sshd" hostname=? addr=127.0.0.1 terminal=ssh res=success"#,
+    );
+    let out = show(&encode(&login, true));
+    assert!(
+        out.ends_with("^]UID=\"root\" AUID=\"unset\" ID=\"root\"\n"),
+        "{out}"
+    );
+    let group = message(
+        1116,
+        8,
+        b"op=add-group id=0 exe=\"/usr/sbin/groupadd\" res=success",
+    );
+    let out = show(&encode(&group, true));
+    assert!(out.ends_with("AUID=\"unset\" ID=\"root\"\n"), "{out}");
+    let unset = message(1112, 9, b"op=login id=4294967295 old-auid=-1 res=failed");
+    let out = show(&encode(&unset, true));
+    assert!(
+        out.ends_with("AUID=\"unset\" ID=\"unset\" OLD-AUID=\"unset\"\n"),
+        "{out}"
+    );
+    // Not an id, or not decimal: nothing added; the raw output never has any.
+    let other = message(1112, 10, b"op=login acct=\"0\" id=? uid=0x1 res=failed");
+    assert!(show(&encode(&other, true)).ends_with("^]UID=\"root\" AUID=\"unset\"\n"));
+    assert!(!show(&encode(&login, false)).contains("ID="));
+}

@@ -19,8 +19,8 @@ pub struct Header {
     /// Thread-group id (userspace pid).
     pub pid: u32,
     pub _pad: u32,
-    /// CLOCK_MONOTONIC_COARSE, nanoseconds: the clock tick the kernel's audit stamps use (it
-    /// stamps with the coarse real-time clock; the agent adds the real-time offset).
+    /// CLOCK_MONOTONIC, nanoseconds (the agent derives the kernel's coarse audit stamp from it:
+    /// `normalise::clock`).
     pub mono_ns: u64,
 }
 
@@ -108,6 +108,9 @@ pub const PATH_TASK_CGROUP: u32 = 5;
 pub const PATH_TASK_CWD: u32 = 6;
 pub const PATH_ARG_NAME: u32 = 7;
 pub const PATH_ARG_NEWNAME: u32 = 8;
+/// A failed exec's name read again at syscall exit, when it could not be read at entry (sent
+/// before its [`ExecExit`]).
+pub const PATH_EXEC_NAME: u32 = 9;
 
 /// Bytes of path components; a component is at most NAME_MAX (255) + NUL.
 pub const PATH_BUF: usize = 4096;
@@ -125,7 +128,9 @@ pub struct ExecPath {
     pub len: u32,
     /// 1 when the walk stopped before reaching the root (too deep or a read failed).
     pub truncated: u32,
-    pub _pad: u32,
+    /// 1 when `d_path()` would end the path with ` (deleted)`: the file was unlinked, or it is
+    /// a pseudo file that never had a directory (a memfd: `/memfd:NAME (deleted)`).
+    pub deleted: u32,
     pub data: [u8; PATH_BUF + PATH_NAME_MAX],
 }
 pub const EXEC_PATH_FIXED: usize = core::mem::size_of::<ExecPath>() - PATH_BUF - PATH_NAME_MAX;

@@ -64,6 +64,8 @@ pub struct KernelOffsets {
     pub sb_dev: u32,
     pub dentry_parent: u32,
     pub dentry_name: u32,
+    /// `dentry.d_hash.pprev`: NULL when the dentry is unhashed (`d_unhashed()`).
+    pub dentry_hash_pprev: u32,
     pub qstr_name: u32,
     pub vfsmount_root: u32,
     pub mount_parent: u32,

@@ -4,7 +4,8 @@
 
 use aya_ebpf::{
     helpers::generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str},
-    macros::{raw_tracepoint, tracepoint},
+    macros::{map, raw_tracepoint, tracepoint},
+    maps::LruHashMap,
     programs::{RawTracePointContext, TracePointContext},
 };
 use aya_log_ebpf::{debug, warn};
@@ -12,14 +13,21 @@ use sensor_common::{
     syscalls::x86_64, Caps, ExecArgs, ExecEnter, ExecExit, ExecSched, Header, ARGS_CHUNK,
     ARGS_MAX_CHUNKS, CTR_EXIT_LOST, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED, EXEC_ENTER_FIXED,
     FILENAME_MAX, KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT, KIND_EXEC_SCHED, PATH_CGROUP,
-    PATH_CWD, PATH_EXE,
+    PATH_CWD, PATH_EXE, PATH_EXEC_NAME,
 };
 
 use crate::{
     kernel::{current_task, header, off, proctitle, read, read_errors_so_far, task_info, task_ns},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
-    path::{send_exe_and_cgroup, send_path, TaskRoot},
+    path::{send_exe_and_cgroup, send_path, send_user_string, TaskRoot},
 };
+
+/// Name pointers whose read failed at syscall entry, by thread: a string literal in a page a
+/// freshly forked child has not touched yet is not mapped until the kernel's own copy faults it
+/// in, and a tracepoint may not fault. At exit the page is there, and a failed exec still has
+/// the caller's memory, so the name is read again. LRU: a thread that never exits is forgotten.
+#[map]
+static NAME_RETRY: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
 
 #[inline(always)]
 fn read_caps(cred: u64) -> Caps {
@@ -71,6 +79,9 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
     };
     // The helper counts the NUL; the event does not.
     e.filename_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
+    if n < 0 {
+        let _ = NAME_RETRY.insert(&e.hdr.tid, &name, 0);
+    }
     let len = if e.filename_len > 0 {
         e.filename_len as usize
     } else {
@@ -191,6 +202,14 @@ fn exit(ctx: &TracePointContext) {
     let errors_before = read_errors_so_far();
     let hdr = header(KIND_EXEC_EXIT);
 
+    if let Some(&name) = unsafe { NAME_RETRY.get(&hdr.tid) } {
+        let _ = NAME_RETRY.remove(&hdr.tid);
+        // After a successful exec the pointer is the old program's; the agent takes the name
+        // from bprm (the sched record) instead.
+        if ret < 0 {
+            send_user_string(hdr, PATH_EXEC_NAME, name);
+        }
+    }
     let root = TaskRoot::of(task);
     send_path(hdr, PATH_CWD, root.fs + off!(fs_pwd), &root);
     let exe_file = send_exe_and_cgroup(hdr, task, &root, PATH_EXE, PATH_CGROUP);

@@ -33,7 +33,7 @@ pub fn header(kind: u32) -> sensor_common::Header {
         tid: id as u32,
         pid: (id >> 32) as u32,
         _pad: 0,
-        mono_ns: unsafe { aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns() },
+        mono_ns: unsafe { aya_ebpf::helpers::generated::bpf_ktime_get_ns() },
     }
 }
 

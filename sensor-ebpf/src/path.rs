@@ -23,6 +23,7 @@ pub struct Walk {
     vfsmnt: u64,
     len: u64,
     done: u64,
+    deleted: u64,
 }
 
 #[map]
@@ -62,7 +63,7 @@ fn finish(p: &mut ExecPath, w: &Walk, hdr: Header, which: u32) {
     p.which = which;
     p.len = len as u32;
     p.truncated = (w.done == 0) as u32;
-    p._pad = 0;
+    p.deleted = w.deleted as u32;
     output_prefix(p as *const ExecPath, EXEC_PATH_FIXED + len);
 }
 
@@ -129,6 +130,11 @@ pub fn send_path(hdr: Header, which: u32, path_ptr: u64, root: &TaskRoot) {
     w.node = read(path_ptr, off!(path_dentry));
     w.len = 0;
     w.done = 0;
+    // d_path()'s `d_unlinked()`: unhashed and not a root of its own.
+    let leaf = w.node;
+    let hashed: u64 = read(leaf, off!(dentry_hash_pprev));
+    let leaf_parent: u64 = read(leaf, off!(dentry_parent));
+    w.deleted = (hashed == 0 && leaf_parent != leaf && leaf_parent != 0) as u64;
     for _ in 0..PATH_MAX_DEPTH {
         let (dentry, vfsmnt) = unsafe {
             (
@@ -154,8 +160,14 @@ pub fn send_path(hdr: Header, which: u32, path_ptr: u64, root: &TaskRoot) {
             continue;
         }
         let parent: u64 = read(dentry, off!(dentry_parent));
-        if parent == dentry || parent == 0 {
-            w.done = (parent != 0) as u64;
+        if parent == 0 {
+            break;
+        }
+        if parent == dentry {
+            // A root that is not its mount's: a pseudo file (memfd, an anonymous inode) that
+            // d_path() names `/NAME (deleted)` (simple_dname()).
+            w.deleted = 1;
+            w.done = push_name(p, w, read(dentry, off!(dentry_name) + off!(qstr_name))) as u64;
             break;
         }
         let name: u64 = read(dentry, off!(dentry_name) + off!(qstr_name));
@@ -180,6 +192,7 @@ fn send_cgroup_path(hdr: Header, task: u64, which: u32) {
     w.node = read(cgrp, off!(cgroup_kn));
     w.len = 0;
     w.done = 0;
+    w.deleted = 0;
     for _ in 0..PATH_MAX_DEPTH {
         let kn = unsafe { core::ptr::addr_of!(w.node).read_volatile() };
         let parent: u64 = read(kn, off!(kn_parent));
@@ -216,7 +229,7 @@ pub fn send_user_string(hdr: Header, which: u32, ptr: u64) {
     // The helper counts the NUL; an unreadable name is sent empty and marked.
     p.len = if n > 0 { (n - 1) as u32 } else { 0 };
     p.truncated = (n <= 0) as u32;
-    p._pad = 0;
+    p.deleted = 0;
     output_prefix(
         p as *const ExecPath,
         EXEC_PATH_FIXED + (p.len as usize & (PATH_BUF - 1)),

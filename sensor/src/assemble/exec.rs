@@ -14,6 +14,8 @@ pub struct Sched {
     pub args_total: u64,
     pub args_missing: u64,
     pub interp: Option<Vec<u8>>,
+    /// `bprm->filename` when no interpreter ran.
+    pub filename: Option<Vec<u8>>,
 }
 
 /// Everything sent about one exec before its exit: what a pending exec holds, and what an
@@ -30,6 +32,8 @@ pub struct ExecStart {
     pub cwd: Option<WalkedPath>,
     pub exe: Option<WalkedPath>,
     pub cgroup: Option<WalkedPath>,
+    /// The name read again at the exit of a failed exec, when it could not be read at entry.
+    pub name_at_exit: Option<Vec<u8>>,
 }
 
 impl ExecStart {
@@ -42,6 +46,25 @@ impl ExecStart {
             cwd: None,
             exe: None,
             cgroup: None,
+            name_at_exit: None,
+        }
+    }
+
+    /// The name the caller passed: read at entry, or again at exit, or, for an exec that
+    /// succeeded, the one the kernel opened.
+    pub fn filename(&self) -> Vec<u8> {
+        match (&self.enter.filename, &self.name_at_exit, &self.sched) {
+            (Ok(name), _, _) => name.clone(),
+            (Err(_), Some(name), _) => name.clone(),
+            (
+                Err(_),
+                None,
+                Some(Sched {
+                    filename: Some(name),
+                    ..
+                }),
+            ) => name.clone(),
+            _ => Vec::new(),
         }
     }
 }
@@ -122,6 +145,7 @@ impl Execs {
                 args_total: s.args_total,
                 args_missing: s.args_missing,
                 interp: s.interp,
+                filename: s.filename,
             });
             // An exec still pending under the new tid lost its exit record, which the kernel
             // counted.
@@ -134,9 +158,14 @@ impl Execs {
 
     pub fn path(&mut self, r: PathRecord) {
         if let Some(p) = self.pending.get_mut(&r.origin.tid) {
+            if r.kind == PathKind::ExecName {
+                p.name_at_exit = (!r.truncated).then_some(r.data);
+                return;
+            }
             let walked = Some(WalkedPath {
                 components: r.data,
                 truncated: r.truncated,
+                deleted: r.deleted,
             });
             match r.kind {
                 PathKind::ExecCwd => p.cwd = walked,

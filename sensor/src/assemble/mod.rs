@@ -17,6 +17,8 @@ pub use exec::{Assembled, ExecStart, Sched};
 pub struct WalkedPath {
     pub components: Vec<u8>,
     pub truncated: bool,
+    /// Unlinked, or a pseudo file: written with d_path()'s ` (deleted)`.
+    pub deleted: bool,
 }
 
 impl WalkedPath {
@@ -34,6 +36,9 @@ impl WalkedPath {
         }
         if out.is_empty() {
             out.push(b'/');
+        }
+        if self.deleted {
+            out.extend_from_slice(b" (deleted)");
         }
         out
     }
@@ -212,16 +217,17 @@ impl Assembler {
     fn path(&mut self, p: PathRecord) {
         if matches!(
             p.kind,
-            PathKind::ExecCwd | PathKind::ExecExe | PathKind::ExecCgroup
+            PathKind::ExecCwd | PathKind::ExecExe | PathKind::ExecCgroup | PathKind::ExecName
         ) {
             return self.execs.path(p);
         }
         let slot = self.task_paths.entry(p.origin.tid).or_default();
-        let (data, truncated) = (p.data, p.truncated);
+        let (data, truncated, deleted) = (p.data, p.truncated, p.deleted);
         let walked = |data| {
             Some(WalkedPath {
                 components: data,
                 truncated,
+                deleted,
             })
         };
         match p.kind {

@@ -39,6 +39,7 @@ fn args(tid: u32, pid: u32, offset: u64, data: &[u8]) -> Record {
 
 fn sched(tid: u32, pid: u32, new_tid: u32, argc: u32, total: u64) -> Record {
     Record::ExecSched(ExecSched {
+        filename: None,
         origin: origin(tid, pid, 3_000),
         new_tid,
         argc,
@@ -50,6 +51,7 @@ fn sched(tid: u32, pid: u32, new_tid: u32, argc: u32, total: u64) -> Record {
 
 fn path(tid: u32, pid: u32, kind: PathKind, data: &[u8]) -> Record {
     Record::Path(PathRecord {
+        deleted: false,
         origin: origin(tid, pid, 4_000),
         kind,
         truncated: false,
@@ -75,6 +77,7 @@ fn feed(asm: &mut Assembler, events: Vec<Record>) -> Vec<Assembled> {
 
 fn walked(components: &[u8]) -> WalkedPath {
     WalkedPath {
+        deleted: false,
         components: components.to_vec(),
         truncated: false,
     }
@@ -115,6 +118,7 @@ fn successful_exec_in_order_yields_one_assembled_exec_at_exit() {
     assert_eq!(
         a.start.sched,
         Some(Sched {
+            filename: None,
             argc: 2,
             args_total: 16,
             args_missing: 0,
@@ -396,6 +400,7 @@ fn to_path_reverses_leaf_first_components() {
 fn to_path_of_the_root_is_slash() {
     assert_eq!(walked(b"").to_path(), b"/");
     let truncated = WalkedPath {
+        deleted: false,
         components: Vec::new(),
         truncated: true,
     };
@@ -417,6 +422,7 @@ fn to_path_preserves_spaces_newlines_and_invalid_utf8() {
 }
 
 mod anomaly;
+mod names;
 
 #[test]
 fn argument_bytes_of_pending_execs_are_bounded_and_the_cut_is_said() {

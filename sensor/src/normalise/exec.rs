@@ -29,7 +29,7 @@ impl Normaliser {
         let success = x.ret == 0;
         let cwd = a.cwd.as_ref().map(|p| p.to_path());
         let exe = a.exe.as_ref().map(|p| p.to_path());
-        let filename = a.enter.filename.clone().unwrap_or_default();
+        let filename = a.filename();
 
         let (argv, argv_truncated) = match (&a.sched, success) {
             (Some(s), true) => split_argv(&a.args, s.argc, s.args_total),

@@ -46,7 +46,7 @@ impl Normaliser {
 
     /// A stamp for something happening now (lost-event reports).
     pub fn stamp_now(&mut self) -> Stamp {
-        let now = clock::clock(libc::CLOCK_REALTIME_COARSE);
+        let now = clock::clock(libc::CLOCK_REALTIME);
         Stamp {
             sec: now / 1_000_000_000,
             nsec: (now % 1_000_000_000) as u32,

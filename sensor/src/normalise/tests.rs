@@ -246,6 +246,7 @@ fn walked(path: &[u8]) -> WalkedPath {
         components.push(0);
     }
     WalkedPath {
+        deleted: false,
         components,
         truncated: false,
     }
@@ -257,7 +258,7 @@ fn assembled(ret: i64, name: &[u8], argv: &[u8], exe: &[u8]) -> Assembled {
     let origin = Origin {
         tid: NO_PID,
         pid: NO_PID,
-        mono_ns: super::clock::clock(libc::CLOCK_MONOTONIC_COARSE),
+        mono_ns: super::clock::clock(libc::CLOCK_MONOTONIC),
     };
     let task = TaskInfo {
         pid: NO_PID,
@@ -298,6 +299,7 @@ fn assembled(ret: i64, name: &[u8], argv: &[u8], exe: &[u8]) -> Assembled {
     let argc = argv.iter().filter(|&&b| b == 0).count() as u32;
     let total = argv.len() as u64;
     let sched = Sched {
+        filename: None,
         argc,
         args_total: total,
         args_missing: 0,
@@ -305,6 +307,7 @@ fn assembled(ret: i64, name: &[u8], argv: &[u8], exe: &[u8]) -> Assembled {
     };
     Assembled {
         start: ExecStart {
+            name_at_exit: None,
             enter: ExecEnter {
                 origin,
                 syscall: 59,

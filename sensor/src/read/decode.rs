@@ -131,6 +131,7 @@ fn path_kind(which: u32) -> Option<PathKind> {
         wire::PATH_TASK_CWD => PathKind::TaskCwd,
         wire::PATH_ARG_NAME => PathKind::ArgName,
         wire::PATH_ARG_NEWNAME => PathKind::ArgNewname,
+        wire::PATH_EXEC_NAME => PathKind::ExecName,
         _ => return None,
     })
 }
@@ -182,8 +183,13 @@ impl TryFrom<&[u8]> for Record {
             }
             wire::KIND_EXEC_SCHED => {
                 let s: wire::ExecSched = read(bytes, "exec sched")?;
-                let interp = (s.interpreted != 0 && s.interp_len >= 0)
+                let name = (s.interp_len >= 0)
                     .then(|| wire::cstr(&upto(&s.interp, s.interp_len as u32)).to_vec());
+                // bprm->interp is bprm->filename unless an interpreter ran.
+                let (interp, filename) = match s.interpreted {
+                    0 => (None, name),
+                    _ => (name, None),
+                };
                 Ok(Record::ExecSched(ExecSched {
                     origin,
                     new_tid: s.new_tid,
@@ -191,6 +197,7 @@ impl TryFrom<&[u8]> for Record {
                     args_total: s.args_total,
                     args_missing: s.args_missing,
                     interp,
+                    filename,
                 }))
             }
             wire::KIND_EXEC_PATH => {
@@ -203,6 +210,7 @@ impl TryFrom<&[u8]> for Record {
                     origin,
                     kind,
                     truncated: field!(p, truncated) != 0,
+                    deleted: field!(p, deleted) != 0,
                     data,
                 }))
             }

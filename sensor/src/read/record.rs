@@ -17,8 +17,8 @@ pub struct Origin {
     pub tid: u32,
     /// Thread-group id (userspace pid).
     pub pid: u32,
-    /// CLOCK_MONOTONIC_COARSE, nanoseconds: the clock tick the kernel's audit stamps use (it
-    /// stamps with the coarse real-time clock; the agent adds the real-time offset).
+    /// CLOCK_MONOTONIC, nanoseconds (the agent derives the kernel's coarse audit stamp from it:
+    /// `normalise::clock`).
     pub mono_ns: u64,
 }
 
@@ -65,6 +65,9 @@ pub struct ExecSched {
     pub args_missing: u64,
     /// The `#!` interpreter (or binfmt_misc's) when the kernel ran one.
     pub interp: Option<Vec<u8>>,
+    /// `bprm->filename` (at most 255 bytes) when no interpreter ran: the name as the kernel
+    /// opened it, for when the caller's name could not be read at entry.
+    pub filename: Option<Vec<u8>>,
 }
 
 /// Which path a [`PathRecord`] holds.
@@ -74,6 +77,8 @@ pub enum PathKind {
     ExecCwd,
     ExecExe,
     ExecCgroup,
+    /// Of a failed exec: its name read again at exit (it could not be read at entry).
+    ExecName,
     /// Of the task behind the standalone event that follows.
     TaskExe,
     TaskCgroup,
@@ -90,6 +95,8 @@ pub struct PathRecord {
     pub kind: PathKind,
     /// The walk stopped before the root, or the argument could not be read whole.
     pub truncated: bool,
+    /// The file is gone from its directory (or never had one): `d_path()` adds ` (deleted)`.
+    pub deleted: bool,
     pub data: Vec<u8>,
 }
 

@@ -264,6 +264,7 @@ fn args_chunk_of_full_size_decodes() {
 fn sched_decodes_counts_and_interpreter_of_a_script() {
     let s = sched(1, b"/bin/sh", 7);
     let want = Record::ExecSched(ExecSched {
+        filename: None,
         origin: origin_of(&s.hdr),
         new_tid: 4241,
         argc: 3,
@@ -298,6 +299,7 @@ fn path_decodes_which_truncated_and_len_bytes() {
     let rec = path(wire::PATH_EXE, 1, data);
     assert_eq!(rec.len(), wire::EXEC_PATH_FIXED + data.len());
     let want = Record::Path(PathRecord {
+        deleted: false,
         origin: origin_of(&header(wire::KIND_EXEC_PATH, 4241)),
         kind: PathKind::ExecExe,
         truncated: true,
@@ -311,6 +313,7 @@ fn path_decodes_which_truncated_and_len_bytes() {
 fn path_of_the_root_is_an_empty_record() {
     let rec = path(wire::PATH_CWD, 0, b"");
     let want = Record::Path(PathRecord {
+        deleted: false,
         origin: origin_of(&header(wire::KIND_EXEC_PATH, 4241)),
         kind: PathKind::ExecCwd,
         truncated: false,

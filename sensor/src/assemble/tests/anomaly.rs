@@ -4,6 +4,7 @@ use super::*;
 
 fn raw_path(tid: u32, kind: PathKind, truncated: bool, data: &[u8]) -> Record {
     Record::Path(PathRecord {
+        deleted: false,
         origin: origin(tid, tid, 6_000),
         kind,
         truncated,
@@ -69,6 +70,7 @@ fn task_paths_then_syscall_exit_give_one_anomaly_of_that_thread() {
     assert_eq!(a.paths.cwd, Some(walked(b"anx\0tmp\0")));
     assert_eq!(a.paths.exe, Some(walked(b"ln\0bin\0usr\0")));
     let cgroup = WalkedPath {
+        deleted: false,
         components: b"x.scope\0".to_vec(),
         truncated: true,
     };

@@ -35,6 +35,7 @@ pub const KIND_SYSCALL_EXIT: u32 = 8;
 pub const KIND_USER_MSG: u32 = 9;
 pub const KIND_PAM_CALL: u32 = 10;
 pub const KIND_PAM_MODULE: u32 = 11;
+pub const KIND_LOGIN_UID: u32 = 12;
 
 /// PATH_MAX: the kernel refuses longer names, so this never cuts a valid one.
 pub const FILENAME_MAX: usize = 4096;
@@ -256,6 +257,27 @@ pub struct SyscallExit {
     pub read_errors: u32,
     pub proctitle_len: u32,
     pub proctitle: [u8; PROCTITLE_MAX],
+}
+
+/// Bytes of a loginuid write kept: the kernel parses at most 23 (`kstrtou32_from_user()`).
+pub const LOGIN_VALUE_MAX: usize = 24;
+
+/// A write to `/proc/<pid>/loginuid` returned (the kernel's `audit_log_set_loginuid()`, LOGIN):
+/// successfully, or refused by `audit_set_loginuid()` (EPERM on the writer's own file). The
+/// write's [`SyscallExit`] follows (who the task is now: its new login uid and session).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginUid {
+    pub hdr: Header,
+    pub ret: i64,
+    /// The login uid and session before the write: kept at the PAM call the write happened in
+    /// (`old_exact` 1), else the parent's (`old_exact` 0).
+    pub old_auid: u32,
+    pub old_ses: u32,
+    pub old_exact: u32,
+    /// The bytes of `value` written (at most LOGIN_VALUE_MAX).
+    pub value_len: u32,
+    pub value: [u8; LOGIN_VALUE_MAX],
 }
 
 /// Longest console message kept for a promiscuity change (`<dev>: entered promiscuous mode`,

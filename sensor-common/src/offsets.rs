@@ -86,6 +86,10 @@ pub struct KernelOffsets {
     pub regs_r8: u32,
     pub regs_r9: u32,
     pub regs_orig_ax: u32,
+    /// A written file's kind and task (LOGIN): procfs magic, the proc inode's pid.
+    pub sb_magic: u32,
+    pub proc_inode_vfs_inode: u32,
+    pub proc_inode_pid: u32,
     pub task_files: u32,
     pub files_fdt: u32,
     pub fdtable_max_fds: u32,

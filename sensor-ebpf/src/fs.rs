@@ -14,22 +14,22 @@ use sensor_common::{
 use crate::{
     kernel::{header, read_user, syscall_args},
     path::send_user_string,
-    syscall_exit::send_syscall_exit,
+    syscall_exit::Exit,
 };
 
 /// O_WRONLY | O_CREAT | O_TRUNC: what creat(2) means.
 const CREAT_FLAGS: u64 = 0o1 | 0o100 | 0o1000;
 
-/// At the exit of syscall `nr` with return value `ret` (already known to be -EACCES or
-/// -EPERM): sends the candidate when `nr` is one of the open or link syscalls.
+/// At the exit of syscall `nr` (which returned -EACCES or -EPERM): when it is one of the open
+/// or link syscalls, sends its path arguments and says what SyscallExit to send.
 #[inline(always)]
-pub fn denied(nr: u64, ret: i64, regs: u64) {
+pub fn denied(nr: u64, regs: u64) -> Option<Exit> {
     if nr > u32::MAX as u64 {
-        return;
+        return None;
     }
     let nr = nr as u32;
     if !matches!(nr, OPEN | OPENAT | OPENAT2 | CREAT | LINK | LINKAT) {
-        return;
+        return None;
     }
     let a = syscall_args(regs);
     // The name, the new name (link, linkat) and the open or linkat flags of each syscall.
@@ -47,5 +47,11 @@ pub fn denied(nr: u64, ret: i64, regs: u64) {
     if newname != 0 {
         send_user_string(hdr, PATH_ARG_NEWNAME, newname);
     }
-    send_syscall_exit(hdr, nr, ret, Some(a), flags, true);
+    Some(Exit {
+        hdr,
+        nr,
+        args: a,
+        flags,
+        cwd: true,
+    })
 }

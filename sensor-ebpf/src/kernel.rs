@@ -210,3 +210,16 @@ pub fn syscall_args(regs: u64) -> [u64; 6] {
         read(regs, off!(regs_r9)),
     ]
 }
+
+/// `task->files->fdt->fd[fd]`: the file open as `fd`, or 0.
+#[inline(always)]
+pub fn fd_file(task: u64, fd: u64) -> u64 {
+    let files: u64 = read(task, off!(task_files));
+    let fdt: u64 = read(files, off!(files_fdt));
+    let max_fds: u32 = read(fdt, off!(fdtable_max_fds));
+    if fd >= max_fds as u64 {
+        return 0;
+    }
+    let fds: u64 = read(fdt, off!(fdtable_fd));
+    read(fds, (fd & 0xffff_ffff) * 8)
+}

@@ -31,7 +31,8 @@ use sensor_common::{
 
 use crate::{
     kernel::{
-        audit_ids, current_task, header, off, read, read_user, syscall_args, task_ns, user_regs,
+        audit_ids, current_task, fd_file, header, off, read, read_user, syscall_args, task_ns,
+        user_regs,
     },
     maps::{count, output_prefix, SCRATCH_USER_MSG},
     path::send_task_paths,
@@ -143,15 +144,10 @@ fn send_exit(tid: u32, fd: i32, ret: i64) {
 /// a NETLINK_AUDIT socket.
 #[inline(always)]
 fn audit_socket_cred(fd: i32) -> Option<u64> {
-    let task = current_task();
-    let files: u64 = read(task, off!(task_files));
-    let fdt: u64 = read(files, off!(files_fdt));
-    let max_fds: u32 = read(fdt, off!(fdtable_max_fds));
-    if fd < 0 || fd as u32 >= max_fds {
+    if fd < 0 {
         return None;
     }
-    let fds: u64 = read(fdt, off!(fdtable_fd));
-    let file: u64 = read(fds, fd as u64 * 8);
+    let file = fd_file(current_task(), fd as u64);
     if file == 0 {
         return None;
     }

@@ -7,6 +7,7 @@ mod exec;
 mod fs;
 mod kernel;
 mod libaudit;
+mod login;
 mod maps;
 mod net;
 mod pam;

@@ -22,7 +22,7 @@ use crate::{
     kernel::{audit_ids, current_task, header, off, read, syscall_args, task_ns, user_regs},
     maps::{count, EVENTS},
     path::send_task_paths,
-    syscall_exit::send_syscall_exit,
+    syscall_exit::Exit,
 };
 
 /// Threads in a syscall that changed promiscuity, until its exit.
@@ -119,22 +119,20 @@ fn promisc(text: &[u8; PROMISC_TEXT_MAX], len: u32) {
     }
 }
 
-/// At a syscall exit shortly after a promiscuity change.
+/// At a syscall exit shortly after a promiscuity change: the SyscallExit to send when this
+/// thread's change is pending.
 #[inline(always)]
-pub fn promisc_exit(nr: u64, ret: i64, regs: u64) {
+pub fn promisc_exit(nr: u64, regs: u64) -> Option<Exit> {
     let tid = aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32;
-    if unsafe { PROMISC_PENDING.get(&tid) }.is_none() {
-        return;
-    }
+    unsafe { PROMISC_PENDING.get(&tid) }?;
     let _ = PROMISC_PENDING.remove(&tid);
-    send_syscall_exit(
-        header(KIND_SYSCALL_EXIT),
-        nr as u32,
-        ret,
-        Some(syscall_args(regs)),
-        0,
-        false,
-    );
+    Some(Exit {
+        hdr: header(KIND_SYSCALL_EXIT),
+        nr: nr as u32,
+        args: syscall_args(regs),
+        flags: 0,
+        cwd: false,
+    })
 }
 
 /// 1 to 10 seconds, whatever CONFIG_HZ (100 to 1000) is.

@@ -51,6 +51,7 @@ fn on_pam_api_enter(ctx: &ProbeContext) -> u32 {
     let flags: u64 = ctx.arg::<u32>(1).unwrap_or(0) as u64;
     let tid = bpf_get_current_pid_tgid() as u32;
     let _ = PAM_HANDLES.insert(&tid, &[pamh, flags], 0);
+    crate::login::remember(tid);
     0
 }
 
@@ -74,6 +75,7 @@ fn on_pam_api_exit(ctx: &RetProbeContext) -> u32 {
         return 0;
     };
     let _ = PAM_HANDLES.remove(&tid);
+    crate::login::forget(tid);
     let func = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
     let retval: i32 = ctx.ret();
     let task = current_task();

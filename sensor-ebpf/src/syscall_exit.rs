@@ -3,7 +3,8 @@
 //! the syscall's exit.
 
 use sensor_common::{
-    SyscallExit, CTR_RINGBUF_FULL, PATH_TASK_CGROUP, PATH_TASK_CWD, PATH_TASK_EXE,
+    SyscallExit, CTR_RINGBUF_FULL, KIND_SYSCALL_EXIT, PATH_TASK_CGROUP, PATH_TASK_CWD,
+    PATH_TASK_EXE,
 };
 
 use crate::{
@@ -11,6 +12,16 @@ use crate::{
     maps::{count, EVENTS},
     path::{send_exe_and_cgroup, send_path, TaskRoot},
 };
+
+/// A SyscallExit to send, as an area decided at a syscall's exit. `syscall::sys_exit` sends at
+/// most one per syscall, from one call site: the path walks it inlines are verified once.
+pub struct Exit {
+    pub hdr: sensor_common::Header,
+    pub nr: u32,
+    pub args: [u64; 6],
+    pub flags: u64,
+    pub cwd: bool,
+}
 
 /// Sends the exe, cgroup (and with `cwd`, the working directory) paths, then the
 /// [`SyscallExit`]. `args` are the syscall's argument registers, when they could be read.
@@ -37,6 +48,8 @@ pub fn send_syscall_exit(
     };
     let e = unsafe { &mut *entry.as_mut_ptr() };
     e.hdr = hdr;
+    // The thread and time of the event it completes (a LoginUid's, say), its own kind.
+    e.hdr.kind = KIND_SYSCALL_EXIT;
     e.nr = nr;
     e.ret = ret;
     e.no_args = args.is_none() as u32;

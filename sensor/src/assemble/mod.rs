@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use crate::read::record::{
-    Abend, PamCall, PamModule, PathKind, PathRecord, Promisc, Record, SyscallExit, UserMsg,
+    Abend, LoginUid, PamCall, PamModule, PathKind, PathRecord, Promisc, Record, SyscallExit,
+    UserMsg,
 };
 
 pub mod exec;
@@ -63,13 +64,15 @@ pub struct AssembledAbend {
     pub cgroup: Option<WalkedPath>,
 }
 
-/// A syscall during which the kernel would write an anomaly record: a refused open/link (the
-/// candidate for ANOM_LINK/ANOM_CREAT), or promiscuity changes with the syscall they happened in
-/// (`exit` is `None` when they happened outside a watched syscall).
+/// A syscall during which the kernel would write a record of its own besides SYSCALL: a refused
+/// open/link (the candidate for ANOM_LINK/ANOM_CREAT), promiscuity changes with the syscall they
+/// happened in (`exit` is `None` when they happened outside a watched syscall), or a login uid
+/// set (LOGIN).
 #[derive(Debug, Clone)]
 pub struct AssembledAnomaly {
     pub exit: Option<Box<SyscallExit>>,
     pub promisc: Vec<Promisc>,
+    pub login: Option<LoginUid>,
     pub paths: TaskPaths,
 }
 
@@ -126,6 +129,8 @@ pub struct Assembler {
     pam: HashMap<u32, PamProgress>,
     /// Promiscuity changes by tid, until the exit of the syscall they happened in.
     promisc: HashMap<u32, Vec<Promisc>>,
+    /// A login uid write by tid, until its syscall's exit.
+    login: HashMap<u32, LoginUid>,
     /// Execs that could not be assembled whole: an exit whose enter was lost, and execs written
     /// with one of their records missing. An exec whose exit was lost is counted by the kernel
     /// (CTR_EXIT_LOST), so its pending entry is dropped uncounted when replaced or stale.
@@ -170,12 +175,17 @@ impl Assembler {
                     exit: None,
                     paths: self.take_paths(p.origin.tid),
                     promisc: vec![p],
+                    login: None,
                 }));
             }
             Record::Promisc(p) => self.promisc.entry(p.origin.tid).or_default().push(p),
+            Record::LoginUid(l) => {
+                self.login.insert(l.origin.tid, l);
+            }
             Record::SyscallExit(exit) => {
                 let tid = exit.origin.tid;
                 return Some(Assembly::Anomaly(AssembledAnomaly {
+                    login: self.login.remove(&tid),
                     promisc: self.promisc.remove(&tid).unwrap_or_default(),
                     paths: self.take_paths(tid),
                     exit: Some(exit),
@@ -253,6 +263,9 @@ impl Assembler {
         }
         if self.pam.len() > PARTIAL_MAX {
             self.pam.clear();
+        }
+        if self.login.len() > PARTIAL_MAX {
+            self.login.clear();
         }
         self.execs.sweep();
     }

@@ -293,6 +293,24 @@ pub enum Anomaly {
     },
     /// ANOM_PROMISCUOUS, one record per change made during the syscall.
     Promiscuous(Vec<Promiscuity>),
+    /// LOGIN: the task's login uid set (or refused) through its loginuid file.
+    Login(LoginChange),
+}
+
+/// LOGIN as `audit_log_set_loginuid()` writes it: `pid= uid= old-auid= auid= tty= old-ses= ses=
+/// res=`; the task fields are the SYSCALL part's (the write's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginChange {
+    pub old_auid: u32,
+    /// The login uid set, or the one refused.
+    pub auid: u32,
+    pub old_ses: u32,
+    /// The new session, or 4294967295 when refused (or when the login uid was unset).
+    pub ses: u32,
+    pub res: bool,
+    /// The old ids were kept at the entry of the PAM call the write was made in; else they are
+    /// the parent's at the write (what the task inherited, unless either changed since).
+    pub old_exact: bool,
 }
 
 /// The SYSCALL and PROCTITLE records of the syscall event an anomaly belongs to.

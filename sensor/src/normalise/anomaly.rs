@@ -5,8 +5,8 @@
 use super::{rtrim_proctitle, standalone_context, task, Normaliser};
 use crate::{
     assemble::AssembledAnomaly,
-    event::{Anomaly, AnomalyEvent, Promiscuity, Syscall, SyscallPart},
-    read::record::Promisc,
+    event::{Anomaly, AnomalyEvent, LoginChange, Promiscuity, Syscall, SyscallPart},
+    read::record::{LoginUid, Promisc, SyscallExit},
 };
 
 /// IFF_PROMISC, as the kernel writes `prom=` and `old_prom=`.
@@ -23,9 +23,14 @@ impl Normaliser {
         let AssembledAnomaly {
             exit,
             promisc,
+            login,
             paths,
         } = a;
         let (anomaly, mono_ns, ns) = match (&exit, promisc.first()) {
+            (Some(x), None) if login.is_some() => {
+                let l = login.as_ref()?;
+                (Anomaly::Login(login_change(l, x)), l.origin.mono_ns, x.ns)
+            }
             (_, Some(first)) => {
                 let changes: Vec<Promiscuity> = promisc.iter().filter_map(change).collect();
                 if changes.is_empty() {
@@ -58,6 +63,33 @@ impl Normaliser {
             container,
             paths_truncated,
         })
+    }
+}
+
+/// `audit_set_loginuid()`'s outcome from the write's return and the task after it. Refused, the
+/// record names the login uid asked for (as the kernel parsed it: decimal, an optional
+/// newline) and no session.
+fn login_change(l: &LoginUid, x: &SyscallExit) -> LoginChange {
+    const UNSET: u32 = u32::MAX;
+    let res = l.ret >= 0;
+    let (auid, ses) = if res {
+        (x.task.auid, x.task.ses)
+    } else {
+        let text = l.value.split(|&b| b == 0).next().unwrap_or_default();
+        let text = text.strip_suffix(b"\n").unwrap_or(text);
+        let asked = std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.trim_start().parse::<u32>().ok())
+            .unwrap_or(UNSET);
+        (asked, UNSET)
+    };
+    LoginChange {
+        old_auid: l.old_auid,
+        auid,
+        old_ses: l.old_ses,
+        ses,
+        res,
+        old_exact: l.old_exact,
     }
 }
 

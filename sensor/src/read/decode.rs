@@ -290,6 +290,17 @@ impl TryFrom<&[u8]> for Record {
                     retval: m.retval,
                 }))
             }
+            wire::KIND_LOGIN_UID => {
+                let l: wire::LoginUid = read(bytes, "login uid")?;
+                Ok(Record::LoginUid(LoginUid {
+                    origin,
+                    ret: l.ret,
+                    old_auid: l.old_auid,
+                    old_ses: l.old_ses,
+                    old_exact: l.old_exact != 0,
+                    value: upto(&l.value, l.value_len),
+                }))
+            }
             wire::KIND_PROMISC => {
                 let p: wire::Promisc = read(bytes, "promisc")?;
                 Ok(Record::Promisc(Promisc {

@@ -200,6 +200,19 @@ pub struct PamModule {
     pub retval: i32,
 }
 
+/// A write to a loginuid file that set it or was refused (LOGIN); its [`SyscallExit`] follows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginUid {
+    pub origin: Origin,
+    pub ret: i64,
+    pub old_auid: u32,
+    pub old_ses: u32,
+    /// The old ids were kept at the PAM call's entry (else they are the parent's).
+    pub old_exact: bool,
+    /// The bytes written (at most 24: the kernel parses 23).
+    pub value: Vec<u8>,
+}
+
 /// One ring-buffer record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -214,6 +227,7 @@ pub enum Record {
     UserMsg(UserMsg),
     PamCall(Box<PamCall>),
     PamModule(PamModule),
+    LoginUid(LoginUid),
 }
 
 impl Record {
@@ -230,6 +244,7 @@ impl Record {
             Record::UserMsg(r) => &r.origin,
             Record::PamCall(r) => &r.origin,
             Record::PamModule(r) => &r.origin,
+            Record::LoginUid(r) => &r.origin,
         }
     }
 }

@@ -221,5 +221,37 @@ pub fn anomaly_shapes() -> Vec<AnomalyEvent> {
             Some(syscall_part(Syscall(x86_64::SENDMSG), 32)),
         ),
         anomaly(24, Anomaly::Promiscuous(closed), None),
+        anomaly(
+            25,
+            Anomaly::Login(login(true)),
+            Some(syscall_part(Syscall(x86_64::WRITE), 5)),
+        ),
+        anomaly(
+            26,
+            Anomaly::Login(login(false)),
+            Some(syscall_part(Syscall(x86_64::WRITE), -1)),
+        ),
     ]
+}
+
+/// A login uid set (1000, session 2, from unset), or a change to 1001 refused.
+pub fn login(res: bool) -> LoginChange {
+    match res {
+        true => LoginChange {
+            old_auid: UNSET_ID,
+            auid: 1000,
+            old_ses: UNSET_ID,
+            ses: 2,
+            res,
+            old_exact: true,
+        },
+        false => LoginChange {
+            old_auid: 1000,
+            auid: 1001,
+            old_ses: 4,
+            ses: UNSET_ID,
+            res,
+            old_exact: false,
+        },
+    }
 }

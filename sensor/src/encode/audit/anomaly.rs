@@ -1,6 +1,6 @@
-//! ANOM_LINK, ANOM_CREAT and ANOM_PROMISCUOUS with the SYSCALL and PROCTITLE records of their
-//! event, in the kernel's order: the anomaly record is written while the syscall runs, SYSCALL
-//! and PROCTITLE at its exit.
+//! ANOM_LINK, ANOM_CREAT, ANOM_PROMISCUOUS and LOGIN with the SYSCALL and PROCTITLE records of
+//! their event, in the kernel's order: the kernel's own record is written while the syscall runs,
+//! SYSCALL and PROCTITLE at its exit.
 //!
 //! Fields the sensor adds to ANOM_LINK / ANOM_CREAT, after `res=0`: `sensor_name=` and (link,
 //! linkat) `sensor_newname=`, the path arguments as passed, and `sensor_object=`, the object the
@@ -13,8 +13,8 @@ use super::{
     task_ids, write_proctitle, write_syscall, Names, SyscallRecord,
 };
 use crate::event::{
-    Anomaly, AnomalyEvent, Container, PathDenial, PathsTruncated, Promiscuity, Stamp, SyscallPart,
-    AUDIT_ARCH_X86_64,
+    Anomaly, AnomalyEvent, Container, LoginChange, PathDenial, PathsTruncated, Promiscuity, Stamp,
+    SyscallPart, Task, AUDIT_ARCH_X86_64,
 };
 
 pub fn write_anomaly(out: &mut Vec<u8>, ev: &AnomalyEvent, enriched: Option<&dyn Names>) {
@@ -27,6 +27,10 @@ pub fn write_anomaly(out: &mut Vec<u8>, ev: &AnomalyEvent, enriched: Option<&dyn
             // The kernel takes the task fields from the same task at the same syscall.
             let Some(sc) = &ev.syscall else { return };
             write_path_denied(out, &ev.stamp, *denial, names, object, sc, enriched);
+        }
+        Anomaly::Login(change) => {
+            let Some(sc) = &ev.syscall else { return };
+            write_login(out, &ev.stamp, change, &sc.task, enriched);
         }
         Anomaly::Promiscuous(changes) => {
             // Standalone, the record carries the container itself.
@@ -81,6 +85,43 @@ fn write_path_denied(
     push_untrusted(out, object);
     if let Some(names) = enriched {
         push_interp_ids(out, names, &task_ids(t));
+    }
+    out.push(b'\n');
+}
+
+/// `audit_log_set_loginuid()`: `pid= uid=`, (an LSM's `subj=`), `old-auid= auid= tty= old-ses=
+/// ses= res=`.
+fn write_login(
+    out: &mut Vec<u8>,
+    stamp: &Stamp,
+    c: &LoginChange,
+    t: &Task,
+    enriched: Option<&dyn Names>,
+) {
+    begin(out, "LOGIN", stamp);
+    put!(
+        out,
+        "pid={} uid={} old-auid={} auid={} tty=",
+        t.pid,
+        t.uid,
+        c.old_auid,
+        c.auid
+    );
+    push_raw_name(out, t.tty.as_deref(), b"(none)");
+    put!(
+        out,
+        " old-ses={} ses={} res={}",
+        c.old_ses,
+        c.ses,
+        c.res as u8
+    );
+    if let Some(names) = enriched {
+        let ids = [
+            ("UID", t.uid, true),
+            ("OLD-AUID", c.old_auid, true),
+            ("AUID", c.auid, true),
+        ];
+        push_interp_ids(out, names, &ids);
     }
     out.push(b'\n');
 }

@@ -296,5 +296,6 @@ fn lost_record() {
 mod anomaly;
 mod golden;
 mod hostile;
+mod login;
 mod pam;
 mod user;

@@ -7,7 +7,9 @@ use super::{
     syscall_to_proto, task_from_proto, task_to_proto, truncated_from_proto, truncated_to_proto,
     ProtoError,
 };
-use crate::event::{Anomaly, AnomalyEvent, PathDenial, Promiscuity, Stamp, SyscallPart};
+use crate::event::{
+    Anomaly, AnomalyEvent, LoginChange, PathDenial, Promiscuity, Stamp, SyscallPart,
+};
 
 const DENIALS: [(PathDenial, v1::PathDenial); 3] = [
     (PathDenial::Linkat, v1::PathDenial::Linkat),
@@ -29,6 +31,14 @@ pub fn to_proto(a: &AnomalyEvent) -> v1::AnomalyEvent {
                 .unwrap_or(0),
             names: names.clone(),
             object: object.clone(),
+        }),
+        Anomaly::Login(c) => v1::anomaly_event::Anomaly::Login(v1::LoginChange {
+            old_auid: c.old_auid,
+            auid: c.auid,
+            old_ses: c.old_ses,
+            ses: c.ses,
+            res: c.res,
+            old_exact: c.old_exact,
         }),
         Anomaly::Promiscuous(changes) => v1::anomaly_event::Anomaly::Promiscuous(v1::Promiscuous {
             changes: changes
@@ -78,6 +88,9 @@ pub fn from_proto(
             names: p.names,
             object: p.object,
         },
+        Some(v1::anomaly_event::Anomaly::Login(c)) => Anomaly::Login(
+            move_fields!(c => LoginChange { old_auid, auid, old_ses, ses, res, old_exact }),
+        ),
         Some(v1::anomaly_event::Anomaly::Promiscuous(p)) if !p.changes.is_empty() => {
             Anomaly::Promiscuous(
                 p.changes
@@ -102,7 +115,7 @@ pub fn from_proto(
             task: task_from_proto(s.task.ok_or(ProtoError::MissingField("SyscallPart.task"))?),
             proctitle: s.proctitle,
         }),
-        None if matches!(anomaly, Anomaly::PathDenied { .. }) => {
+        None if matches!(anomaly, Anomaly::PathDenied { .. } | Anomaly::Login(_)) => {
             return Err(ProtoError::MissingField("AnomalyEvent.syscall"))
         }
         None => None,

@@ -1,0 +1,157 @@
+//! LOGIN: a write to `/proc/<pid>/loginuid` (pam_loginuid in the login, sshd and cron stacks,
+//! or anyone with CAP_AUDIT_CONTROL). The kernel writes LOGIN from `audit_log_set_loginuid()`
+//! in the write, then the write's SYSCALL and PROCTITLE at its exit, whatever the rules.
+//!
+//! No tracepoint is inside `proc_loginuid_write()`, so `syscall::sys_exit` hands over writes
+//! that returned a count of at most [`WRITE_MAX`] bytes, or EPERM; this module looks at the file
+//! written. The old login uid and session are gone by the write's exit: they are kept at the
+//! entry of each libpam call ([`remember`]), where pam_loginuid writes, and after each write
+//! that set them; a thread that never wrote before, outside PAM, gets its parent's, which it
+//! inherited unless one of them changed since the fork.
+
+use aya_ebpf::{macros::map, maps::LruHashMap};
+use sensor_common::{
+    syscalls::x86_64::WRITE, LoginUid, CTR_RINGBUF_FULL, KIND_LOGIN_UID, LOGIN_VALUE_MAX,
+};
+
+use crate::{
+    kernel::{current_task, fd_file, header, off, read, syscall_args},
+    maps::{count, EVENTS},
+    syscall_exit::Exit,
+};
+
+/// The longest successful write looked at. `kstrtou32_from_user()` reads at most 23 bytes and
+/// accepts NUL padding after them, so a longer write could set the login uid; such a write is
+/// not seen (README).
+pub const WRITE_MAX: i64 = 64;
+
+/// procfs's `s_magic`.
+const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+
+/// Login uid and session of each thread at the entry of its current libpam call.
+#[map]
+static BEFORE: LruHashMap<u32, [u32; 2]> = LruHashMap::with_max_entries(4096, 0);
+
+/// Login uid and session each thread set by its last successful write.
+#[map]
+static SET: LruHashMap<u32, [u32; 2]> = LruHashMap::with_max_entries(4096, 0);
+
+/// At a libpam call's entry: the thread's login uid and session, in case a module sets them.
+#[inline(always)]
+pub fn remember(tid: u32) {
+    let task = current_task();
+    let ids = [
+        read(task, off!(task_loginuid)),
+        read(task, off!(task_sessionid)),
+    ];
+    let _ = BEFORE.insert(&tid, &ids, 0);
+}
+
+/// At the libpam call's return.
+#[inline(always)]
+pub fn forget(tid: u32) {
+    let _ = BEFORE.remove(&tid);
+}
+
+/// At the exit of syscall `nr`, returning `ret`: when it is a write to a loginuid file that set
+/// it, or that `audit_set_loginuid()` refused, sends the LOGIN facts and says what SyscallExit
+/// to send after them.
+#[inline(always)]
+pub fn write_exit(nr: u64, ret: i64, regs: u64) -> Option<Exit> {
+    if nr != WRITE as u64 {
+        return None;
+    }
+    let task = current_task();
+    let args = syscall_args(regs);
+    let file = fd_file(task, args[0]);
+    if file == 0 || !is_loginuid(file) {
+        return None;
+    }
+    // EPERM also comes from writing another task's file, which the kernel does not audit.
+    if ret < 0 && !own_file(task, file) {
+        return None;
+    }
+    let hdr = header(KIND_LOGIN_UID);
+    let Some(mut entry) = EVENTS.reserve::<LoginUid>(0) else {
+        count(CTR_RINGBUF_FULL);
+        return None;
+    };
+    let l = unsafe { &mut *entry.as_mut_ptr() };
+    l.hdr = hdr;
+    l.ret = ret;
+    let known = match unsafe { BEFORE.get(&hdr.tid) } {
+        Some(ids) => Some(*ids),
+        None => unsafe { SET.get(&hdr.tid) }.copied(),
+    };
+    match known {
+        Some([auid, ses]) => {
+            (l.old_auid, l.old_ses, l.old_exact) = (auid, ses, 1);
+        }
+        None => {
+            let parent: u64 = read(task, off!(task_real_parent));
+            l.old_auid = read(parent, off!(task_loginuid));
+            l.old_ses = read(parent, off!(task_sessionid));
+            l.old_exact = 0;
+        }
+    }
+    let n = if args[2] > LOGIN_VALUE_MAX as u64 {
+        LOGIN_VALUE_MAX as u32
+    } else {
+        args[2] as u32
+    };
+    l.value = [0; LOGIN_VALUE_MAX];
+    let got = unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_user(
+            l.value.as_mut_ptr() as *mut _,
+            n,
+            args[1] as *const _,
+        )
+    };
+    l.value_len = if got == 0 { n } else { 0 };
+    let in_pam_call = l.old_exact == 1;
+    entry.submit(0);
+    // A second write starts from what this one set.
+    if ret > 0 {
+        let ids = [
+            read(task, off!(task_loginuid)),
+            read(task, off!(task_sessionid)),
+        ];
+        let _ = SET.insert(&hdr.tid, &ids, 0);
+        if in_pam_call {
+            let _ = BEFORE.insert(&hdr.tid, &ids, 0);
+        }
+    }
+    // The write's SYSCALL and PROCTITLE, with the task as it is now (its new ids).
+    Some(Exit {
+        hdr,
+        nr: WRITE,
+        args,
+        flags: 0,
+        cwd: false,
+    })
+}
+
+/// A file named `loginuid` on procfs: `/proc/<pid>/loginuid` or `/proc/<pid>/task/<tid>/loginuid`.
+#[inline(always)]
+fn is_loginuid(file: u64) -> bool {
+    let inode: u64 = read(file, off!(file_f_inode));
+    let sb: u64 = read(inode, off!(inode_sb));
+    let magic: u64 = read(sb, off!(sb_magic));
+    if magic != PROC_SUPER_MAGIC {
+        return false;
+    }
+    let dentry: u64 = read(file, off!(file_f_path) + off!(path_dentry));
+    let name: u64 = read(dentry, off!(dentry_name) + off!(qstr_name));
+    let text: [u8; 9] = read(name, 0);
+    &text == b"loginuid\0"
+}
+
+/// The file's proc inode belongs to the writing task (`proc_pid(inode)` is its pid).
+#[inline(always)]
+fn own_file(task: u64, file: u64) -> bool {
+    let inode: u64 = read(file, off!(file_f_inode));
+    let proc_inode = inode.wrapping_sub(off!(proc_inode_vfs_inode));
+    let pid: u64 = read(proc_inode, off!(proc_inode_pid));
+    let own: u64 = read(task, off!(task_thread_pid));
+    pid != 0 && pid == own
+}

@@ -9,7 +9,7 @@ use common::{
     assert_decodes_to, corpus::run_corpus, exclusive, exec_events, scratch, sensor_bin, wait_until,
     Sensor,
 };
-use sensor::event::NameType;
+use sensor::{encode::parse::decode_value, event::NameType};
 
 fn proc_id(file: &str) -> u32 {
     std::fs::read_to_string(format!("/proc/self/{file}"))
@@ -230,7 +230,7 @@ fn lost_storm(extra: &[&str]) -> String {
     );
     let last = lost.last().unwrap();
     let field = |n: &[u8]| -> u64 {
-        std::str::from_utf8(last.get(n).unwrap())
+        std::str::from_utf8(&decode_value(last.get(n).unwrap()))
             .unwrap()
             .parse()
             .unwrap()

@@ -12,7 +12,7 @@ use common::{
     compare::{events_with, record, FieldTable},
     exclusive, scratch, Sensor,
 };
-use sensor::encode::parse::Record;
+use sensor::encode::parse::{decode_value, Record};
 
 const NS: &str = "sensor-it-promisc";
 
@@ -155,8 +155,11 @@ fn promiscuity_changes_by_every_route_agree_with_the_kernel() {
         }
         if *pid != me {
             // `ip -n` joined the namespace: the record says which, as the kernel cannot.
-            let netns = record(&s, b"SYSCALL").unwrap().get(b"netns");
-            assert_eq!(netns, Some(netns_inode.to_string().as_bytes()), "{name}");
+            let netns = record(&s, b"SYSCALL")
+                .unwrap()
+                .get(b"netns")
+                .map(decode_value);
+            assert_eq!(netns, Some(netns_inode.to_string().into_bytes()), "{name}");
         }
     }
     table.print_and_assert();

@@ -53,7 +53,11 @@ pub struct ExecEnter {
     pub regs: [u64; 6],
     /// Credentials before the exec, for the kernel's BPRM_FCAPS decision.
     pub old_uid: u32,
-    pub _pad: u32,
+    /// 1: the exec came in through the 32-bit syscall entry (`int 0x80`), which the syscall
+    /// tracepoints do not see. Sent at `sched_process_exec`, so only for execs that succeeded:
+    /// `syscall_nr` is i386's execve, the name is the one the kernel opened, registers and
+    /// credentials before are unknown (zero registers; the credentials after).
+    pub compat: u32,
     pub old_caps: Caps,
     pub filename: [u8; FILENAME_MAX],
 }
@@ -188,7 +192,8 @@ pub struct TaskInfo {
     pub egid: u32,
     pub sgid: u32,
     pub fsgid: u32,
-    pub _pad: u32,
+    /// `task->personality` (auditd's `per=`).
+    pub personality: u32,
     pub comm: [u8; 16],
     /// Controlling tty name (`pts0`), NUL-terminated; empty when none.
     pub tty: [u8; 64],

@@ -6,6 +6,11 @@
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KernelOffsets {
     pub task_real_parent: u32,
+    /// `task_struct.flags` (PF_KTHREAD).
+    pub task_flags: u32,
+    pub task_personality: u32,
+    /// `task_struct.thread_info.status` (x86: TS_COMPAT, in a 32-bit syscall or image).
+    pub task_ti_status: u32,
     pub task_tgid: u32,
     pub task_cred: u32,
     pub task_loginuid: u32,

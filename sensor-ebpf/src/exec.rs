@@ -1,6 +1,14 @@
 //! execve / execveat: the name as passed at syscall entry, the new program's argument area at
 //! `sched_process_exec` (past the point of no return, so only for successful execs), and at
 //! syscall exit the verdict, credentials, paths and container context.
+//!
+//! The `syscalls:` tracepoints skip 32-bit syscalls: a 32-bit exec (`int 0x80`) passes none at
+//! entry, and an exec whose new program is 32-bit passes none at exit (the task is then in a
+//! 32-bit syscall). `sched_process_exec` sees every successful exec: when no entry was recorded
+//! for the thread it sends one, marked compat, as far as it can still be known there; when the
+//! exit tracepoint will not fire (a 32-bit new program), or would fire without its entry (a
+//! 32-bit task's exec of a 64-bit program, which the kernel turns into a 64-bit execve's exit),
+//! it sends the exit itself.
 
 use aya_ebpf::{
     helpers::generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str},
@@ -28,6 +36,15 @@ use crate::{
 /// the caller's memory, so the name is read again. LRU: a thread that never exits is forgotten.
 #[map]
 static NAME_RETRY: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
+
+/// Threads inside an execve/execveat the 64-bit tracepoints saw enter.
+#[map]
+static ENTERED: LruHashMap<u32, u8> = LruHashMap::with_max_entries(8192, 0);
+
+/// PF_KTHREAD: a kernel thread, whose `kernel_execve()` of a usermode helper is no syscall.
+const PF_KTHREAD: u32 = 0x0020_0000;
+/// x86 `thread_info.status`: the task is in a 32-bit syscall, or runs a 32-bit image.
+const TS_COMPAT: u32 = 0x0002;
 
 #[inline(always)]
 fn read_caps(cred: u64) -> Caps {
@@ -59,7 +76,9 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
     };
     let e = unsafe { &mut *e };
     e.hdr = header(KIND_EXEC_ENTER);
+    let _ = ENTERED.insert(&e.hdr.tid, &1, 0);
     e.syscall_nr = nr;
+    e.compat = 0;
     e.regs = [0; 6];
     for (i, reg) in e.regs.iter_mut().enumerate().take(NARGS) {
         // Syscall tracepoint records: 8 bytes of common fields, the syscall number, then args.
@@ -67,7 +86,6 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
     }
     let cred: u64 = read(current_task(), off!(task_cred));
     e.old_uid = read(cred, off!(cred_uid));
-    e._pad = 0;
     e.old_caps = read_caps(cred);
     let name = e.regs[name_arg];
     let n = unsafe {
@@ -105,6 +123,21 @@ fn sched(ctx: &RawTracePointContext) {
     let new_tid = hdr.tid;
     hdr.tid = old_pid as u32;
 
+    // An exec no 64-bit tracepoint saw enter, by a task that is not a kernel thread's helper:
+    // a 32-bit one. Its entry goes first, as for any exec.
+    let entered = unsafe { ENTERED.get(&hdr.tid) }.is_some();
+    if !entered && kernel_helper(task) {
+        return;
+    }
+    if !entered {
+        send_compat_enter(hdr, bprm);
+    }
+    // The new image is 32-bit: the exit tracepoint will not see this exec's exit.
+    let image32 = read::<u32>(task, off!(task_ti_status)) & TS_COMPAT != 0;
+    let exit_here = !entered || image32;
+    if entered && image32 {
+        let _ = ENTERED.remove(&hdr.tid);
+    }
     let mm: u64 = read(task, off!(task_mm));
     let start: u64 = read(mm, off!(mm_arg_start));
     let end: u64 = read(mm, off!(mm_arg_end));
@@ -138,6 +171,50 @@ fn sched(ctx: &RawTracePointContext) {
     };
     s.interp_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
     entry.submit(0);
+    if exit_here {
+        send_exit(header(KIND_EXEC_EXIT), 0);
+    }
+}
+
+/// Whether the exec'ing task was started by a kernel thread (a usermode helper: modprobe,
+/// a core dump pipe), whose exec is `kernel_execve()`, no syscall, which auditd does not log.
+#[inline(always)]
+fn kernel_helper(task: u64) -> bool {
+    let parent: u64 = read(task, off!(task_real_parent));
+    read::<u32>(parent, off!(task_flags)) & PF_KTHREAD != 0
+}
+
+/// The entry of a 32-bit exec, as `sched_process_exec` can tell it: i386's execve, the name the
+/// kernel opened (`bprm->filename`), no registers, the credentials after for those before.
+#[inline(always)]
+fn send_compat_enter(hdr: Header, bprm: u64) {
+    let Some(e) = SCRATCH_ENTER.get_ptr_mut(0) else {
+        return;
+    };
+    let e = unsafe { &mut *e };
+    e.hdr = hdr;
+    e.hdr.kind = KIND_EXEC_ENTER;
+    e.syscall_nr = sensor_common::syscalls::i386::EXECVE;
+    e.compat = 1;
+    e.regs = [0; 6];
+    let cred: u64 = read(current_task(), off!(task_cred));
+    e.old_uid = read(cred, off!(cred_uid));
+    e.old_caps = read_caps(cred);
+    let filename: u64 = read(bprm, off!(bprm_filename));
+    let n = unsafe {
+        bpf_probe_read_kernel_str(
+            e.filename.as_mut_ptr() as *mut _,
+            FILENAME_MAX as u32,
+            filename as *const _,
+        )
+    };
+    e.filename_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
+    let len = if e.filename_len > 0 {
+        e.filename_len as usize
+    } else {
+        0
+    };
+    output_prefix(e as *const ExecEnter, EXEC_ENTER_FIXED + len);
 }
 
 /// Copies the argument area in chunks; returns how many bytes reached the ring buffer. The
@@ -198,9 +275,22 @@ pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
 #[inline(always)]
 fn exit(ctx: &TracePointContext) {
     let ret: i64 = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0);
+    let hdr = header(KIND_EXEC_EXIT);
+    // Entered through the 32-bit entry: `sched_process_exec` sent the exit already (a 32-bit
+    // task's execve of a 64-bit program reaches this tracepoint as a 64-bit execve's exit).
+    if unsafe { ENTERED.get(&hdr.tid) }.is_none() {
+        return;
+    }
+    let _ = ENTERED.remove(&hdr.tid);
+    send_exit(hdr, ret);
+}
+
+/// The exit bundle: the name read again when it could not be at entry, the cwd, exe and cgroup
+/// paths, and the [`ExecExit`].
+#[inline(always)]
+fn send_exit(hdr: Header, ret: i64) {
     let task = current_task();
     let errors_before = read_errors_so_far();
-    let hdr = header(KIND_EXEC_EXIT);
 
     if let Some(&name) = unsafe { NAME_RETRY.get(&hdr.tid) } {
         let _ = NAME_RETRY.remove(&hdr.tid);
@@ -218,7 +308,7 @@ fn exit(ctx: &TracePointContext) {
         count(CTR_RINGBUF_FULL);
         count(CTR_EXIT_LOST);
         warn!(
-            ctx,
+            &(),
             "exec by tid {}: exit record lost, ring buffer full", hdr.tid
         );
         return;
@@ -252,7 +342,7 @@ fn exit(ctx: &TracePointContext) {
     entry.submit(0);
     if read_errors != 0 {
         debug!(
-            ctx,
+            &(),
             "exec by tid {}: {} kernel reads failed", hdr.tid, read_errors
         );
     }

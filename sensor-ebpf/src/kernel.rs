@@ -142,7 +142,7 @@ pub fn task_info(task: u64, t: &mut sensor_common::TaskInfo) {
     t.egid = read(cred, off!(cred_egid));
     t.sgid = read(cred, off!(cred_sgid));
     t.fsgid = read(cred, off!(cred_fsgid));
-    t._pad = 0;
+    t.personality = read(task, off!(task_personality));
     t.comm = aya_ebpf::helpers::bpf_get_current_comm().unwrap_or([0; 16]);
     t.tty = [0; 64];
     let signal: u64 = read(task, off!(task_signal));

@@ -15,6 +15,7 @@ fn enter(tid: u32, pid: u32, name: &[u8]) -> Record {
 
 fn enter_at(tid: u32, pid: u32, name: &[u8], mono_ns: u64) -> Record {
     Record::ExecEnter(ExecEnter {
+        compat: false,
         origin: origin(tid, pid, mono_ns),
         syscall: 59,
         regs: [tid as u64, 2, 3, 4, 5, 6],

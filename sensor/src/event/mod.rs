@@ -80,6 +80,8 @@ pub struct Task {
     pub sgid: u32,
     pub fsgid: u32,
     pub ses: u32,
+    /// `task->personality`: auditd writes `per=` on SYSCALL when it is not 0 (PER_LINUX).
+    pub personality: u32,
     /// Controlling terminal name (`pts0`); `None` is written `tty=(none)`.
     pub tty: Option<Vec<u8>>,
     pub comm: Vec<u8>,

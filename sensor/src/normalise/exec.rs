@@ -17,7 +17,7 @@ use crate::{
     assemble::Assembled,
     event::{
         ArgvTruncation, ExecEvent, FileCaps, Inode, NameType, PathItem, PathsTruncated, Syscall,
-        AUDIT_ARCH_X86_64,
+        AUDIT_ARCH_I386, AUDIT_ARCH_X86_64,
     },
     read::record::InodeFacts,
 };
@@ -30,6 +30,13 @@ impl Normaliser {
         let cwd = a.cwd.as_ref().map(|p| p.to_path());
         let exe = a.exe.as_ref().map(|p| p.to_path());
         let filename = a.filename();
+        let (arch, syscall) = match a.enter.compat {
+            false => (AUDIT_ARCH_X86_64, Syscall(a.enter.syscall)),
+            true => (
+                AUDIT_ARCH_I386,
+                Syscall::from_arch(AUDIT_ARCH_I386, a.enter.syscall).unwrap_or(Syscall::EXECVE),
+            ),
+        };
 
         let (argv, argv_truncated) = match (&a.sched, success) {
             (Some(s), true) => split_argv(&a.args, s.argc, s.args_total),
@@ -64,8 +71,8 @@ impl Normaliser {
         ExecEvent {
             stamp,
             boot_ns: super::clock::boot_ns(a.enter.origin.mono_ns),
-            arch: AUDIT_ARCH_X86_64,
-            syscall: Syscall(a.enter.syscall),
+            arch,
+            syscall,
             success,
             exit: x.ret,
             regs: [

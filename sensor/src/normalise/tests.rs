@@ -309,6 +309,7 @@ fn assembled(ret: i64, name: &[u8], argv: &[u8], exe: &[u8]) -> Assembled {
         start: ExecStart {
             name_at_exit: None,
             enter: ExecEnter {
+                compat: false,
                 origin,
                 syscall: 59,
                 regs: [0x10, 0x20, 0x30, 0x40, 0x50, 0x60],

@@ -110,6 +110,7 @@ fn task_info(origin: &Origin, t: &wire::TaskInfo) -> TaskInfo {
         sgid: t.sgid,
         fsgid: t.fsgid,
         ses: t.ses,
+        personality: t.personality,
         tty: Some(wire::cstr(&t.tty).to_vec()).filter(|t| !t.is_empty()),
         comm: wire::cstr(&t.comm).to_vec(),
         exe: None,
@@ -165,6 +166,7 @@ impl TryFrom<&[u8]> for Record {
                 Ok(Record::ExecEnter(ExecEnter {
                     origin,
                     syscall: field!(e, syscall_nr),
+                    compat: field!(e, compat) != 0,
                     regs: field!(e, regs),
                     old_uid: field!(e, old_uid),
                     old_caps: field!(e, old_caps),

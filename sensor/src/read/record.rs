@@ -35,8 +35,11 @@ pub struct AuditIds {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecEnter {
     pub origin: Origin,
-    /// The syscall's x86_64 number.
+    /// The syscall's number: x86_64's, or i386's when `compat`.
     pub syscall: u32,
+    /// Entered through the 32-bit syscall entry (seen only at `sched_process_exec`: the
+    /// registers are zero and the credentials before are those after).
+    pub compat: bool,
     /// The six argument registers (execveat: dirfd, name, argv, envp, flags).
     pub regs: [u64; 6],
     /// Real uid and capability sets before the exec.

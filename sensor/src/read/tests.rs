@@ -179,6 +179,7 @@ fn enter_decodes_header_regs_and_exactly_filename_len_bytes() {
     let rec = enter_record(&e);
     assert_eq!(rec.len(), wire::EXEC_ENTER_FIXED + 9);
     let want = Record::ExecEnter(ExecEnter {
+        compat: false,
         origin: origin_of(&e.hdr),
         syscall: 59,
         regs: e.regs,
@@ -335,6 +336,7 @@ fn exit_decodes_every_field_and_cuts_the_arrays() {
         origin: origin_of(&x.hdr),
         ret: -13,
         task: TaskInfo {
+            personality: 0,
             pid: 4240,
             tid: 4241,
             ppid: 1,

@@ -48,6 +48,7 @@ pub fn full_exec() -> ExecEvent {
         exit: 0,
         regs: [u64::MAX, 0x7ffc_0000_1000, 0, 0x1000],
         task: Task {
+            personality: 0,
             ppid: 1,
             pid: 4242,
             tid: 4243,

@@ -75,6 +75,19 @@ fn write_proctitle(out: &mut Vec<u8>, stamp: &Stamp, proctitle: &[u8]) {
     out.push(b'\n');
 }
 
+/// ` per=%lx` after `syscall=`, as `audit_log_exit()` writes it when the task's personality is
+/// not PER_LINUX (0); nothing otherwise.
+struct Personality(u32);
+
+impl std::fmt::Display for Personality {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            p => write!(f, " per={p:x}"),
+        }
+    }
+}
+
 /// One DAEMON_ERR record; see the module documentation.
 pub fn write_lost(out: &mut Vec<u8>, ev: &LostEvent) {
     begin(out, "DAEMON_ERR", &ev.stamp);
@@ -131,9 +144,10 @@ fn write_syscall(out: &mut Vec<u8>, ev: &SyscallRecord, enriched: Option<&dyn Na
     begin(out, "SYSCALL", ev.stamp);
     put!(
         out,
-        "arch={:x} syscall={} success={} exit={} a0={:x} a1={:x} a2={:x} a3={:x} items={} ",
+        "arch={:x} syscall={}{} success={} exit={} a0={:x} a1={:x} a2={:x} a3={:x} items={} ",
         ev.arch,
         syscall_nr(ev.arch, ev.syscall),
+        Personality(t.personality),
         if ev.success { "yes" } else { "no" },
         ev.exit,
         ev.regs[0],

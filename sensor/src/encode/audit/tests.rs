@@ -294,6 +294,7 @@ fn lost_record() {
 }
 
 mod anomaly;
+mod compat;
 mod golden;
 mod hostile;
 mod login;

@@ -228,6 +228,13 @@ pub fn exec_event(records: &[Record]) -> Result<ExecEvent, ParseError> {
             sgid: num(sc, "sgid")?,
             fsgid: num(sc, "fsgid")?,
             ses: num(sc, "ses")?,
+            personality: match sc.get(b"per") {
+                None => 0,
+                Some(v) => std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|v| u32::from_str_radix(v, 16).ok())
+                    .ok_or_else(|| bad(sc, "per"))?,
+            },
             tty: match field(sc, "tty")? {
                 b"(none)" => None,
                 // The encoder never writes an upper-case hex run raw (`hexq::raw_safe`).

@@ -217,13 +217,15 @@ pub fn from_envelope(env: v1::Envelope) -> Result<Event, ProtoError> {
 
 fn task_to_proto(t: &Task) -> v1::Task {
     move_fields!(t.clone() => v1::Task {
-        ppid, pid, tid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, ses, tty, comm, exe
+        ppid, pid, tid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, ses, tty, comm, exe,
+        personality
     })
 }
 
 fn task_from_proto(t: v1::Task) -> Task {
     move_fields!(t => Task {
-        ppid, pid, tid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, ses, tty, comm, exe
+        ppid, pid, tid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, ses, tty, comm, exe,
+        personality
     })
 }
 

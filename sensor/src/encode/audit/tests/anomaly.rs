@@ -29,6 +29,7 @@ fn kernel() -> Vec<String> {
 /// A task of the test run: all ids `id`, no loginuid, no tty.
 fn task(pid: u32, id: u32, comm: &str, exe: &str) -> Task {
     Task {
+        personality: 0,
         ppid: 6151,
         pid,
         tid: pid,

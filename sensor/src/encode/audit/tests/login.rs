@@ -28,6 +28,7 @@ fn names() -> FixedNames {
 
 fn shell(pid: u32, auid: u32, ses: u32) -> Task {
     Task {
+        personality: 0,
         ppid: 13052,
         pid,
         tid: pid,

@@ -554,21 +554,37 @@ fn pam_items_cannot_forge_fields_in_the_sensors_records() {
     }
     let own = dir.join("sensor-own.log");
     std::fs::write(&own, &own_lines).unwrap();
-    let types = ["-m", "ANOM_LOGIN_LOCATION,USER_ACCT"];
-    let (found, out) = ausearch(&own, &[&types[..], &["--success", "yes"]].concat());
+    // A forged `res=success` in an item never makes a refusal read as a success.
+    let accts = ["-m", "USER_ACCT"];
+    let (found, out) = ausearch(&own, &[&accts[..], &["--success", "yes"]].concat());
     assert!(
         !found && out.contains("<no matches>"),
         "a forged success: {out}"
     );
-    // The records are there, and failed.
-    let (found, out) = ausearch(&own, &[&types[..], &["--success", "no"]].concat());
-    assert!(found, "{out}");
-    assert_eq!(out.matches("type=").count(), 6, "{out}");
+    let (found, failed) = ausearch(&own, &[&accts[..], &["--success", "no"]].concat());
+    assert!(found, "{failed}");
+    // The rule's records report a detection (res=success, as pam_access's own does) and name the
+    // rule where `aureport --anomaly` shows the program.
+    let anoms = ["-m", "ANOM_LOGIN_LOCATION"];
+    let (found, detected) = ausearch(&own, &[&anoms[..], &["--success", "yes"]].concat());
+    assert!(found, "{detected}");
+    let anom_lines: Vec<&str> = detected
+        .lines()
+        .filter(|l| l.starts_with("type="))
+        .collect();
+    assert!(
+        anom_lines
+            .iter()
+            .all(|l| l.contains("exe=\"sensor:access_origin\"")),
+        "{detected}"
+    );
+    let records = failed.matches("type=").count() + anom_lines.len();
+    assert_eq!(records, 6, "{failed}{detected}");
     // Without an audit socket, every PAM record of the call is the sensor's: none says success.
     for (what, pid, audit) in &pids {
         if !audit {
             let pid = pid.to_string();
-            let args = [&types[..], &["-p", &pid, "--success", "yes"]].concat();
+            let args = [&accts[..], &["-p", &pid, "--success", "yes"]].concat();
             let (found, out) = ausearch(&log, &args);
             assert!(!found, "{what}: {out}");
         }

@@ -60,6 +60,7 @@ struct Known {
 struct Ctx<'a> {
     /// The kernel's event is not the first audited syscall of its task.
     later_in_task: bool,
+    /// The kernel's SYSCALL record of the event (the record itself in an event without one).
     kernel: Option<&'a Record>,
 }
 
@@ -82,6 +83,35 @@ const KNOWN: &[Known] = &[
         // the sensor cannot know").
         applies: |c| c.kernel.and_then(|k| k.get(b"syscall")) == Some(b"59"),
         why: "a3 of a 64-bit execve is a stray register the tracepoints do not carry",
+    },
+    Known {
+        rtype: "SYSCALL",
+        field: "a0",
+        // A 32-bit exec passes no syscall tracepoint: the sensor sees it at sched_process_exec,
+        // where the registers are already the new program's (README, "32-bit execs").
+        applies: |c| c.kernel.and_then(|k| k.get(b"arch")) == Some(b"40000003"),
+        why: "a 32-bit exec's registers are gone when the sensor sees it",
+    },
+    Known {
+        rtype: "SYSCALL",
+        field: "a1",
+        applies: |c| c.kernel.and_then(|k| k.get(b"arch")) == Some(b"40000003"),
+        why: "a 32-bit exec's registers are gone when the sensor sees it",
+    },
+    Known {
+        rtype: "SYSCALL",
+        field: "a2",
+        applies: |c| c.kernel.and_then(|k| k.get(b"arch")) == Some(b"40000003"),
+        why: "a 32-bit exec's registers are gone when the sensor sees it",
+    },
+    Known {
+        rtype: "ADD_USER",
+        field: "enriched.ID",
+        // auditd names the id as it writes the record, which can be before useradd has
+        // written /etc/passwd (`unknown(N)`); the sensor reads the files a moment later
+        // (README, `enriched`).
+        applies: |_| true,
+        why: "auditd may name a new account before it is in /etc/passwd",
     },
 ];
 

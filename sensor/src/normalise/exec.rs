@@ -55,6 +55,11 @@ impl Normaliser {
             interp: a.sched.as_ref().and_then(|s| s.interp.clone()),
             exe_inode,
             cwd: cwd.as_deref(),
+            caller: Caller {
+                fsuid: x.task.fsuid,
+                fsgid: x.task.fsgid,
+                cap_effective: x.caps.effective,
+            },
         };
         let paths = path_items(&facts, &binary);
         let bprm_fcaps = if success {
@@ -114,14 +119,26 @@ fn path_items(x: &ExecFacts, binary: &BinaryFacts) -> Vec<PathItem> {
     // FUSE mount), so the lookup has a deadline and a late one reads as unresolved.
     let looked_up = || item(named_facts(by_name.clone()).unwrap_or_default());
     if !x.success {
+        let unresolved = || PathItem {
+            nametype: NameType::Unknown,
+            ..item(Default::default())
+        };
         // ENOENT / ENOTDIR: the name did not resolve, as the kernel records it.
         if x.ret == -(libc::ENOENT as i64) || x.ret == -(libc::ENOTDIR as i64) {
-            return vec![PathItem {
-                nametype: NameType::Unknown,
-                ..item(Default::default())
-            }];
+            return vec![unresolved()];
         }
-        return vec![looked_up()];
+        let found = looked_up();
+        // EACCES from the walk (a directory the caller may not search) leaves the name
+        // unresolved; from the file itself (no execute permission, not a regular file, a noexec
+        // mount), the kernel has the inode. Which one it was is judged from the file as found.
+        if x.ret == -(libc::EACCES as i64) {
+            if let Some(inode) = &found.inode {
+                if !x.caller.refused_by(inode) && !noexec_mount(by_name.clone()) {
+                    return vec![unresolved()];
+                }
+            }
+        }
+        return vec![found];
     }
     let the_binary = |name: &[u8]| PathItem {
         name: name.to_vec(),
@@ -141,6 +158,54 @@ fn path_items(x: &ExecFacts, binary: &BinaryFacts) -> Vec<PathItem> {
     items
 }
 
+/// Who ran a failed exec, as its permission checks saw it.
+struct Caller {
+    fsuid: u32,
+    fsgid: u32,
+    cap_effective: u64,
+}
+
+impl Caller {
+    /// Whether the file's own checks refuse it to this caller (`may_open(MAY_EXEC)` and
+    /// `bprm_execve`'s regular-file test): not a regular file, or no execute bit for its class
+    /// (any execute bit for a caller with CAP_DAC_OVERRIDE). Supplementary groups are not
+    /// known: a caller who gets execute through one reads as refused by the file.
+    fn refused_by(&self, inode: &Inode) -> bool {
+        const S_IFMT: u32 = 0o170000;
+        const S_IFREG: u32 = 0o100000;
+        const CAP_DAC_OVERRIDE: u64 = 1 << 1;
+        let mode = inode.mode;
+        if mode & S_IFMT != S_IFREG {
+            return true;
+        }
+        let bits = if self.cap_effective & CAP_DAC_OVERRIDE != 0 {
+            0o111
+        } else if self.fsuid == inode.ouid {
+            0o100
+        } else if self.fsgid == inode.ogid {
+            0o010
+        } else {
+            0o001
+        };
+        mode & bits == 0
+    }
+}
+
+/// Whether `path` is on a file system mounted noexec (looked up within the deadline; a late
+/// answer reads as no).
+fn noexec_mount(path: std::path::PathBuf) -> bool {
+    crate::fsio::with_deadline(crate::fsio::DEADLINE, move || {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a NUL-terminated path and a valid out-pointer.
+        let ok = unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0;
+        Some(ok && st.f_flag & libc::ST_NOEXEC != 0)
+    })
+    .flatten()
+    .unwrap_or(false)
+}
+
 /// What PATH items and BPRM_FCAPS are built from.
 struct ExecFacts<'a> {
     filename: &'a [u8],
@@ -149,6 +214,7 @@ struct ExecFacts<'a> {
     interp: Option<Vec<u8>>,
     exe_inode: Option<Inode>,
     cwd: Option<&'a [u8]>,
+    caller: Caller,
 }
 
 fn kernel_inode(f: &InodeFacts) -> Inode {
@@ -209,4 +275,47 @@ pub fn rtrim_proctitle(raw: &[u8]) -> Vec<u8> {
         len = 0;
     }
     raw[..len].to_vec()
+}
+
+#[cfg(test)]
+mod eacces_tests {
+    use super::{Caller, Inode};
+
+    fn file(mode: u32) -> Inode {
+        Inode {
+            mode,
+            ouid: 0,
+            ogid: 0,
+            ..Inode::default()
+        }
+    }
+
+    #[test]
+    fn the_file_refuses_when_its_class_has_no_execute_bit() {
+        let nobody = Caller {
+            fsuid: 65534,
+            fsgid: 65534,
+            cap_effective: 0,
+        };
+        assert!(nobody.refused_by(&file(0o100644)));
+        assert!(nobody.refused_by(&file(0o100750)));
+        assert!(!nobody.refused_by(&file(0o100755)));
+        // Not a regular file: refused whatever the bits.
+        assert!(nobody.refused_by(&file(0o040755)));
+        let owner = Caller {
+            fsuid: 0,
+            fsgid: 0,
+            cap_effective: 0,
+        };
+        assert!(!owner.refused_by(&file(0o100700)));
+        assert!(owner.refused_by(&file(0o100070)));
+        // CAP_DAC_OVERRIDE: any execute bit will do, none is still refused.
+        let root = Caller {
+            fsuid: 0,
+            fsgid: 0,
+            cap_effective: 1 << 1,
+        };
+        assert!(!root.refused_by(&file(0o100001)));
+        assert!(root.refused_by(&file(0o100644)));
+    }
 }

@@ -504,13 +504,27 @@ fn failed_exec_with_enoent_has_one_unresolved_path_and_no_argv() {
 
 #[test]
 fn failed_exec_with_eacces_stats_the_name_relative_to_cwd() {
+    // A file without execute permission refused it: the kernel has its inode.
+    let mut a = assembled(-(libc::EACCES as i64), b"passwd", b"sh\0", b"/usr/bin/sh");
+    a.start.cwd = Some(walked(b"/etc"));
+    let e = Normaliser::default().exec(a);
+    assert_eq!(e.paths.len(), 1);
+    assert_eq!(e.paths[0].name, b"passwd");
+    assert_eq!(e.paths[0].nametype, NameType::Normal);
+    assert_eq!(e.paths[0].inode.map(|i| i.ino), Some(ino(b"/etc/passwd")));
+}
+
+#[test]
+fn failed_exec_with_eacces_of_an_executable_file_was_refused_on_the_way() {
+    // The file would run: a directory on the way refused the search, and the name stayed
+    // unresolved, as the kernel records it.
     let mut a = assembled(-(libc::EACCES as i64), b"true", b"sh\0", b"/usr/bin/sh");
     a.start.cwd = Some(walked(b"/usr/bin"));
     let e = Normaliser::default().exec(a);
     assert_eq!(e.paths.len(), 1);
     assert_eq!(e.paths[0].name, b"true");
-    assert_eq!(e.paths[0].nametype, NameType::Normal);
-    assert_eq!(e.paths[0].inode.map(|i| i.ino), Some(ino(b"/usr/bin/true")));
+    assert_eq!(e.paths[0].nametype, NameType::Unknown);
+    assert_eq!(e.paths[0].inode, None);
 }
 
 #[test]

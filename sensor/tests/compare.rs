@@ -171,7 +171,7 @@ fn catalog_explains_one_type_and_lists_all() {
     for want in [
         "2104 ANOM_LOGIN_LOCATION",
         "pam_access",
-        "synthesized: rule access_origin",
+        "synthesized with --infer-login-anomalies: rule access_origin",
     ] {
         assert!(text.contains(want), "{want} missing from:\n{text}");
     }

@@ -36,6 +36,7 @@ fn last_lost(log: &str, field: &str) -> Option<u64> {
     let line = log.lines().rev().find(|l| l.contains("op=sensor_lost"))?;
     line.split(' ')
         .find_map(|kv| kv.strip_prefix(&format!("{field}=")))?
+        .trim_matches('"')
         .parse()
         .ok()
 }

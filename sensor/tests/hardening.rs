@@ -311,7 +311,7 @@ fn a_hanging_fuse_mount_costs_a_deadline_not_the_sensor() {
                 .rev()
                 .find(|l| l.contains("op=sensor_lost"))
                 .and_then(|l| l.split(' ').find_map(|kv| kv.strip_prefix("lookups_late=")))
-                .and_then(|v| v.parse::<u64>().ok())
+                .and_then(|v| v.trim_matches('"').parse::<u64>().ok())
                 .unwrap_or(0)
         };
         assert!(

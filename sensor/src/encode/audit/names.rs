@@ -3,7 +3,9 @@
 //! auditd resolves names through NSS (`getpwuid`/`getgrgid`) when it writes each record; the sensor
 //! reads the local files instead, so that encoding never blocks on a directory service. Users
 //! known only to LDAP/SSSD therefore appear as `unknown(N)`. The files are read again when they
-//! change ([`LiveNames`]), so an account created while the sensor runs is named as auditd names it.
+//! change ([`LiveNames`]), so an account created while the sensor runs is named as auditd names it,
+//! and an account just deleted keeps its name for [`LiveNames::GRACE`]: auditd named it when it
+//! wrote userdel's own records, a moment before the sensor gets to them.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -105,6 +107,8 @@ fn version(path: &Path) -> Option<Version> {
 #[derive(Debug)]
 pub struct LiveNames {
     names: SystemNames,
+    /// The names before the last reload, and when it was.
+    retired: Option<(SystemNames, Instant)>,
     files: [PathBuf; 2],
     seen: [Option<Version>; 2],
     checked: Instant,
@@ -114,6 +118,7 @@ pub struct LiveNames {
 impl LiveNames {
     const PERIOD: Duration = Duration::from_secs(1);
     const MISS_PERIOD: Duration = Duration::from_millis(1);
+    pub const GRACE: Duration = Duration::from_secs(10);
 
     pub fn load() -> io::Result<Self> {
         Self::from_files(Path::new("/etc/passwd"), Path::new("/etc/group"))
@@ -124,6 +129,7 @@ impl LiveNames {
         let seen = [version(passwd), version(group)];
         Ok(LiveNames {
             names: SystemNames::from_files(passwd, group)?,
+            retired: None,
             files,
             seen,
             checked: Instant::now(),
@@ -146,7 +152,8 @@ impl LiveNames {
         }
         match SystemNames::from_files(&self.files[0], &self.files[1]) {
             Ok(names) => {
-                self.names = names;
+                let old = std::mem::replace(&mut self.names, names);
+                self.retired = Some((old, Instant::now()));
                 self.seen = now;
                 true
             }
@@ -160,11 +167,22 @@ impl LiveNames {
     }
 }
 
+impl LiveNames {
+    /// The names of the last reload, if it was within the grace period.
+    fn recently_retired(&self) -> Option<&SystemNames> {
+        self.retired
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < Self::GRACE)
+            .map(|(n, _)| n)
+    }
+}
+
 impl Names for LiveNames {
     fn user(&self, uid: u32) -> Option<Vec<u8>> {
         let name = self.names.user(uid);
         if name.is_none() {
             self.missed.set(true);
+            return self.recently_retired().and_then(|n| n.user(uid));
         }
         name
     }
@@ -172,6 +190,7 @@ impl Names for LiveNames {
         let name = self.names.group(gid);
         if name.is_none() {
             self.missed.set(true);
+            return self.recently_retired().and_then(|n| n.group(gid));
         }
         name
     }
@@ -249,6 +268,14 @@ mod tests {
         // Nothing changed: no reload, even when due.
         std::thread::sleep(LiveNames::PERIOD);
         assert!(!n.refresh());
+        // Deleted, as userdel does: still named for the grace period, then unknown.
+        std::fs::write(&new, "root:x:0:0::/root:/bin/sh\n").unwrap();
+        std::fs::rename(&new, &passwd).unwrap();
+        std::thread::sleep(LiveNames::PERIOD);
+        assert!(n.refresh());
+        assert_eq!(n.user(1005).as_deref(), Some(&b"late"[..]));
+        n.retired.as_mut().unwrap().1 -= LiveNames::GRACE;
+        assert_eq!(n.user(1005), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1071,6 +1071,9 @@ fn real_programs_beside_auditd() {
     });
     scenario(&mut scenarios, "useradd/userdel", || {
         let add = ok(run.run("/usr/sbin/useradd", &[&added.name]), "useradd");
+        // The sensor checks the account files at least every second: an account that lives
+        // for less may be `unknown(N)` in userdel's records (README, `enriched`).
+        std::thread::sleep(Duration::from_millis(1200));
         let del = ok(run.run("/usr/sbin/userdel", &[&added.name]), "userdel");
         Ok(vec![add, del])
     });

@@ -107,8 +107,8 @@ fn version(path: &Path) -> Option<Version> {
 #[derive(Debug)]
 pub struct LiveNames {
     names: SystemNames,
-    /// The names before the last reload, and when it was.
-    retired: Option<(SystemNames, Instant)>,
+    /// Names that disappeared from the files, and when: users, then groups.
+    retired: [HashMap<u32, (Vec<u8>, Instant)>; 2],
     files: [PathBuf; 2],
     seen: [Option<Version>; 2],
     checked: Instant,
@@ -129,7 +129,7 @@ impl LiveNames {
         let seen = [version(passwd), version(group)];
         Ok(LiveNames {
             names: SystemNames::from_files(passwd, group)?,
-            retired: None,
+            retired: Default::default(),
             files,
             seen,
             checked: Instant::now(),
@@ -153,7 +153,20 @@ impl LiveNames {
         match SystemNames::from_files(&self.files[0], &self.files[1]) {
             Ok(names) => {
                 let old = std::mem::replace(&mut self.names, names);
-                self.retired = Some((old, Instant::now()));
+                let at = Instant::now();
+                for (retired, (was, is)) in self.retired.iter_mut().zip([
+                    (old.users, &self.names.users),
+                    (old.groups, &self.names.groups),
+                ]) {
+                    retired.retain(|id, (_, when)| {
+                        !is.contains_key(id) && when.elapsed() < Self::GRACE
+                    });
+                    for (id, name) in was {
+                        if !is.contains_key(&id) {
+                            retired.insert(id, (name, at));
+                        }
+                    }
+                }
                 self.seen = now;
                 true
             }
@@ -168,12 +181,13 @@ impl LiveNames {
 }
 
 impl LiveNames {
-    /// The names of the last reload, if it was within the grace period.
-    fn recently_retired(&self) -> Option<&SystemNames> {
-        self.retired
-            .as_ref()
+    /// The name of an id that left the files (`kind` 0: users, 1: groups) within the grace
+    /// period.
+    fn retired(&self, kind: usize, id: u32) -> Option<Vec<u8>> {
+        self.retired[kind]
+            .get(&id)
             .filter(|(_, at)| at.elapsed() < Self::GRACE)
-            .map(|(n, _)| n)
+            .map(|(name, _)| name.clone())
     }
 }
 
@@ -182,7 +196,7 @@ impl Names for LiveNames {
         let name = self.names.user(uid);
         if name.is_none() {
             self.missed.set(true);
-            return self.recently_retired().and_then(|n| n.user(uid));
+            return self.retired(0, uid);
         }
         name
     }
@@ -190,7 +204,7 @@ impl Names for LiveNames {
         let name = self.names.group(gid);
         if name.is_none() {
             self.missed.set(true);
-            return self.recently_retired().and_then(|n| n.group(gid));
+            return self.retired(1, gid);
         }
         name
     }
@@ -274,7 +288,12 @@ mod tests {
         std::thread::sleep(LiveNames::PERIOD);
         assert!(n.refresh());
         assert_eq!(n.user(1005).as_deref(), Some(&b"late"[..]));
-        n.retired.as_mut().unwrap().1 -= LiveNames::GRACE;
+        // Another change (userdel rewrites /etc/group too) keeps what left before.
+        std::fs::write(&group, "root:x:0:\nother:x:7:\n").unwrap();
+        std::thread::sleep(LiveNames::PERIOD);
+        assert!(n.refresh());
+        assert_eq!(n.user(1005).as_deref(), Some(&b"late"[..]));
+        n.retired[0].get_mut(&1005).unwrap().1 -= LiveNames::GRACE;
         assert_eq!(n.user(1005), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }

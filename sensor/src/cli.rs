@@ -28,6 +28,27 @@ pub enum Command {
     Compare(CompareArgs),
     /// The audit message types: number, name, who emits them, and what the sensor does with them.
     Catalog(CatalogArgs),
+    /// audit.rules: what the sensor makes of each line.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// One verdict per line of a rules file or directory: applied, unsupported (why) or error
+    /// (auditctl's message); not-loaded after an error that stops loading. Exit 0 without
+    /// errors, 1 with.
+    Check(RulesCheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RulesCheckArgs {
+    /// A rules file, or a directory of `*.rules` (joined as augenrules does).
+    #[arg(value_name = "FILE|DIR")]
+    pub path: PathBuf,
+    /// A JSON list of {file, line, text, status, reason}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -104,6 +125,13 @@ pub struct RunArgs {
     /// default.
     #[arg(long)]
     pub infer_login_anomalies: bool,
+    /// An audit.rules file or a rules directory (read as augenrules joins /etc/audit/rules.d):
+    /// only the execs the exit list selects are written, with the rule's key. Without it every
+    /// exec is written (`key=(null)`), as if `-a always,exit -S execve,execveat` were loaded.
+    /// Refused at start on an error the file does not tell to ignore (`-i`); read again on
+    /// SIGHUP unless `-e 2` locked it.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub rules: Option<PathBuf>,
     /// Write the eBPF programs' diagnostics (why a record was dropped) to stderr as
     /// `sensor: ebpf: …` lines. Off by default, and then free: the loss records stay the account
     /// of what was lost.

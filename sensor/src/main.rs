@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use sensor::{
-    cli::{Cli, Command, DecodeArgs, TextFormat},
+    cli::{Cli, Command, DecodeArgs, RulesCheckArgs, RulesCommand, TextFormat},
     compare::cmd::{say, to_stdout},
     encode::{self, audit::names::SystemNames, TranscodeError},
 };
@@ -24,6 +24,11 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(sensor::pipeline::run(EBPF_OBJECT, args))),
         Command::Decode(args) => decode(args),
         Command::Catalog(args) => sensor::compare::cmd::catalog(args),
+        Command::Rules(RulesCommand::Check(args)) => match rules_check(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Command::Compare(args) => match sensor::compare::cmd::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
@@ -37,6 +42,35 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `sensor rules check`: every line's verdict; false when a line is an error.
+fn rules_check(args: RulesCheckArgs) -> Result<bool> {
+    use sensor::filter::rules::load;
+    use std::io::Write;
+    let loaded =
+        load::load(&args.path).with_context(|| format!("reading {}", args.path.display()))?;
+    to_stdout(|out| {
+        if args.json {
+            serde_json::to_writer_pretty(&mut *out, &loaded.verdicts)?;
+            writeln!(out)?;
+        } else {
+            for v in &loaded.verdicts {
+                let status = serde_json::to_value(v.status)?;
+                writeln!(
+                    out,
+                    "{}:{}: {}: {}\n    {}",
+                    v.file.display(),
+                    v.line,
+                    status.as_str().unwrap_or("?"),
+                    v.reason,
+                    v.text.trim()
+                )?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(loaded.errors() == 0)
 }
 
 /// `sensor decode FILE`: a `proto` stream back to audit text on stdout. A reader that stops

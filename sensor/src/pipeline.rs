@@ -16,7 +16,7 @@ use crate::{
     cli::{RunArgs, UprobeLinks},
     detect::{login, protect},
     event::Event,
-    filter::Filter,
+    filter::{rules::load as rules_file, Filter, Rules},
     load::{self, attacher::Attacher},
     normalise::Normaliser,
     read::{self, ReadStats},
@@ -44,6 +44,22 @@ struct Stages {
 }
 
 impl Stages {
+    /// SIGHUP: the rules file read again and put in force between two records, so no event is
+    /// lost; kept as they are when `-e 2` locked them or the file now has an error.
+    fn reload_rules(&mut self, path: Option<&std::path::Path>) {
+        let (Some(path), Some(rules)) = (path, &mut self.filter.rules) else {
+            return;
+        };
+        if rules.locked {
+            eprintln!("sensor: rules locked by -e 2: not reloaded until restart");
+            return;
+        }
+        match load_rules(path) {
+            Ok((list, locked)) => *rules = Rules::new(list, locked),
+            Err(e) => eprintln!("sensor: rules not reloaded, the ones in force stay: {e:#}"),
+        }
+    }
+
     /// One record: assemble it, and when that completes an event, decide, normalise, select
     /// and write it.
     fn handle(&mut self, record: read::Record) {
@@ -74,10 +90,40 @@ impl Stages {
             }
             Some(Assembly::UserMessage(a)) => Event::UserMessage(self.norm.user_message(a)),
         };
-        if self.filter.keep(&event) {
+        let mut event = event;
+        if self.filter.keep(&mut event) {
             self.sink.write(&event);
         }
     }
+}
+
+/// Loads `--rules`: refuses an error the file does not tell to ignore, says what was loaded.
+fn load_rules(path: &std::path::Path) -> Result<(Vec<crate::filter::rules::Rule>, bool)> {
+    let loaded =
+        rules_file::load(path).with_context(|| format!("reading rules {}", path.display()))?;
+    if let Some(e) = loaded
+        .verdicts
+        .iter()
+        .find(|v| v.status == rules_file::Status::Error)
+        .filter(|_| loaded.stopped)
+    {
+        bail!(
+            "rules {}: line {} of {}: {} (`sensor rules check` lists every line)",
+            path.display(),
+            e.line,
+            e.file.display(),
+            e.reason
+        );
+    }
+    let count = |s| loaded.verdicts.iter().filter(|v| v.status == s).count();
+    eprintln!(
+        "sensor: rules {}: {} lines applied, {} unsupported, {} errors skipped (-i)",
+        path.display(),
+        count(rules_file::Status::Applied),
+        count(rules_file::Status::Unsupported),
+        count(rules_file::Status::Error)
+    );
+    Ok((loaded.rules, loaded.locked))
 }
 
 /// `sensor run`: attach, then write records as events happen until SIGINT or SIGTERM.
@@ -90,6 +136,10 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         ring_buffer_bytes: mib << 20,
         ebpf_log: args.ebpf_log,
         uprobe_multi: args.uprobe_links == UprobeLinks::Auto,
+    };
+    let rules = match &args.rules {
+        None => None,
+        Some(path) => Some(load_rules(path)?),
     };
     // Outputs and signal handlers first: once the probes are attached, nothing may be lost.
     let sink = Sink::open(&args.outputs)?;
@@ -109,6 +159,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         infer_logins: args.infer_login_anomalies,
         filter: Filter {
             drop_untrusted: args.drop_untrusted,
+            rules: rules.map(|(list, locked)| Rules::new(list, locked)),
         },
         sink,
         attacher: Attacher::spawn(loaded.ebpf, loaded.libraries),
@@ -150,7 +201,10 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
                 report_lost(&mut stages, incomplete);
             }
             // The log was rotated (logrotate's postrotate, or by hand: mv, then SIGHUP).
-            _ = sighup.recv() => stages.sink.reopen(),
+            _ = sighup.recv() => {
+                stages.sink.reopen();
+                stages.reload_rules(args.rules.as_deref());
+            }
             _ = sigint.recv(), if !stopping => stopping = stop(&mut stages.attacher, &stop_tx),
             _ = sigterm.recv(), if !stopping => stopping = stop(&mut stages.attacher, &stop_tx),
         }

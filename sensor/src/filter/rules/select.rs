@@ -1,0 +1,218 @@
+//! The exit list's decision for an exec, as `audit_filter_syscall()` makes it: the rules in
+//! order, the first whose syscall mask holds the exec's number (of its architecture) and whose
+//! every field and comparison holds decides: `always` writes it with the rule's key, `never`
+//! leaves it out. No rule matching leaves it out.
+
+use std::{
+    collections::HashMap,
+    ffi::OsStr,
+    os::unix::{ffi::OsStrExt, fs::MetadataExt},
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use super::{fields, Action, Cond, Field, List, Op, Rule, Value};
+use crate::event::{ExecEvent, Inode, AUDIT_ARCH_I386};
+
+/// How long a watched path's inode is trusted before it is looked up again: a file replaced
+/// at that path (a package upgrade) is followed within this time.
+const FRESH: Duration = Duration::from_secs(1);
+
+/// What the exit list decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Written, with the rule's key (`None`: `key=(null)`).
+    Record(Option<Vec<u8>>),
+    /// A `never` rule matched, or none did.
+    Skip,
+}
+
+/// `(dev, ino)` of a file.
+type FileId = (u64, u64);
+
+/// The inodes of watched paths (`path=` and `exe=`), looked up again after [`FRESH`].
+#[derive(Default)]
+pub struct Watched {
+    inodes: HashMap<Vec<u8>, (Instant, Option<FileId>)>,
+}
+
+impl Watched {
+    /// `(dev, ino)` of `path` now, or `None` when it does not exist.
+    fn inode(&mut self, path: &[u8]) -> Option<(u64, u64)> {
+        let now = Instant::now();
+        if let Some((at, id)) = self.inodes.get(path) {
+            if now.duration_since(*at) < FRESH {
+                return *id;
+            }
+        }
+        let id = std::fs::metadata(Path::new(OsStr::from_bytes(path)))
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        self.inodes.insert(path.to_vec(), (now, id));
+        id
+    }
+}
+
+fn same(inode: &Inode, id: (u64, u64)) -> bool {
+    inode.ino == id.1 && libc::makedev(inode.dev_major, inode.dev_minor) == id.0
+}
+
+/// The exit list's decision for `ev`.
+pub fn exec(rules: &[Rule], ev: &ExecEvent, watched: &mut Watched) -> Verdict {
+    let nr = ev.syscall.number_in(ev.arch).unwrap_or(ev.syscall.number());
+    for rule in rules.iter().filter(|r| r.list == List::Exit) {
+        if !rule.syscalls.contains(nr) {
+            continue;
+        }
+        if rule.conds.iter().all(|c| holds(c, ev, watched))
+            && rule.compares.iter().all(|c| {
+                let (l, r) = (ids(c.left, ev), ids(c.right, ev));
+                l.iter().any(|&a| r.iter().any(|&b| c.op.holds(a, b)))
+            })
+        {
+            return match rule.action {
+                Action::Always => Verdict::Record(rule.key()),
+                Action::Never => Verdict::Skip,
+            };
+        }
+    }
+    Verdict::Skip
+}
+
+/// The values of an id field for `-C`: the task's, or each PATH item's owner.
+fn ids(f: Field, ev: &ExecEvent) -> Vec<u64> {
+    let t = &ev.task;
+    let one = |v: u32| vec![v as u64];
+    match f {
+        Field::Uid => one(t.uid),
+        Field::Euid => one(t.euid),
+        Field::Suid => one(t.suid),
+        Field::Fsuid => one(t.fsuid),
+        Field::Loginuid => one(t.auid),
+        Field::Gid => one(t.gid),
+        Field::Egid => one(t.egid),
+        Field::Sgid => one(t.sgid),
+        Field::Fsgid => one(t.fsgid),
+        Field::ObjUid => items(ev).map(|i| i.ouid as u64).collect(),
+        Field::ObjGid => items(ev).map(|i| i.ogid as u64).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn items(ev: &ExecEvent) -> impl Iterator<Item = &Inode> {
+    ev.paths.iter().filter_map(|p| p.inode.as_ref())
+}
+
+/// The name of a PATH item as an absolute path, resolved against the cwd.
+fn absolute(name: &[u8], cwd: Option<&[u8]>) -> Vec<u8> {
+    match (name.first(), cwd) {
+        (Some(b'/'), _) | (_, None) => name.to_vec(),
+        (_, Some(cwd)) => [cwd, b"/", name].concat(),
+    }
+}
+
+fn holds(c: &Cond, ev: &ExecEvent, watched: &mut Watched) -> bool {
+    let t = &ev.task;
+    let num = |v: u64| match c.value {
+        // audit_comparator() compares 32-bit values.
+        Value::Num(r) => c.op.holds(v & 0xffff_ffff, r),
+        Value::Str(_) => false,
+    };
+    let text = fields::text(&c.value).unwrap_or_default();
+    let eq = |hit: bool| match c.op {
+        Op::Ne => !hit,
+        _ => hit,
+    };
+    match c.field {
+        Field::Pid => num(t.pid as u64),
+        Field::Ppid => num(t.ppid as u64),
+        Field::Uid => num(t.uid as u64),
+        Field::Euid => num(t.euid as u64),
+        Field::Suid => num(t.suid as u64),
+        Field::Fsuid => num(t.fsuid as u64),
+        Field::Gid => num(t.gid as u64),
+        Field::Egid => num(t.egid as u64),
+        Field::Sgid => num(t.sgid as u64),
+        Field::Fsgid => num(t.fsgid as u64),
+        Field::Loginuid => num(t.auid as u64),
+        Field::LoginuidSet => num((t.auid != u32::MAX) as u64),
+        Field::Sessionid => num(t.ses as u64),
+        Field::Pers => num(t.personality as u64),
+        Field::Arch => num(ev.arch as u64),
+        Field::Exit => num(ev.exit as u64),
+        Field::Success => match c.value {
+            Value::Num(want) => eq(ev.success == (want == 1)),
+            _ => false,
+        },
+        Field::A0 | Field::A1 | Field::A2 | Field::A3 => {
+            let i = match c.field {
+                Field::A0 => 0,
+                Field::A1 => 1,
+                Field::A2 => 2,
+                _ => 3,
+            };
+            num(ev.regs[i])
+        }
+        // The exec class of syscalls (`audit_match_perm()`): only `x` matches.
+        Field::Perm => match c.value {
+            Value::Num(mask) => mask & fields::PERM_EXEC != 0,
+            _ => false,
+        },
+        Field::Filetype => items(ev).any(|i| num((i.mode & 0o170000) as u64)),
+        Field::ObjUid => items(ev).any(|i| num(i.ouid as u64)),
+        Field::ObjGid => items(ev).any(|i| num(i.ogid as u64)),
+        Field::Inode => items(ev).any(|i| num(i.ino)),
+        Field::Devmajor => items(ev).any(|i| num(i.dev_major as u64)),
+        Field::Devminor => items(ev).any(|i| num(i.dev_minor as u64)),
+        // A watch: the object at the path now is one of the event's items.
+        Field::Path => {
+            let id = watched.inode(text);
+            eq(id.is_some_and(|id| items(ev).any(|i| same(i, id))))
+        }
+        // A tree: an item named under the directory.
+        Field::Dir => {
+            let dir = text.strip_suffix(b"/").unwrap_or(text);
+            let under = ev.paths.iter().any(|p| {
+                let name = absolute(&p.name, ev.cwd.as_deref());
+                name == dir || name.starts_with(&[dir, b"/"].concat())
+            });
+            eq(under)
+        }
+        // The task's executable: the program the exec started (or the caller's, when it failed).
+        Field::Exe => {
+            let by_path = t.exe.as_deref() == Some(text);
+            let by_inode = ev.success
+                && watched
+                    .inode(text)
+                    .is_some_and(|id| items(ev).any(|i| same(i, id)));
+            eq(by_path || by_inode)
+        }
+        // `-F key=` only names the key.
+        Field::Key => true,
+        // What an exec has none of.
+        Field::Msgtype | Field::Fstype | Field::SaddrFam | Field::Label(_) => false,
+    }
+}
+
+/// Whether the exec is one the rules can select at all (for `rules check`).
+pub fn selects_execs(rule: &Rule) -> bool {
+    let execs = [
+        sensor_common::syscalls::x86_64::EXECVE,
+        sensor_common::syscalls::x86_64::EXECVEAT,
+    ];
+    let arch32 = rule.conds.iter().any(|c| {
+        c.field == Field::Arch && c.op == Op::Eq && c.value == Value::Num(AUDIT_ARCH_I386 as u64)
+    });
+    let nrs: &[u32] = if arch32 {
+        &[
+            sensor_common::syscalls::i386::EXECVE,
+            sensor_common::syscalls::i386::EXECVEAT,
+        ]
+    } else {
+        &execs
+    };
+    rule.list == List::Exit && nrs.iter().any(|&n| rule.syscalls.contains(n))
+}
+
+#[cfg(test)]
+mod tests;

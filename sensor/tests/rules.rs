@@ -1,0 +1,165 @@
+//! The same audit.rules loaded into kernel audit (`auditctl -R`) and into the sensor
+//! (`--rules`): execs that hit and miss each kind of rule (a `never` rule by `exe=`, an exec
+//! watch, a `-C` comparison, uid, euid and exit fields), run as root and as nobody, give the same
+//! exec events with the same keys on both sides. Restores the kernel's rules as they were.
+
+mod common;
+
+use std::{collections::BTreeSet, process::Command, time::Duration};
+
+use common::{auditd::Auditd, exclusive, exec_events, scratch, Sensor};
+
+const RULES: &str = "\
+## test rules: first match wins
+-D
+-a never,exit -F arch=b64 -S execve -F exe=/usr/bin/true
+-w /usr/bin/id -p x -k id-watch
+-a always,exit -F arch=b64 -S execve -C uid!=euid -k setuid
+-a always,exit -F arch=b64 -S execve -F uid=65534 -k nobody
+-a always,exit -F arch=b64 -S execve -F euid=0 -F exit=-ENOENT -k root-missing
+-a always,exit -F arch=b64 -S execve -F euid=0 -k root
+";
+
+/// The kernel's rules as found, put back on drop.
+struct KernelRules(String);
+
+impl KernelRules {
+    fn save() -> KernelRules {
+        let out = Command::new("auditctl").arg("-l").output().unwrap();
+        KernelRules(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for KernelRules {
+    fn drop(&mut self) {
+        let _ = Command::new("auditctl").arg("-D").output();
+        for line in self.0.lines().filter(|l| l.starts_with('-')) {
+            let _ = Command::new("auditctl")
+                .args(line.split(' ').filter(|w| !w.is_empty()))
+                .output();
+        }
+    }
+}
+
+fn run(cmd: &[&str]) -> u32 {
+    let mut child = Command::new(cmd[0]).args(&cmd[1..]).spawn().unwrap();
+    let pid = child.id();
+    let _ = child.wait();
+    pid
+}
+
+fn as_nobody(cmd: &[&str]) -> u32 {
+    let mut args = vec![
+        "/usr/bin/setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    args.extend_from_slice(cmd);
+    run(&args)
+}
+
+#[test]
+fn the_kernels_and_the_sensors_exit_list_select_the_same_execs_with_the_same_keys() {
+    let _g = exclusive();
+    let dir = scratch("rules");
+    let file = dir.join("test.rules");
+    std::fs::write(&file, RULES).unwrap();
+    let check = Command::new(common::sensor_bin())
+        .args(["rules", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    let _restore = KernelRules::save();
+    let auditd = Auditd::start(&[]);
+    let loaded = Command::new("auditctl")
+        .arg("-R")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(loaded.status.success(), "{loaded:?}");
+    let log = dir.join("sensor.log");
+    let out = format!("audit:{}", log.display());
+    let rules = file.to_str().unwrap();
+    let sensor = Sensor::start(&["--output", &out, "--rules", rules]);
+
+    // (what, pid, the key both must write; None: no event at all)
+    let runs: Vec<(&str, u32, Vec<Option<&str>>)> = vec![
+        (
+            "root runs true: never by exe",
+            run(&["/usr/bin/true"]),
+            vec![],
+        ),
+        (
+            "root runs id: the watch",
+            run(&["/usr/bin/id"]),
+            vec![Some("id-watch")],
+        ),
+        (
+            "root runs echo",
+            run(&["/bin/echo", "hi"]),
+            vec![Some("root")],
+        ),
+        (
+            "root execs a missing file",
+            run(&["/bin/sh", "-c", "exec /nonexistent/x 2>/dev/null"]),
+            vec![Some("root"), Some("root-missing")],
+        ),
+        (
+            "nobody runs echo (setpriv first, as root)",
+            as_nobody(&["/bin/echo", "hi"]),
+            vec![Some("root"), Some("nobody")],
+        ),
+        (
+            "nobody runs set-uid su: uid!=euid",
+            as_nobody(&["/usr/bin/su", "--help"]),
+            vec![Some("root"), Some("setuid")],
+        ),
+        (
+            "nobody runs true",
+            as_nobody(&["/usr/bin/true"]),
+            vec![Some("root")],
+        ),
+        (
+            "nobody runs id: the watch first",
+            as_nobody(&["/usr/bin/id"]),
+            vec![Some("root"), Some("id-watch")],
+        ),
+    ];
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("sensor: rules"), "{stderr}");
+    let last = runs.last().unwrap().1.to_string();
+    let kernel_log = dir.join("auditd.log");
+    auditd.collect(&kernel_log, |t| {
+        String::from_utf8_lossy(t).contains(&format!(" pid={last} "))
+    });
+    drop(auditd);
+
+    let keys = |log: &std::path::Path, pid: u32| -> BTreeSet<(String, Option<String>)> {
+        exec_events(log)
+            .into_iter()
+            .filter(|e| e.task.pid == pid)
+            .map(|e| {
+                let exe = String::from_utf8_lossy(&e.task.exe.unwrap_or_default()).into_owned();
+                let key = e.key.map(|k| String::from_utf8_lossy(&k).into_owned());
+                (exe, key)
+            })
+            .collect()
+    };
+    for (what, pid, want) in &runs {
+        let (k, s) = (keys(&kernel_log, *pid), keys(&log, *pid));
+        eprintln!("{what}: kernel {k:?} | sensor {s:?}");
+        assert_eq!(s, k, "{what}: the sensor's execs and keys are the kernel's");
+        let got: BTreeSet<Option<String>> = k.iter().map(|(_, key)| key.clone()).collect();
+        let want: BTreeSet<Option<String>> = want.iter().map(|k| k.map(str::to_string)).collect();
+        assert_eq!(got, want, "{what}");
+    }
+}

@@ -163,3 +163,68 @@ fn the_kernels_and_the_sensors_exit_list_select_the_same_execs_with_the_same_key
         assert_eq!(got, want, "{what}");
     }
 }
+
+/// The rule sets auditd ships (`/usr/share/doc/auditd/examples/rules`: STIG, PCI DSS, OSPP,
+/// NISPOM…), each loaded with `auditctl -R` (its `-e` lines left out, so the kernel is never
+/// locked) and checked with `sensor rules check`: the kernel holds as many rules as the sensor
+/// loads, and loading stops on a file exactly where the sensor reports an error.
+#[test]
+fn the_rule_sets_auditd_ships_load_the_same_in_the_kernel_and_the_sensor() {
+    let _g = exclusive();
+    let dir = scratch("rules-examples");
+    let _restore = KernelRules::save();
+    let examples = std::path::Path::new("/usr/share/doc/auditd/examples/rules");
+    let mut files: Vec<_> = std::fs::read_dir(examples)
+        .expect("auditd's example rules (Debian package auditd)")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rules"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 20, "{files:?}");
+    let mut total = 0;
+    for src in &files {
+        let text = std::fs::read_to_string(src).unwrap();
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with("-e"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let file = dir.join(src.file_name().unwrap());
+        std::fs::write(&file, kept).unwrap();
+        let _ = Command::new("auditctl").arg("-D").output();
+        let kernel = Command::new("auditctl")
+            .arg("-R")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let listed = Command::new("auditctl").arg("-l").output().unwrap();
+        let in_kernel = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter(|l| l.contains("-a ") || l.contains("-w ") || l.contains("-A "))
+            .count();
+        let check = Command::new(common::sensor_bin())
+            .args(["rules", "check", "--json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let verdicts: Vec<serde_json::Value> = serde_json::from_slice(&check.stdout).unwrap();
+        let status = |v: &serde_json::Value| v["status"].as_str().unwrap().to_string();
+        let text = |v: &serde_json::Value| v["text"].as_str().unwrap().to_string();
+        let in_sensor = verdicts
+            .iter()
+            .filter(|v| ["applied", "unsupported"].contains(&status(v).as_str()))
+            .filter(|v| ["-a ", "-w ", "-A "].iter().any(|p| text(v).starts_with(p)))
+            .count();
+        let errors = verdicts.iter().filter(|v| status(v) == "error").count();
+        let name = src.file_name().unwrap().to_string_lossy();
+        eprintln!(
+            "{name}: kernel {in_kernel} rules (auditctl exit {:?}), sensor {in_sensor} rules, {errors} errors",
+            kernel.status.code()
+        );
+        assert_eq!(in_sensor, in_kernel, "{name}");
+        assert_eq!(errors > 0, !kernel.status.success(), "{name}");
+        assert_eq!(check.status.success(), errors == 0, "{name}");
+        total += in_kernel;
+    }
+    assert!(total > 150, "{total}");
+}

@@ -57,6 +57,8 @@ pub enum Kind {
     Perm,
     Filetype,
     Msgtype,
+    /// A file system type: libaudit knows `debugfs` and `tracefs` by name.
+    Fstype,
     Str,
 }
 
@@ -132,6 +134,7 @@ impl Field {
             Field::Perm => Kind::Perm,
             Field::Filetype => Kind::Filetype,
             Field::Msgtype => Kind::Msgtype,
+            Field::Fstype => Kind::Fstype,
             Field::Path | Field::Dir | Field::Exe | Field::Key | Field::Label(_) => Kind::Str,
             _ => Kind::Num,
         }
@@ -228,6 +231,15 @@ pub fn perm(v: &str) -> Option<u64> {
                 _ => return None,
             },
         )
+    })
+}
+
+/// `fstype=` names (libaudit's `fstypetab.h`) to the file system's magic.
+pub fn fstype(v: &str) -> Option<u64> {
+    Some(match v {
+        "debugfs" => 0x6462_6720,
+        "tracefs" => 0x7472_6163,
+        _ => return None,
     })
 }
 

@@ -295,15 +295,21 @@ fn control(c: &Control) -> (Status, String) {
     }
 }
 
-/// auditctl's check of a watch: the kernel refuses a watch whose parent directory is missing.
+/// The kernel's check of a watch: a file watch (`path=`) needs its parent directory, a tree
+/// (`dir=`) the directory itself.
 fn watch_error(rule: &Rule) -> Option<String> {
-    let path = rule.conds.iter().find(|c| c.field == Field::Path)?;
-    let path = Path::new(std::ffi::OsStr::from_bytes(super::fields::text(
-        &path.value,
-    )?));
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    (!parent.is_dir())
-        .then(|| "Error sending add rule data request (No such file or directory)".into())
+    let missing = rule.conds.iter().any(|c| {
+        let Some(text) = super::fields::text(&c.value) else {
+            return false;
+        };
+        let path = Path::new(std::ffi::OsStr::from_bytes(text));
+        match c.field {
+            Field::Path => !path.parent().unwrap_or(Path::new("/")).is_dir(),
+            Field::Dir => !path.is_dir(),
+            _ => false,
+        }
+    });
+    missing.then(|| "Error sending add rule data request (No such file or directory)".into())
 }
 
 /// Whether the sensor applies a rule, and why not when it does not.

@@ -45,7 +45,8 @@ impl Watched {
                 return *id;
             }
         }
-        let id = std::fs::metadata(Path::new(OsStr::from_bytes(path)))
+        // The last component is not followed: a watch on a symlink is on the symlink.
+        let id = std::fs::symlink_metadata(Path::new(OsStr::from_bytes(path)))
             .ok()
             .map(|m| (m.dev(), m.ino()));
         self.inodes.insert(path.to_vec(), (now, id));

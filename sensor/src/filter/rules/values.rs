@@ -163,6 +163,11 @@ pub fn value_of_kind(field: Field, name: &str, value: &str) -> Result<Value, Str
         Kind::Filetype => Value::Num(
             fields::filetype(value).ok_or_else(|| format!("-F unknown file type -  {value}"))?,
         ),
+        Kind::Fstype => Value::Num(
+            fields::fstype(value)
+                .or_else(|| fields::number(value))
+                .ok_or_else(|| format!("file system type is unknown for field: {name}"))?,
+        ),
         Kind::Msgtype => Value::Num(match fields::number(value) {
             Some(n) => n,
             None => crate::catalog::find(value)

@@ -228,3 +228,82 @@ fn the_rule_sets_auditd_ships_load_the_same_in_the_kernel_and_the_sensor() {
     }
     assert!(total > 150, "{total}");
 }
+
+/// A PAM service file under /etc/pam.d, removed on drop.
+struct Service(std::path::PathBuf);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The user list (`never` by message type) and the exclude list (by record type), in auditd and
+/// in the sensor: pamtester's USER_AUTH is dropped, its USER_ACCT kept, and no PROCTITLE record is
+/// written for any event, on both sides alike.
+#[test]
+fn the_user_and_exclude_lists_leave_out_the_same_records() {
+    let _g = exclusive();
+    let dir = scratch("rules-lists");
+    let file = dir.join("lists.rules");
+    std::fs::write(
+        &file,
+        "-a never,user -F msgtype=USER_AUTH\n-a always,exclude -F msgtype=PROCTITLE\n\
+         -a always,exit -F arch=b64 -S execve -k exec\n",
+    )
+    .unwrap();
+    let service = format!("sensor-it-rules-{}", std::process::id());
+    let _service = Service(std::path::PathBuf::from(format!("/etc/pam.d/{service}")));
+    std::fs::write(
+        &_service.0,
+        "auth required pam_permit.so\naccount required pam_permit.so\n",
+    )
+    .unwrap();
+
+    let _restore = KernelRules::save();
+    let auditd = Auditd::start(&[]);
+    let loaded = Command::new("auditctl")
+        .arg("-R")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(loaded.status.success(), "{loaded:?}");
+    let log = dir.join("sensor.log");
+    let out = format!("audit:{}", log.display());
+    let sensor = Sensor::start(&["--output", &out, "--rules", file.to_str().unwrap()]);
+    let pid = run(&[
+        "/usr/bin/pamtester",
+        &service,
+        "root",
+        "authenticate",
+        "acct_mgmt",
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    let kernel_log = dir.join("auditd.log");
+    let kernel = auditd.collect(&kernel_log, |t| {
+        String::from_utf8_lossy(t).contains("type=USER_ACCT")
+    });
+    drop(auditd);
+
+    let types_of = |text: &[u8]| -> Vec<String> {
+        let pid = format!(" pid={pid} ");
+        let mut t: Vec<String> = String::from_utf8_lossy(text)
+            .lines()
+            .filter(|l| l.contains(&pid))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect();
+        t.sort();
+        t
+    };
+    let (k, s) = (types_of(&kernel), types_of(&std::fs::read(&log).unwrap()));
+    eprintln!("kernel {k:?}\nsensor {s:?}");
+    assert_eq!(s, k);
+    assert!(k.contains(&"type=USER_ACCT".to_string()) && k.contains(&"type=SYSCALL".to_string()));
+    assert!(!k
+        .iter()
+        .any(|t| t == "type=USER_AUTH" || t == "type=PROCTITLE"));
+    let sensor_text = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    assert!(!sensor_text.contains("type=PROCTITLE"));
+}

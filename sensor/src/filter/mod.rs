@@ -6,9 +6,9 @@
 
 pub mod rules;
 
-use crate::event::Event;
+use crate::event::{Anomaly, Event};
 use rules::{
-    select::{self, Verdict, Watched},
+    select::{self, Subject, Verdict, Watched},
     Rule,
 };
 
@@ -43,7 +43,19 @@ impl Filter {
     /// Whether `ev` is written; an exec a rule selects gets that rule's key.
     pub fn keep(&mut self, ev: &mut Event) -> bool {
         match ev {
-            Event::UserMessage(m) => m.trusted || !self.drop_untrusted,
+            Event::UserMessage(m) => {
+                (m.trusted || !self.drop_untrusted)
+                    && self.rules.as_ref().is_none_or(|r| {
+                        let sender = select::Sender {
+                            msg_type: m.msg_type,
+                            pid: m.pid,
+                            uid: m.uid,
+                            auid: m.auid,
+                            exe: m.exe.as_deref(),
+                        };
+                        select::user_message(&r.list, &sender)
+                    })
+            }
             Event::Exec(e) => match &mut self.rules {
                 None => true,
                 Some(r) => match select::exec(&r.list, e, &mut r.watched) {
@@ -56,6 +68,70 @@ impl Filter {
             },
             _ => true,
         }
+    }
+
+    /// The record types of `ev` the exclude list leaves out.
+    pub fn hidden(&self, ev: &Event) -> Vec<u32> {
+        let Some(rules) = &self.rules else {
+            return Vec::new();
+        };
+        let (subject, types) = subject_and_types(ev);
+        select::excluded(&rules.list, &subject, &types)
+    }
+}
+
+/// The task an event's records are logged for and the record types it can have.
+fn subject_and_types(ev: &Event) -> (Subject, Vec<u32>) {
+    let of_task = |t: &crate::event::Task| Subject {
+        pid: Some(t.pid),
+        uid: Some(t.uid),
+        euid: Some(t.euid),
+        suid: Some(t.suid),
+        fsuid: Some(t.fsuid),
+        auid: Some(t.auid),
+        gid: Some(t.gid),
+        egid: Some(t.egid),
+        sgid: Some(t.sgid),
+        fsgid: Some(t.fsgid),
+    };
+    let sender = |pid: u32, uid: u32, auid: u32| Subject {
+        pid: Some(pid),
+        uid: Some(uid),
+        auid: Some(auid),
+        ..Subject::default()
+    };
+    let by_name = |n: &str| crate::catalog::find(n).map_or(0, |t| t.number);
+    match ev {
+        Event::Exec(e) => (of_task(&e.task), vec![1300, 1321, 1309, 1307, 1302, 1327]),
+        Event::UserMessage(m) => (sender(m.pid, m.uid, m.auid), vec![m.msg_type]),
+        Event::Pam(p) => (
+            sender(p.pid, p.uid, p.auid),
+            (1100..=1110).chain(2100..=2104).collect(),
+        ),
+        Event::Abend(a) => (
+            Subject {
+                pid: Some(a.pid),
+                uid: Some(a.uid),
+                auid: Some(a.auid),
+                gid: Some(a.gid),
+                ..Subject::default()
+            },
+            vec![1701],
+        ),
+        Event::Anomaly(a) => {
+            let kind = match &a.anomaly {
+                Anomaly::PathDenied { denial, .. } => by_name(denial.record_type()),
+                Anomaly::Promiscuous(_) => 1700,
+                Anomaly::Login(_) => 1006,
+            };
+            let subject = a
+                .syscall
+                .as_ref()
+                .map(|s| of_task(&s.task))
+                .unwrap_or_default();
+            (subject, vec![kind, 1300, 1327])
+        }
+        Event::Lost(_) => (Subject::default(), Vec::new()),
     }
 }
 

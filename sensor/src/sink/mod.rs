@@ -50,6 +50,29 @@ impl FromStr for OutputSpec {
     }
 }
 
+/// Drops the lines of `buf` (`type=NAME msg=…`) whose record type is in `hidden`.
+fn without_types(buf: &mut Vec<u8>, hidden: &[u32]) {
+    let kept: Vec<u8> = buf
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|line| {
+            let name = line
+                .strip_prefix(b"type=")
+                .and_then(|l| l.split(|&b| b == b' ').next())
+                .and_then(|n| std::str::from_utf8(n).ok());
+            let number = name.and_then(|n| {
+                n.strip_prefix("UNKNOWN[")
+                    .and_then(|n| n.strip_suffix(']'))
+                    .and_then(|n| n.parse().ok())
+                    .or_else(|| crate::catalog::find(n).map(|t| t.number))
+            });
+            !number.is_some_and(|n| hidden.contains(&n))
+        })
+        .flatten()
+        .copied()
+        .collect();
+    *buf = kept;
+}
+
 mod output;
 use output::Output;
 
@@ -81,8 +104,10 @@ impl Sink {
         })
     }
 
-    /// Encodes `ev` for every output and queues it there whole; [`Sink::flush`] writes.
-    pub fn write(&mut self, ev: &Event) {
+    /// Encodes `ev` for every output and queues it there whole, without the record types in
+    /// `hidden` (the exclude list's; the protobuf stream keeps whole events); [`Sink::flush`]
+    /// writes.
+    pub fn write(&mut self, ev: &Event, hidden: &[u32]) {
         if let Some(names) = &mut self.names {
             names.refresh();
         }
@@ -106,6 +131,9 @@ impl Sink {
                 Format::Proto => {
                     proto::write_delimited(&mut self.buf, &proto::to_envelope(ev, &self.host))
                 }
+            }
+            if !hidden.is_empty() && out.format != Format::Proto {
+                without_types(&mut self.buf, hidden);
             }
             out.push(&self.buf);
         }

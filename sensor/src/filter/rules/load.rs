@@ -328,12 +328,26 @@ fn rule_verdict(rule: &Rule) -> (Status, String) {
     }
     match rule.list {
         List::Exit => {}
-        List::User | List::Exclude => {
-            return unsupported(format!(
-                "the {} list: filtering user messages and record types comes with the next part",
-                rule.list.name()
-            ))
+        List::User => {
+            let unknown = rule.conds.iter().find(|c| {
+                !matches!(
+                    c.field,
+                    Field::Msgtype | Field::Pid | Field::Uid | Field::Loginuid | Field::Exe
+                )
+            });
+            return match unknown {
+                Some(c) => unsupported(format!(
+                    "the user list by {}: the sensor does not know it of a message's sender",
+                    c.field.name()
+                )),
+                None => (Status::Applied, "filters user-space messages".into()),
+            };
         }
+        List::Exclude => return (
+            Status::Applied,
+            "leaves record types out of the text outputs (the protobuf stream keeps whole events)"
+                .into(),
+        ),
         l => {
             return unsupported(format!(
                 "the {} list: nothing the sensor records goes through it",

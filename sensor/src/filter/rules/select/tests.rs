@@ -159,3 +159,62 @@ fn a_watch_matches_the_object_and_only_for_x() {
         Verdict::Skip
     );
 }
+
+#[test]
+fn the_user_list_drops_a_message_a_never_rule_matches() {
+    let list = rules(
+        "-a never,user -F msgtype=USER_ACCT -F uid=0\n-a always,user -F auid>=1000 -F auid!=unset\n\
+         -a never,user -F exe=/usr/bin/sudo",
+    );
+    let sender = |msg_type, uid, auid, exe: &'static [u8]| Sender {
+        msg_type,
+        pid: 7,
+        uid,
+        auid,
+        exe: Some(exe),
+    };
+    assert!(!user_message(
+        &list,
+        &sender(1101, 0, u32::MAX, b"/usr/bin/login")
+    ));
+    assert!(user_message(
+        &list,
+        &sender(1101, 1000, u32::MAX, b"/usr/bin/login")
+    ));
+    assert!(user_message(
+        &list,
+        &sender(1100, 0, u32::MAX, b"/usr/bin/login")
+    ));
+    // The first match decides: always before the never by exe.
+    assert!(user_message(
+        &list,
+        &sender(1123, 0, 1000, b"/usr/bin/sudo")
+    ));
+    assert!(!user_message(
+        &list,
+        &sender(1123, 0, u32::MAX, b"/usr/bin/sudo")
+    ));
+    assert!(user_message(&[], &sender(1123, 0, 0, b"/x")));
+}
+
+#[test]
+fn the_exclude_list_leaves_out_types_whatever_the_action() {
+    let list = rules(
+        "-a always,exclude -F msgtype=CWD\n-a never,exclude -F msgtype=PROCTITLE -F uid=0\n\
+         -a always,exclude -F msgtype>=1100 -F msgtype<=1199 -F auid=unset",
+    );
+    let root = Subject {
+        uid: Some(0),
+        auid: Some(u32::MAX),
+        ..Subject::default()
+    };
+    let user = Subject {
+        uid: Some(1000),
+        auid: Some(1000),
+        ..Subject::default()
+    };
+    let types = [1300, 1307, 1327, 1101, 1112];
+    assert_eq!(excluded(&list, &root, &types), [1307, 1327, 1101, 1112]);
+    assert_eq!(excluded(&list, &user, &types), [1307]);
+    assert!(excluded(&rules("-a always,exit -S execve"), &root, &types).is_empty());
+}

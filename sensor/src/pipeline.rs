@@ -44,18 +44,19 @@ struct Stages {
 }
 
 impl Stages {
-    /// SIGHUP: the rules file read again and put in force between two records, so no event is
-    /// lost; kept as they are when `-e 2` locked them or the file now has an error.
+    /// SIGHUP: the rules file read again, in force for the events that happen from now on (the
+    /// ones still on their way are judged by the rules they happened under), so no event is lost
+    /// or judged twice; kept as they are when `-e 2` locked them or the file now has an error.
     fn reload_rules(&mut self, path: Option<&std::path::Path>) {
-        let (Some(path), Some(rules)) = (path, &mut self.filter.rules) else {
+        let (Some(path), Some(_)) = (path, &self.filter.rules) else {
             return;
         };
-        if rules.locked {
+        if self.filter.locked() {
             eprintln!("sensor: rules locked by -e 2: not reloaded until restart");
             return;
         }
         match load_rules(path) {
-            Ok((list, locked)) => *rules = Rules::new(list, locked),
+            Ok((list, locked)) => self.filter.reload(Rules::new(list, locked)),
             Err(e) => eprintln!("sensor: rules not reloaded, the ones in force stay: {e:#}"),
         }
     }
@@ -158,10 +159,10 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         assembler: Assembler::default(),
         norm: Normaliser::default(),
         infer_logins: args.infer_login_anomalies,
-        filter: Filter {
-            drop_untrusted: args.drop_untrusted,
-            rules: rules.map(|(list, locked)| Rules::new(list, locked)),
-        },
+        filter: Filter::new(
+            args.drop_untrusted,
+            rules.map(|(list, locked)| Rules::new(list, locked)),
+        ),
         sink,
         attacher: Attacher::spawn(loaded.ebpf, loaded.libraries),
     };

@@ -307,3 +307,73 @@ fn the_user_and_exclude_lists_leave_out_the_same_records() {
     let sensor_text = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
     assert!(!sensor_text.contains("type=PROCTITLE"));
 }
+
+/// An exec watch follows the file replaced at its path (as a package upgrade does), on both
+/// sides; SIGHUP puts an edited rules file in force for the next exec, and `-e 2` keeps the rules
+/// as they were.
+#[test]
+fn a_watch_follows_a_replaced_binary_and_sighup_reloads_unless_locked() {
+    let _g = exclusive();
+    let dir = scratch("rules-reload");
+    let prog = dir.join("prog");
+    std::fs::copy("/usr/bin/true", &prog).unwrap();
+    let prog_s = prog.to_str().unwrap().to_string();
+    let file = dir.join("reload.rules");
+    std::fs::write(&file, format!("-w {prog_s} -p x -k first\n")).unwrap();
+
+    let _restore = KernelRules::save();
+    let auditd = Auditd::start(&[]);
+    let loaded = Command::new("auditctl")
+        .arg("-R")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(loaded.status.success(), "{loaded:?}");
+    let log = dir.join("sensor.log");
+    let out = format!("audit:{}", log.display());
+    let sensor = Sensor::start(&["--output", &out, "--rules", file.to_str().unwrap()]);
+
+    let before = run(&[&prog_s]);
+    // Replaced: a new file renamed over the old one.
+    let new = dir.join("prog.new");
+    std::fs::copy("/usr/bin/true", &new).unwrap();
+    std::fs::rename(&new, &prog).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let replaced = run(&[&prog_s]);
+
+    // Edited and reloaded: the sensor on SIGHUP (auditd's side is reloaded by auditctl).
+    std::fs::write(&file, format!("-w {prog_s} -p x -k second\n-e 2\n")).unwrap();
+    sensor.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(300));
+    let reloaded = run(&[&prog_s]);
+    // Locked by -e 2: a further edit is not taken.
+    std::fs::write(&file, format!("-w {prog_s} -p x -k third\n")).unwrap();
+    sensor.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(300));
+    let locked = run(&[&prog_s]);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("locked by -e 2"), "{stderr}");
+    let kernel_log = dir.join("auditd.log");
+    auditd.collect(&kernel_log, |t| {
+        String::from_utf8_lossy(t).contains(&format!(" pid={replaced} "))
+    });
+    drop(auditd);
+
+    let key = |log: &std::path::Path, pid: u32| -> Vec<Option<String>> {
+        exec_events(log)
+            .into_iter()
+            .filter(|e| e.task.pid == pid)
+            .map(|e| e.key.map(|k| String::from_utf8_lossy(&k).into_owned()))
+            .collect()
+    };
+    let first = vec![Some("first".to_string())];
+    // The kernel's side, with its rules as loaded: the watch followed the replacement.
+    assert_eq!(key(&kernel_log, before), first);
+    assert_eq!(key(&kernel_log, replaced), first);
+    assert_eq!(key(&log, before), first);
+    assert_eq!(key(&log, replaced), first);
+    assert_eq!(key(&log, reloaded), [Some("second".to_string())]);
+    assert_eq!(key(&log, locked), [Some("second".to_string())]);
+}

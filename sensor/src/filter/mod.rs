@@ -24,9 +24,9 @@ pub struct Rules {
 impl Rules {
     pub fn new(list: Vec<Rule>, locked: bool) -> Self {
         Rules {
+            watched: Watched::new(&list),
             list,
             locked,
-            watched: Watched::default(),
         }
     }
 }
@@ -37,11 +37,59 @@ pub struct Filter {
     pub drop_untrusted: bool,
     /// `--rules`: the exit list decides which execs are written.
     pub rules: Option<Rules>,
+    /// Rules read again, and the CLOCK_BOOTTIME from which they are in force.
+    next: Option<(Rules, u64)>,
+}
+
+fn boot_now() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// When the event happened (CLOCK_BOOTTIME); 0 for the sensor's own records.
+fn boot_ns(ev: &Event) -> u64 {
+    match ev {
+        Event::Exec(e) => e.boot_ns,
+        Event::Abend(a) => a.boot_ns,
+        Event::Anomaly(a) => a.boot_ns,
+        Event::UserMessage(m) => m.boot_ns,
+        Event::Pam(p) => p.boot_ns,
+        Event::Lost(_) => 0,
+    }
 }
 
 impl Filter {
+    pub fn new(drop_untrusted: bool, rules: Option<Rules>) -> Filter {
+        Filter {
+            drop_untrusted,
+            rules,
+            next: None,
+        }
+    }
+
+    /// Whether the rules in force, or those about to be, were locked by `-e 2`.
+    pub fn locked(&self) -> bool {
+        match (&self.next, &self.rules) {
+            (Some((r, _)), _) | (None, Some(r)) => r.locked,
+            (None, None) => false,
+        }
+    }
+
+    /// Puts `rules` in force for the events that happen from now on.
+    pub fn reload(&mut self, rules: Rules) {
+        self.next = Some((rules, boot_now()));
+    }
+
     /// Whether `ev` is written; an exec a rule selects gets that rule's key.
     pub fn keep(&mut self, ev: &mut Event) -> bool {
+        if self.next.as_ref().is_some_and(|(_, at)| boot_ns(ev) >= *at) {
+            self.rules = self.next.take().map(|(r, _)| r);
+        }
         match ev {
             Event::UserMessage(m) => {
                 (m.trusted || !self.drop_untrusted)
@@ -151,10 +199,7 @@ mod tests {
         let (mut untrusted, mut trusted) = (untrusted, trusted);
         let mut lost = Event::Lost(LostEvent::default());
         let mut keep_all = Filter::default();
-        let mut drop = Filter {
-            drop_untrusted: true,
-            rules: None,
-        };
+        let mut drop = Filter::new(true, None);
         assert!(keep_all.keep(&mut untrusted) && keep_all.keep(&mut trusted));
         assert!(!drop.keep(&mut untrusted));
         assert!(drop.keep(&mut trusted) && drop.keep(&mut lost));

@@ -17,6 +17,9 @@ use crate::event::{ExecEvent, Inode, AUDIT_ARCH_I386};
 /// How long a watched path's inode is trusted before it is looked up again: a file replaced
 /// at that path (a package upgrade) is followed within this time.
 const FRESH: Duration = Duration::from_secs(1);
+/// How long an inode a watched path held still matches after the path moved on: the exec that
+/// ran it is judged a moment later, when the path may already name its replacement.
+const FORMER: Duration = Duration::from_secs(5);
 
 /// What the exit list decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,27 +33,52 @@ pub enum Verdict {
 /// `(dev, ino)` of a file.
 type FileId = (u64, u64);
 
-/// The inodes of watched paths (`path=` and `exe=`), looked up again after [`FRESH`].
+/// The objects at watched paths (`path=` and `exe=`): looked up when the rules are loaded,
+/// again at most every [`FRESH`], with the ones they held before kept for [`FORMER`].
 #[derive(Default)]
 pub struct Watched {
-    inodes: HashMap<Vec<u8>, (Instant, Option<FileId>)>,
+    paths: HashMap<Vec<u8>, Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    checked: Option<Instant>,
+    /// The objects the path held, and when each was last seen there.
+    ids: Vec<(FileId, Instant)>,
 }
 
 impl Watched {
-    /// `(dev, ino)` of `path` now, or `None` when it does not exist.
-    fn inode(&mut self, path: &[u8]) -> Option<(u64, u64)> {
-        let now = Instant::now();
-        if let Some((at, id)) = self.inodes.get(path) {
-            if now.duration_since(*at) < FRESH {
-                return *id;
+    /// Starts following the watched paths of `rules`.
+    pub fn new(rules: &[Rule]) -> Watched {
+        let mut w = Watched::default();
+        for c in rules.iter().flat_map(|r| &r.conds) {
+            if matches!(c.field, Field::Path | Field::Exe) {
+                if let Some(path) = fields::text(&c.value) {
+                    w.ids(path);
+                }
             }
         }
-        // The last component is not followed: a watch on a symlink is on the symlink.
-        let id = std::fs::symlink_metadata(Path::new(OsStr::from_bytes(path)))
-            .ok()
-            .map(|m| (m.dev(), m.ino()));
-        self.inodes.insert(path.to_vec(), (now, id));
-        id
+        w
+    }
+
+    /// The objects `path` held lately, looked up again when due.
+    fn ids(&mut self, path: &[u8]) -> Vec<FileId> {
+        let now = Instant::now();
+        let seen = self.paths.entry(path.to_vec()).or_default();
+        if seen
+            .checked
+            .is_none_or(|at| now.duration_since(at) >= FRESH)
+        {
+            seen.checked = Some(now);
+            // The last component is not followed: a watch on a symlink is on the symlink.
+            if let Ok(m) = std::fs::symlink_metadata(Path::new(OsStr::from_bytes(path))) {
+                let id = (m.dev(), m.ino());
+                seen.ids.retain(|(i, _)| *i != id);
+                seen.ids.push((id, now));
+            }
+        }
+        seen.ids.retain(|(_, at)| now.duration_since(*at) < FORMER);
+        seen.ids.iter().map(|(id, _)| *id).collect()
     }
 }
 
@@ -167,8 +195,8 @@ fn holds(c: &Cond, ev: &ExecEvent, watched: &mut Watched) -> bool {
         Field::Devminor => items(ev).any(|i| num(i.dev_minor as u64)),
         // A watch: the object at the path now is one of the event's items.
         Field::Path => {
-            let id = watched.inode(text);
-            eq(id.is_some_and(|id| items(ev).any(|i| same(i, id))))
+            let ids = watched.ids(text);
+            eq(items(ev).any(|i| ids.iter().any(|&id| same(i, id))))
         }
         // A tree: an item named under the directory.
         Field::Dir => {
@@ -182,10 +210,8 @@ fn holds(c: &Cond, ev: &ExecEvent, watched: &mut Watched) -> bool {
         // The task's executable: the program the exec started (or the caller's, when it failed).
         Field::Exe => {
             let by_path = t.exe.as_deref() == Some(text);
-            let by_inode = ev.success
-                && watched
-                    .inode(text)
-                    .is_some_and(|id| items(ev).any(|i| same(i, id)));
+            let ids = watched.ids(text);
+            let by_inode = ev.success && items(ev).any(|i| ids.iter().any(|&id| same(i, id)));
             eq(by_path || by_inode)
         }
         // `-F key=` only names the key.

@@ -165,9 +165,11 @@ fn the_kernels_and_the_sensors_exit_list_select_the_same_execs_with_the_same_key
 }
 
 /// The rule sets auditd ships (`/usr/share/doc/auditd/examples/rules`: STIG, PCI DSS, OSPP,
-/// NISPOM…), each loaded with `auditctl -R` (its `-e` lines left out, so the kernel is never
-/// locked) and checked with `sensor rules check`: the kernel holds as many rules as the sensor
-/// loads, and loading stops on a file exactly where the sensor reports an error.
+/// NISPOM…), each loaded with `auditctl -R` and checked with `sensor rules check`: the kernel
+/// holds as many rules as the sensor loads, and loading stops on a file exactly where the sensor
+/// reports an error. The kernel settings lines (`-e`, `-b`, `-f`, `-r`, `--backlog_wait_time`,
+/// `--loginuid-immutable`, which locks until reboot) are left out of both, so the host's audit
+/// settings are never touched.
 #[test]
 fn the_rule_sets_auditd_ships_load_the_same_in_the_kernel_and_the_sensor() {
     let _g = exclusive();
@@ -184,9 +186,10 @@ fn the_rule_sets_auditd_ships_load_the_same_in_the_kernel_and_the_sensor() {
     let mut total = 0;
     for src in &files {
         let text = std::fs::read_to_string(src).unwrap();
+        let settings = ["-e", "-b", "-f", "-r", "--backlog", "--loginuid", "--reset"];
         let kept: String = text
             .lines()
-            .filter(|l| !l.starts_with("-e"))
+            .filter(|l| !settings.iter().any(|s| l.starts_with(s)))
             .map(|l| format!("{l}\n"))
             .collect();
         let file = dir.join(src.file_name().unwrap());

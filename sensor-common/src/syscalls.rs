@@ -18,6 +18,7 @@ pub mod x86_64 {
     pub const OPEN: u32 = 2;
     pub const CLOSE: u32 = 3;
     pub const IOCTL: u32 = 16;
+    pub const PWRITE64: u32 = 18;
     pub const WRITEV: u32 = 20;
     pub const SENDTO: u32 = 44;
     pub const SENDMSG: u32 = 46;
@@ -27,7 +28,9 @@ pub mod x86_64 {
     pub const LINK: u32 = 86;
     pub const OPENAT: u32 = 257;
     pub const LINKAT: u32 = 265;
+    pub const PWRITEV: u32 = 296;
     pub const EXECVEAT: u32 = 322;
+    pub const PWRITEV2: u32 = 328;
     pub const OPENAT2: u32 = 437;
 }
 

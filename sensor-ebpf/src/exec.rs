@@ -135,8 +135,16 @@ fn sched(ctx: &RawTracePointContext) {
     // The new image is 32-bit: the exit tracepoint will not see this exec's exit.
     let image32 = read::<u32>(task, off!(task_ti_status)) & TS_COMPAT != 0;
     let exit_here = !entered || image32;
-    if entered && image32 {
+    if entered {
+        // A thread other than the leader took over the leader's id (`de_thread()`): its exit
+        // comes under the new id.
         let _ = ENTERED.remove(&hdr.tid);
+        if !image32 {
+            let _ = ENTERED.insert(&new_tid, &1, 0);
+        }
+    }
+    if hdr.tid != new_tid {
+        let _ = NAME_RETRY.remove(&hdr.tid);
     }
     let mm: u64 = read(task, off!(task_mm));
     let start: u64 = read(mm, off!(mm_arg_start));

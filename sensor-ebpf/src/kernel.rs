@@ -217,6 +217,8 @@ pub fn fd_file(task: u64, fd: u64) -> u64 {
     let files: u64 = read(task, off!(task_files));
     let fdt: u64 = read(files, off!(files_fdt));
     let max_fds: u32 = read(fdt, off!(fdtable_max_fds));
+    // The kernel takes an fd as `unsigned int`: high bits are not part of it.
+    let fd = fd & 0xffff_ffff;
     if fd >= max_fds as u64 {
         return 0;
     }

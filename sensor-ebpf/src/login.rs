@@ -2,16 +2,17 @@
 //! or anyone with CAP_AUDIT_CONTROL). The kernel writes LOGIN from `audit_log_set_loginuid()`
 //! in the write, then the write's SYSCALL and PROCTITLE at its exit, whatever the rules.
 //!
-//! No tracepoint is inside `proc_loginuid_write()`, so `syscall::sys_exit` hands over writes
-//! that returned a count of at most [`WRITE_MAX`] bytes, or EPERM; this module looks at the file
-//! written. The old login uid and session are gone by the write's exit: they are kept at the
+//! No tracepoint is inside `proc_loginuid_write()`, so `syscall::sys_exit` hands over every
+//! syscall that wrote something or returned EPERM; for the write family (write, pwrite64,
+//! writev, pwritev, pwritev2) this module looks at the file written. The old login uid and session are gone by the write's exit: they are kept at the
 //! entry of each libpam call ([`remember`]), where pam_loginuid writes, and after each write
 //! that set them; a thread that never wrote before, outside PAM, gets its parent's, which it
 //! inherited unless one of them changed since the fork.
 
 use aya_ebpf::{macros::map, maps::LruHashMap};
 use sensor_common::{
-    syscalls::x86_64::WRITE, LoginUid, CTR_RINGBUF_FULL, KIND_LOGIN_UID, LOGIN_VALUE_MAX,
+    syscalls::x86_64::{PWRITE64, PWRITEV, PWRITEV2, WRITE, WRITEV},
+    LoginUid, CTR_RINGBUF_FULL, KIND_LOGIN_UID, LOGIN_VALUE_MAX,
 };
 
 use crate::{
@@ -19,11 +20,6 @@ use crate::{
     maps::{count, EVENTS},
     syscall_exit::Exit,
 };
-
-/// The longest successful write looked at. `kstrtou32_from_user()` reads at most 23 bytes and
-/// accepts NUL padding after them, so a longer write could set the login uid; such a write is
-/// not seen (README).
-pub const WRITE_MAX: i64 = 64;
 
 /// procfs's `s_magic`.
 const PROC_SUPER_MAGIC: u64 = 0x9fa0;
@@ -58,7 +54,8 @@ pub fn forget(tid: u32) {
 /// to send after them.
 #[inline(always)]
 pub fn write_exit(nr: u64, ret: i64, regs: u64) -> Option<Exit> {
-    if nr != WRITE as u64 {
+    // The write family at offset 0 (pwrite, writev and the like, not only write).
+    if !matches!(nr as u32, WRITE | PWRITE64 | WRITEV | PWRITEV | PWRITEV2) {
         return None;
     }
     let task = current_task();
@@ -124,7 +121,7 @@ pub fn write_exit(nr: u64, ret: i64, regs: u64) -> Option<Exit> {
     // The write's SYSCALL and PROCTITLE, with the task as it is now (its new ids).
     Some(Exit {
         hdr,
-        nr: WRITE,
+        nr: nr as u32,
         args,
         flags: 0,
         cwd: false,

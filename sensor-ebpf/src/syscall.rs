@@ -31,7 +31,7 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
         if exit.is_none() && ret == -EPERM {
             exit = crate::login::write_exit(nr, ret, regs);
         }
-    } else if exit.is_none() && ret > 0 && ret <= crate::login::WRITE_MAX {
+    } else if exit.is_none() && ret > 0 {
         exit = crate::login::write_exit(read(regs, off!(regs_orig_ax)), ret, regs);
     }
     if let Some(e) = exit {

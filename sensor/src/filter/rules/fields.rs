@@ -188,15 +188,10 @@ impl Field {
                     f,
                     Field::Msgtype
                         | Field::Uid
-                        | Field::Euid
-                        | Field::Suid
-                        | Field::Fsuid
                         | Field::Loginuid
                         | Field::Gid
-                        | Field::Egid
-                        | Field::Sgid
-                        | Field::Fsgid
                         | Field::Pid
+                        | Field::Exe
                         | Field::Label(_)
                 ) =>
             {
@@ -271,16 +266,39 @@ pub fn op_allowed(field: Field, op: Op) -> bool {
 /// A numeric value as libaudit reads it: decimal (or `0x` hex), or a negative number taken as
 /// its 32-bit two's complement (`-1` is 4294967295).
 pub fn number(v: &str) -> Option<u64> {
-    if let Some(hex) = v.strip_prefix("0x") {
-        return u64::from_str_radix(hex, 16)
-            .ok()
-            .filter(|n| *n <= u32::MAX as u64);
+    // libaudit takes a value as a number when it starts with a digit (or `-` and a digit), and
+    // reads it as strtoul(…, 0) does: `0x` hex, a leading 0 octal, trailing junk ignored.
+    let (neg, digits) = match v.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v),
+    };
+    if !digits.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
     }
-    if let Some(neg) = v.strip_prefix('-') {
-        let n: i64 = neg.parse().ok()?;
-        return (n <= 1 << 31).then(|| (-n) as u32 as u64);
+    let n = strtoul(digits)?;
+    match neg {
+        false => (n <= u32::MAX as u64).then_some(n),
+        true => (n <= 1 << 31).then(|| (n as i64).wrapping_neg() as u32 as u64),
     }
-    v.parse::<u64>().ok().filter(|n| *n <= u32::MAX as u64)
+}
+
+/// `strtoul(v, NULL, 0)` for a value starting with a digit: base from the prefix, digits up to
+/// the first that is not one.
+pub fn strtoul(v: &str) -> Option<u64> {
+    let (radix, body) = if let Some(h) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        (16, h)
+    } else if v.len() > 1 && v.starts_with('0') {
+        (8, &v[1..])
+    } else {
+        (10, v)
+    };
+    let end = body
+        .find(|c: char| !c.is_digit(radix))
+        .unwrap_or(body.len());
+    if end == 0 {
+        return (radix == 8).then_some(0);
+    }
+    u64::from_str_radix(&body[..end], radix).ok()
 }
 
 /// The string value of a rule's field, if it is one.

@@ -110,7 +110,10 @@ pub fn load(path: &Path) -> std::io::Result<Loaded> {
     let mut lines = Vec::new();
     for file in files(path)? {
         let text = std::fs::read(&file)?;
-        for (i, line) in String::from_utf8_lossy(&text).lines().enumerate() {
+        // auditctl removes the newline only: a `\r` stays part of the line (and is an error).
+        let text = String::from_utf8_lossy(&text);
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        for (i, line) in text.split('\n').enumerate() {
             lines.push((file.clone(), i + 1, line.to_string()));
         }
     }
@@ -235,13 +238,22 @@ impl State {
                     out.locked = true;
                 }
                 if let Control::DeleteAll { key } = &c {
+                    // auditctl deletes the rules whose key contains the string (`strstr()`).
                     match key {
-                        Some(k) => out.rules.retain(|r| !r.keys.contains(k)),
+                        Some(k) => out.rules.retain(|r| {
+                            !r.key()
+                                .is_some_and(|rk| rk.windows(k.len()).any(|w| w == &k[..]))
+                        }),
                         None => out.rules.clear(),
                     }
                 }
                 control(&c)
             }
+            // Once `-e 2` is in force, the kernel refuses every change.
+            Line::Rule(_) | Line::Delete(_) if out.locked => (
+                Status::Error,
+                "Error sending add rule data request (Operation not permitted)".into(),
+            ),
             Line::Delete(rule) => match out.rules.iter().position(|r| *r == rule) {
                 Some(i) => {
                     out.rules.remove(i);
@@ -348,6 +360,17 @@ fn rule_verdict(rule: &Rule) -> (Status, String) {
             "leaves record types out of the text outputs (the protobuf stream keeps whole events)"
                 .into(),
         ),
+        List::Task => {
+            return match rule.action {
+                Action::Never => (
+                    Status::Applied,
+                    "no exec records for the tasks it matches (judged at the exec; the kernel \
+                     judges at the fork)"
+                        .into(),
+                ),
+                Action::Always => (Status::Applied, "tasks it matches are audited".into()),
+            }
+        }
         l => {
             return unsupported(format!(
                 "the {} list: nothing the sensor records goes through it",

@@ -134,10 +134,12 @@ impl Parser {
                     let qualified = self.syscalls.is_some()
                         || self.all
                         || self.watch.is_some()
-                        || self
-                            .conds
-                            .iter()
-                            .any(|c| matches!(c.field, Field::Exe | Field::Perm))
+                        || self.conds.iter().any(|c| {
+                            matches!(
+                                c.field,
+                                Field::Exe | Field::Perm | Field::Path | Field::Dir | Field::Fstype
+                            )
+                        })
                         || self.controls.contains(&Control::DeleteAll { key: None });
                     if !qualified {
                         return Err("key option needs a watch or syscall given prior to it".into());
@@ -247,9 +249,11 @@ impl Parser {
                 self.all = true;
                 continue;
             }
-            let nr = match name.parse::<u32>() {
-                Ok(n) => n,
-                Err(_) => syscalls::number(arch, name)
+            let nr = match fields::strtoul(name)
+                .filter(|_| name.starts_with(|c: char| c.is_ascii_digit()))
+            {
+                Some(n) => n as u32,
+                None => syscalls::number(arch, &name.to_ascii_lowercase())
                     .ok_or_else(|| format!("Syscall name unknown: {name}"))?,
             };
             set.insert(nr);
@@ -298,6 +302,11 @@ impl Parser {
             if let Some(why) = field.refused_on(list) {
                 return Err(why);
             }
+        }
+        // `-F key=` is a key like `-k`.
+        if let (Field::Key, Value::Str(k)) = (field, &value) {
+            self.keys.push(k.clone());
+            return Ok(());
         }
         self.conds.push(Cond { field, op, value });
         Ok(())

@@ -61,6 +61,14 @@ impl Watched {
         w
     }
 
+    /// The objects `path` held lately, after looking it up now.
+    fn look_again(&mut self, path: &[u8]) -> Vec<FileId> {
+        if let Some(seen) = self.paths.get_mut(path) {
+            seen.checked = None;
+        }
+        self.ids(path)
+    }
+
     /// The objects `path` held lately, looked up again when due.
     fn ids(&mut self, path: &[u8]) -> Vec<FileId> {
         let now = Instant::now();
@@ -88,6 +96,16 @@ fn same(inode: &Inode, id: (u64, u64)) -> bool {
 
 /// The exit list's decision for `ev`.
 pub fn exec(rules: &[Rule], ev: &ExecEvent, watched: &mut Watched) -> Verdict {
+    // The task list, as the kernel judges it when the task is created: `never` leaves its
+    // syscalls unaudited. The sensor judges it at the exec, by the task as it is then.
+    for rule in rules.iter().filter(|r| r.list == List::Task) {
+        if rule.conds.iter().all(|c| holds(c, ev, watched)) {
+            if rule.action == Action::Never {
+                return Verdict::Skip;
+            }
+            break;
+        }
+    }
     let nr = ev.syscall.number_in(ev.arch).unwrap_or(ev.syscall.number());
     for rule in rules.iter().filter(|r| r.list == List::Exit) {
         if !rule.syscalls.contains(nr) {
@@ -195,8 +213,19 @@ fn holds(c: &Cond, ev: &ExecEvent, watched: &mut Watched) -> bool {
         Field::Devminor => items(ev).any(|i| num(i.dev_minor as u64)),
         // A watch: the object at the path now is one of the event's items.
         Field::Path => {
-            let ids = watched.ids(text);
-            eq(items(ev).any(|i| ids.iter().any(|&id| same(i, id))))
+            let hit = |ids: &[FileId]| items(ev).any(|i| ids.iter().any(|&id| same(i, id)));
+            let mut found = hit(&watched.ids(text));
+            // An item named the path but is not the object last seen there: the file may have
+            // been replaced since the last look.
+            if !found
+                && ev
+                    .paths
+                    .iter()
+                    .any(|p| absolute(&p.name, ev.cwd.as_deref()) == text)
+            {
+                found = hit(&watched.look_again(text));
+            }
+            eq(found)
         }
         // A tree: an item named under the directory.
         Field::Dir => {
@@ -235,6 +264,22 @@ pub struct Sender<'a> {
 /// the sensor does not know of the sender (gid, SELinux labels) never hold.
 pub fn user_message(rules: &[Rule], s: &Sender) -> bool {
     for rule in rules.iter().filter(|r| r.list == List::User) {
+        // A field `audit_filter()` does not handle ends its walk, and the message is kept.
+        let handled = |f: Field| {
+            matches!(
+                f,
+                Field::Msgtype
+                    | Field::Pid
+                    | Field::Uid
+                    | Field::Gid
+                    | Field::Loginuid
+                    | Field::Exe
+                    | Field::Label(_)
+            )
+        };
+        if rule.conds.iter().any(|c| !handled(c.field)) {
+            return true;
+        }
         let holds = !rule.conds.is_empty()
             && rule.conds.iter().all(|c| {
                 let num = |v: u32| match c.value {

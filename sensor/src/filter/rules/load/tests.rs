@@ -142,3 +142,16 @@ fn augenrules_puts_the_control_lines_in_their_places() {
     assert!(l.locked);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_lock_refuses_later_changes_and_delete_by_key_matches_a_part() {
+    let l = load_lines(lines(
+        "-a always,exit -S execve -k ssh-logins\n-a always,exit -S execve -k other\n\
+         -D -k ssh\n-e 2\n-a always,exit -S execve -k late\n",
+    ));
+    let keys: Vec<_> = l.rules.iter().map(|r| r.key().unwrap()).collect();
+    assert_eq!(keys, [b"other".to_vec()]);
+    assert_eq!(l.verdicts[4].status, Status::Error);
+    assert!(l.verdicts[4].reason.contains("Operation not permitted"));
+    assert!(l.stopped);
+}

@@ -197,3 +197,37 @@ fn errors_are_auditctls() {
         "path can only be used with exit filter list"
     );
 }
+
+#[test]
+fn numbers_keys_and_syscalls_as_libaudit_reads_them() {
+    let value = |t: &str| {
+        rule(&format!("-a always,exit -S execve -F {t}")).conds[0]
+            .value
+            .clone()
+    };
+    assert_eq!(value("a2&0100"), Value::Num(64), "octal");
+    assert_eq!(value("uid=0x10"), Value::Num(16));
+    assert_eq!(
+        value("uid=1000abc"),
+        Value::Num(1000),
+        "trailing junk ignored"
+    );
+    assert_eq!(
+        rule("-a always,exit -S 0x3b -S EXECVE").syscalls,
+        Syscalls::Some([59].into())
+    );
+    // -F key= is a key, after -k's in line order.
+    let r = rule("-a always,exit -S execve -k a -F key=b");
+    assert_eq!(r.key(), Some(b"a\x01b".to_vec()));
+    assert!(r.conds.is_empty());
+    // A path qualifies a key.
+    assert_eq!(
+        rule("-a always,exit -F path=/usr/bin/passwd -k p").key(),
+        Some(b"p".to_vec())
+    );
+    // A carriage return stays part of the word.
+    assert_eq!(
+        err("-a always,exit -S execve\r"),
+        "Syscall name unknown: execve\r"
+    );
+}

@@ -218,3 +218,31 @@ fn the_exclude_list_leaves_out_types_whatever_the_action() {
     assert_eq!(excluded(&list, &user, &types), [1307]);
     assert!(excluded(&rules("-a always,exit -S execve"), &root, &types).is_empty());
 }
+
+#[test]
+fn task_never_silences_and_an_unhandled_user_field_keeps_the_message() {
+    let ev = true_exec();
+    assert_eq!(
+        decide("-a task,never\n-a always,exit -S execve -k x", &ev),
+        Verdict::Skip
+    );
+    assert_eq!(
+        decide(
+            "-a task,never -F uid=4242\n-a always,exit -S execve -k x",
+            &ev
+        ),
+        key("x")
+    );
+    let list = rules("-a never,user -F euid=0\n-a never,user -F msgtype=USER_CMD");
+    let sudo = Sender {
+        msg_type: 1123,
+        pid: 1,
+        uid: 0,
+        auid: 0,
+        exe: None,
+    };
+    assert!(
+        user_message(&list, &sudo),
+        "the kernel stops at euid and keeps it"
+    );
+}

@@ -130,12 +130,16 @@ fn path_items(x: &ExecFacts, binary: &BinaryFacts) -> Vec<PathItem> {
         let found = looked_up();
         // EACCES from the walk (a directory the caller may not search) leaves the name
         // unresolved; from the file itself (no execute permission, not a regular file, a noexec
-        // mount), the kernel has the inode. Which one it was is judged from the file as found.
-        if x.ret == -(libc::EACCES as i64) {
-            if let Some(inode) = &found.inode {
-                if !x.caller.refused_by(inode) && !noexec_mount(by_name.clone()) {
-                    return vec![unresolved()];
-                }
+        // mount, an LSM), the kernel has the inode. Which one it was is judged from the
+        // directories on the way as they are found now.
+        if x.ret == -(libc::EACCES as i64) && found.inode.is_some() {
+            let caller = x.caller;
+            let walk_refused = crate::fsio::with_deadline(crate::fsio::DEADLINE, move || {
+                caller.refused_on_the_way(&by_name)
+            })
+            .unwrap_or(false);
+            if walk_refused {
+                return vec![unresolved()];
             }
         }
         return vec![found];
@@ -159,6 +163,7 @@ fn path_items(x: &ExecFacts, binary: &BinaryFacts) -> Vec<PathItem> {
 }
 
 /// Who ran a failed exec, as its permission checks saw it.
+#[derive(Clone, Copy)]
 struct Caller {
     fsuid: u32,
     fsgid: u32,
@@ -166,44 +171,29 @@ struct Caller {
 }
 
 impl Caller {
-    /// Whether the file's own checks refuse it to this caller (`may_open(MAY_EXEC)` and
-    /// `bprm_execve`'s regular-file test): not a regular file, or no execute bit for its class
-    /// (any execute bit for a caller with CAP_DAC_OVERRIDE). Supplementary groups are not
-    /// known: a caller who gets execute through one reads as refused by the file.
-    fn refused_by(&self, inode: &Inode) -> bool {
-        const S_IFMT: u32 = 0o170000;
-        const S_IFREG: u32 = 0o100000;
+    /// Whether a directory on the way to `path` refuses this caller the search (`x`) the walk
+    /// needs: by its mode, owner and group, unless CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE.
+    /// Blocking: run within a deadline.
+    fn refused_on_the_way(&self, path: &std::path::Path) -> bool {
         const CAP_DAC_OVERRIDE: u64 = 1 << 1;
-        let mode = inode.mode;
-        if mode & S_IFMT != S_IFREG {
-            return true;
+        const CAP_DAC_READ_SEARCH: u64 = 1 << 2;
+        if self.cap_effective & (CAP_DAC_OVERRIDE | CAP_DAC_READ_SEARCH) != 0 {
+            return false;
         }
-        let bits = if self.cap_effective & CAP_DAC_OVERRIDE != 0 {
-            0o111
-        } else if self.fsuid == inode.ouid {
-            0o100
-        } else if self.fsgid == inode.ogid {
-            0o010
-        } else {
-            0o001
-        };
-        mode & bits == 0
+        path.ancestors().skip(1).any(|dir| {
+            let Some(inode) = super::lookup::stat_inode(dir) else {
+                return false;
+            };
+            let bits = if self.fsuid == inode.ouid {
+                0o100
+            } else if self.fsgid == inode.ogid {
+                0o010
+            } else {
+                0o001
+            };
+            inode.mode & bits == 0
+        })
     }
-}
-
-/// Whether `path` is on a file system mounted noexec (looked up within the deadline; a late
-/// answer reads as no).
-fn noexec_mount(path: std::path::PathBuf) -> bool {
-    crate::fsio::with_deadline(crate::fsio::DEADLINE, move || {
-        use std::os::unix::ffi::OsStrExt;
-        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: a NUL-terminated path and a valid out-pointer.
-        let ok = unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0;
-        Some(ok && st.f_flag & libc::ST_NOEXEC != 0)
-    })
-    .flatten()
-    .unwrap_or(false)
 }
 
 /// What PATH items and BPRM_FCAPS are built from.
@@ -279,43 +269,36 @@ pub fn rtrim_proctitle(raw: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod eacces_tests {
-    use super::{Caller, Inode};
-
-    fn file(mode: u32) -> Inode {
-        Inode {
-            mode,
-            ouid: 0,
-            ogid: 0,
-            ..Inode::default()
-        }
-    }
+    use super::Caller;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn the_file_refuses_when_its_class_has_no_execute_bit() {
+    fn a_directory_the_caller_may_not_search_refuses_the_walk() {
+        let dir = std::env::temp_dir().join(format!("sensor-eacces-{}", std::process::id()));
+        let inner = dir.join("closed");
+        std::fs::create_dir_all(&inner).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let prog = inner.join("prog");
         let nobody = Caller {
             fsuid: 65534,
             fsgid: 65534,
             cap_effective: 0,
         };
-        assert!(nobody.refused_by(&file(0o100644)));
-        assert!(nobody.refused_by(&file(0o100750)));
-        assert!(!nobody.refused_by(&file(0o100755)));
-        // Not a regular file: refused whatever the bits.
-        assert!(nobody.refused_by(&file(0o040755)));
+        assert!(nobody.refused_on_the_way(&prog));
+        assert!(!nobody.refused_on_the_way(&dir.join("prog")));
+        // The owner may search; CAP_DAC_READ_SEARCH passes every directory.
         let owner = Caller {
             fsuid: 0,
             fsgid: 0,
             cap_effective: 0,
         };
-        assert!(!owner.refused_by(&file(0o100700)));
-        assert!(owner.refused_by(&file(0o100070)));
-        // CAP_DAC_OVERRIDE: any execute bit will do, none is still refused.
-        let root = Caller {
-            fsuid: 0,
-            fsgid: 0,
-            cap_effective: 1 << 1,
+        assert!(!owner.refused_on_the_way(&prog));
+        let searcher = Caller {
+            cap_effective: 1 << 2,
+            ..nobody
         };
-        assert!(!root.refused_by(&file(0o100001)));
-        assert!(root.refused_by(&file(0o100644)));
+        assert!(!searcher.refused_on_the_way(&prog));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -515,16 +515,25 @@ fn failed_exec_with_eacces_stats_the_name_relative_to_cwd() {
 }
 
 #[test]
-fn failed_exec_with_eacces_of_an_executable_file_was_refused_on_the_way() {
-    // The file would run: a directory on the way refused the search, and the name stayed
-    // unresolved, as the kernel records it.
-    let mut a = assembled(-(libc::EACCES as i64), b"true", b"sh\0", b"/usr/bin/sh");
-    a.start.cwd = Some(walked(b"/usr/bin"));
+fn failed_exec_with_eacces_refused_on_the_way_has_no_inode() {
+    // A directory on the way the caller (nobody) may not search: the name stayed unresolved,
+    // as the kernel records it.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("sensor-walk-{}", std::process::id()));
+    let closed = dir.join("closed");
+    std::fs::create_dir_all(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::copy("/usr/bin/true", closed.join("prog")).unwrap();
+    let name = closed.join("prog");
+    let name = name.to_str().unwrap().as_bytes();
+    let mut a = assembled(-(libc::EACCES as i64), name, b"sh\0", b"/usr/bin/sh");
+    a.exit.task.fsuid = 65534;
+    a.exit.task.fsgid = 65534;
     let e = Normaliser::default().exec(a);
     assert_eq!(e.paths.len(), 1);
-    assert_eq!(e.paths[0].name, b"true");
     assert_eq!(e.paths[0].nametype, NameType::Unknown);
     assert_eq!(e.paths[0].inode, None);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -97,33 +97,53 @@ fn same(inode: &Inode, id: (u64, u64)) -> bool {
 /// The exit list's decision for `ev`.
 pub fn exec(rules: &[Rule], ev: &ExecEvent, watched: &mut Watched) -> Verdict {
     // The task list, as the kernel judges it when the task is created: `never` leaves its
-    // syscalls unaudited. The sensor judges it at the exec, by the task as it is then.
+    // syscalls unaudited, `always` records every one whatever the exit list says. The sensor
+    // judges it at the exec, by the task as it is then.
     for rule in rules.iter().filter(|r| r.list == List::Task) {
         if rule.conds.iter().all(|c| holds(c, ev, watched)) {
-            if rule.action == Action::Never {
-                return Verdict::Skip;
-            }
-            break;
-        }
-    }
-    let nr = ev.syscall.number_in(ev.arch).unwrap_or(ev.syscall.number());
-    for rule in rules.iter().filter(|r| r.list == List::Exit) {
-        if !rule.syscalls.contains(nr) {
-            continue;
-        }
-        if rule.conds.iter().all(|c| holds(c, ev, watched))
-            && rule.compares.iter().all(|c| {
-                let (l, r) = (ids(c.left, ev), ids(c.right, ev));
-                l.iter().any(|&a| r.iter().any(|&b| c.op.holds(a, b)))
-            })
-        {
             return match rule.action {
-                Action::Always => Verdict::Record(rule.key()),
                 Action::Never => Verdict::Skip,
+                Action::Always => Verdict::Record(rule.key()),
             };
         }
     }
-    Verdict::Skip
+    let nr = ev.syscall.number_in(ev.arch).unwrap_or(ev.syscall.number());
+    let mut matches = rules
+        .iter()
+        .filter(|r| r.list == List::Exit)
+        .filter(|rule| {
+            rule.syscalls.contains(nr)
+                && rule.conds.iter().all(|c| holds(c, ev, watched))
+                && rule.compares.iter().all(|c| {
+                    let (l, r) = (ids(c.left, ev), ids(c.right, ev));
+                    l.iter().any(|&a| r.iter().any(|&b| c.op.holds(a, b)))
+                })
+        });
+    // The rules are in priority order. The kernel takes the first matching syscall rule
+    // (`audit_filter_syscall()`), then a watch rule (`path=`, `inode=`, kept by inode) of higher
+    // priority may take over (`audit_filter_inodes()`); a rule that decides without a key leaves
+    // the key a rule before it set.
+    let Some(first) = matches.next() else {
+        return Verdict::Skip;
+    };
+    let decider = first;
+    let key = match (is_watch(first), first.key()) {
+        (false, key) => key,
+        // A watch won: the first matching syscall rule after it set the key, if it had one.
+        (true, Some(key)) => Some(key),
+        (true, None) => matches.find(|r| !is_watch(r)).and_then(|r| r.key()),
+    };
+    match decider.action {
+        Action::Always => Verdict::Record(key),
+        Action::Never => Verdict::Skip,
+    }
+}
+
+/// A rule the kernel keeps by inode (a `path=` or `inode=` watch), not on the exit list.
+fn is_watch(rule: &Rule) -> bool {
+    rule.conds
+        .iter()
+        .any(|c| matches!(c.field, Field::Path | Field::Inode))
 }
 
 /// The values of an id field for `-C`: the task's, or each PATH item's owner.

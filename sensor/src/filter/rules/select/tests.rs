@@ -246,3 +246,21 @@ fn task_never_silences_and_an_unhandled_user_field_keeps_the_message() {
         "the kernel stops at euid and keeps it"
     );
 }
+
+#[test]
+fn a_keyless_watch_that_wins_keeps_the_syscall_rules_key() {
+    let ev = true_exec();
+    assert_eq!(
+        decide("-w /usr/bin/true -p x\n-a always,exit -S execve -k exec", &ev),
+        key("exec")
+    );
+    assert_eq!(
+        decide("-a always,exit -S execve\n-w /usr/bin/true -p x -k w", &ev),
+        Verdict::Record(None)
+    );
+    // The task list's always records whatever the exit list says.
+    assert_eq!(
+        decide("-a task,always\n-a never,exit -S execve", &ev),
+        Verdict::Record(None)
+    );
+}

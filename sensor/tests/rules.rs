@@ -380,3 +380,61 @@ fn a_watch_follows_a_replaced_binary_and_sighup_reloads_unless_locked() {
     assert_eq!(key(&log, reloaded), [Some("second".to_string())]);
     assert_eq!(key(&log, locked), [Some("second".to_string())]);
 }
+
+/// Priorities across syscall and watch rules, and trees: a keyless watch that wins keeps the key
+/// of the syscall rule that matched after it; a directory watch fires on an exec whose ELF
+/// interpreter lies under it (however its name is spelt), and not on a static program.
+#[test]
+fn a_keyless_watch_keeps_the_syscall_key_and_a_tree_sees_the_loader() {
+    let _g = exclusive();
+    let dir = scratch("rules-prio");
+    let file = dir.join("prio.rules");
+    std::fs::write(
+        &file,
+        "-w /usr/bin/env -p x\n\
+         -a always,exit -F arch=b64 -S execve -F euid=0 -F exe=/usr/bin/env -k env-exec\n\
+         -w /usr/lib/ -p x -k lib\n",
+    )
+    .unwrap();
+    let _restore = KernelRules::save();
+    let auditd = Auditd::start(&[]);
+    let loaded = Command::new("auditctl")
+        .arg("-R")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(loaded.status.success(), "{loaded:?}");
+    let log = dir.join("sensor.log");
+    let out = format!("audit:{}", log.display());
+    let sensor = Sensor::start(&["--output", &out, "--rules", file.to_str().unwrap()]);
+    let env = run(&["/usr/bin/env", "/usr/bin/true"]);
+    let echo = run(&["/bin/echo", "hi"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    let kernel_log = dir.join("auditd.log");
+    auditd.collect(&kernel_log, |t| {
+        String::from_utf8_lossy(t).contains(&format!(" pid={echo} "))
+    });
+    drop(auditd);
+    let keys = |log: &std::path::Path, pid: u32| -> Vec<(String, Option<String>)> {
+        exec_events(log)
+            .into_iter()
+            .filter(|e| e.task.pid == pid)
+            .map(|e| {
+                let exe = String::from_utf8_lossy(&e.task.exe.unwrap_or_default()).into_owned();
+                (exe, e.key.map(|k| String::from_utf8_lossy(&k).into_owned()))
+            })
+            .collect()
+    };
+    for pid in [env, echo] {
+        let (k, s) = (keys(&kernel_log, pid), keys(&log, pid));
+        eprintln!("pid {pid}: kernel {k:?} | sensor {s:?}");
+        assert_eq!(s, k);
+    }
+    let env_keys: Vec<_> = keys(&kernel_log, env).into_iter().map(|(_, k)| k).collect();
+    assert_eq!(
+        env_keys,
+        [Some("env-exec".to_string()), Some("lib".to_string())]
+    );
+}

@@ -139,6 +139,20 @@ pub fn exec(rules: &[Rule], ev: &ExecEvent, watched: &mut Watched) -> Verdict {
     }
 }
 
+/// The directory a tree rule tags, as `kern_path(path, 0)` finds it: the parent resolved, the
+/// last component not followed (a tree on a symlink tags the symlink, which no exec's name is
+/// under). Blocking: run within a deadline.
+fn tree_root(dir: &[u8]) -> Option<std::path::PathBuf> {
+    let dir = Path::new(OsStr::from_bytes(dir));
+    let root = match (dir.parent(), dir.file_name()) {
+        (Some(parent), Some(name)) => std::fs::canonicalize(parent).ok()?.join(name),
+        _ => return Some(dir.to_path_buf()),
+    };
+    std::fs::symlink_metadata(&root)
+        .is_ok_and(|m| m.is_dir())
+        .then_some(root)
+}
+
 /// A rule the kernel keeps by inode (a `path=` or `inode=` watch), not on the exit list.
 fn is_watch(rule: &Rule) -> bool {
     rule.conds
@@ -248,12 +262,25 @@ fn holds(c: &Cond, ev: &ExecEvent, watched: &mut Watched) -> bool {
             eq(found)
         }
         // A tree: an item named under the directory.
+        // A tree: an item at or under the directory, by where the names lead (the kernel walks
+        // the item's dentries up), not by how they are spelt.
         Field::Dir => {
-            let dir = text.strip_suffix(b"/").unwrap_or(text);
-            let under = ev.paths.iter().any(|p| {
-                let name = absolute(&p.name, ev.cwd.as_deref());
-                name == dir || name.starts_with(&[dir, b"/"].concat())
-            });
+            let dir = text.strip_suffix(b"/").unwrap_or(text).to_vec();
+            let names: Vec<Vec<u8>> = ev
+                .paths
+                .iter()
+                .filter(|p| p.inode.is_some())
+                .map(|p| absolute(&p.name, ev.cwd.as_deref()))
+                .collect();
+            let under = crate::fsio::with_deadline(crate::fsio::DEADLINE, move || {
+                let dir = tree_root(&dir)?;
+                Some(names.iter().any(|n| {
+                    std::fs::canonicalize(Path::new(OsStr::from_bytes(n)))
+                        .is_ok_and(|real| real.starts_with(&dir))
+                }))
+            })
+            .flatten()
+            .unwrap_or(false);
             eq(under)
         }
         // The task's executable: the program the exec started (or the caller's, when it failed).

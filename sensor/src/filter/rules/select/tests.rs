@@ -251,7 +251,10 @@ fn task_never_silences_and_an_unhandled_user_field_keeps_the_message() {
 fn a_keyless_watch_that_wins_keeps_the_syscall_rules_key() {
     let ev = true_exec();
     assert_eq!(
-        decide("-w /usr/bin/true -p x\n-a always,exit -S execve -k exec", &ev),
+        decide(
+            "-w /usr/bin/true -p x\n-a always,exit -S execve -k exec",
+            &ev
+        ),
         key("exec")
     );
     assert_eq!(

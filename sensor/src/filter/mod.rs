@@ -8,7 +8,8 @@ pub mod rules;
 
 use crate::event::{Anomaly, Event};
 use rules::{
-    select::{self, Subject, Verdict, Watched},
+    lists::{self, Subject},
+    select::{self, Verdict, Watched},
     Rule,
 };
 
@@ -94,14 +95,14 @@ impl Filter {
             Event::UserMessage(m) => {
                 (m.trusted || !self.drop_untrusted)
                     && self.rules.as_ref().is_none_or(|r| {
-                        let sender = select::Sender {
+                        let sender = lists::Sender {
                             msg_type: m.msg_type,
                             pid: m.pid,
                             uid: m.uid,
                             auid: m.auid,
                             exe: m.exe.as_deref(),
                         };
-                        select::user_message(&r.list, &sender)
+                        lists::user_message(&r.list, &sender)
                     })
             }
             Event::Exec(e) => match &mut self.rules {
@@ -124,7 +125,7 @@ impl Filter {
             return Vec::new();
         };
         let (subject, types) = subject_and_types(ev);
-        select::excluded(&rules.list, &subject, &types)
+        lists::excluded(&rules.list, &subject, &types)
     }
 }
 

@@ -1,6 +1,7 @@
 use std::os::unix::fs::MetadataExt;
 
 use super::*;
+use crate::filter::rules::lists::{excluded, user_message, Sender, Subject};
 use crate::{
     event::{NameType, PathItem, Syscall, AUDIT_ARCH_X86_64},
     filter::rules::{parse, Line},

@@ -337,6 +337,9 @@ pub struct AnomalyEvent {
     pub syscall: Option<SyscallPart>,
     pub container: Container,
     pub paths_truncated: PathsTruncated,
+    /// The key of the audit rule that selected the SYSCALL part (`--rules`); `None` is
+    /// `key=(null)`.
+    pub key: Option<Vec<u8>>,
 }
 
 mod user;

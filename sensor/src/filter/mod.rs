@@ -112,9 +112,35 @@ impl Filter {
                         e.key = key;
                         true
                     }
-                    Verdict::Skip => false,
+                    Verdict::Skip | Verdict::Unmatched => false,
                 },
             },
+            // A kernel record written during a syscall (LOGIN, ANOM_LINK…) is written whatever
+            // the rules; its SYSCALL and PROCTITLE follow the exit list: none without exit
+            // rules (the kernel's dummy context), none when a `never` rule matches, the key of
+            // an `always` rule that matches.
+            Event::Anomaly(a) => {
+                if let (Some(r), Some(sc)) = (&mut self.rules, &a.syscall) {
+                    let exit_rules = r.list.iter().any(|x| x.list == rules::List::Exit);
+                    let call = select::Call {
+                        arch: crate::event::AUDIT_ARCH_X86_64,
+                        syscall: sc.syscall,
+                        success: sc.success,
+                        exit: sc.exit,
+                        regs: sc.regs,
+                        task: &sc.task,
+                        paths: &[],
+                        cwd: None,
+                    };
+                    match select::call(&r.list, &call, &mut r.watched) {
+                        _ if !exit_rules => a.syscall = None,
+                        Verdict::Skip => a.syscall = None,
+                        Verdict::Record(key) => a.key = key,
+                        Verdict::Unmatched => {}
+                    }
+                }
+                true
+            }
             _ => true,
         }
     }
@@ -204,5 +230,44 @@ mod tests {
         assert!(keep_all.keep(&mut untrusted) && keep_all.keep(&mut trusted));
         assert!(!drop.keep(&mut untrusted));
         assert!(drop.keep(&mut trusted) && drop.keep(&mut lost));
+    }
+
+    #[test]
+    fn a_login_events_syscall_part_follows_the_exit_list() {
+        use crate::filter::rules::{parse, Line};
+        let login = || {
+            let ev = crate::testing::events::anomaly_shapes()
+                .into_iter()
+                .find(|a| matches!(a.anomaly, crate::event::Anomaly::Login(_)))
+                .unwrap();
+            Event::Anomaly(ev)
+        };
+        let with = |text: &str| {
+            let list = text
+                .lines()
+                .filter_map(|l| match parse::line(l).unwrap() {
+                    Line::Rule(r) => Some(r),
+                    _ => None,
+                })
+                .collect();
+            let mut f = Filter::new(false, Some(Rules::new(list, false)));
+            let mut ev = login();
+            assert!(f.keep(&mut ev), "LOGIN is written whatever the rules");
+            match ev {
+                Event::Anomaly(a) => (a.syscall.is_some(), a.key),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(
+            with("-a never,user -F uid=0"),
+            (false, None),
+            "no exit rules"
+        );
+        assert_eq!(with("-a never,exit -S write"), (false, None));
+        assert_eq!(
+            with("-a always,exit -S write -k lw"),
+            (true, Some(b"lw".to_vec()))
+        );
+        assert_eq!(with("-a always,exit -S execve -k x"), (true, None));
     }
 }

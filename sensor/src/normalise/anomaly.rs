@@ -56,6 +56,7 @@ impl Normaliser {
             proctitle: rtrim_proctitle(&x.proctitle),
         });
         Some(AnomalyEvent {
+            key: None,
             stamp: self.stamp_at(mono_ns),
             boot_ns: super::clock::boot_ns(mono_ns),
             anomaly,

@@ -173,6 +173,7 @@ pub fn syscall_part(syscall: Syscall, exit: i64) -> SyscallPart {
 
 pub fn anomaly(serial: u64, anomaly: Anomaly, syscall: Option<SyscallPart>) -> AnomalyEvent {
     AnomalyEvent {
+        key: None,
         stamp: stamp(serial),
         boot_ns: 77 + serial,
         anomaly,

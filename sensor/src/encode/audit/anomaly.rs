@@ -53,7 +53,7 @@ pub fn write_anomaly(out: &mut Vec<u8>, ev: &AnomalyEvent, enriched: Option<&dyn
             regs: sc.regs,
             items: 0,
             task: &sc.task,
-            key: None,
+            key: ev.key.as_deref(),
             container: &ev.container,
             cut: &ev.paths_truncated,
         };

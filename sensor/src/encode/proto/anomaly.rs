@@ -67,6 +67,7 @@ pub fn to_proto(a: &AnomalyEvent) -> v1::AnomalyEvent {
         }),
         container: Some(container_to_proto(&a.container)),
         paths_truncated: truncated_to_proto(a.paths_truncated),
+        key: a.key.clone(),
     }
 }
 
@@ -130,5 +131,6 @@ pub fn from_proto(
         syscall,
         container: container_from_proto(c),
         paths_truncated: truncated_from_proto(a.paths_truncated),
+        key: a.key,
     })
 }

@@ -12,7 +12,7 @@ use std::{
 };
 
 use super::{fields, Action, Cond, Field, List, Op, Rule, Value};
-use crate::event::{ExecEvent, Inode, AUDIT_ARCH_I386};
+use crate::event::{ExecEvent, Inode, PathItem, Syscall, Task, AUDIT_ARCH_I386};
 
 /// How long a watched path's inode is trusted before it is looked up again: a file replaced
 /// at that path (a package upgrade) is followed within this time.
@@ -26,8 +26,11 @@ const FORMER: Duration = Duration::from_secs(5);
 pub enum Verdict {
     /// Written, with the rule's key (`None`: `key=(null)`).
     Record(Option<Vec<u8>>),
-    /// A `never` rule matched, or none did.
+    /// A `never` rule matched.
     Skip,
+    /// No rule matched: an exec is not written; the SYSCALL record of a kernel record written
+    /// during the syscall (LOGIN, ANOM_LINK…) is, without a key.
+    Unmatched,
 }
 
 /// `(dev, ino)` of a file.
@@ -95,7 +98,44 @@ fn same(inode: &Inode, id: (u64, u64)) -> bool {
 }
 
 /// The exit list's decision for `ev`.
+/// A syscall as the exit list sees it at its exit.
+pub struct Call<'a> {
+    pub arch: u32,
+    pub syscall: Syscall,
+    pub success: bool,
+    pub exit: i64,
+    pub regs: [u64; 4],
+    pub task: &'a Task,
+    /// Its PATH items (none for a syscall the sensor records without them).
+    pub paths: &'a [PathItem],
+    pub cwd: Option<&'a [u8]>,
+}
+
+impl<'a> From<&'a ExecEvent> for Call<'a> {
+    fn from(e: &'a ExecEvent) -> Self {
+        Call {
+            arch: e.arch,
+            syscall: e.syscall,
+            success: e.success,
+            exit: e.exit,
+            regs: e.regs,
+            task: &e.task,
+            paths: &e.paths,
+            cwd: e.cwd.as_deref(),
+        }
+    }
+}
+
+/// The exit list's decision for an exec: written only when a rule selects it.
 pub fn exec(rules: &[Rule], ev: &ExecEvent, watched: &mut Watched) -> Verdict {
+    match call(rules, &Call::from(ev), watched) {
+        Verdict::Unmatched => Verdict::Skip,
+        v => v,
+    }
+}
+
+/// The exit list's decision for a syscall.
+pub fn call(rules: &[Rule], ev: &Call, watched: &mut Watched) -> Verdict {
     // The task list, as the kernel judges it when the task is created: `never` leaves its
     // syscalls unaudited, `always` records every one whatever the exit list says. The sensor
     // judges it at the exec, by the task as it is then.
@@ -124,7 +164,7 @@ pub fn exec(rules: &[Rule], ev: &ExecEvent, watched: &mut Watched) -> Verdict {
     // priority may take over (`audit_filter_inodes()`); a rule that decides without a key leaves
     // the key a rule before it set.
     let Some(first) = matches.next() else {
-        return Verdict::Skip;
+        return Verdict::Unmatched;
     };
     let decider = first;
     let key = match (is_watch(first), first.key()) {
@@ -161,8 +201,8 @@ fn is_watch(rule: &Rule) -> bool {
 }
 
 /// The values of an id field for `-C`: the task's, or each PATH item's owner.
-fn ids(f: Field, ev: &ExecEvent) -> Vec<u64> {
-    let t = &ev.task;
+fn ids(f: Field, ev: &Call) -> Vec<u64> {
+    let t = ev.task;
     let one = |v: u32| vec![v as u64];
     match f {
         Field::Uid => one(t.uid),
@@ -180,7 +220,7 @@ fn ids(f: Field, ev: &ExecEvent) -> Vec<u64> {
     }
 }
 
-fn items(ev: &ExecEvent) -> impl Iterator<Item = &Inode> {
+fn items<'a>(ev: &'a Call) -> impl Iterator<Item = &'a Inode> {
     ev.paths.iter().filter_map(|p| p.inode.as_ref())
 }
 
@@ -192,8 +232,8 @@ fn absolute(name: &[u8], cwd: Option<&[u8]>) -> Vec<u8> {
     }
 }
 
-fn holds(c: &Cond, ev: &ExecEvent, watched: &mut Watched) -> bool {
-    let t = &ev.task;
+fn holds(c: &Cond, ev: &Call, watched: &mut Watched) -> bool {
+    let t = ev.task;
     let num = |v: u64| match c.value {
         // audit_comparator() compares 32-bit values.
         Value::Num(r) => c.op.holds(v & 0xffff_ffff, r),
@@ -251,12 +291,7 @@ fn holds(c: &Cond, ev: &ExecEvent, watched: &mut Watched) -> bool {
             let mut found = hit(&watched.ids(text));
             // An item named the path but is not the object last seen there: the file may have
             // been replaced since the last look.
-            if !found
-                && ev
-                    .paths
-                    .iter()
-                    .any(|p| absolute(&p.name, ev.cwd.as_deref()) == text)
-            {
+            if !found && ev.paths.iter().any(|p| absolute(&p.name, ev.cwd) == text) {
                 found = hit(&watched.look_again(text));
             }
             eq(found)
@@ -270,7 +305,7 @@ fn holds(c: &Cond, ev: &ExecEvent, watched: &mut Watched) -> bool {
                 .paths
                 .iter()
                 .filter(|p| p.inode.is_some())
-                .map(|p| absolute(&p.name, ev.cwd.as_deref()))
+                .map(|p| absolute(&p.name, ev.cwd))
                 .collect();
             let under = crate::fsio::with_deadline(crate::fsio::DEADLINE, move || {
                 let dir = tree_root(&dir)?;

@@ -62,6 +62,7 @@ fn part(syscall: Syscall, exit: i64, regs: [u64; 4], task: Task, title: &[u8]) -
 
 fn event(msec: u32, serial: u64, anomaly: Anomaly, syscall: SyscallPart) -> AnomalyEvent {
     AnomalyEvent {
+        key: None,
         stamp: Stamp {
             sec: 1795651555,
             nsec: msec * 1_000_000,

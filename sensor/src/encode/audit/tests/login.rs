@@ -66,6 +66,7 @@ fn event(
 ) -> AnomalyEvent {
     let hex = k.rsplit("proctitle=").next().unwrap();
     AnomalyEvent {
+        key: None,
         stamp: Stamp {
             sec: 1796149914,
             nsec: msec * 1_000_000,

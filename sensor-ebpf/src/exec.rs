@@ -95,17 +95,18 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
             name as *const _,
         )
     };
-    // The helper counts the NUL; the event does not.
-    e.filename_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
     if n < 0 {
         let _ = NAME_RETRY.insert(&e.hdr.tid, &name, 0);
     }
-    let len = if e.filename_len > 0 {
-        e.filename_len as usize
-    } else {
-        0
-    };
-    output_prefix(e as *const ExecEnter, EXEC_ENTER_FIXED + len);
+    send_enter(e, n);
+}
+
+/// Sends the entry with the name the string helper returned `n` for (its length with the NUL,
+/// or a negative errno).
+#[inline(always)]
+fn send_enter(e: &mut ExecEnter, n: i64) {
+    // The helper counts the NUL; the event does not.
+    send_enter(e, n);
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
@@ -216,13 +217,7 @@ fn send_compat_enter(hdr: Header, bprm: u64) {
             filename as *const _,
         )
     };
-    e.filename_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
-    let len = if e.filename_len > 0 {
-        e.filename_len as usize
-    } else {
-        0
-    };
-    output_prefix(e as *const ExecEnter, EXEC_ENTER_FIXED + len);
+    send_enter(e, n);
 }
 
 /// Copies the argument area in chunks; returns how many bytes reached the ring buffer. The

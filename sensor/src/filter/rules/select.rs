@@ -81,9 +81,16 @@ impl Watched {
             .is_none_or(|at| now.duration_since(at) >= FRESH)
         {
             seen.checked = Some(now);
-            // The last component is not followed: a watch on a symlink is on the symlink.
-            if let Ok(m) = std::fs::symlink_metadata(Path::new(OsStr::from_bytes(path))) {
-                let id = (m.dev(), m.ino());
+            // The last component is not followed: a watch on a symlink is on the symlink. The
+            // path may lead through a file system a user serves (FUSE): within the deadline.
+            let owned = path.to_vec();
+            let found = crate::fsio::with_deadline(crate::fsio::DEADLINE, move || {
+                std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&owned)))
+                    .ok()
+                    .map(|m| (m.dev(), m.ino()))
+            })
+            .flatten();
+            if let Some(id) = found {
                 seen.ids.retain(|(i, _)| *i != id);
                 seen.ids.push((id, now));
             }

@@ -106,7 +106,13 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
 #[inline(always)]
 fn send_enter(e: &mut ExecEnter, n: i64) {
     // The helper counts the NUL; the event does not.
-    send_enter(e, n);
+    e.filename_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
+    let len = if e.filename_len > 0 {
+        e.filename_len as usize
+    } else {
+        0
+    };
+    output_prefix(e as *const ExecEnter, EXEC_ENTER_FIXED + len);
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exec")]

@@ -35,18 +35,6 @@ const PATH_ENV: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:
 /// How far apart the kernel's and the sensor's stamps of one event may be.
 const STAMP_SLACK_MS: u64 = 10;
 
-/// Fields the sensor adds to the kernel's (README, "Fields the sensor adds").
-const SENSOR_FIELDS: &[&str] = &[
-    "cgroup_id",
-    "cgroup",
-    "pidns",
-    "mntns",
-    "netns",
-    "utsns",
-    "nspid",
-    "container",
-];
-
 /// What may differ, and why. Anything else that differs fails the test.
 struct Known {
     rtype: &'static str,
@@ -644,8 +632,14 @@ fn signature(ev: &Event) -> String {
     sig
 }
 
+/// Fields the sensor adds to the kernel's (README, "Fields the sensor adds"): `sensor_*`, the
+/// container fields and `container=`.
 fn is_sensor_field(name: &[u8]) -> bool {
-    name.starts_with(b"sensor_") || SENSOR_FIELDS.iter().any(|f| f.as_bytes() == name)
+    name.starts_with(b"sensor_")
+        || name == b"container"
+        || sensor::encode::audit::CONTAINER_FIELDS
+            .iter()
+            .any(|f| f.as_bytes() == name)
 }
 
 /// One row of the table: a record type in a scenario.

@@ -5,7 +5,12 @@
 
 mod common;
 
-use std::{collections::BTreeSet, process::Command, time::Duration};
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
 
 use common::{auditd::Auditd, exclusive, exec_events, scratch, Sensor};
 
@@ -59,6 +64,36 @@ fn as_nobody(cmd: &[&str]) -> u32 {
     run(&args)
 }
 
+/// The kernel's rules as found (put back on drop), auditd running with `file` loaded by
+/// `auditctl -R`, and the sensor running with `--rules file`, writing audit text to the log
+/// returned.
+fn beside_auditd(dir: &Path, file: &Path) -> (KernelRules, Auditd, Sensor, PathBuf) {
+    let restore = KernelRules::save();
+    let auditd = Auditd::start(&[]);
+    let loaded = Command::new("auditctl")
+        .arg("-R")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(loaded.status.success(), "{loaded:?}");
+    let log = dir.join("sensor.log");
+    let out = format!("audit:{}", log.display());
+    let sensor = Sensor::start(&["--output", &out, "--rules", file.to_str().unwrap()]);
+    (restore, auditd, sensor, log)
+}
+
+/// Process `pid`'s exec events in `log`: the program and the key, in order.
+fn execs(log: &Path, pid: u32) -> Vec<(String, Option<String>)> {
+    exec_events(log)
+        .into_iter()
+        .filter(|e| e.task.pid == pid)
+        .map(|e| {
+            let exe = String::from_utf8_lossy(&e.task.exe.unwrap_or_default()).into_owned();
+            (exe, e.key.map(|k| String::from_utf8_lossy(&k).into_owned()))
+        })
+        .collect()
+}
+
 #[test]
 fn the_kernels_and_the_sensors_exit_list_select_the_same_execs_with_the_same_keys() {
     let _g = exclusive();
@@ -76,18 +111,7 @@ fn the_kernels_and_the_sensors_exit_list_select_the_same_execs_with_the_same_key
         String::from_utf8_lossy(&check.stdout)
     );
 
-    let _restore = KernelRules::save();
-    let auditd = Auditd::start(&[]);
-    let loaded = Command::new("auditctl")
-        .arg("-R")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(loaded.status.success(), "{loaded:?}");
-    let log = dir.join("sensor.log");
-    let out = format!("audit:{}", log.display());
-    let rules = file.to_str().unwrap();
-    let sensor = Sensor::start(&["--output", &out, "--rules", rules]);
+    let (_restore, auditd, sensor, log) = beside_auditd(&dir, &file);
 
     // (what, pid, the key both must write; None: no event at all)
     let runs: Vec<(&str, u32, Vec<Option<&str>>)> = vec![
@@ -143,16 +167,8 @@ fn the_kernels_and_the_sensors_exit_list_select_the_same_execs_with_the_same_key
     });
     drop(auditd);
 
-    let keys = |log: &std::path::Path, pid: u32| -> BTreeSet<(String, Option<String>)> {
-        exec_events(log)
-            .into_iter()
-            .filter(|e| e.task.pid == pid)
-            .map(|e| {
-                let exe = String::from_utf8_lossy(&e.task.exe.unwrap_or_default()).into_owned();
-                let key = e.key.map(|k| String::from_utf8_lossy(&k).into_owned());
-                (exe, key)
-            })
-            .collect()
+    let keys = |log: &Path, pid: u32| -> BTreeSet<(String, Option<String>)> {
+        execs(log, pid).into_iter().collect()
     };
     for (what, pid, want) in &runs {
         let (k, s) = (keys(&kernel_log, *pid), keys(&log, *pid));
@@ -263,17 +279,7 @@ fn the_user_and_exclude_lists_leave_out_the_same_records() {
     )
     .unwrap();
 
-    let _restore = KernelRules::save();
-    let auditd = Auditd::start(&[]);
-    let loaded = Command::new("auditctl")
-        .arg("-R")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(loaded.status.success(), "{loaded:?}");
-    let log = dir.join("sensor.log");
-    let out = format!("audit:{}", log.display());
-    let sensor = Sensor::start(&["--output", &out, "--rules", file.to_str().unwrap()]);
+    let (_restore, auditd, sensor, log) = beside_auditd(&dir, &file);
     let pid = run(&[
         "/usr/bin/pamtester",
         &service,
@@ -324,17 +330,7 @@ fn a_watch_follows_a_replaced_binary_and_sighup_reloads_unless_locked() {
     let file = dir.join("reload.rules");
     std::fs::write(&file, format!("-w {prog_s} -p x -k first\n")).unwrap();
 
-    let _restore = KernelRules::save();
-    let auditd = Auditd::start(&[]);
-    let loaded = Command::new("auditctl")
-        .arg("-R")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(loaded.status.success(), "{loaded:?}");
-    let log = dir.join("sensor.log");
-    let out = format!("audit:{}", log.display());
-    let sensor = Sensor::start(&["--output", &out, "--rules", file.to_str().unwrap()]);
+    let (_restore, auditd, sensor, log) = beside_auditd(&dir, &file);
 
     let before = run(&[&prog_s]);
     // Replaced: a new file renamed over the old one.
@@ -364,12 +360,8 @@ fn a_watch_follows_a_replaced_binary_and_sighup_reloads_unless_locked() {
     });
     drop(auditd);
 
-    let key = |log: &std::path::Path, pid: u32| -> Vec<Option<String>> {
-        exec_events(log)
-            .into_iter()
-            .filter(|e| e.task.pid == pid)
-            .map(|e| e.key.map(|k| String::from_utf8_lossy(&k).into_owned()))
-            .collect()
+    let key = |log: &Path, pid: u32| -> Vec<Option<String>> {
+        execs(log, pid).into_iter().map(|(_, key)| key).collect()
     };
     let first = vec![Some("first".to_string())];
     // The kernel's side, with its rules as loaded: the watch followed the replacement.
@@ -396,17 +388,7 @@ fn a_keyless_watch_keeps_the_syscall_key_and_a_tree_sees_the_loader() {
          -w /usr/lib/ -p x -k lib\n",
     )
     .unwrap();
-    let _restore = KernelRules::save();
-    let auditd = Auditd::start(&[]);
-    let loaded = Command::new("auditctl")
-        .arg("-R")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(loaded.status.success(), "{loaded:?}");
-    let log = dir.join("sensor.log");
-    let out = format!("audit:{}", log.display());
-    let sensor = Sensor::start(&["--output", &out, "--rules", file.to_str().unwrap()]);
+    let (_restore, auditd, sensor, log) = beside_auditd(&dir, &file);
     let env = run(&["/usr/bin/env", "/usr/bin/true"]);
     let echo = run(&["/bin/echo", "hi"]);
     std::thread::sleep(Duration::from_millis(500));
@@ -417,16 +399,7 @@ fn a_keyless_watch_keeps_the_syscall_key_and_a_tree_sees_the_loader() {
         String::from_utf8_lossy(t).contains(&format!(" pid={echo} "))
     });
     drop(auditd);
-    let keys = |log: &std::path::Path, pid: u32| -> Vec<(String, Option<String>)> {
-        exec_events(log)
-            .into_iter()
-            .filter(|e| e.task.pid == pid)
-            .map(|e| {
-                let exe = String::from_utf8_lossy(&e.task.exe.unwrap_or_default()).into_owned();
-                (exe, e.key.map(|k| String::from_utf8_lossy(&k).into_owned()))
-            })
-            .collect()
-    };
+    let keys = execs;
     for pid in [env, echo] {
         let (k, s) = (keys(&kernel_log, pid), keys(&log, pid));
         eprintln!("pid {pid}: kernel {k:?} | sensor {s:?}");

@@ -150,6 +150,10 @@ impl Filter {
         let Some(rules) = &self.rules else {
             return Vec::new();
         };
+        // Most rule sets have no exclude rule: nothing to work out per event then.
+        if !rules.list.iter().any(|r| r.list == rules::List::Exclude) {
+            return Vec::new();
+        }
         let (subject, types) = subject_and_types(ev);
         lists::excluded(&rules.list, &subject, &types)
     }

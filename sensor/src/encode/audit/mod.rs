@@ -251,6 +251,18 @@ fn push_interp_ids(out: &mut Vec<u8>, names: &dyn Names, ids: &[(&str, u32, bool
     out.remove(at);
 }
 
+/// The names of the container fields [`push_container`] writes, in order (`container=` and
+/// `sensor_trunc_paths=` follow only when there is one).
+pub const CONTAINER_FIELDS: [&str; 7] = [
+    "cgroup_id",
+    "cgroup",
+    "pidns",
+    "mntns",
+    "netns",
+    "utsns",
+    "nspid",
+];
+
 /// The sensor's container fields (see the module documentation), after auditd's own.
 fn push_container(out: &mut Vec<u8>, c: &Container, cut: &PathsTruncated) {
     put!(out, " cgroup_id=\"{}\" cgroup=", c.cgroup_id);

@@ -116,15 +116,7 @@ fn msg_fields(r: &Record) -> Record {
     parse_line(&line).unwrap()
 }
 
-const CONTAINER_KEYS: [&str; 7] = [
-    "cgroup_id",
-    "cgroup",
-    "pidns",
-    "mntns",
-    "netns",
-    "utsns",
-    "nspid",
-];
+use crate::encode::audit::CONTAINER_FIELDS as CONTAINER_KEYS;
 
 #[test]
 fn hostile_pam_items_and_exe_read_back_as_themselves() {

@@ -155,6 +155,11 @@ fn rotation_by_mv_and_sighup_and_deletion() {
     assert!(wait_until(Duration::from_secs(3), || text(&log).contains(&first)));
     std::fs::rename(&log, dir.join("sensor.log.1")).unwrap();
     sensor.signal(libc::SIGHUP);
+    // The marker after the reopen: one run before it may still be written to the moved file.
+    assert!(
+        wait_until(Duration::from_secs(3), || log.exists()),
+        "no new log after SIGHUP"
+    );
     let second = marker("second");
     assert!(
         wait_until(Duration::from_secs(3), || text(&log).contains(&second)),

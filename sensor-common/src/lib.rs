@@ -2,6 +2,7 @@
 //! padding so both sides agree byte for byte. The agent decodes them with `read_unaligned`.
 #![no_std]
 
+pub mod filter;
 pub mod offsets;
 pub mod probes;
 pub mod syscalls;
@@ -36,6 +37,7 @@ pub const KIND_USER_MSG: u32 = 9;
 pub const KIND_PAM_CALL: u32 = 10;
 pub const KIND_PAM_MODULE: u32 = 11;
 pub const KIND_LOGIN_UID: u32 = 12;
+pub const KIND_EXEC_UNSELECTED: u32 = 13;
 
 /// PATH_MAX: the kernel refuses longer names, so this never cuts a valid one.
 pub const FILENAME_MAX: usize = 4096;
@@ -345,7 +347,12 @@ pub const CTR_USER_MSG_UNSENT: u32 = 4;
 /// Messages whose send could not be followed (the pending-send map refused the thread): not
 /// reported, counted in `incomplete`.
 pub const CTR_USER_MSG_UNTRACKED: u32 = 5;
-pub const CTR_COUNT: u32 = 6;
+/// Execs the rules left out in the kernel (`--rules`): not a loss.
+pub const CTR_EXEC_UNSELECTED: u32 = 6;
+/// Execs whose entry, held in the kernel until the rules judged them, was pushed out of the
+/// pending map by more execs in flight than it holds: lost, counted in `incomplete`.
+pub const CTR_EXEC_ENTRY_LOST: u32 = 7;
+pub const CTR_COUNT: u32 = 8;
 
 /// `signal_struct.flags`: the task is a (container) init that ignores default-action signals.
 pub const SIGNAL_UNKILLABLE: u32 = 0x40;
@@ -356,4 +363,12 @@ mod user {
     unsafe impl aya::Pod for super::KernelOffsets {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::PamLayout {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::filter::FilterConf {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::filter::FilterRule {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::filter::WatchInode {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::filter::WatchName {}
 }

@@ -69,6 +69,7 @@ pub struct KernelOffsets {
     pub sb_dev: u32,
     pub dentry_parent: u32,
     pub dentry_name: u32,
+    pub dentry_inode: u32,
     /// `dentry.d_hash.pprev`: NULL when the dentry is unhashed (`d_unhashed()`).
     pub dentry_hash_pprev: u32,
     pub qstr_name: u32,

@@ -19,12 +19,13 @@ use aya_ebpf::{
 use aya_log_ebpf::{debug, warn};
 use sensor_common::{
     syscalls::x86_64, Caps, ExecArgs, ExecEnter, ExecExit, ExecSched, Header, ARGS_CHUNK,
-    ARGS_MAX_CHUNKS, CTR_EXIT_LOST, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED, EXEC_ENTER_FIXED,
-    FILENAME_MAX, KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT, KIND_EXEC_SCHED, PATH_CGROUP,
-    PATH_CWD, PATH_EXE, PATH_EXEC_NAME,
+    ARGS_MAX_CHUNKS, CTR_EXEC_ENTRY_LOST, CTR_EXIT_LOST, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED,
+    EXEC_ENTER_FIXED, FILENAME_MAX, KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT,
+    KIND_EXEC_SCHED, KIND_EXEC_UNSELECTED, PATH_CGROUP, PATH_CWD, PATH_EXE, PATH_EXEC_NAME,
 };
 
 use crate::{
+    filter::{self, Exec},
     kernel::{current_task, header, off, proctitle, read, read_errors_so_far, task_info, task_ns},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
     path::{send_exe_and_cgroup, send_path, send_user_string, TaskRoot},
@@ -37,9 +38,24 @@ use crate::{
 #[map]
 static NAME_RETRY: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
 
-/// Threads inside an execve/execveat the 64-bit tracepoints saw enter.
+/// Threads inside an execve/execveat the 64-bit tracepoints saw enter, and where the exec's
+/// records stand (`SENT`…).
 #[map]
 static ENTERED: LruHashMap<u32, u8> = LruHashMap::with_max_entries(8192, 0);
+/// The entry was sent as it happened (no rules).
+const SENT: u8 = 1;
+/// The entry waits in `PENDING_ENTER` for the rules' decision.
+const PENDING: u8 = 2;
+/// Decided at `sched_process_exec`: sent, the exit follows.
+const CHOSEN: u8 = 3;
+/// Decided at `sched_process_exec`: left out, the exit too.
+const LEFT_OUT: u8 = 4;
+
+/// Entries held until the rules judge the exec (`--rules`). The agent sizes it: one entry when
+/// no rules are loaded. LRU: more execs in flight than it holds push the oldest out, counted
+/// (`CTR_EXEC_ENTRY_LOST`) when that exec turns out selected.
+#[map]
+static PENDING_ENTER: LruHashMap<u32, ExecEnter> = LruHashMap::with_max_entries(1024, 0);
 
 /// PF_KTHREAD: a kernel thread, whose `kernel_execve()` of a usermode helper is no syscall.
 const PF_KTHREAD: u32 = 0x0020_0000;
@@ -76,7 +92,6 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
     };
     let e = unsafe { &mut *e };
     e.hdr = header(KIND_EXEC_ENTER);
-    let _ = ENTERED.insert(&e.hdr.tid, &1, 0);
     e.syscall_nr = nr;
     e.compat = 0;
     e.regs = [0; 6];
@@ -98,21 +113,50 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
     if n < 0 {
         let _ = NAME_RETRY.insert(&e.hdr.tid, &name, 0);
     }
-    send_enter(e, n);
-}
-
-/// Sends the entry with the name the string helper returned `n` for (its length with the NUL,
-/// or a negative errno).
-#[inline(always)]
-fn send_enter(e: &mut ExecEnter, n: i64) {
     // The helper counts the NUL; the event does not.
     e.filename_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
+    if filter::active() {
+        let _ = PENDING_ENTER.insert(&e.hdr.tid, e, 0);
+        let _ = ENTERED.insert(&e.hdr.tid, &PENDING, 0);
+    } else {
+        let _ = ENTERED.insert(&e.hdr.tid, &SENT, 0);
+        send_enter(e);
+    }
+}
+
+/// Sends an entry.
+#[inline(always)]
+fn send_enter(e: &ExecEnter) {
     let len = if e.filename_len > 0 {
         e.filename_len as usize
     } else {
         0
     };
     output_prefix(e as *const ExecEnter, EXEC_ENTER_FIXED + len);
+}
+
+/// Sends the entry held for thread `tid`, if the rules select the exec the entry and `x`
+/// describe; false when it is left out (or its entry was lost, counted).
+#[inline(always)]
+fn send_pending(tid: u32, task: u64, ret: i64, interpreted: bool) -> bool {
+    let Some(e) = (unsafe { PENDING_ENTER.get(&tid) }) else {
+        count(CTR_EXEC_ENTRY_LOST);
+        return false;
+    };
+    let chosen = filter::selects(&Exec {
+        task,
+        entered_ns: e.hdr.mono_ns,
+        compat: e.compat != 0,
+        execveat: e.syscall_nr == x86_64::EXECVEAT,
+        ret,
+        regs: &e.regs,
+        interpreted,
+    });
+    if chosen {
+        send_enter(e);
+    }
+    let _ = PENDING_ENTER.remove(&tid);
+    chosen
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
@@ -132,13 +176,30 @@ fn sched(ctx: &RawTracePointContext) {
 
     // An exec no 64-bit tracepoint saw enter, by a task that is not a kernel thread's helper:
     // a 32-bit one. Its entry goes first, as for any exec.
-    let entered = unsafe { ENTERED.get(&hdr.tid) }.is_some();
+    let state = unsafe { ENTERED.get(&hdr.tid) }.copied();
+    let entered = state.is_some();
     if !entered && kernel_helper(task) {
         return;
     }
-    if !entered {
-        send_compat_enter(hdr, bprm);
-    }
+    let filename: u64 = read(bprm, off!(bprm_filename));
+    let interp: u64 = read(bprm, off!(bprm_interp));
+    let interpreted = filename != interp;
+    let chosen = match state {
+        None => {
+            let x = Exec {
+                task,
+                entered_ns: hdr.mono_ns,
+                compat: true,
+                execveat: false,
+                ret: 0,
+                regs: &[0; 6],
+                interpreted,
+            };
+            filter::selects(&x) && send_compat_enter(hdr, bprm)
+        }
+        Some(PENDING) => send_pending(hdr.tid, task, 0, interpreted),
+        Some(_) => true,
+    };
     // The new image is 32-bit: the exit tracepoint will not see this exec's exit.
     let image32 = read::<u32>(task, off!(task_ti_status)) & TS_COMPAT != 0;
     let exit_here = !entered || image32;
@@ -147,11 +208,15 @@ fn sched(ctx: &RawTracePointContext) {
         // comes under the new id.
         let _ = ENTERED.remove(&hdr.tid);
         if !image32 {
-            let _ = ENTERED.insert(&new_tid, &1, 0);
+            let _ = ENTERED.insert(&new_tid, if chosen { &CHOSEN } else { &LEFT_OUT }, 0);
         }
     }
     if hdr.tid != new_tid {
         let _ = NAME_RETRY.remove(&hdr.tid);
+    }
+    if !chosen {
+        filter::tell_unselected(header(KIND_EXEC_UNSELECTED), task_ns(task).mnt_ns);
+        return;
     }
     let mm: u64 = read(task, off!(task_mm));
     let start: u64 = read(mm, off!(mm_arg_start));
@@ -174,9 +239,7 @@ fn sched(ctx: &RawTracePointContext) {
     s.argc = read::<i32>(bprm, off!(bprm_argc)) as u32;
     s.args_total = total;
     s.args_missing = total - copied;
-    let filename: u64 = read(bprm, off!(bprm_filename));
-    let interp: u64 = read(bprm, off!(bprm_interp));
-    s.interpreted = (filename != interp) as u32;
+    s.interpreted = interpreted as u32;
     let n = unsafe {
         bpf_probe_read_kernel_str(
             s.interp.as_mut_ptr() as *mut _,
@@ -201,10 +264,11 @@ fn kernel_helper(task: u64) -> bool {
 
 /// The entry of a 32-bit exec, as `sched_process_exec` can tell it: i386's execve, the name the
 /// kernel opened (`bprm->filename`), no registers, the credentials after for those before.
+/// Always true: the exec goes on to be sent.
 #[inline(always)]
-fn send_compat_enter(hdr: Header, bprm: u64) {
+fn send_compat_enter(hdr: Header, bprm: u64) -> bool {
     let Some(e) = SCRATCH_ENTER.get_ptr_mut(0) else {
-        return;
+        return true;
     };
     let e = unsafe { &mut *e };
     e.hdr = hdr;
@@ -223,7 +287,9 @@ fn send_compat_enter(hdr: Header, bprm: u64) {
             filename as *const _,
         )
     };
-    send_enter(e, n);
+    e.filename_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
+    send_enter(e);
+    true
 }
 
 /// Copies the argument area in chunks; returns how many bytes reached the ring buffer. The
@@ -287,11 +353,21 @@ fn exit(ctx: &TracePointContext) {
     let hdr = header(KIND_EXEC_EXIT);
     // Entered through the 32-bit entry: `sched_process_exec` sent the exit already (a 32-bit
     // task's execve of a 64-bit program reaches this tracepoint as a 64-bit execve's exit).
-    if unsafe { ENTERED.get(&hdr.tid) }.is_none() {
+    let Some(state) = (unsafe { ENTERED.get(&hdr.tid) }).copied() else {
         return;
-    }
+    };
     let _ = ENTERED.remove(&hdr.tid);
-    send_exit(hdr, ret);
+    let chosen = match state {
+        // A failed exec (a successful one was decided at `sched_process_exec`).
+        PENDING => send_pending(hdr.tid, current_task(), ret, false),
+        LEFT_OUT => false,
+        _ => true,
+    };
+    if chosen {
+        send_exit(hdr, ret);
+    } else {
+        let _ = NAME_RETRY.remove(&hdr.tid);
+    }
 }
 
 /// The exit bundle: the name read again when it could not be at entry, the cwd, exe and cgroup

@@ -4,6 +4,7 @@
 #![no_main]
 
 mod exec;
+mod filter;
 mod fs;
 mod kernel;
 mod libaudit;

@@ -16,7 +16,11 @@ use crate::{
     cli::{RunArgs, UprobeLinks},
     detect::{login, protect},
     event::Event,
-    filter::{rules::load as rules_file, Filter, Rules},
+    filter::{
+        kernel::{KernelFilter, Maps},
+        rules::{compile::compile, load as rules_file},
+        Filter, Rules,
+    },
     load::{self, attacher::Attacher},
     normalise::Normaliser,
     read::{self, ReadStats},
@@ -41,6 +45,8 @@ struct Stages {
     sink: Sink,
     /// The loaded programs, on their own thread.
     attacher: Attacher,
+    /// `--rules`: the rules as the exec programs judge them.
+    kernel_filter: Option<KernelFilter>,
 }
 
 impl Stages {
@@ -56,7 +62,15 @@ impl Stages {
             return;
         }
         match load_rules(path) {
-            Ok((list, locked)) => self.filter.reload(Rules::new(list, locked)),
+            Ok((list, locked)) => {
+                if let Some(k) = &self.kernel_filter {
+                    if !k.reload(compiled(&list)) {
+                        eprintln!("sensor: the last reload is still being put in place: not reloaded, send SIGHUP again");
+                        return;
+                    }
+                }
+                self.filter.reload(Rules::new(list, locked))
+            }
             Err(e) => eprintln!("sensor: rules not reloaded, the ones in force stay: {e:#}"),
         }
     }
@@ -64,6 +78,11 @@ impl Stages {
     /// One record: assemble it, and when that completes an event, decide, normalise, select
     /// and write it.
     fn handle(&mut self, record: read::Record) {
+        // An exec the rules left out in the kernel: only its namespace's libraries matter.
+        if let read::Record::ExecUnselected(u) = &record {
+            self.attacher.watch(u.origin.pid, u.mnt_ns);
+            return;
+        }
         let event = match self.assembler.push_record(record) {
             None => return,
             Some(Assembly::Exec(a)) => {
@@ -97,6 +116,18 @@ impl Stages {
             self.sink.write(&event, &hidden);
         }
     }
+}
+
+/// The rules for the kernel, saying when they are too many to be judged there.
+fn compiled(list: &[crate::filter::rules::Rule]) -> crate::filter::rules::compile::Compiled {
+    let c = compile(list);
+    if let Some(n) = c.too_large {
+        eprintln!(
+            "sensor: the rules make {n} rules for execs, more than the kernel side holds ({}): every exec is judged by the agent",
+            sensor_common::filter::FILTER_RULES_MAX
+        );
+    }
+    c
 }
 
 /// Loads `--rules`: refuses an error the file does not tell to ignore, says what was loaded.
@@ -138,6 +169,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         ring_buffer_bytes: mib << 20,
         ebpf_log: args.ebpf_log,
         uprobe_multi: args.uprobe_links == UprobeLinks::Auto,
+        rules: args.rules.is_some(),
     };
     let rules = match &args.rules {
         None => None,
@@ -148,23 +180,39 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let loaded = load::load(object, &opts)?;
+    let mut loaded = load::load(object, &opts)?;
+    let kernel_filter = match &rules {
+        None => None,
+        Some((list, _)) => {
+            let own_ns = std::fs::metadata("/proc/self/ns/mnt").map_or(0, |m| {
+                use std::os::unix::fs::MetadataExt;
+                m.ino() as u32
+            });
+            let maps = Maps::take(&mut loaded.ebpf)?;
+            Some(KernelFilter::spawn(maps, own_ns, compiled(list)))
+        }
+    };
     let (tx, mut rx) = mpsc::channel(args.channel_capacity.max(1));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stats = Arc::new(ReadStats::default());
     let coalesce = Duration::from_millis(args.coalesce_ms);
     let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx, coalesce));
     let counters = loaded.counters;
+    let mut filter = Filter::new(
+        args.drop_untrusted,
+        rules.map(|(list, locked)| Rules::new(list, locked)),
+    );
+    if let Some(k) = &kernel_filter {
+        filter.judged_in_kernel(k.switch_ns.clone());
+    }
     let mut stages = Stages {
         assembler: Assembler::default(),
         norm: Normaliser::default(),
         infer_logins: args.infer_login_anomalies,
-        filter: Filter::new(
-            args.drop_untrusted,
-            rules.map(|(list, locked)| Rules::new(list, locked)),
-        ),
+        filter,
         sink,
         attacher: Attacher::spawn(loaded.ebpf, loaded.libraries),
+        kernel_filter,
     };
     // Scripts wait for this line before starting what they want to observe.
     eprintln!(
@@ -216,6 +264,12 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     report_lost(&mut stages, incomplete);
     stages.sink.flush();
     reader.await.context("ring buffer reader")??;
+    if stages.kernel_filter.is_some() {
+        eprintln!(
+            "sensor: {} execs left out by the rules in the kernel",
+            load::counter(&counters, sensor_common::CTR_EXEC_UNSELECTED)
+        );
+    }
     // Scripts may wait for this line: every record is out.
     eprintln!("sensor: stopped");
     // The last record is out; probes left attached at exit would be detached one by one.

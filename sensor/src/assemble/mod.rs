@@ -179,6 +179,8 @@ impl Assembler {
                 }));
             }
             Record::Promisc(p) => self.promisc.entry(p.origin.tid).or_default().push(p),
+            // Handled before assembly (`pipeline`): nothing to assemble.
+            Record::ExecUnselected(_) => {}
             Record::LoginUid(l) => {
                 self.login.insert(l.origin.tid, l);
             }

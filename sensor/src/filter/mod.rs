@@ -4,7 +4,13 @@
 //! is written, as if `-a always,exit -S execve,execveat` were loaded. The sensor's own loss
 //! records pass whatever the rules say.
 
+pub mod kernel;
 pub mod rules;
+
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
 
 use crate::event::{Anomaly, Event};
 use rules::{
@@ -40,6 +46,11 @@ pub struct Filter {
     pub rules: Option<Rules>,
     /// Rules read again, and the CLOCK_BOOTTIME from which they are in force.
     next: Option<(Rules, u64)>,
+    /// Rules read again, waiting for the kernel half to say from when they are in force.
+    pending: Option<Rules>,
+    /// The kernel half's switch time (CLOCK_MONOTONIC, `kernel::KernelFilter::switch_ns`),
+    /// and the last one taken.
+    kernel_switch: Option<(Arc<AtomicU64>, u64)>,
 }
 
 fn boot_now() -> u64 {
@@ -69,25 +80,43 @@ impl Filter {
         Filter {
             drop_untrusted,
             rules,
-            next: None,
+            ..Filter::default()
         }
+    }
+
+    /// The rules are judged in the kernel too: a reload takes effect from the moment the kernel
+    /// half switches.
+    pub fn judged_in_kernel(&mut self, switch_ns: Arc<AtomicU64>) {
+        self.kernel_switch = Some((switch_ns, 0));
     }
 
     /// Whether the rules in force, or those about to be, were locked by `-e 2`.
     pub fn locked(&self) -> bool {
-        match (&self.next, &self.rules) {
-            (Some((r, _)), _) | (None, Some(r)) => r.locked,
-            (None, None) => false,
+        match (&self.pending, &self.next, &self.rules) {
+            (Some(r), _, _) | (None, Some((r, _)), _) | (None, None, Some(r)) => r.locked,
+            (None, None, None) => false,
         }
     }
 
-    /// Puts `rules` in force for the events that happen from now on.
+    /// Puts `rules` in force for the events that happen from now on, or, with a kernel half,
+    /// from when it switches.
     pub fn reload(&mut self, rules: Rules) {
-        self.next = Some((rules, boot_now()));
+        match self.kernel_switch {
+            Some(_) => self.pending = Some(rules),
+            None => self.next = Some((rules, boot_now())),
+        }
     }
 
     /// Whether `ev` is written; an exec a rule selects gets that rule's key.
     pub fn keep(&mut self, ev: &mut Event) -> bool {
+        if let (Some((switch, taken)), Some(_)) = (&mut self.kernel_switch, &self.pending) {
+            let at = switch.load(Ordering::Acquire);
+            if at != *taken {
+                *taken = at;
+                let boot = crate::normalise::clock::boot_ns(at);
+                self.next = self.pending.take().map(|r| (r, boot));
+            }
+        }
         if self.next.as_ref().is_some_and(|(_, at)| boot_ns(ev) >= *at) {
             self.rules = self.next.take().map(|(r, _)| r);
         }

@@ -5,9 +5,11 @@
 //! - [`fields`]: the `-F` field table (what auditctl knows, with what operators and values).
 //! - [`load`]: a file or an augenrules directory to verdicts per line and the rules in force.
 //! - [`select`]: the exit list's decision for one exec event.
+//! - [`compile`]: the exit list as the exec programs judge it in the kernel.
 //! - [`lists`]: the user and exclude lists.
 //! - [`values`]: the value forms of `-F` (operators, errno names, user and group names).
 
+pub mod compile;
 pub mod fields;
 pub mod lists;
 pub mod load;

@@ -40,7 +40,13 @@ pub struct Options {
     pub ebpf_log: bool,
     /// Try `uprobe_multi` links (`--uprobe-links auto`).
     pub uprobe_multi: bool,
+    /// Rules are loaded: exec entries wait in the kernel for their decision.
+    pub rules: bool,
 }
+
+/// Exec entries held in the kernel at once for the rules' decision: more execs in flight than
+/// this lose the oldest entry, counted.
+const PENDING_EXECS: u32 = 1024;
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -107,7 +113,9 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
     loader
         .override_global("OFFSETS", &offsets, true)
         .override_global("PAM_LAYOUT", &pam_layout, true)
-        .map_max_entries("EVENTS", opts.ring_buffer_bytes);
+        .map_max_entries("EVENTS", opts.ring_buffer_bytes)
+        // Without rules, an entry is sent as it happens: one (unused) slot.
+        .map_max_entries("PENDING_ENTER", if opts.rules { PENDING_EXECS } else { 1 });
     ebpf_log::configure(&mut loader, opts.ebpf_log);
     let mut ebpf = loader.load(object).context("loading the eBPF object")?;
     for probe in PROBES {

@@ -146,6 +146,7 @@ impl Resolver {
             sb_dev: o("super_block", "s_dev")?,
             dentry_parent: o("dentry", "d_parent")?,
             dentry_name: o("dentry", "d_name")?,
+            dentry_inode: o("dentry", "d_inode")?,
             dentry_hash_pprev: o("dentry", "d_hash")? + o("hlist_bl_node", "pprev")?,
             qstr_name: o("qstr", "name")?,
             vfsmount_root: o("vfsmount", "mnt_root")?,

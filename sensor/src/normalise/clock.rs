@@ -17,6 +17,11 @@ pub(super) fn clock(id: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// CLOCK_MONOTONIC now, the clock of the eBPF programs' stamps.
+pub fn mono_now() -> u64 {
+    clock(libc::CLOCK_MONOTONIC)
+}
+
 /// Wall-clock nanoseconds of a monotonic reading, with the offset read now (between two
 /// monotonic readings), so that a wall-clock change applies from the next event on, as it does
 /// for the kernel's stamps.

@@ -11,7 +11,7 @@ use crate::{
 
 pub mod anomaly;
 pub mod caps;
-mod clock;
+pub mod clock;
 mod exec;
 mod files;
 pub mod lookup;

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aya::maps::{MapData, PerCpuArray};
 use sensor_common::{
-    CTR_EXIT_LOST, CTR_PAM_UNMATCHED, CTR_READ_ERROR, CTR_RINGBUF_FULL, CTR_USER_MSG_UNTRACKED,
+    CTR_EXEC_ENTRY_LOST, CTR_EXIT_LOST, CTR_PAM_UNMATCHED, CTR_READ_ERROR, CTR_RINGBUF_FULL,
+    CTR_USER_MSG_UNTRACKED,
 };
 
 use crate::{event::LostEvent, fsio, load, normalise::Normaliser, read::ReadStats};
@@ -33,6 +34,7 @@ impl LostTracker {
             roots_unwatched: unwatched.load(Ordering::Relaxed),
             incomplete: incomplete
                 + load::counter(counters, CTR_EXIT_LOST)
+                + load::counter(counters, CTR_EXEC_ENTRY_LOST)
                 + load::counter(counters, CTR_PAM_UNMATCHED)
                 + load::counter(counters, CTR_USER_MSG_UNTRACKED),
             ..LostEvent::default()

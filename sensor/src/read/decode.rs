@@ -292,6 +292,13 @@ impl TryFrom<&[u8]> for Record {
                     retval: m.retval,
                 }))
             }
+            wire::KIND_EXEC_UNSELECTED => {
+                let u: wire::filter::ExecUnselected = read(bytes, "unselected exec")?;
+                Ok(Record::ExecUnselected(ExecUnselected {
+                    origin,
+                    mnt_ns: u.mnt_ns,
+                }))
+            }
             wire::KIND_LOGIN_UID => {
                 let l: wire::LoginUid = read(bytes, "login uid")?;
                 Ok(Record::LoginUid(LoginUid {

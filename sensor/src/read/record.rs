@@ -216,6 +216,13 @@ pub struct LoginUid {
     pub value: Vec<u8>,
 }
 
+/// An exec the rules left out in the kernel, in a mount namespace other than the sensor's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecUnselected {
+    pub origin: Origin,
+    pub mnt_ns: u32,
+}
+
 /// One ring-buffer record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -231,6 +238,7 @@ pub enum Record {
     PamCall(Box<PamCall>),
     PamModule(PamModule),
     LoginUid(LoginUid),
+    ExecUnselected(ExecUnselected),
 }
 
 impl Record {
@@ -248,6 +256,7 @@ impl Record {
             Record::PamCall(r) => &r.origin,
             Record::PamModule(r) => &r.origin,
             Record::LoginUid(r) => &r.origin,
+            Record::ExecUnselected(r) => &r.origin,
         }
     }
 }

@@ -163,7 +163,7 @@ impl Parser {
                 }
                 "-p" => {
                     let v = value_of(words, &mut i, w)?;
-                    if self.watch.is_none() {
+                    if self.watch.is_none() && self.head.is_none() {
                         return Err("permission option needs a watch given prior to it".into());
                     }
                     if v.len() > 4 {
@@ -173,6 +173,22 @@ impl Parser {
                         return Err(format!("Permission {c} isn't supported"));
                     }
                     self.perm = fields::perm(v);
+                    // After `-a`, `-p` is `audit_update_watch_perms()`: it sets the rule's perm
+                    // field, or adds one, once some field is there.
+                    if self.watch.is_none() {
+                        if self.conds.is_empty() {
+                            return Err("Permissions should be preceeded by other fields".into());
+                        }
+                        let mask = Value::Num(self.perm.unwrap_or(0));
+                        match self.conds.iter_mut().find(|c| c.field == Field::Perm) {
+                            Some(c) => c.value = mask,
+                            None => self.conds.push(Cond {
+                                field: Field::Perm,
+                                op: Op::Eq,
+                                value: mask,
+                            }),
+                        }
+                    }
                 }
                 "-D" => self.controls.push(Control::DeleteAll { key: None }),
                 "-b" => {

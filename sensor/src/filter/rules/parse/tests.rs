@@ -231,3 +231,21 @@ fn numbers_keys_and_syscalls_as_libaudit_reads_them() {
         "Syscall name unknown: execve\r"
     );
 }
+
+#[test]
+fn p_after_a_sets_the_perm_field_as_auditctl_does() {
+    // Neo23x0's best-practice set writes `-F path=… -p x` after `-a`: auditctl takes it.
+    let r = rule("-a always,exit -F arch=b64 -F path=/usr/bin/x -p x -F key=k");
+    let perms: Vec<_> = r.conds.iter().filter(|c| c.field == Field::Perm).collect();
+    assert_eq!(perms.len(), 1);
+    assert_eq!(perms[0].value, Value::Num(fields::PERM_EXEC));
+    // An earlier perm field is updated, not doubled.
+    let r = rule("-a always,exit -F path=/x -F perm=w -p x");
+    let perms: Vec<_> = r.conds.iter().filter(|c| c.field == Field::Perm).collect();
+    assert_eq!(perms.len(), 1);
+    assert_eq!(perms[0].value, Value::Num(fields::PERM_EXEC));
+    assert_eq!(
+        err("-a always,exit -S execve -p x"),
+        "Permissions should be preceeded by other fields"
+    );
+}

@@ -1,6 +1,8 @@
-//! execve / execveat: the name as passed at syscall entry, the new program's argument area at
-//! `sched_process_exec` (past the point of no return, so only for successful execs), and at
-//! syscall exit the verdict, credentials, paths and container context.
+//! execve / execveat: the name as passed at syscall entry, and the new program's argument area
+//! at `sched_process_exec` (past the point of no return, so only for successful execs); the
+//! exit is `exec_exit.rs`. With rules loaded (`filter.rs`) the entry waits in `PENDING_ENTER`
+//! until the exec is judged: at `sched_process_exec` for a successful one, at exit otherwise;
+//! one no rule selects sends nothing.
 //!
 //! The `syscalls:` tracepoints skip 32-bit syscalls: a 32-bit exec (`int 0x80`) passes none at
 //! entry, and an exec whose new program is 32-bit passes none at exit (the task is then in a
@@ -12,65 +14,31 @@
 
 use aya_ebpf::{
     helpers::generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str},
-    macros::{map, raw_tracepoint, tracepoint},
-    maps::LruHashMap,
+    macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
-use aya_log_ebpf::{debug, warn};
+use aya_log_ebpf::warn;
 use sensor_common::{
-    syscalls::x86_64, Caps, ExecArgs, ExecEnter, ExecExit, ExecSched, Header, ARGS_CHUNK,
-    ARGS_MAX_CHUNKS, CTR_EXEC_ENTRY_LOST, CTR_EXIT_LOST, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED,
-    EXEC_ENTER_FIXED, FILENAME_MAX, KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT,
-    KIND_EXEC_SCHED, KIND_EXEC_UNSELECTED, PATH_CGROUP, PATH_CWD, PATH_EXE, PATH_EXEC_NAME,
+    syscalls::x86_64, ExecArgs, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS, CTR_RINGBUF_FULL,
+    EXEC_ARGS_FIXED, FILENAME_MAX, KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT,
+    KIND_EXEC_SCHED, KIND_EXEC_UNSELECTED,
 };
 
 use crate::{
+    exec_exit::send_exit,
+    exec_state::{
+        read_caps, send_enter, send_pending, CHOSEN, ENTERED, LEFT_OUT, NAME_RETRY, PENDING,
+        PENDING_ENTER, SENT,
+    },
     filter::{self, Exec},
-    kernel::{current_task, header, off, proctitle, read, read_errors_so_far, task_info, task_ns},
+    kernel::{current_task, header, off, read, task_ns},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
-    path::{send_exe_and_cgroup, send_path, send_user_string, TaskRoot},
 };
-
-/// Name pointers whose read failed at syscall entry, by thread: a string literal in a page a
-/// freshly forked child has not touched yet is not mapped until the kernel's own copy faults it
-/// in, and a tracepoint may not fault. At exit the page is there, and a failed exec still has
-/// the caller's memory, so the name is read again. LRU: a thread that never exits is forgotten.
-#[map]
-static NAME_RETRY: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
-
-/// Threads inside an execve/execveat the 64-bit tracepoints saw enter, and where the exec's
-/// records stand (`SENT`…).
-#[map]
-static ENTERED: LruHashMap<u32, u8> = LruHashMap::with_max_entries(8192, 0);
-/// The entry was sent as it happened (no rules).
-const SENT: u8 = 1;
-/// The entry waits in `PENDING_ENTER` for the rules' decision.
-const PENDING: u8 = 2;
-/// Decided at `sched_process_exec`: sent, the exit follows.
-const CHOSEN: u8 = 3;
-/// Decided at `sched_process_exec`: left out, the exit too.
-const LEFT_OUT: u8 = 4;
-
-/// Entries held until the rules judge the exec (`--rules`). The agent sizes it: one entry when
-/// no rules are loaded. LRU: more execs in flight than it holds push the oldest out, counted
-/// (`CTR_EXEC_ENTRY_LOST`) when that exec turns out selected.
-#[map]
-static PENDING_ENTER: LruHashMap<u32, ExecEnter> = LruHashMap::with_max_entries(1024, 0);
 
 /// PF_KTHREAD: a kernel thread, whose `kernel_execve()` of a usermode helper is no syscall.
 const PF_KTHREAD: u32 = 0x0020_0000;
 /// x86 `thread_info.status`: the task is in a 32-bit syscall, or runs a 32-bit image.
 const TS_COMPAT: u32 = 0x0002;
-
-#[inline(always)]
-fn read_caps(cred: u64) -> Caps {
-    Caps {
-        inheritable: read(cred, off!(cred_cap_inheritable)),
-        permitted: read(cred, off!(cred_cap_permitted)),
-        effective: read(cred, off!(cred_cap_effective)),
-        ambient: read(cred, off!(cred_cap_ambient)),
-    }
-}
 
 #[tracepoint]
 pub fn sys_enter_execve(ctx: TracePointContext) -> u32 {
@@ -122,41 +90,6 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
         let _ = ENTERED.insert(&e.hdr.tid, &SENT, 0);
         send_enter(e);
     }
-}
-
-/// Sends an entry.
-#[inline(always)]
-fn send_enter(e: &ExecEnter) {
-    let len = if e.filename_len > 0 {
-        e.filename_len as usize
-    } else {
-        0
-    };
-    output_prefix(e as *const ExecEnter, EXEC_ENTER_FIXED + len);
-}
-
-/// Sends the entry held for thread `tid`, if the rules select the exec the entry and `x`
-/// describe; false when it is left out (or its entry was lost, counted).
-#[inline(always)]
-fn send_pending(tid: u32, task: u64, ret: i64, interpreted: bool) -> bool {
-    let Some(e) = (unsafe { PENDING_ENTER.get(&tid) }) else {
-        count(CTR_EXEC_ENTRY_LOST);
-        return false;
-    };
-    let chosen = filter::selects(&Exec {
-        task,
-        entered_ns: e.hdr.mono_ns,
-        compat: e.compat != 0,
-        execveat: e.syscall_nr == x86_64::EXECVEAT,
-        ret,
-        regs: &e.regs,
-        interpreted,
-    });
-    if chosen {
-        send_enter(e);
-    }
-    let _ = PENDING_ENTER.remove(&tid);
-    chosen
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
@@ -333,102 +266,4 @@ fn send_args(hdr: Header, start: u64, total: u64) -> u64 {
         unsafe { offset_slot.write_volatile(offset + n) };
     }
     unsafe { offset_slot.read_volatile() }
-}
-
-#[tracepoint]
-pub fn sys_exit_execve(ctx: TracePointContext) -> u32 {
-    exit(&ctx);
-    0
-}
-
-#[tracepoint]
-pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
-    exit(&ctx);
-    0
-}
-
-#[inline(always)]
-fn exit(ctx: &TracePointContext) {
-    let ret: i64 = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0);
-    let hdr = header(KIND_EXEC_EXIT);
-    // Entered through the 32-bit entry: `sched_process_exec` sent the exit already (a 32-bit
-    // task's execve of a 64-bit program reaches this tracepoint as a 64-bit execve's exit).
-    let Some(state) = (unsafe { ENTERED.get(&hdr.tid) }).copied() else {
-        return;
-    };
-    let _ = ENTERED.remove(&hdr.tid);
-    let chosen = match state {
-        // A failed exec (a successful one was decided at `sched_process_exec`).
-        PENDING => send_pending(hdr.tid, current_task(), ret, false),
-        LEFT_OUT => false,
-        _ => true,
-    };
-    if chosen {
-        send_exit(hdr, ret);
-    } else {
-        let _ = NAME_RETRY.remove(&hdr.tid);
-    }
-}
-
-/// The exit bundle: the name read again when it could not be at entry, the cwd, exe and cgroup
-/// paths, and the [`ExecExit`].
-#[inline(always)]
-fn send_exit(hdr: Header, ret: i64) {
-    let task = current_task();
-    let errors_before = read_errors_so_far();
-
-    if let Some(&name) = unsafe { NAME_RETRY.get(&hdr.tid) } {
-        let _ = NAME_RETRY.remove(&hdr.tid);
-        // After a successful exec the pointer is the old program's; the agent takes the name
-        // from bprm (the sched record) instead.
-        if ret < 0 {
-            send_user_string(hdr, PATH_EXEC_NAME, name);
-        }
-    }
-    let root = TaskRoot::of(task);
-    send_path(hdr, PATH_CWD, root.fs + off!(fs_pwd), &root);
-    let exe_file = send_exe_and_cgroup(hdr, task, &root, PATH_EXE, PATH_CGROUP);
-
-    let Some(mut entry) = EVENTS.reserve::<ExecExit>(0) else {
-        count(CTR_RINGBUF_FULL);
-        count(CTR_EXIT_LOST);
-        warn!(
-            &(),
-            "exec by tid {}: exit record lost, ring buffer full", hdr.tid
-        );
-        return;
-    };
-    let e = unsafe { &mut *entry.as_mut_ptr() };
-    e.hdr = hdr;
-    e.ret = ret;
-    task_info(task, &mut e.task);
-    let cred: u64 = read(task, off!(task_cred));
-    e.caps = read_caps(cred);
-
-    e.ns = task_ns(task);
-
-    e.has_exe = 0;
-    if exe_file != 0 {
-        let inode: u64 = read(exe_file, off!(file_f_inode));
-        e.exe.ino = read(inode, off!(inode_ino));
-        e.exe.mode = read::<u16>(inode, off!(inode_mode)) as u32;
-        e.exe.uid = read(inode, off!(inode_uid));
-        e.exe.gid = read(inode, off!(inode_gid));
-        e.exe.rdev = read(inode, off!(inode_rdev));
-        let sb: u64 = read(inode, off!(inode_sb));
-        e.exe.dev = read(sb, off!(sb_dev));
-        e.exe._pad = 0;
-        e.has_exe = 1;
-    }
-    e._pad2 = 0;
-    e.proctitle_len = proctitle(task, &mut e.proctitle);
-    let read_errors = (read_errors_so_far() - errors_before) as u32;
-    e.read_errors = read_errors;
-    entry.submit(0);
-    if read_errors != 0 {
-        debug!(
-            &(),
-            "exec by tid {}: {} kernel reads failed", hdr.tid, read_errors
-        );
-    }
 }

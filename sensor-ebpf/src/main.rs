@@ -4,6 +4,8 @@
 #![no_main]
 
 mod exec;
+mod exec_exit;
+mod exec_state;
 mod filter;
 mod fs;
 mod kernel;

@@ -14,6 +14,9 @@ use super::{
     Action, Compare, Cond, Control, Field, Line, List, Op, Rule, Syscalls, Value,
 };
 
+mod lex;
+use lex::{bad_keyword, count, list_action, value_of, words};
+
 /// AUDIT_MAX_KEY_LEN.
 const MAX_KEY_LEN: usize = 256;
 /// Fields in a rule, besides the syscall ones: AUDIT_MAX_FIELDS - 1.
@@ -32,30 +35,6 @@ pub fn line(text: &str) -> Result<Line, String> {
     }
 }
 
-/// `audit_strsplit()` on single spaces, then `\ ` and `\\` decoded from the second word on.
-fn words(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut word = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if !out.is_empty() && matches!(chars.peek(), Some(' ' | '\\')) => {
-                word.push(chars.next().unwrap_or(' '));
-            }
-            ' ' => {
-                if !word.is_empty() {
-                    out.push(std::mem::take(&mut word));
-                }
-            }
-            c => word.push(c),
-        }
-    }
-    if !word.is_empty() {
-        out.push(word);
-    }
-    out
-}
-
 #[derive(Default)]
 struct Parser {
     head: Option<(List, Action, bool)>,
@@ -71,28 +50,6 @@ struct Parser {
     controls: Vec<Control>,
     /// `-a …,possible`: dropped by auditctl with a message.
     possible: Option<String>,
-}
-
-fn value_of<'a>(words: &[&'a str], i: &mut usize, opt: &str) -> Result<&'a str, String> {
-    *i += 1;
-    words
-        .get(*i)
-        .copied()
-        .ok_or_else(|| format!("Option {opt} is invalid"))
-}
-
-fn count(v: &str, what: &str) -> Result<u32, String> {
-    v.parse::<u32>()
-        .map_err(|_| format!("{what} must be a numeric value was {v}"))
-}
-
-fn bad_keyword(opt: &str, v: &str) -> String {
-    let verb = match opt {
-        "-A" => "Add",
-        "-d" => "Delete",
-        _ => "Append",
-    };
-    format!("{verb} rule - bad keyword {v}")
 }
 
 impl Parser {
@@ -396,30 +353,6 @@ impl Parser {
             1 => lines.remove(0),
             _ => Line::Many(lines),
         })
-    }
-}
-
-/// `LIST,ACTION` in either order; auditctl 3.0.9 knows no `io_uring` and no `entry` list.
-fn list_action(v: &str) -> Option<(List, Action)> {
-    let (a, b) = v.split_once(',')?;
-    let list = |w: &str| {
-        Some(match w {
-            "exit" => List::Exit,
-            "user" => List::User,
-            "exclude" => List::Exclude,
-            "task" => List::Task,
-            "filesystem" => List::Filesystem,
-            _ => return None,
-        })
-    };
-    let action = |w: &str| match w {
-        "always" => Some(Action::Always),
-        "never" => Some(Action::Never),
-        _ => None,
-    };
-    match (list(a), action(b), list(b), action(a)) {
-        (Some(l), Some(act), _, _) | (_, _, Some(l), Some(act)) => Some((l, act)),
-        _ => None,
     }
 }
 

@@ -56,6 +56,17 @@ fn pam_in_another_mount_namespace_with_single_uprobe_links() {
     pam_in_a_container(&["--uprobe-links", "single", "--infer-login-anomalies"]);
 }
 
+/// With rules that select none of the container's execs: they are left out in the kernel, and
+/// the namespace's first exec still reaches the agent as the small event that has its libraries
+/// watched.
+#[test]
+fn pam_in_another_mount_namespace_whose_execs_no_rule_selects() {
+    let dir = scratch("pam-container-rules");
+    let rules = dir.join("none.rules");
+    std::fs::write(&rules, "-a always,exit -F arch=b64 -S execve -F uid=4242\n").unwrap();
+    pam_in_a_container(&["--rules", rules.to_str().unwrap(), "--infer-login-anomalies"]);
+}
+
 fn pam_in_a_container(extra: &[&str]) {
     let _g = exclusive();
     let dir = scratch("pam-container");

@@ -1,15 +1,16 @@
 //! The user's exit-list rules as the exec programs judge them in the kernel (`--rules`), so that
 //! an exec no rule selects never reaches the agent. The agent compiles its rules into this form
-//! (`sensor/src/filter/rules/kernel.rs`); the verdict here is conservative: an exec is left out
+//! (`sensor/src/filter/rules/compile.rs`); the verdict here is conservative: an exec is left out
 //! only when it is certain that no rule selects it, and anything the kernel side cannot judge
-//! exactly (a `dir=` tree, the ELF interpreter's or a script's PATH item, an object's owner) is
-//! sent, for the agent's exact decision.
+//! exactly (a script's own PATH item, a failed exec's, an object's owner) is sent, for the
+//! agent's exact decision. Watched paths and trees are judged by the objects the exec ran: the
+//! program and its ELF interpreter.
 //!
 //! Two banks of rules: a reload writes the idle bank, then says from which moment (the exec's
 //! entry time) it is in force, as the agent judges the events it receives.
 
 /// Rules per bank. A rule set needing more runs with every exec sent (the agent says so).
-pub const FILTER_RULES_MAX: u32 = 64;
+pub const FILTER_RULES_MAX: u32 = 128;
 /// Conditions per compiled rule. A rule with more is compiled as "may match".
 pub const FILTER_CONDS_MAX: usize = 8;
 
@@ -38,8 +39,15 @@ pub const FF_A2: u8 = 19;
 pub const FF_A3: u8 = 20;
 /// Values per exec.
 pub const FILTER_VALUES: usize = 21;
-/// A watched object (`path=`, `exe=`): `value` is its slot in the watch maps' bitmaps.
+/// A watched object (`path=`, `exe=`) or tree (`dir=`): `value` is its slot in the watch maps'
+/// bitmaps, `op` the kind (`WATCH_*`).
 pub const FF_WATCH: u8 = 32;
+/// `path=`: the exec's objects themselves.
+pub const WATCH_PATH: u8 = 0;
+/// `exe=`: as `path=`, but a failed exec's is the caller's program, which is seen.
+pub const WATCH_EXE: u8 = 1;
+/// `dir=`: the objects or a directory above them.
+pub const WATCH_TREE: u8 = 2;
 /// `-C left op right`: `value` is `left << 8 | right`, field indexes.
 pub const FF_COMPARE: u8 = 33;
 /// A condition the kernel side cannot judge: "may hold".
@@ -99,9 +107,10 @@ pub struct FilterConf {
     pub switch: u64,
     /// Rules in each bank.
     pub nrules: [u32; 2],
-    /// Per bank, the watch slots whose object may be an ELF interpreter (`ET_DYN` without
-    /// `PT_INTERP`, as ld.so is): a PATH item the kernel side does not see.
-    pub interp_slots: [u64; 2],
+    /// Per bank, 1 when a rule has a tree (`dir=`): the objects' directories are then walked.
+    pub trees: [u32; 2],
+    /// Per bank, 1 when the watch maps could not take every object: every watch may hold.
+    pub doubt: [u32; 2],
 }
 
 /// A watched object: `(dev, ino)` with the kernel's `dev_t` encoding (`MKDEV`: major << 20).
@@ -129,8 +138,12 @@ pub struct WatchName {
     pub name: [u8; WATCH_NAME_PREFIX],
 }
 
+/// Words of a slot bitmap: 256 slots.
+pub const SLOT_WORDS: usize = 4;
+/// A bitmap of watch slots.
+pub type Slots = [u64; SLOT_WORDS];
 /// Bitmaps of watch slots per bank, the value of both watch maps.
-pub type WatchSlots = [u64; 2];
+pub type WatchSlots = [Slots; 2];
 /// Entries of each watch map.
 pub const WATCH_MAX: u32 = 4096;
 

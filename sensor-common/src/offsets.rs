@@ -58,6 +58,8 @@ pub struct KernelOffsets {
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
     pub mm_exe_file: u32,
+    pub mm_saved_auxv: u32,
+    pub vma_vm_file: u32,
     pub file_f_path: u32,
     pub file_f_inode: u32,
     pub inode_ino: u32,

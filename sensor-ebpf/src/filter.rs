@@ -7,19 +7,18 @@
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    helpers::generated::{bpf_loop, bpf_probe_read_kernel_str},
+    helpers::generated::bpf_loop,
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    maps::{Array, LruHashMap, PerCpuArray},
 };
 use sensor_common::{
     filter::{
-        ExecUnselected, FilterCond, FilterConf, FilterRule, WatchInode, WatchName, WatchSlots,
-        ACTION_NEVER, FF_A0, FF_A1, FF_A2, FF_A3, FF_ARCH, FF_COMPARE, FF_EGID, FF_EUID, FF_EXIT,
-        FF_FSGID, FF_FSUID, FF_GID, FF_LOGINUID, FF_LOGINUID_SET, FF_PERS, FF_PID, FF_PPID,
-        FF_SESSIONID, FF_SGID, FF_SUCCESS, FF_SUID, FF_UID, FF_WATCH, FILTER_CONDS_MAX,
-        FILTER_RULES_MAX, FILTER_VALUES, OP_BITMASK, OP_BITTEST, OP_EQ, OP_GE, OP_GT, OP_LE, OP_LT,
-        OP_NE, SYS_EXECVEAT_32, SYS_EXECVEAT_64, SYS_EXECVE_32, SYS_EXECVE_64, WATCH_MAX,
-        WATCH_NAME_PREFIX,
+        ExecUnselected, FilterCond, FilterConf, FilterRule, ACTION_NEVER, FF_A0, FF_A1, FF_A2,
+        FF_A3, FF_ARCH, FF_COMPARE, FF_EGID, FF_EUID, FF_EXIT, FF_FSGID, FF_FSUID, FF_GID,
+        FF_LOGINUID, FF_LOGINUID_SET, FF_PERS, FF_PID, FF_PPID, FF_SESSIONID, FF_SGID, FF_SUCCESS,
+        FF_SUID, FF_UID, FF_WATCH, FILTER_CONDS_MAX, FILTER_RULES_MAX, FILTER_VALUES, OP_BITMASK,
+        OP_BITTEST, OP_EQ, OP_GE, OP_GT, OP_LE, OP_LT, OP_NE, SYS_EXECVEAT_32, SYS_EXECVEAT_64,
+        SYS_EXECVE_32, SYS_EXECVE_64, WATCH_EXE, WATCH_TREE,
     },
     Header, CTR_EXEC_UNSELECTED, CTR_RINGBUF_FULL, KIND_EXEC_UNSELECTED,
 };
@@ -27,6 +26,7 @@ use sensor_common::{
 use crate::{
     kernel::{off, read},
     maps::{count, EVENTS},
+    watched::{add_file, interpreter, Found},
 };
 
 #[map]
@@ -34,12 +34,6 @@ pub static FILTER_CONF: Array<FilterConf> = Array::with_max_entries(1, 0);
 /// Bank `b`'s rule `i` at `b * FILTER_RULES_MAX + i`.
 #[map]
 static FILTER_RULES: Array<FilterRule> = Array::with_max_entries(2 * FILTER_RULES_MAX, 0);
-/// Watched objects, by inode, the ones a path held in the last seconds included.
-#[map]
-static WATCH_INODES: HashMap<WatchInode, WatchSlots> = HashMap::with_max_entries(WATCH_MAX, 0);
-/// Watched paths, by directory and name.
-#[map]
-static WATCH_NAMES: HashMap<WatchName, WatchSlots> = HashMap::with_max_entries(WATCH_MAX, 0);
 /// Per mount namespace: the second (CLOCK_MONOTONIC) an unselected exec was last told in, and how
 /// many were told in it.
 #[map]
@@ -95,23 +89,20 @@ pub fn selects(x: &Exec) -> bool {
     let vals = unsafe { &mut *vals };
     fill(vals, x);
     let success = x.ret == 0;
-    let watched = watch_slots(x.task, bank);
-    let interp = conf.interp_slots[bank & 1];
-    // A path watch: the exec's PATH items are the program, for a script the script, and the
-    // ELF interpreter; only the program is seen here. A failed exec's item is unseen.
-    let path_doubt = if !success || x.interpreted {
-        u64::MAX
-    } else {
-        interp
-    };
-    // `exe=`: the task's program, matched as the agent does on a successful exec's items too.
-    let exe_doubt = if success && x.interpreted {
-        u64::MAX
-    } else if success {
-        interp
-    } else {
-        0
-    };
+    let b = bank & 1;
+    let trees = conf.trees[b] != 0;
+    let mut found = Found::default();
+    let mm: u64 = read(x.task, off!(task_mm));
+    add_file(read(mm, off!(mm_exe_file)), b, trees, &mut found);
+    // The objects of a successful exec's PATH items the kernel side sees: the program and its
+    // ELF interpreter. A script's own, or a failed exec's item, it does not.
+    let mut seen = !x.interpreted && conf.doubt[b] == 0;
+    if success {
+        match interpreter(x.task) {
+            Some(file) => add_file(file, b, trees, &mut found),
+            None => seen = false,
+        }
+    }
     let bit = match (x.compat, x.execveat) {
         (false, false) => SYS_EXECVE_64,
         (false, true) => SYS_EXECVEAT_64,
@@ -119,15 +110,15 @@ pub fn selects(x: &Exec) -> bool {
         (true, true) => SYS_EXECVEAT_32,
     };
     let mut walk = Walk {
-        base: (bank as u32 & 1) * FILTER_RULES_MAX,
+        base: b as u32 * FILTER_RULES_MAX,
         bit,
         verdict: NONE_YET,
-        _pad: [0; 2],
-        watched,
-        path_doubt,
-        exe_doubt,
+        objects_seen: (success && seen) as u8,
+        caller_seen: (!success && conf.doubt[b] == 0) as u8,
+        _pad: 0,
+        found,
     };
-    let n = conf.nrules[bank & 1].min(FILTER_RULES_MAX);
+    let n = conf.nrules[b].min(FILTER_RULES_MAX);
     // A helper-driven loop: the verifier checks `judge` once, not once per rule.
     let walked = unsafe {
         bpf_loop(
@@ -150,10 +141,12 @@ struct Walk {
     base: u32,
     bit: u8,
     verdict: u8,
-    _pad: [u8; 2],
-    watched: u64,
-    path_doubt: u64,
-    exe_doubt: u64,
+    /// A successful exec whose every PATH item's object was seen.
+    objects_seen: u8,
+    /// A failed exec, whose program (the caller's, for `exe=`) was seen.
+    caller_seen: u8,
+    _pad: u64,
+    found: Found,
 }
 
 /// `Walk::verdict`: every rule so far certainly fails; one may select; a `never` certainly
@@ -200,14 +193,19 @@ extern "C" fn judge(i: u64, ctx: *mut c_void) -> i64 {
 fn cond(c: &FilterCond, vals: &[u64; FILTER_VALUES], w: &Walk) -> u8 {
     match c.field {
         FF_WATCH => {
-            let slot = 1u64 << (c.value & 63);
-            let doubt = if c.op == 0 { w.path_doubt } else { w.exe_doubt };
-            let r = if w.watched & slot != 0 {
+            let slot = (c.value & 0xff) as usize;
+            let (word, bit) = (slot >> 6, 1u64 << (slot & 63));
+            let (bits, seen) = match c.op {
+                WATCH_TREE => (&w.found.tree, w.objects_seen != 0),
+                WATCH_EXE => (&w.found.own, w.objects_seen != 0 || w.caller_seen != 0),
+                _ => (&w.found.own, w.objects_seen != 0),
+            };
+            let r = if bits[word & 3] & bit != 0 {
                 HOLDS
-            } else if doubt & slot != 0 {
-                MAYBE
-            } else {
+            } else if seen {
                 FAILS
+            } else {
+                MAYBE
             };
             match (c.negate, r) {
                 (0, r) => r,
@@ -293,46 +291,6 @@ fn fill(v: &mut [u64; FILTER_VALUES], x: &Exec) {
     v[FF_A1 as usize] = x.regs[1];
     v[FF_A2 as usize] = x.regs[2];
     v[FF_A3 as usize] = x.regs[3];
-}
-
-/// The watch slots the task's program is in: by inode, or by its directory and name (a name
-/// longer than the key's prefix shares its key with others: more is sent, never less).
-#[inline(always)]
-fn watch_slots(task: u64, bank: usize) -> u64 {
-    let mm: u64 = read(task, off!(task_mm));
-    let exe: u64 = read(mm, off!(mm_exe_file));
-    if exe == 0 {
-        return 0;
-    }
-    let inode: u64 = read(exe, off!(file_f_inode));
-    let sb: u64 = read(inode, off!(inode_sb));
-    let key = WatchInode {
-        ino: read(inode, off!(inode_ino)),
-        dev: read(sb, off!(sb_dev)),
-        _pad: 0,
-    };
-    let slots = unsafe { WATCH_INODES.get(&key) }.map_or(0, |s| s[bank & 1]);
-    let dentry: u64 = read(exe, off!(file_f_path) + off!(path_dentry));
-    let parent: u64 = read(dentry, off!(dentry_parent));
-    let dir: u64 = read(parent, off!(dentry_inode));
-    let dir_sb: u64 = read(dir, off!(inode_sb));
-    let mut name = WatchName {
-        dir_ino: read(dir, off!(inode_ino)),
-        dir_dev: read(dir_sb, off!(sb_dev)),
-        len: read(dentry, off!(dentry_name) + 4),
-        name: [0; WATCH_NAME_PREFIX],
-    };
-    let ptr: u64 = read(dentry, off!(dentry_name) + off!(qstr_name));
-    let mut buf = [0u8; WATCH_NAME_PREFIX + 1];
-    unsafe {
-        bpf_probe_read_kernel_str(
-            buf.as_mut_ptr() as *mut _,
-            buf.len() as u32,
-            ptr as *const _,
-        )
-    };
-    name.name.copy_from_slice(&buf[..WATCH_NAME_PREFIX]);
-    slots | unsafe { WATCH_NAMES.get(&name) }.map_or(0, |s| s[bank & 1])
 }
 
 /// Tells the agent of an exec the rules left out in another mount namespace than its own, a few

@@ -18,6 +18,7 @@ mod path;
 mod signal;
 mod syscall;
 mod syscall_exit;
+mod watched;
 
 #[cfg(not(test))]
 #[panic_handler]

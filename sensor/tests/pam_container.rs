@@ -64,7 +64,11 @@ fn pam_in_another_mount_namespace_whose_execs_no_rule_selects() {
     let dir = scratch("pam-container-rules");
     let rules = dir.join("none.rules");
     std::fs::write(&rules, "-a always,exit -F arch=b64 -S execve -F uid=4242\n").unwrap();
-    pam_in_a_container(&["--rules", rules.to_str().unwrap(), "--infer-login-anomalies"]);
+    pam_in_a_container(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--infer-login-anomalies",
+    ]);
 }
 
 fn pam_in_a_container(extra: &[&str]) {

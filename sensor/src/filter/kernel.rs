@@ -20,7 +20,7 @@ use sensor_common::filter::{
     FilterConf, FilterRule, WatchInode, WatchName, WatchSlots, FILTER_RULES_MAX, WATCH_NAME_PREFIX,
 };
 
-use super::rules::compile::Compiled;
+use super::rules::compile::{Compiled, Slot};
 use crate::fsio;
 
 const REFRESH: Duration = Duration::from_secs(1);
@@ -61,19 +61,19 @@ pub struct KernelFilter {
     pub switch_ns: Arc<AtomicU64>,
 }
 
-/// What one watched path holds, as last looked up.
+/// What one watched path (or tree) holds, as last looked up: the objects (for a tree, its
+/// directory and the roots of the mounts under it), and the directory and name.
 #[derive(Default)]
 struct Seen {
     ids: Vec<(WatchInode, Instant)>,
     name: Option<WatchName>,
-    interp: bool,
 }
 
 struct Worker {
     maps: Maps,
     conf: FilterConf,
     banks: [Compiled; 2],
-    seen: HashMap<Vec<u8>, Seen>,
+    seen: HashMap<(bool, Vec<u8>), Seen>,
     written_inodes: HashMap<WatchInode, WatchSlots>,
     written_names: HashMap<WatchName, WatchSlots>,
     switch_ns: Arc<AtomicU64>,
@@ -155,6 +155,7 @@ impl Worker {
             }
         }
         self.conf.nrules[bank] = rules.rules.len() as u32;
+        self.conf.trees[bank] = rules.slots.iter().any(|s| s.tree) as u32;
         self.banks[bank] = rules;
         self.refresh();
         self.conf.switch = (at << 1) | bank as u64;
@@ -173,44 +174,44 @@ impl Worker {
         let now = Instant::now();
         let mut inodes: HashMap<WatchInode, WatchSlots> = HashMap::new();
         let mut names: HashMap<WatchName, WatchSlots> = HashMap::new();
-        let mut interp = [0u64; 2];
-        let paths: Vec<Vec<u8>> = self
+        let wanted: Vec<(bool, Vec<u8>)> = self
             .banks
             .iter()
-            .flat_map(|b| b.slots.iter().flatten().cloned())
+            .flat_map(|b| &b.slots)
+            .flat_map(|s| s.paths.iter().map(|p| (s.tree, p.clone())))
             .collect();
-        for path in &paths {
-            let seen = self.seen.entry(path.clone()).or_default();
-            look_up(path, seen, now);
+        let mounts = if wanted.iter().any(|(tree, _)| *tree) {
+            mount_points()
+        } else {
+            Vec::new()
+        };
+        for key in &wanted {
+            let seen = self.seen.entry(key.clone()).or_default();
+            look_up(&key.1, key.0, &mounts, seen, now);
         }
-        self.seen.retain(|p, _| paths.contains(p));
+        self.seen.retain(|k, _| wanted.contains(k));
         for (bank, compiled) in self.banks.iter().enumerate() {
-            for (slot, paths) in compiled.slots.iter().enumerate() {
-                let bit = 1u64 << slot;
+            for (slot, Slot { tree, paths }) in compiled.slots.iter().enumerate() {
+                let (word, bit) = (slot / 64, 1u64 << (slot % 64));
                 for path in paths {
-                    let Some(seen) = self.seen.get(path) else {
+                    let Some(seen) = self.seen.get(&(*tree, path.clone())) else {
                         continue;
                     };
                     for (id, _) in &seen.ids {
-                        inodes.entry(*id).or_default()[bank] |= bit;
+                        inodes.entry(*id).or_default()[bank][word] |= bit;
                     }
                     if let Some(name) = seen.name {
-                        names.entry(name).or_default()[bank] |= bit;
-                    }
-                    if seen.interp {
-                        interp[bank] |= bit;
+                        names.entry(name).or_default()[bank][word] |= bit;
                     }
                 }
             }
         }
         let full = write_diff(&mut self.maps.inodes, &mut self.written_inodes, inodes)
             | write_diff(&mut self.maps.names, &mut self.written_names, names);
-        // A map that could not take every object: every watch of a successful exec may hold.
-        if full {
-            interp = [u64::MAX; 2];
-        }
-        if interp != self.conf.interp_slots {
-            self.conf.interp_slots = interp;
+        // A map that could not take every object: every watch of both banks may hold.
+        let doubt = [full as u32; 2];
+        if doubt != self.conf.doubt {
+            self.conf.doubt = doubt;
             if self.conf.mode != 0 {
                 self.write_conf();
             }
@@ -246,19 +247,44 @@ fn write_diff<K: aya::Pod + Eq + std::hash::Hash + Copy>(
 }
 
 /// Looks `path` up (within the lookup deadline): its object, kept with those it held lately,
-/// its directory and name, and whether the object may be an ELF interpreter.
-fn look_up(path: &[u8], seen: &mut Seen, now: Instant) {
+/// and its directory and name; for a `tree`, the directory and the roots of the mounts under
+/// it, which `audit_tree` tags too.
+fn look_up(path: &[u8], tree: bool, mounts: &[Vec<u8>], seen: &mut Seen, now: Instant) {
     let owned = path.to_vec();
+    let under: Vec<Vec<u8>> = match tree {
+        false => Vec::new(),
+        true => {
+            let dir = path.strip_suffix(b"/").unwrap_or(path);
+            mounts
+                .iter()
+                .filter(|m| m.starts_with(dir) && m.get(dir.len()) == Some(&b'/'))
+                .cloned()
+                .collect()
+        }
+    };
     let found = fsio::with_deadline(fsio::DEADLINE, move || {
         let p = Path::new(OsStr::from_bytes(&owned));
-        // The last component is not followed: a watch on a symlink is on the symlink.
-        let id = std::fs::symlink_metadata(p).ok().map(|m| WatchInode {
+        let id = |m: std::fs::Metadata| WatchInode {
             ino: m.ino(),
             dev: kernel_dev(m.dev()),
             _pad: 0,
-        });
-        let name = match (p.parent(), p.file_name()) {
-            (Some(dir), Some(file)) => std::fs::metadata(dir).ok().map(|m| {
+        };
+        // The last component is not followed: a watch (or tree) on a symlink is on the symlink.
+        let mut ids: Vec<WatchInode> = std::fs::symlink_metadata(p)
+            .ok()
+            .filter(|m| !tree || m.is_dir())
+            .map(id)
+            .into_iter()
+            .collect();
+        for m in &under {
+            ids.extend(
+                std::fs::metadata(Path::new(OsStr::from_bytes(m)))
+                    .ok()
+                    .map(id),
+            );
+        }
+        let name = match (tree, p.parent(), p.file_name()) {
+            (false, Some(dir), Some(file)) => std::fs::metadata(dir).ok().map(|m| {
                 let bytes = file.as_bytes();
                 let mut name = WatchName {
                     dir_ino: m.ino(),
@@ -272,45 +298,51 @@ fn look_up(path: &[u8], seen: &mut Seen, now: Instant) {
             }),
             _ => None,
         };
-        let interp = id.is_some() && may_be_interpreter(p);
-        (id, name, interp)
+        (ids, name)
     });
-    let Some((id, name, interp)) = found else {
+    let Some((ids, name)) = found else {
         // Not looked up in time: what was known stays, former objects age out.
         seen.ids.retain(|(_, at)| now.duration_since(*at) < FORMER);
         return;
     };
-    if let Some(id) = id {
+    for id in ids {
         seen.ids.retain(|(i, _)| *i != id);
         seen.ids.push((id, now));
     }
     seen.ids.retain(|(_, at)| now.duration_since(*at) < FORMER);
     seen.name = name;
-    seen.interp = interp;
 }
 
-/// Whether the file at `path` (not following a final symlink) could be loaded as an ELF
-/// interpreter: a shared object without an interpreter of its own, as ld.so is. Blocking: run
-/// within a deadline.
-fn may_be_interpreter(path: &Path) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = fsio::open_regular(path, false, u64::MAX) else {
-        return false;
-    };
-    let mut eh = [0u8; 18];
-    if f.read_exact(&mut eh).is_err() || &eh[..4] != b"\x7fELF" {
-        return false;
+/// The mount points of the sensor's namespace (`/proc/self/mountinfo`'s fifth field, its
+/// octal escapes decoded).
+fn mount_points() -> Vec<Vec<u8>> {
+    let info = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
+    info.split(|&b| b == b'\n')
+        .filter_map(|line| line.split(|&b| b == b' ').nth(4))
+        .map(unescape)
+        .collect()
+}
+
+/// `\040` and its kind, as the kernel's `seq_file` escapes a path.
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let octal = field
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (field[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
     }
-    const ET_DYN: u16 = 3;
-    if u16::from_le_bytes([eh[16], eh[17]]) != ET_DYN {
-        return false;
-    }
-    // ELF32 (an i386 loader): not parsed further, so it may be one.
-    if eh[4] != 2 {
-        return true;
-    }
-    f.seek(SeekFrom::Start(0)).is_ok()
-        && crate::normalise::lookup::parse_elf_interp(&mut f).is_none()
+    out
 }
 
 #[cfg(test)]

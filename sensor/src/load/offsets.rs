@@ -135,6 +135,8 @@ impl Resolver {
             mm_arg_start: o("mm_struct", "arg_start")?,
             mm_arg_end: o("mm_struct", "arg_end")?,
             mm_exe_file: o("mm_struct", "exe_file")?,
+            mm_saved_auxv: o("mm_struct", "saved_auxv")?,
+            vma_vm_file: o("vm_area_struct", "vm_file")?,
             file_f_path: o("file", "f_path")?,
             file_f_inode: o("file", "f_inode")?,
             inode_ino: o("inode", "i_ino")?,

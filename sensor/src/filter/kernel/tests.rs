@@ -7,13 +7,35 @@ fn devices_take_the_kernels_encoding() {
 }
 
 #[test]
-fn the_loader_may_be_an_interpreter_a_program_or_a_script_not() {
-    let loader = crate::normalise::lookup::elf_interp(Path::new("/bin/true")).unwrap();
-    let loader = std::fs::canonicalize(Path::new(OsStr::from_bytes(&loader))).unwrap();
-    assert!(may_be_interpreter(&loader), "{}", loader.display());
-    assert!(!may_be_interpreter(Path::new("/usr/bin/true")));
-    assert!(!may_be_interpreter(Path::new("/usr/bin/ldd")));
-    assert!(!may_be_interpreter(Path::new("/nonexistent")));
+fn mount_points_are_unescaped() {
+    assert_eq!(unescape(br"/mnt/a\040b\011c"), b"/mnt/a b\tc");
+    assert_eq!(unescape(br"/x\0"), br"/x\0");
+    assert!(mount_points().contains(&b"/".to_vec()));
+}
+
+#[test]
+fn a_tree_is_its_directory_and_the_roots_of_the_mounts_under_it() {
+    let mounts = mount_points();
+    let mut seen = Seen::default();
+    look_up(b"/dev", true, &mounts, &mut seen, Instant::now());
+    let dev = std::fs::metadata("/dev").unwrap();
+    assert_eq!(seen.ids[0].0.ino, dev.ino());
+    assert_eq!(seen.ids[0].0.dev, kernel_dev(dev.dev()));
+    // /dev/pts, /dev/shm… where mounted here: each mount's root.
+    for m in mounts.iter().filter(|m| m.starts_with(b"/dev/")) {
+        let root = std::fs::metadata(Path::new(OsStr::from_bytes(m))).unwrap();
+        let id = WatchInode {
+            ino: root.ino(),
+            dev: kernel_dev(root.dev()),
+            _pad: 0,
+        };
+        assert!(seen.ids.iter().any(|(i, _)| *i == id), "{m:?}");
+    }
+    assert!(seen.name.is_none());
+    // Not a directory: no tree.
+    let mut file = Seen::default();
+    look_up(b"/etc/passwd", true, &mounts, &mut file, Instant::now());
+    assert!(file.ids.is_empty());
 }
 
 #[test]
@@ -25,7 +47,7 @@ fn a_path_keeps_its_former_object_for_a_while() {
     let path = file.as_os_str().as_bytes().to_vec();
     let mut seen = Seen::default();
     let t0 = Instant::now();
-    look_up(&path, &mut seen, t0);
+    look_up(&path, false, &[], &mut seen, t0);
     let first = seen.ids[0].0;
     let name = seen.name.unwrap();
     assert_eq!(name.len, 4);
@@ -35,10 +57,16 @@ fn a_path_keeps_its_former_object_for_a_while() {
     let new = dir.join("prog.new");
     std::fs::write(&new, b"two").unwrap();
     std::fs::rename(&new, &file).unwrap();
-    look_up(&path, &mut seen, t0 + Duration::from_secs(1));
+    look_up(&path, false, &[], &mut seen, t0 + Duration::from_secs(1));
     assert_eq!(seen.ids.len(), 2);
     assert_ne!(seen.ids[1].0, first);
-    look_up(&path, &mut seen, t0 + FORMER + Duration::from_secs(1));
+    look_up(
+        &path,
+        false,
+        &[],
+        &mut seen,
+        t0 + FORMER + Duration::from_secs(1),
+    );
     assert_eq!(seen.ids.len(), 1);
     assert_ne!(seen.ids[0].0, first);
     std::fs::remove_dir_all(&dir).unwrap();

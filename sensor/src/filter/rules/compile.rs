@@ -10,23 +10,29 @@ use sensor_common::{
         FF_COMPARE, FF_EGID, FF_EUID, FF_EXIT, FF_FSGID, FF_FSUID, FF_GID, FF_LOGINUID,
         FF_LOGINUID_SET, FF_MAYBE, FF_PERS, FF_PID, FF_PPID, FF_SESSIONID, FF_SGID, FF_SUCCESS,
         FF_SUID, FF_UID, FF_WATCH, FILTER_CONDS_MAX, FILTER_RULES_MAX, OP_BITMASK, OP_BITTEST,
-        OP_EQ, OP_GE, OP_GT, OP_LE, OP_LT, OP_NE, SYS_EXECVEAT_32, SYS_EXECVEAT_64, SYS_EXECVE_32,
-        SYS_EXECVE_64,
+        OP_EQ, OP_GE, OP_GT, OP_LE, OP_LT, OP_NE, SLOT_WORDS, SYS_EXECVEAT_32, SYS_EXECVEAT_64,
+        SYS_EXECVE_32, SYS_EXECVE_64, WATCH_EXE, WATCH_PATH, WATCH_TREE,
     },
     syscalls::{i386, x86_64},
 };
 
 use super::{fields, Action, Cond, Field, List, Op, Rule, Value};
 
-/// Watch slots: bits of a `u64`.
-const SLOTS: usize = 64;
+/// Watch slots: bits of the maps' bitmaps.
+const SLOTS: usize = 64 * SLOT_WORDS;
+
+/// What a watch slot stands for: paths whose objects are watched, or a tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Slot {
+    pub tree: bool,
+    pub paths: Vec<Vec<u8>>,
+}
 
 /// The compiled rules of one bank.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Compiled {
     pub rules: Vec<FilterRule>,
-    /// The watched paths of each slot.
-    pub slots: Vec<Vec<Vec<u8>>>,
+    pub slots: Vec<Slot>,
     /// Rules the set needed past `FILTER_RULES_MAX`: it is replaced by one that sends every exec.
     pub too_large: Option<usize>,
 }
@@ -77,15 +83,18 @@ pub fn compile(rules: &[Rule]) -> Compiled {
     for rule in ordered {
         if let Some(path) = plain_watch(rule) {
             match run {
-                Some(Some(slot)) => out.slots[slot].push(path.to_vec()),
+                Some(Some(slot)) => out.slots[slot].paths.push(path.to_vec()),
                 // Past the slots, the run is one rule that may hold.
                 Some(None) => {}
                 None => {
                     let slot = (out.slots.len() < SLOTS).then_some(out.slots.len());
                     let cond = match slot {
                         Some(s) => {
-                            out.slots.push(vec![path.to_vec()]);
-                            watch(s, 0, false)
+                            out.slots.push(Slot {
+                                tree: false,
+                                paths: vec![path.to_vec()],
+                            });
+                            watch(s, WATCH_PATH, false)
                         }
                         None => MAYBE,
                     };
@@ -133,6 +142,7 @@ fn push(r: &mut FilterRule, c: FilterCond) {
 }
 
 fn watch(slot: usize, kind: u8, negate: bool) -> FilterCond {
+    debug_assert!(slot < SLOTS);
     FilterCond {
         field: FF_WATCH,
         op: kind,
@@ -181,19 +191,23 @@ fn task_field(f: Field) -> Option<u8> {
     })
 }
 
-/// A slot of its own for a watched path (`path=` with other conditions, `exe=`).
-fn slot_of(path: &[u8], slots: &mut Vec<Vec<Vec<u8>>>) -> Option<usize> {
-    if let Some(i) = slots.iter().position(|s| s.len() == 1 && s[0] == path) {
+/// A slot of its own for a watched path (`path=` with other conditions, `exe=`) or a tree.
+fn slot_of(path: &[u8], tree: bool, slots: &mut Vec<Slot>) -> Option<usize> {
+    let this = Slot {
+        tree,
+        paths: vec![path.to_vec()],
+    };
+    if let Some(i) = slots.iter().position(|s| *s == this) {
         return Some(i);
     }
     (slots.len() < SLOTS).then(|| {
-        slots.push(vec![path.to_vec()]);
+        slots.push(this);
         slots.len() - 1
     })
 }
 
 /// One rule; `None` when it can never select an exec.
-fn one(rule: &Rule, slots: &mut Vec<Vec<Vec<u8>>>) -> Option<FilterRule> {
+fn one(rule: &Rule, slots: &mut Vec<Slot>) -> Option<FilterRule> {
     let syscalls = match rule.list {
         // The task list is judged at the exec, whatever the syscall.
         List::Task => ALL,
@@ -261,11 +275,15 @@ fn one(rule: &Rule, slots: &mut Vec<Vec<Vec<u8>>>) -> Option<FilterRule> {
             | Field::ObjGid
             | Field::Inode
             | Field::Devmajor
-            | Field::Devminor
-            | Field::Dir => MAYBE,
-            Field::Path | Field::Exe => {
-                let kind = (c.field == Field::Exe) as u8;
-                match fields::text(&c.value).and_then(|p| slot_of(p, slots)) {
+            | Field::Devminor => MAYBE,
+            Field::Path | Field::Exe | Field::Dir => {
+                let kind = match c.field {
+                    Field::Exe => WATCH_EXE,
+                    Field::Dir => WATCH_TREE,
+                    _ => WATCH_PATH,
+                };
+                let text = fields::text(&c.value);
+                match text.and_then(|p| slot_of(p, kind == WATCH_TREE, slots)) {
                     Some(slot) => watch(slot, kind, c.op == Op::Ne),
                     None => MAYBE,
                 }

@@ -23,11 +23,15 @@ fn a_run_of_exec_watches_is_one_rule_and_one_slot() {
         "-w /usr/bin/id -p x -k a\n-w /usr/bin/who -p x\n-a always,exit -S execve -F uid=0\n-w /usr/bin/su -p x",
     ));
     assert_eq!(c.rules.len(), 3);
+    let paths: Vec<_> = c.slots.iter().map(|s| (s.tree, s.paths.clone())).collect();
     assert_eq!(
-        c.slots,
+        paths,
         vec![
-            vec![b"/usr/bin/id".to_vec(), b"/usr/bin/who".to_vec()],
-            vec![b"/usr/bin/su".to_vec()]
+            (
+                false,
+                vec![b"/usr/bin/id".to_vec(), b"/usr/bin/who".to_vec()]
+            ),
+            (false, vec![b"/usr/bin/su".to_vec()])
         ]
     );
     assert_eq!(conds(&c.rules[0]), vec![(FF_WATCH, 0, 0)]);
@@ -50,7 +54,8 @@ fn what_the_kernel_side_cannot_see_may_hold() {
         "-a never,exit -S all -F dir=/tmp\n-a always,exit -S execve -F obj_uid=0 -F success=0\n-a always,exit -S execve -C uid!=obj_uid -C auid=euid",
     ));
     assert_eq!(c.rules[0].action, ACTION_NEVER);
-    assert_eq!(conds(&c.rules[0]), vec![(FF_MAYBE, 0, 0)]);
+    assert_eq!(conds(&c.rules[0]), vec![(FF_WATCH, WATCH_TREE, 0)]);
+    assert!(c.slots[0].tree);
     assert_eq!(
         conds(&c.rules[1]),
         vec![(FF_MAYBE, 0, 0), (FF_SUCCESS, OP_EQ, 0)]
@@ -97,7 +102,13 @@ fn exe_and_path_conditions_get_slots_and_negations() {
         (path.field, path.op, path.negate, path.value),
         (FF_WATCH, 0, 0, 0)
     );
-    assert_eq!(c.slots, vec![vec![b"/usr/bin/x".to_vec()]]);
+    assert_eq!(
+        c.slots,
+        vec![Slot {
+            tree: false,
+            paths: vec![b"/usr/bin/x".to_vec()]
+        }]
+    );
 }
 
 #[test]

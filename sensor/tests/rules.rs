@@ -422,3 +422,80 @@ fn a_keyless_watch_keeps_the_syscall_key_and_a_tree_sees_the_loader() {
         [Some("env-exec".to_string()), Some("lib".to_string())]
     );
 }
+
+/// Neo23x0's best-practice set (`tests/data/best-practice.rules`, its settings lines left out)
+/// loaded in the kernel and the sensor: execs that hit its exec watches, its `never` tree on
+/// /dev/shm and its syscall rules, and execs it selects nothing of, as root and as nobody, give
+/// the same events with the same keys, while the sensor judges the misses in the kernel.
+#[test]
+fn a_best_practice_set_selects_the_same_execs_in_the_kernel_and_the_sensor() {
+    let _g = exclusive();
+    let dir = scratch("rules-best");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/best-practice.rules"),
+    )
+    .unwrap();
+    let settings = ["-e", "-b", "-f", "-r", "--backlog", "--loginuid", "--reset"];
+    let kept: String = text
+        .lines()
+        .filter(|l| !settings.iter().any(|s| l.starts_with(s)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let file = dir.join("best.rules");
+    std::fs::write(&file, kept).unwrap();
+    let shm = Path::new("/dev/shm").join(format!("sensor-it-{}", std::process::id()));
+    std::fs::copy("/usr/bin/id", &shm).unwrap();
+    let shm = shm.to_str().unwrap().to_string();
+    let script = dir.join("script.sh");
+    std::fs::write(&script, "#!/bin/sh\n/usr/bin/whoami\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = script.to_str().unwrap().to_string();
+
+    let (_restore, auditd, sensor, log) = beside_auditd(&dir, &file);
+    let loader = "/lib64/ld-linux-x86-64.so.2";
+    let mut pids = vec![
+        run(&["/usr/bin/id"]),
+        run(&["/usr/bin/whoami"]),
+        run(&["/usr/bin/true"]),
+        run(&["/usr/bin/grep", "-q", "x", "/dev/null"]),
+        run(&[&shm]),
+        run(&[loader, "/usr/bin/id"]),
+        run(&[&script]),
+        run(&["/bin/sh", "-c", "exec /nonexistent/x 2>/dev/null"]),
+        as_nobody(&["/usr/bin/id"]),
+        as_nobody(&["/usr/bin/true"]),
+        as_nobody(&[&shm]),
+        as_nobody(&[&script]),
+    ];
+    for _ in 0..20 {
+        pids.push(run(&["/usr/bin/true"]));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, stderr) = sensor.stop();
+    let _ = std::fs::remove_file(&shm);
+    assert!(status.success(), "{stderr}");
+    let last = pids.last().unwrap().to_string();
+    let kernel_log = dir.join("auditd.log");
+    auditd.collect(&kernel_log, |t| {
+        String::from_utf8_lossy(t).contains(&format!(" pid={last} "))
+    });
+    drop(auditd);
+    let mut selected = 0;
+    for pid in &pids {
+        let (k, s) = (execs(&kernel_log, *pid), execs(&log, *pid));
+        eprintln!("pid {pid}: kernel {k:?} | sensor {s:?}");
+        let sorted = |mut v: Vec<(String, Option<String>)>| {
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(s), sorted(k.clone()), "pid {pid}");
+        selected += k.len();
+    }
+    assert!(selected >= 5, "the set selects some of these: {selected}");
+    let left_out = stderr
+        .lines()
+        .find_map(|l| l.strip_suffix(" execs left out by the rules in the kernel"))
+        .and_then(|l| l.strip_prefix("sensor: ")?.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(left_out >= 20, "{left_out}: {stderr}");
+}

@@ -106,7 +106,7 @@ impl KernelFilter {
             switch_ns: switch_ns.clone(),
         };
         // The first rules go in before the programs judge anything: bank 0 from time 0.
-        w.install(first, 0);
+        w.install(first, false);
         std::thread::Builder::new()
             .name("sensor-filter".into())
             .spawn(move || w.serve(rx))
@@ -126,11 +126,11 @@ impl Worker {
         loop {
             match rx.recv_timeout(REFRESH) {
                 Ok(rules) => {
-                    let at = mono_ns() + SWITCH_AHEAD.as_nanos() as u64;
-                    self.install(rules, at);
-                    self.switch_ns.store(at, Ordering::Release);
-                    if mono_ns() >= at {
-                        eprintln!("sensor: the rules' switch in the kernel came late: execs entered just before it were judged in the kernel by the rules before");
+                    if let Some(at) = self.install(rules, true) {
+                        self.switch_ns.store(at, Ordering::Release);
+                        if mono_ns() >= at {
+                            eprintln!("sensor: the rules' switch in the kernel came late: execs that entered just before it were judged in the kernel by the rules before");
+                        }
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => self.refresh(),
@@ -139,9 +139,11 @@ impl Worker {
         }
     }
 
-    /// Writes `rules` to the idle bank (bank 0 at the start) and switches to it for execs that
-    /// enter from `at` on.
-    fn install(&mut self, rules: Compiled, at: u64) {
+    /// Writes `rules` to the idle bank (bank 0 at the start) and switches to it: from the start
+    /// of time, or, for a `reload`, for the execs that enter from a moment just ahead, which it
+    /// returns. Execs still in flight from before the last reload are judged by the bank being
+    /// written: a reload is not for the middle of a reload.
+    fn install(&mut self, rules: Compiled, reload: bool) -> Option<u64> {
         let bank = if self.conf.mode == 0 {
             0
         } else {
@@ -150,17 +152,22 @@ impl Worker {
         let base = bank as u32 * FILTER_RULES_MAX;
         for (i, r) in rules.rules.iter().enumerate() {
             if let Err(e) = self.maps.rules.set(base + i as u32, r, 0) {
-                eprintln!("sensor: the rules could not be put in the kernel ({e}): every exec is judged by the agent");
-                return;
+                eprintln!("sensor: the rules could not be put in the kernel ({e}): the rules before stay in force");
+                return None;
             }
         }
         self.conf.nrules[bank] = rules.rules.len() as u32;
         self.conf.trees[bank] = rules.slots.iter().any(|s| s.tree) as u32;
         self.banks[bank] = rules;
         self.refresh();
+        let at = match reload {
+            false => 0,
+            true => mono_ns() + SWITCH_AHEAD.as_nanos() as u64,
+        };
         self.conf.switch = (at << 1) | bank as u64;
         self.conf.mode = 1;
         self.write_conf();
+        Some(at)
     }
 
     fn write_conf(&mut self) {

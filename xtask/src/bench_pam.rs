@@ -8,7 +8,10 @@ use std::{path::Path, process::Command, time::Instant};
 
 use anyhow::{ensure, Context, Result};
 
-use crate::bench::{median, start_sensor, stop_sensor};
+use crate::{
+    bench::median,
+    bench_observer::{start_sensor, stop_sensor},
+};
 
 pub fn pam(bin: &Path, pairs: usize, rounds: usize) -> Result<()> {
     // SAFETY: geteuid has no preconditions.
@@ -20,6 +23,7 @@ pub fn pam(bin: &Path, pairs: usize, rounds: usize) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let access = dir.join("access.conf");
     std::fs::write(&access, "+:ALL:ALL\n")?;
+    let _lock = crate::test::machine_lock()?;
     let service = format!("sensor-bench-{}", std::process::id());
     let stack = Path::new("/etc/pam.d").join(&service);
     ensure!(!stack.exists(), "{} exists", stack.display());
@@ -52,7 +56,7 @@ pub fn pam(bin: &Path, pairs: usize, rounds: usize) -> Result<()> {
         let (mut none, mut sensor) = (Vec::new(), Vec::new());
         for r in 0..rounds {
             let a = run()?;
-            let child = start_sensor(bin, &dir)?;
+            let child = start_sensor(bin, &dir, None)?;
             let b = run()?;
             stop_sensor(child)?;
             eprintln!("round {r}: none {a:>7.1} µs per pair, sensor {b:>7.1} µs per pair");

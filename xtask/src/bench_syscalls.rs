@@ -8,7 +8,11 @@ use std::{ffi::CString, path::Path, time::Instant};
 
 use anyhow::{ensure, Result};
 
-use crate::bench::{host_cpu_seconds, median, start_sensor, stop_sensor, Audit};
+use crate::{
+    bench::{host_cpu_seconds, median},
+    bench_audit::Audit,
+    bench_observer::{start_sensor, stop_sensor},
+};
 
 fn open_close_loop(calls: usize) -> Result<()> {
     let path = CString::new("/dev/null")?;
@@ -29,6 +33,7 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize) -> Result<()> {
     );
     let dir = std::env::temp_dir().join(format!("sensor-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    let _lock = crate::test::machine_lock()?;
     let audit = Audit::prepare()?;
     let names = ["none", "sensor", "kernel audit (no rules)"];
     let mut ns_per_pair: [Vec<f64>; 3] = Default::default();
@@ -37,7 +42,7 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize) -> Result<()> {
     for r in 0..rounds {
         for (i, name) in names.iter().enumerate() {
             let sensor = if i == 1 {
-                Some(start_sensor(bin, &dir)?)
+                Some(start_sensor(bin, &dir, None)?)
             } else {
                 None
             };

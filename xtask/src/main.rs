@@ -6,6 +6,9 @@
 //! pinned toolchains as child processes.
 
 mod bench;
+mod bench_audit;
+mod bench_log;
+mod bench_observer;
 mod bench_pam;
 mod bench_syscalls;
 mod build;
@@ -55,7 +58,8 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
-    /// An exec storm with no observer, with the sensor, and with auditd's execve rule.
+    /// An exec storm with no observer, with the sensor, and with auditd's execve rule (and with
+    /// both under an audit.rules file, with --rules).
     Exec {
         /// fork+exec of /bin/true per round and observer.
         #[arg(long, default_value_t = 5000)]
@@ -64,6 +68,12 @@ enum BenchCmd {
         /// minutes, so medians of several rounds are needed.
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// An audit.rules file: two more observers, `sensor run --rules` and auditd with the
+        /// file's rule lines alone in the kernel (loaded with `auditctl -R`; kernel settings such
+        /// as -e, -f, -b and -D are left out, lines auditctl refuses here are skipped). The
+        /// kernel's rules are put back afterwards.
+        #[arg(long, value_name = "FILE")]
+        rules: Option<PathBuf>,
     },
     /// pam_authenticate + pam_acct_mgmt in one process, without and with the sensor.
     Pam {
@@ -97,11 +107,18 @@ fn main() -> ExitCode {
             std::process::exit(status.code().unwrap_or(1));
         }
         Cmd::Bench {
-            what: BenchCmd::Exec { execs, rounds },
+            what:
+                BenchCmd::Exec {
+                    execs,
+                    rounds,
+                    rules,
+                },
         } => {
             let bin = build::run(&mut ctx, &mut steps, false)?;
             steps
-                .run("bench exec", || bench::exec(&bin, execs, rounds))
+                .run("bench exec", || {
+                    bench::exec(&bin, execs, rounds, rules.as_deref())
+                })
                 .map(|()| None)
         }
         Cmd::Bench {

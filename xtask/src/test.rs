@@ -132,12 +132,14 @@ fn integration_prerequisites() -> Result<()> {
 /// The integration tests change machine-wide state (probes, kernel audit, auditd), so two runs
 /// at once, from two checkouts or two people, break each other (seen: auditd saw no events while
 /// another run's auditd held the audit socket). The tests' own mutex only covers one process.
-fn machine_lock() -> Result<fs::File> {
+/// The benches change the same state (seen: a test's `auditctl -D` removed `bench exec`'s rule
+/// mid-round), and take the same lock.
+pub(crate) fn machine_lock() -> Result<fs::File> {
     let path = std::env::temp_dir().join("sensor-integration-tests.lock");
     let file = fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     if file.try_lock().is_err() {
         eprintln!(
-            "waiting for another run of the integration tests ({})",
+            "waiting for another run of the integration tests or a bench ({})",
             path.display()
         );
         file.lock()

@@ -82,6 +82,17 @@ fn beside_auditd(dir: &Path, file: &Path) -> (KernelRules, Auditd, Sensor, PathB
     (restore, auditd, sensor, log)
 }
 
+/// A rules file without the kernel settings lines (`-e`, `-b`, `-f`, `-r`,
+/// `--backlog_wait_time`, `--loginuid-immutable`, which locks until reboot): loaded into the
+/// kernel, it leaves the host's audit settings as they were.
+fn without_settings(text: &str) -> String {
+    let settings = ["-e", "-b", "-f", "-r", "--backlog", "--loginuid", "--reset"];
+    text.lines()
+        .filter(|l| !settings.iter().any(|s| l.starts_with(s)))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Process `pid`'s exec events in `log`: the program and the key, in order.
 fn execs(log: &Path, pid: u32) -> Vec<(String, Option<String>)> {
     exec_events(log)
@@ -213,14 +224,8 @@ fn the_rule_sets_auditd_ships_load_the_same_in_the_kernel_and_the_sensor() {
     let mut total = 0;
     for src in &files {
         let text = std::fs::read_to_string(src).unwrap();
-        let settings = ["-e", "-b", "-f", "-r", "--backlog", "--loginuid", "--reset"];
-        let kept: String = text
-            .lines()
-            .filter(|l| !settings.iter().any(|s| l.starts_with(s)))
-            .map(|l| format!("{l}\n"))
-            .collect();
         let file = dir.join(src.file_name().unwrap());
-        std::fs::write(&file, kept).unwrap();
+        std::fs::write(&file, without_settings(&text)).unwrap();
         let _ = Command::new("auditctl").arg("-D").output();
         let kernel = Command::new("auditctl")
             .arg("-R")
@@ -435,14 +440,8 @@ fn a_best_practice_set_selects_the_same_execs_in_the_kernel_and_the_sensor() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/best-practice.rules"),
     )
     .unwrap();
-    let settings = ["-e", "-b", "-f", "-r", "--backlog", "--loginuid", "--reset"];
-    let kept: String = text
-        .lines()
-        .filter(|l| !settings.iter().any(|s| l.starts_with(s)))
-        .map(|l| format!("{l}\n"))
-        .collect();
     let file = dir.join("best.rules");
-    std::fs::write(&file, kept).unwrap();
+    std::fs::write(&file, without_settings(&text)).unwrap();
     let shm = Path::new("/dev/shm").join(format!("sensor-it-{}", std::process::id()));
     std::fs::copy("/usr/bin/id", &shm).unwrap();
     let shm = shm.to_str().unwrap().to_string();

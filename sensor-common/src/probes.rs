@@ -10,6 +10,9 @@ pub enum Attach {
     },
     /// A raw tracepoint: the tracepoint's TP_PROTO arguments, not its trace record.
     RawTracePoint { name: &'static str },
+    /// A BTF-typed raw tracepoint (`tp_btf`): as a raw one, but its pointer arguments are typed,
+    /// so the program reads through them directly, without a helper call.
+    BtfTracePoint { name: &'static str },
     /// A uprobe (or uretprobe, as the program is) on functions of a shared library (its soname),
     /// in every process that maps it; the attach cookie is the function's index in `symbols`.
     UProbe {
@@ -51,10 +54,10 @@ pub const PROBES: &[Probe] = &[
     tp("exec", "syscalls", "sys_exit_execveat"),
     tp("signal", "signal", "signal_deliver"),
     // ANOM_LINK / ANOM_CREAT: open and link syscalls refused with EACCES/EPERM; and the SYSCALL
-    // part of ANOM_PROMISCUOUS. One raw tracepoint for every syscall's exit.
+    // part of ANOM_PROMISCUOUS. One typed raw tracepoint for every syscall's exit.
     Probe {
         program: "sys_exit",
-        attach: Attach::RawTracePoint { name: "sys_exit" },
+        attach: Attach::BtfTracePoint { name: "sys_exit" },
         area: "fs",
     },
     // ANOM_PROMISCUOUS: the kernel logs every promiscuity change where it audits it.

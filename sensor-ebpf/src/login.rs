@@ -59,11 +59,12 @@ pub fn write_exit(nr: u64, ret: i64, regs: u64) -> Option<Exit> {
         return None;
     }
     let task = current_task();
-    let args = syscall_args(regs);
-    let file = fd_file(task, args[0]);
+    // Only the fd until the file is known to be a loginuid one: most writes go elsewhere.
+    let file = fd_file(task, read(regs, off!(regs_di)));
     if file == 0 || !is_loginuid(file) {
         return None;
     }
+    let args = syscall_args(regs);
     // EPERM also comes from writing another task's file, which the kernel does not audit.
     if ret < 0 && !own_file(task, file) {
         return None;

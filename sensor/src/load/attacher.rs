@@ -16,7 +16,7 @@ use std::{
 };
 
 use aya::{
-    programs::{RawTracePoint, TracePoint, UProbe},
+    programs::{BtfTracePoint, RawTracePoint, TracePoint, UProbe},
     Ebpf,
 };
 use sensor_common::probes::{Attach, PROBES};
@@ -201,7 +201,9 @@ fn detach_tracepoints(ebpf: &mut Ebpf) {
         .filter(|p| {
             matches!(
                 p.attach,
-                Attach::TracePoint { .. } | Attach::RawTracePoint { .. }
+                Attach::TracePoint { .. }
+                    | Attach::RawTracePoint { .. }
+                    | Attach::BtfTracePoint { .. }
             )
         })
         .map(|p| p.program)
@@ -214,7 +216,9 @@ fn detach_tracepoints(ebpf: &mut Ebpf) {
             scope.spawn(move || {
                 if let Ok(tp) = <&mut TracePoint>::try_from(&mut *prog) {
                     let _ = tp.unload();
-                } else if let Ok(tp) = <&mut RawTracePoint>::try_from(prog) {
+                } else if let Ok(tp) = <&mut RawTracePoint>::try_from(&mut *prog) {
+                    let _ = tp.unload();
+                } else if let Ok(tp) = <&mut BtfTracePoint>::try_from(prog) {
                     let _ = tp.unload();
                 }
             });

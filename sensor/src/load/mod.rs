@@ -6,7 +6,7 @@ use std::{ffi::CString, path::Path};
 use anyhow::{bail, Context, Result};
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{RawTracePoint, TracePoint, UProbe},
+    programs::{BtfTracePoint, RawTracePoint, TracePoint, UProbe},
     Ebpf, EbpfLoader,
 };
 use sensor_common::{
@@ -118,6 +118,7 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
         .map_max_entries("PENDING_ENTER", if opts.rules { PENDING_EXECS } else { 1 });
     ebpf_log::configure(&mut loader, opts.ebpf_log);
     let mut ebpf = loader.load(object).context("loading the eBPF object")?;
+    let btf = aya::Btf::from_sys_fs().context("reading the kernel's BTF")?;
     for probe in PROBES {
         let prog = ebpf
             .program_mut(probe.program)
@@ -136,6 +137,14 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
                     .with_context(|| format!("verifier refused {}", probe.program))?;
                 tp.attach(name).with_context(|| {
                     format!("attaching {} to raw tracepoint {name}", probe.program)
+                })?;
+            }
+            Attach::BtfTracePoint { name } => {
+                let tp: &mut BtfTracePoint = prog.try_into()?;
+                tp.load(name, &btf)
+                    .with_context(|| format!("verifier refused {}", probe.program))?;
+                tp.attach().with_context(|| {
+                    format!("attaching {} to BTF tracepoint {name}", probe.program)
                 })?;
             }
             // Loaded below, once the kind of link is chosen.

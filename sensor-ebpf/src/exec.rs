@@ -181,7 +181,7 @@ fn sched(ctx: &RawTracePointContext) {
         )
     };
     s.interp_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
-    entry.submit(0);
+    entry.submit(crate::maps::wake());
     if exit_here {
         send_exit(header(KIND_EXEC_EXIT), 0);
     }

@@ -105,7 +105,7 @@ pub(crate) fn send_exit(hdr: Header, ret: i64) {
     e.proctitle_len = proctitle(task, &mut e.proctitle);
     let read_errors = (read_errors_so_far() - errors_before) as u32;
     e.read_errors = read_errors;
-    entry.submit(0);
+    entry.submit(crate::maps::wake());
     if read_errors != 0 {
         debug!(
             &(),

@@ -20,7 +20,11 @@ pub(crate) static NAME_RETRY: LruHashMap<u32, u64> = LruHashMap::with_max_entrie
 /// Threads inside an execve/execveat the 64-bit tracepoints saw enter, and where the exec's
 /// records stand (`SENT`…).
 #[map]
-pub(crate) static ENTERED: LruHashMap<u32, u8> = LruHashMap::with_max_entries(8192, 0);
+pub(crate) static ENTERED: LruHashMap<u32, u8> = LruHashMap::with_max_entries(8192, NO_COMMON_LRU);
+/// `BPF_F_NO_COMMON_LRU`: each CPU keeps its own free and LRU lists, so the insert every exec
+/// makes takes no lock shared by all CPUs (profiled: that lock was most of an exec's entry).
+const NO_COMMON_LRU: u32 = 2;
+
 /// The entry was sent as it happened (no rules).
 pub(crate) const SENT: u8 = 1;
 /// The entry waits in `PENDING_ENTER` for the rules' decision.
@@ -34,7 +38,8 @@ pub(crate) const LEFT_OUT: u8 = 4;
 /// no rules are loaded. LRU: more execs in flight than it holds push the oldest out, counted
 /// (`CTR_EXEC_ENTRY_LOST`) when that exec turns out selected.
 #[map]
-pub(crate) static PENDING_ENTER: LruHashMap<u32, ExecEnter> = LruHashMap::with_max_entries(1024, 0);
+pub(crate) static PENDING_ENTER: LruHashMap<u32, ExecEnter> =
+    LruHashMap::with_max_entries(1024, NO_COMMON_LRU);
 
 #[inline(always)]
 pub(crate) fn read_caps(cred: u64) -> Caps {

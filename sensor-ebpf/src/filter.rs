@@ -327,7 +327,7 @@ pub fn tell_unselected(hdr: Header, mnt_ns: u32) {
         mnt_ns,
         _pad: 0,
     };
-    if EVENTS.output(&ev, 0).is_err() {
+    if EVENTS.output(&ev, crate::maps::wake()).is_err() {
         count(CTR_RINGBUF_FULL);
     }
 }

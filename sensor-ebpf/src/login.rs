@@ -107,7 +107,7 @@ pub fn write_exit(nr: u64, ret: i64, regs: u64) -> Option<Exit> {
     };
     l.value_len = if got == 0 { n } else { 0 };
     let in_pam_call = l.old_exact == 1;
-    entry.submit(0);
+    entry.submit(crate::maps::wake());
     // A second write starts from what this one set.
     if ret > 0 {
         let ids = [

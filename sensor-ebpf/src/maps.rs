@@ -29,6 +29,19 @@ pub static SCRATCH_PATH: PerCpuArray<ExecPath> = PerCpuArray::with_max_entries(1
 #[map]
 pub static SCRATCH_USER_MSG: PerCpuArray<UserMsg> = PerCpuArray::with_max_entries(1, 0);
 
+/// The ring buffer's wake-up flag for every record, set by the agent before load: 0 (the
+/// kernel wakes the reader when it has caught up), or `BPF_RB_NO_WAKEUP` when the reader drains
+/// on a timer (`--coalesce-ms`): then no record costs an interrupt.
+#[unsafe(no_mangle)]
+pub static WAKEUP: u64 = 0;
+
+/// The flags to submit a record with.
+#[inline(always)]
+pub fn wake() -> u64 {
+    // Volatile: the real value is only known at load time.
+    unsafe { core::ptr::read_volatile(&WAKEUP) }
+}
+
 #[inline(always)]
 pub fn count(index: u32) {
     if let Some(c) = COUNTERS.get_ptr_mut(index) {
@@ -44,7 +57,7 @@ pub fn output_prefix<T>(data: *const T, len: usize) -> bool {
     let len = if len > max { max } else { len };
     // SAFETY: `data` points to a live `T` (a map value or a local) and `len <= size_of::<T>()`.
     let bytes = unsafe { core::slice::from_raw_parts(data as *const u8, len) };
-    if EVENTS.output(bytes, 0).is_err() {
+    if EVENTS.output(bytes, wake()).is_err() {
         count(CTR_RINGBUF_FULL);
         warn!(&(), "ring buffer full: a {}-byte record dropped", len);
         return false;

@@ -110,7 +110,7 @@ fn promisc(text: &[u8; PROMISC_TEXT_MAX], len: u32) {
     p.text_len = len;
     p._pad = 0;
     p.text = *text;
-    entry.submit(0);
+    entry.submit(crate::maps::wake());
     if exit_follows && PROMISC_PENDING.insert(&hdr.tid, &(nr as u32), 0).is_ok() {
         if let Some(last) = PROMISC_LAST_JIFFIES.get_ptr_mut(0) {
             // Any CPU's recent stamp will do: no atomic needed.

@@ -113,7 +113,7 @@ fn on_pam_api_exit(ctx: &RetProbeContext) -> u32 {
             };
         }
     }
-    entry.submit(0);
+    entry.submit(crate::maps::wake());
     0
 }
 
@@ -142,6 +142,6 @@ fn on_pam_sm_exit(ctx: &RetProbeContext) -> u32 {
     m.func = (cookie & 0xff) as u32;
     m.retval = ctx.ret();
     m._pad = 0;
-    entry.submit(0);
+    entry.submit(crate::maps::wake());
     0
 }

@@ -53,5 +53,5 @@ fn abend(sig: u32) {
     a._pad = 0;
     a.ns = task_ns(task);
     a.comm = bpf_get_current_comm().unwrap_or([0; 16]);
-    entry.submit(0);
+    entry.submit(crate::maps::wake());
 }

@@ -61,5 +61,5 @@ pub fn send_syscall_exit(
     e.ns = task_ns(task);
     e.proctitle_len = proctitle(task, &mut e.proctitle);
     e.read_errors = (read_errors_so_far() - errors_before) as u32;
-    entry.submit(0);
+    entry.submit(crate::maps::wake());
 }

@@ -170,6 +170,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         ebpf_log: args.ebpf_log,
         uprobe_multi: args.uprobe_links == UprobeLinks::Auto,
         rules: args.rules.is_some(),
+        timer_drain: args.coalesce_ms > 0,
     };
     let rules = match &args.rules {
         None => None,

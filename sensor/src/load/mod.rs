@@ -42,7 +42,12 @@ pub struct Options {
     pub uprobe_multi: bool,
     /// Rules are loaded: exec entries wait in the kernel for their decision.
     pub rules: bool,
+    /// The reader drains the ring buffer on a timer: records need not wake it.
+    pub timer_drain: bool,
 }
+
+/// `BPF_RB_NO_WAKEUP`.
+const RB_NO_WAKEUP: u64 = 1;
 
 /// Exec entries held in the kernel at once for the rules' decision: more execs in flight than
 /// this lose the oldest entry, counted.
@@ -113,6 +118,15 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
     loader
         .override_global("OFFSETS", &offsets, true)
         .override_global("PAM_LAYOUT", &pam_layout, true)
+        .override_global(
+            "WAKEUP",
+            if opts.timer_drain {
+                &RB_NO_WAKEUP
+            } else {
+                &0u64
+            },
+            true,
+        )
         .map_max_entries("EVENTS", opts.ring_buffer_bytes)
         // Without rules, an entry is sent as it happens: one (unused) slot.
         .map_max_entries("PENDING_ENTER", if opts.rules { PENDING_EXECS } else { 1 });

@@ -1,4 +1,5 @@
-//! Stage 2: drain the ring buffer (woken by `AsyncFd`), decode each record into a [`Record`]
+//! Stage 2: drain the ring buffer (every `--coalesce-ms`, or woken by `AsyncFd` for each record
+//! with `--coalesce-ms 0`), decode each record into a [`Record`]
 //! and hand it to the bounded channel. A full channel makes the reader wait: records then stay
 //! in the kernel's ring buffer, whose overflow the programs count. A record that cannot be
 //! decoded is counted and skipped.
@@ -40,6 +41,9 @@ pub async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
     coalesce: Duration,
 ) -> std::io::Result<()> {
+    if !coalesce.is_zero() {
+        return run_on_timer(ring, tx, stats, stop, coalesce).await;
+    }
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
     // `AsyncFd` (and with it the ring) is dropped.
     let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE)? };
@@ -51,29 +55,50 @@ pub async fn run(
                     return Ok(());
                 }
                 guard.clear_ready();
-                drop(guard);
-                // Let records accumulate: one wake-up then serves many, instead of one per
-                // record. The kernel side never waits for us; the ring buffer holds them.
-                if !coalesce.is_zero() {
-                    tokio::select! {
-                        _ = tokio::time::sleep(coalesce) => {}
-                        _ = stop.changed() => break,
-                    }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    drain_at_stop(fd.get_mut(), &tx, &stats).await;
+    Ok(())
+}
+
+/// With `--coalesce-ms`, the programs submit without waking anyone (`load::Options::
+/// timer_drain`): each record costs the kernel no interrupt, and the reader drains on a timer.
+async fn run_on_timer(
+    mut ring: RingBuf<MapData>,
+    tx: mpsc::Sender<Record>,
+    stats: Arc<ReadStats>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    every: Duration,
+) -> std::io::Result<()> {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if !drain(&mut ring, &tx, &stats, None).await {
+                    return Ok(());
                 }
             }
             _ = stop.changed() => break,
         }
     }
-    let ring = fd.get_mut();
-    drain(ring, &tx, &stats, Some(Instant::now() + STOP_DRAIN)).await;
-    // What is left is counted, never silently dropped. Nothing refills the ring but the uprobes
-    // still being detached, so this ends; the bound is for a storm of those.
+    drain_at_stop(&mut ring, &tx, &stats).await;
+    Ok(())
+}
+
+/// At stop (the tracepoints are detached by then): drains what the ring holds for at most
+/// [`STOP_DRAIN`], then counts what is left, never silently dropped.
+async fn drain_at_stop(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Record>, stats: &ReadStats) {
+    drain(ring, tx, stats, Some(Instant::now() + STOP_DRAIN)).await;
+    // Nothing refills the ring but the uprobes still being detached, so this ends; the bound
+    // is for a storm of those.
     let mut left = 0u64;
     while left < 1 << 24 && ring.next().is_some() {
         left += 1;
     }
     stats.undrained.fetch_add(left, Ordering::Relaxed);
-    Ok(())
 }
 
 /// Moves every ready record to the channel (until `deadline`, if any); false once the consumer is

@@ -14,6 +14,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod history;
+
 /// Name lookups used by the enriched encoder. Returned names are written with the untrusted-string
 /// rule, so an implementation need not sanitise them.
 pub trait Names {
@@ -110,6 +112,8 @@ pub struct LiveNames {
     /// Names that disappeared from the files, and when: users, then groups.
     retired: [HashMap<u32, (Vec<u8>, Instant)>; 2],
     files: [PathBuf; 2],
+    /// What a thread of its own saw leave the files, between the events.
+    history: history::History,
     seen: [Option<Version>; 2],
     checked: Instant,
     missed: Cell<bool>,
@@ -130,6 +134,7 @@ impl LiveNames {
         Ok(LiveNames {
             names: SystemNames::from_files(passwd, group)?,
             retired: Default::default(),
+            history: history::History::watch(files[0].clone(), files[1].clone(), Self::GRACE),
             files,
             seen,
             checked: Instant::now(),
@@ -188,6 +193,7 @@ impl LiveNames {
             .get(&id)
             .filter(|(_, at)| at.elapsed() < Self::GRACE)
             .map(|(name, _)| name.clone())
+            .or_else(|| self.history.get(kind, id, Self::GRACE))
     }
 }
 

@@ -41,10 +41,13 @@ pub fn write_exec(out: &mut Vec<u8>, ev: &ExecEvent, enriched: Option<&dyn Names
 
 /// `audit_log_cap()`: ` NAME=0` for an empty set, else 16 lower-case hex digits.
 fn push_cap(out: &mut Vec<u8>, name: &str, set: u64) {
+    out.push(b' ');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'=');
     if set == 0 {
-        put!(out, " {name}=0");
+        out.push(b'0');
     } else {
-        put!(out, " {name}={set:016x}");
+        num::hex(out, set, 16);
     }
 }
 
@@ -78,40 +81,46 @@ fn write_path(
     enriched: Option<&dyn Names>,
 ) {
     begin(out, "PATH", st);
-    put!(out, "item={item} name=");
+    out.extend_from_slice(b"item=");
+    num::dec(out, item as u64);
+    out.extend_from_slice(b" name=");
     push_untrusted(out, &p.name);
     if let Some(i) = &p.inode {
+        out.extend_from_slice(b" inode=");
+        num::dec(out, i.ino);
+        out.extend_from_slice(b" dev=");
+        num::hex(out, i.dev_major as u64, 2);
+        out.push(b':');
+        num::hex(out, i.dev_minor as u64, 2);
         // mode is `%#ho`: a u16 in octal with a leading 0 unless it is 0.
         let mode = i.mode & 0xffff;
-        let mode = if mode == 0 {
-            "0".to_string()
+        if mode == 0 {
+            out.extend_from_slice(b" mode=0");
         } else {
-            format!("0{mode:o}")
-        };
-        put!(
-            out,
-            " inode={} dev={:02x}:{:02x} mode={} ouid={} ogid={} rdev={:02x}:{:02x}",
-            i.ino,
-            i.dev_major,
-            i.dev_minor,
-            mode,
-            i.ouid,
-            i.ogid,
-            i.rdev_major,
-            i.rdev_minor
-        );
+            put!(out, " mode=0{mode:o}");
+        }
+        out.extend_from_slice(b" ouid=");
+        num::dec(out, i.ouid as u64);
+        out.extend_from_slice(b" ogid=");
+        num::dec(out, i.ogid as u64);
+        out.extend_from_slice(b" rdev=");
+        num::hex(out, i.rdev_major as u64, 2);
+        out.push(b':');
+        num::hex(out, i.rdev_minor as u64, 2);
     }
     // audit_log_fcaps(): the capability sets as `audit_log_cap()` writes them.
-    put!(out, " nametype={}", p.nametype.as_str());
+    out.extend_from_slice(b" nametype=");
+    out.extend_from_slice(p.nametype.as_str().as_bytes());
     push_cap(out, "cap_fp", p.fcaps.permitted);
     push_cap(out, "cap_fi", p.fcaps.inheritable);
-    put!(
-        out,
-        " cap_fe={} cap_fver={:x} cap_frootid={}",
-        p.fcaps.effective as u8,
-        p.fcaps.version,
-        p.fcaps.rootid as i32
-    );
+    out.extend_from_slice(if p.fcaps.effective {
+        b" cap_fe=1 cap_fver="
+    } else {
+        b" cap_fe=0 cap_fver="
+    });
+    num::hex(out, p.fcaps.version as u64, 0);
+    out.extend_from_slice(b" cap_frootid=");
+    num::signed(out, p.fcaps.rootid as i32 as i64);
     // auditd enriches only fields it finds: an unresolved name has no ouid/ogid.
     if let (Some(names), Some(i)) = (enriched, &p.inode) {
         out.push(INTERP_SEPARATOR);

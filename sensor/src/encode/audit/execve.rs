@@ -1,7 +1,7 @@
 //! EXECVE records: the kernel's `audit_log_execve_info()` (kernel/auditsc.c) transcribed, so
 //! that long arguments are cut into the same chunks and records as auditd's.
 
-use super::{begin, needs_hex, push_hex, push_quoted};
+use super::{begin, needs_hex, num, push_hex, push_quoted};
 use crate::event::ExecEvent;
 
 /// MAX_EXECVE_AUDIT_LEN in kernel/auditsc.c.
@@ -28,7 +28,8 @@ const ABUF_LEN: i64 = 96;
 pub(super) fn write_execve(out: &mut Vec<u8>, ev: &ExecEvent) {
     let missing = ev.argv_truncated.map_or(0, |t| u64::from(t.missing_args));
     begin(out, "EXECVE", &ev.stamp);
-    put!(out, "argc={}", ev.argv.len() as u64 + missing);
+    out.extend_from_slice(b"argc=");
+    num::dec(out, ev.argv.len() as u64 + missing);
 
     let len_max = MAX_EXECVE_AUDIT_LEN;
     let mut len_rem = len_max;
@@ -87,7 +88,9 @@ pub(super) fn write_execve(out: &mut Vec<u8>, ev: &ExecEvent) {
             put!(out, " a{arg}[{iter}]=");
             iter += 1;
         } else {
-            put!(out, " a{arg}=");
+            out.extend_from_slice(b" a");
+            num::dec(out, arg as u64);
+            out.push(b'=');
         }
         len_rem -= (out.len() - head) as i64;
         let mut len_tmp = len_buf;

@@ -30,6 +30,7 @@
 
 pub mod hexq;
 pub mod names;
+mod num;
 
 use crate::event::{
     AbendEvent, BprmFcaps, Container, Event, ExecEvent, LostEvent, PathItem, PathsTruncated, Stamp,
@@ -110,14 +111,21 @@ pub fn write_lost(out: &mut Vec<u8>, ev: &LostEvent) {
 
 /// `type=X msg=audit(SEC.MSEC:SERIAL): ` as auditd prefixes the kernel's `audit(…): ` header.
 fn begin(out: &mut Vec<u8>, rtype: &str, st: &Stamp) {
-    put!(
-        out,
-        "type={} msg=audit({}.{:03}:{}): ",
-        rtype,
-        st.sec,
-        st.nsec / 1_000_000,
-        st.serial
-    );
+    // `type=T msg=audit(SEC.MSS:SERIAL): `
+    out.extend_from_slice(b"type=");
+    out.extend_from_slice(rtype.as_bytes());
+    out.extend_from_slice(b" msg=audit(");
+    num::dec(out, st.sec as u64);
+    out.push(b'.');
+    let ms = (st.nsec / 1_000_000) as u64 % 1000;
+    out.extend_from_slice(&[
+        b'0' + (ms / 100) as u8,
+        b'0' + (ms / 10 % 10) as u8,
+        b'0' + (ms % 10) as u8,
+    ]);
+    out.push(b':');
+    num::dec(out, st.serial as u64);
+    out.extend_from_slice(b"): ");
 }
 
 fn syscall_nr(arch: u32, sc: Syscall) -> u32 {
@@ -142,20 +150,24 @@ struct SyscallRecord<'a> {
 fn write_syscall(out: &mut Vec<u8>, ev: &SyscallRecord, enriched: Option<&dyn Names>) {
     let t = ev.task;
     begin(out, "SYSCALL", ev.stamp);
-    put!(
-        out,
-        "arch={:x} syscall={}{} success={} exit={} a0={:x} a1={:x} a2={:x} a3={:x} items={} ",
-        ev.arch,
-        syscall_nr(ev.arch, ev.syscall),
-        Personality(t.personality),
-        if ev.success { "yes" } else { "no" },
-        ev.exit,
-        ev.regs[0],
-        ev.regs[1],
-        ev.regs[2],
-        ev.regs[3],
-        ev.items,
-    );
+    out.extend_from_slice(b"arch=");
+    num::hex(out, ev.arch as u64, 0);
+    out.extend_from_slice(b" syscall=");
+    num::dec(out, syscall_nr(ev.arch, ev.syscall) as u64);
+    put!(out, "{}", Personality(t.personality));
+    out.extend_from_slice(if ev.success {
+        b" success=yes exit="
+    } else {
+        b" success=no exit="
+    });
+    num::signed(out, ev.exit);
+    for (i, reg) in ev.regs.iter().enumerate() {
+        out.extend_from_slice(&[b' ', b'a', b'0' + i as u8, b'=']);
+        num::hex(out, *reg, 0);
+    }
+    out.extend_from_slice(b" items=");
+    num::dec(out, ev.items as u64);
+    out.push(b' ');
     push_task_info(out, t);
     out.extend_from_slice(b" key=");
     match ev.key {
@@ -193,23 +205,27 @@ fn task_ids(t: &Task) -> [(&'static str, u32, bool); 9] {
 /// `ppid=… pid=… auid=… … fsgid=… tty=… ses=… comm=… exe=…`, as SYSCALL and
 /// `audit_log_task_info()` both write them.
 fn push_task_info(out: &mut Vec<u8>, t: &Task) {
-    put!(
-        out,
-        "ppid={} pid={} auid={} uid={} gid={} euid={} suid={} fsuid={} egid={} sgid={} fsgid={} tty=",
-        t.ppid,
-        t.pid,
-        t.auid,
-        t.uid,
-        t.gid,
-        t.euid,
-        t.suid,
-        t.fsuid,
-        t.egid,
-        t.sgid,
-        t.fsgid
-    );
+    for (name, v) in [
+        (&b"ppid="[..], t.ppid),
+        (b" pid=", t.pid),
+        (b" auid=", t.auid),
+        (b" uid=", t.uid),
+        (b" gid=", t.gid),
+        (b" euid=", t.euid),
+        (b" suid=", t.suid),
+        (b" fsuid=", t.fsuid),
+        (b" egid=", t.egid),
+        (b" sgid=", t.sgid),
+        (b" fsgid=", t.fsgid),
+    ] {
+        out.extend_from_slice(name);
+        num::dec(out, v as u64);
+    }
+    out.extend_from_slice(b" tty=");
     push_raw_name(out, t.tty.as_deref(), b"(none)");
-    put!(out, " ses={} comm=", t.ses);
+    out.extend_from_slice(b" ses=");
+    num::dec(out, t.ses as u64);
+    out.extend_from_slice(b" comm=");
     push_untrusted(out, &t.comm);
     out.extend_from_slice(b" exe=");
     match &t.exe {
@@ -265,7 +281,9 @@ pub const CONTAINER_FIELDS: [&str; 7] = [
 
 /// The sensor's container fields (see the module documentation), after auditd's own.
 fn push_container(out: &mut Vec<u8>, c: &Container, cut: &PathsTruncated) {
-    put!(out, " cgroup_id=\"{}\" cgroup=", c.cgroup_id);
+    out.extend_from_slice(b" cgroup_id=\"");
+    num::dec(out, c.cgroup_id);
+    out.extend_from_slice(b"\" cgroup=");
     // The kernel's rule, and a `'` in hex too: these fields follow the `msg='…'` of user
     // records, and a cgroup name is anyone's to choose in a delegated subtree.
     if c.cgroup_path.contains(&b'\'') {
@@ -273,15 +291,17 @@ fn push_container(out: &mut Vec<u8>, c: &Container, cut: &PathsTruncated) {
     } else {
         push_untrusted(out, &c.cgroup_path);
     }
-    put!(
-        out,
-        " pidns=\"{}\" mntns=\"{}\" netns=\"{}\" utsns=\"{}\" nspid=\"{}\"",
-        c.pid_ns,
-        c.mnt_ns,
-        c.net_ns,
-        c.uts_ns,
-        c.ns_pid
-    );
+    for (name, v) in [
+        (&b" pidns=\""[..], c.pid_ns),
+        (b"\" mntns=\"", c.mnt_ns),
+        (b"\" netns=\"", c.net_ns),
+        (b"\" utsns=\"", c.uts_ns),
+        (b"\" nspid=\"", c.ns_pid),
+    ] {
+        out.extend_from_slice(name);
+        num::dec(out, v as u64);
+    }
+    out.push(b'"');
     if let Some(id) = &c.container_id {
         out.extend_from_slice(b" container=");
         push_untrusted(out, id.as_bytes());

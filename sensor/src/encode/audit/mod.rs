@@ -115,7 +115,7 @@ fn begin(out: &mut Vec<u8>, rtype: &str, st: &Stamp) {
     out.extend_from_slice(b"type=");
     out.extend_from_slice(rtype.as_bytes());
     out.extend_from_slice(b" msg=audit(");
-    num::dec(out, st.sec as u64);
+    num::dec(out, st.sec);
     out.push(b'.');
     let ms = (st.nsec / 1_000_000) as u64 % 1000;
     out.extend_from_slice(&[
@@ -124,7 +124,7 @@ fn begin(out: &mut Vec<u8>, rtype: &str, st: &Stamp) {
         b'0' + (ms % 10) as u8,
     ]);
     out.push(b':');
-    num::dec(out, st.serial as u64);
+    num::dec(out, st.serial);
     out.extend_from_slice(b"): ");
 }
 

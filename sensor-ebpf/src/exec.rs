@@ -83,8 +83,7 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
     }
     // The helper counts the NUL; the event does not.
     e.filename_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
-    if filter::active() {
-        let _ = PENDING_ENTER.insert(&e.hdr.tid, e, 0);
+    if filter::active() && PENDING_ENTER.insert(&e.hdr.tid, e, 0).is_ok() {
         let _ = ENTERED.insert(&e.hdr.tid, &PENDING, 0);
     } else {
         let _ = ENTERED.insert(&e.hdr.tid, &SENT, 0);

@@ -1,7 +1,10 @@
 //! Where an exec's records stand between its programs: the threads inside an exec, the entries
 //! held for the rules' decision, and the sending of an entry.
 
-use aya_ebpf::{macros::map, maps::LruHashMap};
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, LruHashMap},
+};
 use sensor_common::{syscalls::x86_64, Caps, ExecEnter, CTR_EXEC_ENTRY_LOST, EXEC_ENTER_FIXED};
 
 use crate::{
@@ -20,10 +23,7 @@ pub(crate) static NAME_RETRY: LruHashMap<u32, u64> = LruHashMap::with_max_entrie
 /// Threads inside an execve/execveat the 64-bit tracepoints saw enter, and where the exec's
 /// records stand (`SENT`…).
 #[map]
-pub(crate) static ENTERED: LruHashMap<u32, u8> = LruHashMap::with_max_entries(8192, NO_COMMON_LRU);
-/// `BPF_F_NO_COMMON_LRU`: each CPU keeps its own free and LRU lists, so the insert every exec
-/// makes takes no lock shared by all CPUs (profiled: that lock was most of an exec's entry).
-const NO_COMMON_LRU: u32 = 2;
+pub(crate) static ENTERED: LruHashMap<u32, u8> = LruHashMap::with_max_entries(8192, 0);
 
 /// The entry was sent as it happened (no rules).
 pub(crate) const SENT: u8 = 1;
@@ -35,11 +35,11 @@ pub(crate) const CHOSEN: u8 = 3;
 pub(crate) const LEFT_OUT: u8 = 4;
 
 /// Entries held until the rules judge the exec (`--rules`). The agent sizes it: one entry when
-/// no rules are loaded. LRU: more execs in flight than it holds push the oldest out, counted
-/// (`CTR_EXEC_ENTRY_LOST`) when that exec turns out selected.
+/// no rules are loaded. Not LRU: threads parked inside execve (on a hung FUSE file, say) must
+/// not push other execs' entries out; when it is full, an entry is sent as it happens and the
+/// agent judges the exec.
 #[map]
-pub(crate) static PENDING_ENTER: LruHashMap<u32, ExecEnter> =
-    LruHashMap::with_max_entries(1024, NO_COMMON_LRU);
+pub(crate) static PENDING_ENTER: HashMap<u32, ExecEnter> = HashMap::with_max_entries(1024, 0);
 
 #[inline(always)]
 pub(crate) fn read_caps(cred: u64) -> Caps {

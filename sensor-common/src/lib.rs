@@ -349,8 +349,8 @@ pub const CTR_USER_MSG_UNSENT: u32 = 4;
 pub const CTR_USER_MSG_UNTRACKED: u32 = 5;
 /// Execs the rules left out in the kernel (`--rules`): not a loss.
 pub const CTR_EXEC_UNSELECTED: u32 = 6;
-/// Execs whose entry, held in the kernel until the rules judged them, was pushed out of the
-/// pending map by more execs in flight than it holds: lost, counted in `incomplete`.
+/// Execs whose entry, held in the kernel until the rules judged them, was not found when they
+/// were (a thread id reused under an exec in flight): lost, counted in `incomplete`.
 pub const CTR_EXEC_ENTRY_LOST: u32 = 7;
 pub const CTR_COUNT: u32 = 8;
 

@@ -205,22 +205,22 @@ fn task_ids(t: &Task) -> [(&'static str, u32, bool); 9] {
 /// `ppid=… pid=… auid=… … fsgid=… tty=… ses=… comm=… exe=…`, as SYSCALL and
 /// `audit_log_task_info()` both write them.
 fn push_task_info(out: &mut Vec<u8>, t: &Task) {
-    for (name, v) in [
-        (&b"ppid="[..], t.ppid),
-        (b" pid=", t.pid),
-        (b" auid=", t.auid),
-        (b" uid=", t.uid),
-        (b" gid=", t.gid),
-        (b" euid=", t.euid),
-        (b" suid=", t.suid),
-        (b" fsuid=", t.fsuid),
-        (b" egid=", t.egid),
-        (b" sgid=", t.sgid),
-        (b" fsgid=", t.fsgid),
-    ] {
-        out.extend_from_slice(name);
-        num::dec(out, v as u64);
-    }
+    num::fields(
+        out,
+        &[
+            (&b"ppid="[..], t.ppid),
+            (b" pid=", t.pid),
+            (b" auid=", t.auid),
+            (b" uid=", t.uid),
+            (b" gid=", t.gid),
+            (b" euid=", t.euid),
+            (b" suid=", t.suid),
+            (b" fsuid=", t.fsuid),
+            (b" egid=", t.egid),
+            (b" sgid=", t.sgid),
+            (b" fsgid=", t.fsgid),
+        ],
+    );
     out.extend_from_slice(b" tty=");
     push_raw_name(out, t.tty.as_deref(), b"(none)");
     out.extend_from_slice(b" ses=");
@@ -291,16 +291,16 @@ fn push_container(out: &mut Vec<u8>, c: &Container, cut: &PathsTruncated) {
     } else {
         push_untrusted(out, &c.cgroup_path);
     }
-    for (name, v) in [
-        (&b" pidns=\""[..], c.pid_ns),
-        (b"\" mntns=\"", c.mnt_ns),
-        (b"\" netns=\"", c.net_ns),
-        (b"\" utsns=\"", c.uts_ns),
-        (b"\" nspid=\"", c.ns_pid),
-    ] {
-        out.extend_from_slice(name);
-        num::dec(out, v as u64);
-    }
+    num::fields(
+        out,
+        &[
+            (&b" pidns=\""[..], c.pid_ns),
+            (b"\" mntns=\"", c.mnt_ns),
+            (b"\" netns=\"", c.net_ns),
+            (b"\" utsns=\"", c.uts_ns),
+            (b"\" nspid=\"", c.ns_pid),
+        ],
+    );
     out.push(b'"');
     if let Some(id) = &c.container_id {
         out.extend_from_slice(b" container=");

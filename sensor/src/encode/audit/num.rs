@@ -17,6 +17,14 @@ pub fn dec(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
+/// Each text followed by its number in decimal.
+pub fn fields(out: &mut Vec<u8>, fields: &[(&[u8], u32)]) {
+    for &(text, v) in fields {
+        out.extend_from_slice(text);
+        dec(out, v as u64);
+    }
+}
+
 /// `v` in decimal with its sign.
 pub fn signed(out: &mut Vec<u8>, v: i64) {
     if v < 0 {

@@ -1,13 +1,16 @@
 //! `cargo xtask bench exec`: an exec storm (fork+exec of /bin/true, many thousand times) timed
-//! with nothing observing, with the sensor writing audit text and protobuf, and with auditd's
-//! execve rule, in alternating rounds; with `--rules FILE` also with the sensor and with auditd
-//! under that file's rules. The cost of an observer is what the host spends beyond the bare
-//! storm of the same round: wall time of the storm, and host CPU time (all CPUs, from /proc/stat)
-//! from the storm's start until the observer has done the storm's work (`Running::wait_done`).
-//! Kernel audit's state (daemon, enabled, rules) is restored at the end, also after an error or
-//! Ctrl-C (`bench_audit`).
+//! with nothing observing, with the sensor writing audit text, with auditd's execve rule (backlog
+//! limit 8192), and with bpftrace printing each exec's argv or only counting execs, in
+//! alternating rounds; with `--rules FILE` also with the sensor and with auditd under that file's
+//! rules. The cost of an observer is what the host spends beyond the bare storm of the same round:
+//! wall time of the storm, and host CPU time (all CPUs, from /proc/stat) from the storm's start
+//! until the observer has done the storm's work (`Running::wait_done`); then the observer's own
+//! CPU time, its BPF programs' time in the kernel (`bench_bpf`), and its memory. Kernel audit's
+//! state (daemon, enabled, rules, backlog limit) and `kernel.bpf_stats_enabled` are restored at
+//! the end, also after an error or Ctrl-C (`bench_audit`). `--throughput` is `bench_throughput`.
 
 use std::{
+    collections::BTreeMap,
     path::Path,
     process::Command,
     sync::atomic::{AtomicBool, Ordering},
@@ -18,19 +21,33 @@ use anyhow::{ensure, Context, Result};
 
 use crate::{
     bench_audit::{Audit, Loaded, RulesCopy},
-    bench_observer::{sensor_rules_check, End, Observer, Running},
+    bench_bpf::{counters, delta, listing, BpfStats},
+    bench_observer::{End, Observer, Running},
+    bench_proc::{MemSampler, Memory},
+    bench_sensor::sensor_rules_check,
+    bench_table::{details, table},
 };
 
-struct Sample {
-    wall: Duration,
-    cpu: f64,
+/// The backlog limit auditd's rounds run with: Debian's audit.rules sets it.
+pub(crate) const AUDIT_BACKLOG: u64 = 8192;
+
+pub(crate) struct Sample {
+    pub(crate) wall: Duration,
+    pub(crate) cpu: f64,
+    /// The observer's own CPU time (its processes, and kauditd for auditd), storm to done.
+    pub(crate) own: f64,
     /// The storm's exec events written, and all records written, until the wait ended.
-    seen: usize,
-    records: usize,
+    pub(crate) seen: usize,
+    pub(crate) records: usize,
     /// From the storm's end until the observer had done its work.
-    lag: Duration,
-    lost: u64,
-    end: End,
+    pub(crate) lag: Duration,
+    pub(crate) lost: u64,
+    pub(crate) end: End,
+    /// What bpftrace's `count()` counted (every exec on the host while it ran).
+    pub(crate) counted: Option<u64>,
+    /// Its BPF programs' time and runs by name, storm to done.
+    pub(crate) bpf: BTreeMap<String, (u64, u64)>,
+    pub(crate) mem: Option<Memory>,
 }
 
 /// Busy jiffies of all CPUs (user, nice, system, irq, softirq, steal), in seconds.
@@ -67,12 +84,12 @@ pub(crate) fn interrupted() -> bool {
 }
 
 /// The signals caught while it lives (their former handling put back on drop).
-struct Signals([libc::sighandler_t; 3]);
+pub(crate) struct Signals([libc::sighandler_t; 3]);
 
 const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 impl Signals {
-    fn catch() -> Signals {
+    pub(crate) fn catch() -> Signals {
         // SAFETY: the handler only stores to an atomic.
         Signals(
             SIGNALS.map(|sig| unsafe {
@@ -101,7 +118,7 @@ fn storm(execs: usize, marker: &str) -> Result<()> {
 }
 
 /// The bench's scratch directory, removed on the way out whatever happened.
-struct Scratch(std::path::PathBuf);
+pub(crate) struct Scratch(pub(crate) std::path::PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -115,6 +132,8 @@ struct Bench<'a> {
     audit: &'a Audit,
     rules: Option<&'a RulesCopy>,
     execs: usize,
+    /// Whether bpftool runs here.
+    bpftool: bool,
 }
 
 impl Bench<'_> {
@@ -122,22 +141,39 @@ impl Bench<'_> {
     fn round(&self, obs: Observer, tag: &str) -> Result<(Sample, Option<Loaded>)> {
         let marker = format!("bench-{tag}");
         let mut running = Running::start(obs, self.bin, self.dir, self.audit, self.rules, &marker)?;
+        let process = running.process();
+        // auditd's work is in the kernel's audit code, not in BPF programs.
+        let auditd = matches!(obs, Observer::Auditd | Observer::AuditdRules);
+        let bpf_of = process.filter(|_| self.bpftool && !auditd);
+        let names = bpf_of.map(listing).transpose()?.unwrap_or_default();
+        let bpf0 = bpf_of.map(counters).transpose()?;
+        let sampler = process.map(MemSampler::start);
+        let own0 = running.own_cpu();
         let cpu0 = host_cpu_seconds()?;
         let t0 = Instant::now();
         storm(self.execs, &marker)?;
         let wall = t0.elapsed();
-        let (cpu1, done, end) = running.wait_done(self.execs)?;
+        let done = running.wait_done(self.execs)?;
+        let mem = sampler.map(MemSampler::finish);
+        let bpf = match (bpf_of, bpf0) {
+            (Some(pid), Some(bpf0)) => delta(&bpf0, &counters(pid)?, &names),
+            _ => BTreeMap::new(),
+        };
         let (seen, records) = running.written();
         let loaded = running.loaded.take();
-        let lost = running.stop(self.audit)?;
+        let (lost, counted) = running.stop(self.audit)?;
         let sample = Sample {
             wall,
-            cpu: cpu1 - cpu0,
-            lag: done.saturating_duration_since(t0 + wall),
+            cpu: done.host - cpu0,
+            own: done.own - own0,
+            lag: done.at.saturating_duration_since(t0 + wall),
             seen,
             records,
             lost,
-            end,
+            end: done.end,
+            counted,
+            bpf,
+            mem,
         };
         Ok((sample, loaded))
     }
@@ -154,6 +190,12 @@ pub fn exec(bin: &Path, execs: usize, rounds: usize, rules: Option<&Path>) -> Re
         execs > 0 && rounds > 0,
         "--execs and --rounds must be above 0"
     );
+    let bpftrace = crate::bench_bpftrace::available();
+    let bpftool = Command::new("bpftool").arg("version").output();
+    let bpftool = bpftool.is_ok_and(|o| o.status.success());
+    if !bpftool {
+        eprintln!("bench: no bpftool (Debian package bpftool): the BPF programs' time is left out");
+    }
     // Held until kernel audit is put back (dropped last).
     let _lock = crate::test::machine_lock()?;
     let scratch =
@@ -176,6 +218,9 @@ pub fn exec(bin: &Path, execs: usize, rounds: usize, rules: Option<&Path>) -> Re
         eprintln!("{about}");
     }
     let mut order = vec![Observer::None, Observer::Sensor, Observer::Auditd];
+    if bpftrace {
+        order.extend([Observer::Bpftrace, Observer::BpftraceCount]);
+    }
     if rules.is_some() {
         order.extend([Observer::SensorRules, Observer::AuditdRules]);
     }
@@ -183,13 +228,16 @@ pub fn exec(bin: &Path, execs: usize, rounds: usize, rules: Option<&Path>) -> Re
     let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
 
     let signals = Signals::catch();
-    let audit = Audit::prepare()?;
+    let mut audit = Audit::prepare()?;
+    audit.set_backlog(AUDIT_BACKLOG)?;
+    let stats = BpfStats::enable()?;
     let bench = Bench {
         bin,
         dir,
         audit: &audit,
         rules: rules.as_ref(),
         execs,
+        bpftool,
     };
     let mut samples: Vec<Vec<Sample>> = Vec::new();
     let mut loaded = None;
@@ -212,10 +260,11 @@ pub fn exec(bin: &Path, execs: usize, rounds: usize, rules: Option<&Path>) -> Re
                 loaded = Some(held);
             }
             eprintln!(
-                "round {r} {:<width$}  wall {:>6.2}s  host cpu {:>6.2}s  done +{:.2}s ({:?})  storm events {:>6}  records {:>7}  lost {}",
+                "round {r} {:<width$}  wall {:>6.2}s  host cpu {:>6.2}s  own cpu {:>5.2}s  done +{:.2}s ({:?})  storm events {:>6}  records {:>7}  lost {}",
                 names[i],
                 s.wall.as_secs_f64(),
                 s.cpu,
+                s.own,
                 s.lag.as_secs_f64(),
                 s.end,
                 s.seen,
@@ -226,6 +275,7 @@ pub fn exec(bin: &Path, execs: usize, rounds: usize, rules: Option<&Path>) -> Re
         }
         samples.push(row);
     }
+    drop(stats);
     drop(audit);
     drop(signals);
 
@@ -233,93 +283,7 @@ pub fn exec(bin: &Path, execs: usize, rounds: usize, rules: Option<&Path>) -> Re
     if rules.is_some() {
         println!("{about}; {}", loaded.unwrap_or_default());
     }
-    table(&samples, &names, width, execs);
+    table(&samples, &order, &names, width, execs);
+    details(&samples, &order, &names, width, execs);
     Ok(())
-}
-
-fn spread(v: &[f64], digits: usize) -> String {
-    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let m = median(v.to_vec());
-    format!("{m:+.digits$} [{lo:+.digits$} .. {hi:+.digits$}]")
-}
-
-fn table(samples: &[Vec<Sample>], names: &[String], width: usize, execs: usize) {
-    let rounds = samples.len();
-    let col = |k: usize, f: &dyn Fn(&Sample, &Sample) -> f64| -> Vec<f64> {
-        samples.iter().map(|row| f(&row[k], &row[0])).collect()
-    };
-    println!(
-        "{:<width$}  {:<26} {:<30} {:>6} {:>21} {:>13}  ended",
-        "observer",
-        "wall +%",
-        "extra host cpu µs/exec",
-        "lost",
-        "storm execs written",
-        "records/round"
-    );
-    let wall0 = median(col(0, &|s, _| s.wall.as_secs_f64()));
-    let cpu0 = median(col(0, &|s, _| s.cpu));
-    println!(
-        "{:<width$}  {:<26} {:<30}",
-        names[0],
-        format!("{wall0:.2} s"),
-        format!("{cpu0:.2} s host cpu")
-    );
-    // A bare storm keeps about one CPU busy (the storm, then each child); more means other work
-    // on the host, which is in every number below.
-    let busiest = samples
-        .iter()
-        .map(|row| row[0].cpu / row[0].wall.as_secs_f64())
-        .fold(0.0, f64::max);
-    if busiest > 1.5 {
-        println!("warning: the host was busy: a round with no observer kept {busiest:.1} CPUs busy (a bare storm keeps about 1)");
-    }
-    let mut extra = vec![f64::NAN; names.len()];
-    for (k, name) in names.iter().enumerate().skip(1) {
-        let wall = col(k, &|s, n| {
-            (s.wall.as_secs_f64() / n.wall.as_secs_f64() - 1.0) * 100.0
-        });
-        let cpu = col(k, &|s, n| (s.cpu - n.cpu) / execs as f64 * 1e6);
-        extra[k] = median(cpu.clone());
-        let lost: u64 = samples.iter().map(|row| row[k].lost).sum();
-        let seen: usize = samples.iter().map(|row| row[k].seen).sum();
-        let records = median(col(k, &|s, _| s.records as f64));
-        let mut ends: Vec<String> = Vec::new();
-        for end in [End::AllEvents, End::Idle, End::Timeout] {
-            let n = samples.iter().filter(|row| row[k].end == end).count();
-            if n > 0 {
-                ends.push(format!("{n} {end:?}"));
-            }
-        }
-        println!(
-            "{name:<width$}  {:<26} {:<30} {lost:>6} {:>21} {records:>13.0}  {}",
-            format!("{}%", spread(&wall, 1)),
-            spread(&cpu, 1),
-            format!("{seen}/{}", execs * rounds),
-            ends.join(", ")
-        );
-    }
-    let ratio = |a: usize, b: usize| {
-        let (x, y) = (extra[a], extra[b]);
-        if y > 0.0 {
-            format!("{:.2}", x / y)
-        } else {
-            "n/a (auditd cost nothing)".into()
-        }
-    };
-    println!(
-        "{} / {}, extra host cpu: {} (target < 0.5)",
-        names[1],
-        names[2],
-        ratio(1, 2)
-    );
-    if names.len() > 4 {
-        println!(
-            "{} / {}, extra host cpu: {}",
-            names[3],
-            names[4],
-            ratio(3, 4)
-        );
-    }
 }

@@ -1,9 +1,9 @@
 //! Kernel audit's state for the benches: auditd running, audit disabled between rounds, the
 //! execve rule or a whole rules file loaded for auditd's rounds, and everything put back as it
 //! was found: the rules (compared with `auditctl -l` as saved at the start), auditd stopped if
-//! the bench started it, and `enabled`. Kernel settings (`-e`, `-f`, `-b`, `-r`,
-//! `--backlog_wait_time`, `--loginuid-immutable`…) are never changed by a rules file: only its
-//! rule lines are loaded.
+//! the bench started it, `enabled`, and the backlog limit where `bench exec` set its own. Kernel
+//! settings (`-e`, `-f`, `-b`, `-r`, `--backlog_wait_time`, `--loginuid-immutable`…) are never
+//! changed by a rules file: only its rule lines are loaded.
 
 use std::{
     path::{Path, PathBuf},
@@ -157,6 +157,8 @@ pub(crate) struct Audit {
     /// The kernel's rules and settings when the bench started.
     saved: Vec<String>,
     saved_settings: Vec<String>,
+    /// The backlog limit before `set_backlog`.
+    backlog_was: Option<u64>,
 }
 
 impl Audit {
@@ -188,7 +190,17 @@ impl Audit {
             pid: audit_status("pid ")? as u32,
             saved,
             saved_settings,
+            backlog_was: None,
         })
+    }
+
+    /// `auditctl -b`: the records kernel audit queues for auditd before it loses or waits
+    /// (Debian's audit.rules sets 8192); put back on drop.
+    pub(crate) fn set_backlog(&mut self, limit: u64) -> Result<()> {
+        let was = audit_status("backlog_limit ")?;
+        auditctl(&["-b", &limit.to_string()])?;
+        self.backlog_was.get_or_insert(was);
+        Ok(())
     }
 
     /// The execve rule added (beside the rules found) and audit enabled, or both undone.
@@ -284,6 +296,9 @@ impl Drop for Audit {
         let _ = Command::new("auditctl")
             .args(["-e", &self.was_enabled.to_string()])
             .output();
+        if let Some(limit) = self.backlog_was {
+            let _ = auditctl(&["-b", &limit.to_string()]);
+        }
         match settings() {
             Ok(now) if now == self.saved_settings => {}
             Ok(now) => eprintln!(

@@ -3,6 +3,7 @@
 //! so a poll costs what was written since the last one rather than the whole round's log again
 //! (the host CPU the bench itself spends polling is inside the measurement), and across auditd's
 //! rotations (`max_log_file`): the open file is read to its end before the new one is taken up.
+//! bpftrace's output is followed the same way: one line per exec, argv joined by spaces.
 
 use std::{
     fs::File,
@@ -11,8 +12,27 @@ use std::{
     path::{Path, PathBuf},
 };
 
+/// How a log's lines are read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// Audit records: the storm's execs are EXECVE records with the marker as `a1`, and loss is
+    /// the sensor's `op=sensor_lost lost=` running total.
+    Audit,
+    /// bpftrace's `join(argv)`: the storm's execs are lines whose second word is the marker, and
+    /// loss is the sum of its `Lost N events` lines.
+    Words,
+}
+
+/// auditd's `num_logs` goes up to 999; the rotated logs are searched up to this one.
+const ROTATED_MAX: usize = 99;
+const CHUNK: usize = 8 << 20;
+/// The storm's marker is `a1`, after `type=EXECVE msg=audit(…): argc=2 a0="/bin/true"`: only
+/// the start of an EXECVE record is searched (one with a 100 KiB argument is 200 KiB long).
+const MARKER_WITHIN: usize = 256;
+
 pub(crate) struct LogFollower {
     path: PathBuf,
+    kind: Kind,
     file: Option<File>,
     /// The last line read, until its newline is written.
     partial: Vec<u8>,
@@ -21,6 +41,8 @@ pub(crate) struct LogFollower {
     pub(crate) records: usize,
     /// The storm's EXECVE records read.
     pub(crate) storm_execs: usize,
+    /// The events the observer reported lost so far.
+    pub(crate) lost: u64,
 }
 
 impl LogFollower {
@@ -37,36 +59,72 @@ impl LogFollower {
             path: path.to_owned(),
             file,
             partial: Vec::new(),
+            kind: Kind::Audit,
             needle: format!(" a1=\"{marker}\"").into_bytes(),
             records: 0,
             storm_execs: 0,
+            lost: 0,
+        }
+    }
+
+    /// bpftrace's output, from its start.
+    pub(crate) fn words(path: &Path, marker: &str) -> LogFollower {
+        LogFollower {
+            kind: Kind::Words,
+            needle: marker.as_bytes().to_vec(),
+            ..LogFollower::new(path, marker, false)
         }
     }
 
     /// Reads what was written since the last call.
     pub(crate) fn poll(&mut self) {
-        // Two passes at most: the file we hold, then the one that replaced it at the path.
-        for _ in 0..2 {
-            if self.file.is_none() {
-                self.file = File::open(&self.path).ok();
-            }
-            let Some(file) = self.file.as_mut() else {
-                return;
-            };
-            let mut text = Vec::new();
-            let _ = file.read_to_end(&mut text);
-            let held = file.metadata().map(|m| m.ino()).ok();
-            let at_path = std::fs::metadata(&self.path).map(|m| m.ino()).ok();
-            if at_path.is_none() || at_path == held {
-                self.take(&text);
-                return;
-            }
-            // Rotated: auditd writes whole records and moves to the new file for good, so what
-            // the old one still gets is read now and the new one is read from its start.
-            let _ = file.read_to_end(&mut text);
-            self.take(&text);
-            self.partial.clear();
+        if self.file.is_none() {
             self.file = File::open(&self.path).ok();
+        }
+        let Some(mut file) = self.file.take() else {
+            return;
+        };
+        self.read_all(&mut file);
+        let held = file.metadata().map(|m| m.ino()).ok();
+        let at_path = std::fs::metadata(&self.path).map(|m| m.ino()).ok();
+        if at_path.is_none() || at_path == held {
+            self.file = Some(file);
+            return;
+        }
+        // Rotated: auditd writes whole records and moves to the new file for good, so what the
+        // old one still got is read now, then the files rotated after it, oldest first (a storm
+        // can fill more than one `max_log_file` between two polls, and `.1` is the newest), then
+        // the new one from its start.
+        self.read_all(&mut file);
+        self.partial.clear();
+        let base = self.path.display().to_string();
+        let rotated = |k: usize| PathBuf::from(format!("{base}.{k}"));
+        let ino = |k: usize| std::fs::metadata(rotated(k)).map(|m| m.ino()).ok();
+        let at = (1..=ROTATED_MAX)
+            .take_while(|&k| ino(k).is_some())
+            .find(|&k| ino(k) == held);
+        for k in (1..at.unwrap_or(1)).rev() {
+            if let Ok(mut f) = File::open(rotated(k)) {
+                self.read_all(&mut f);
+                self.partial.clear();
+            }
+        }
+        self.file = File::open(&self.path).ok();
+        if let Some(mut f) = self.file.take() {
+            self.read_all(&mut f);
+            self.file = Some(f);
+        }
+    }
+
+    /// Reads a file from where it stands to its end, a chunk at a time (a storm of 100 KiB
+    /// arguments writes gigabytes).
+    fn read_all(&mut self, file: &mut File) {
+        let mut buf = vec![0u8; CHUNK];
+        while let Ok(n) = file.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            self.take(&buf[..n]);
         }
     }
 
@@ -78,7 +136,28 @@ impl LogFollower {
         let needle = &self.needle;
         for line in self.partial[..last].split(|&b| b == b'\n') {
             self.records += 1;
-            if line.starts_with(b"type=EXECVE") && line.windows(needle.len()).any(|w| w == needle) {
+            let storm = match self.kind {
+                Kind::Audit => {
+                    if line.starts_with(b"type=DAEMON_ERR") {
+                        self.lost = self.lost.max(lost_field(&String::from_utf8_lossy(line)));
+                    }
+                    let head = &line[..line.len().min(MARKER_WITHIN)];
+                    head.starts_with(b"type=EXECVE")
+                        && head.windows(needle.len()).any(|w| w == needle)
+                }
+                Kind::Words => {
+                    let text = String::from_utf8_lossy(line);
+                    if let Some(n) = text
+                        .strip_prefix("Lost ")
+                        .and_then(|r| r.strip_suffix(" events"))
+                        .and_then(|n| n.parse::<u64>().ok())
+                    {
+                        self.lost += n;
+                    }
+                    line.split(|&b| b == b' ').nth(1) == Some(needle.as_slice())
+                }
+            };
+            if storm {
                 self.storm_execs += 1;
             }
         }
@@ -91,14 +170,17 @@ impl LogFollower {
 /// sensor composes.
 pub(crate) fn sensor_lost(log: &Path) -> u64 {
     let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
-    text.lines()
-        .filter(|l| l.starts_with("type=DAEMON_ERR") && l.contains("op=sensor_lost"))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .find_map(|f| f.strip_prefix("lost="))
-                .and_then(|v| v.trim_matches('"').parse().ok())
-        })
-        .max()
+    text.lines().map(lost_field).max().unwrap_or(0)
+}
+
+/// `lost=` of one of the sensor's loss records, 0 for any other line.
+fn lost_field(line: &str) -> u64 {
+    if !line.starts_with("type=DAEMON_ERR") || !line.contains("op=sensor_lost") {
+        return 0;
+    }
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix("lost="))
+        .and_then(|v| v.trim_matches('"').parse().ok())
         .unwrap_or(0)
 }
 
@@ -137,11 +219,41 @@ mod tests {
         std::fs::write(&log, exec("m") + &exec("other")).unwrap();
         f.poll();
         assert_eq!((f.records, f.storm_execs), (5, 3));
+        // Two rotations before the next poll: the file held is .2 by then, and .1 is read too.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .unwrap()
+            .write_all(exec("m").as_bytes())
+            .unwrap();
+        std::fs::rename(dir.join("audit.log.1"), dir.join("audit.log.2")).unwrap();
+        std::fs::rename(&log, dir.join("audit.log.1")).unwrap();
+        std::fs::write(&log, exec("m") + &exec("m")).unwrap();
+        std::fs::rename(dir.join("audit.log.2"), dir.join("audit.log.3")).unwrap();
+        std::fs::rename(dir.join("audit.log.1"), dir.join("audit.log.2")).unwrap();
+        std::fs::rename(&log, dir.join("audit.log.1")).unwrap();
+        std::fs::write(&log, exec("m")).unwrap();
+        f.poll();
+        assert_eq!((f.records, f.storm_execs), (9, 7));
 
         let lost = "type=DAEMON_ERR msg=audit(17.005:9): op=sensor_lost lost=\"4\" delta=\"4\" res=failed\n\
                     type=DAEMON_ERR msg=audit(18.005:10): op=sensor_lost lost=\"10\" delta=\"6\" res=failed\n";
         std::fs::write(dir.join("sensor.log"), lost).unwrap();
         assert_eq!(sensor_lost(&dir.join("sensor.log")), 10);
+        let mut f = LogFollower::new(&dir.join("sensor.log"), "m", false);
+        f.poll();
+        assert_eq!((f.records, f.lost), (2, 10));
+
+        let bt = dir.join("bpftrace.out");
+        std::fs::write(
+            &bt,
+            "Attaching 1 probe...\n/bin/true m\n/bin/true mm\nLost 7 events\n/bin/true m x\n\
+             Lost 3 events\nsh -c /bin/true m\n/bin/true m",
+        )
+        .unwrap();
+        let mut f = LogFollower::words(&bt, "m");
+        f.poll();
+        assert_eq!((f.records, f.storm_execs, f.lost), (7, 2, 10));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

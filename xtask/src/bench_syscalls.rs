@@ -11,7 +11,7 @@ use anyhow::{ensure, Result};
 use crate::{
     bench::{host_cpu_seconds, median},
     bench_audit::Audit,
-    bench_observer::{start_sensor, stop_sensor},
+    bench_sensor::{proto_output, start_sensor, stop_sensor},
 };
 
 fn open_close_loop(calls: usize) -> Result<()> {
@@ -42,7 +42,12 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize) -> Result<()> {
     for r in 0..rounds {
         for (i, name) in names.iter().enumerate() {
             let sensor = if i == 1 {
-                Some(start_sensor(bin, &dir, None)?)
+                Some(start_sensor(
+                    bin,
+                    &dir,
+                    None,
+                    &["--output", &proto_output(&dir)],
+                )?)
             } else {
                 None
             };

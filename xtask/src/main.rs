@@ -7,10 +7,18 @@
 
 mod bench;
 mod bench_audit;
+mod bench_bigargs;
+mod bench_bpf;
+mod bench_bpftrace;
+mod bench_json;
 mod bench_log;
 mod bench_observer;
 mod bench_pam;
+mod bench_proc;
+mod bench_sensor;
 mod bench_syscalls;
+mod bench_table;
+mod bench_throughput;
 mod build;
 mod elf;
 mod test;
@@ -58,8 +66,9 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
-    /// An exec storm with no observer, with the sensor, and with auditd's execve rule (and with
-    /// both under an audit.rules file, with --rules).
+    /// An exec storm with no observer, with the sensor, with auditd's execve rule and with
+    /// bpftrace (and with the sensor and auditd under an audit.rules file, with --rules); or, with
+    /// --throughput, the highest exec rate each observer takes without loss.
     Exec {
         /// fork+exec of /bin/true per round and observer.
         #[arg(long, default_value_t = 5000)]
@@ -72,8 +81,19 @@ enum BenchCmd {
         /// file's rule lines alone in the kernel (loaded with `auditctl -R`; kernel settings such
         /// as -e, -f, -b and -D are left out, lines auditctl refuses here are skipped). The
         /// kernel's rules are put back afterwards.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "throughput")]
         rules: Option<PathBuf>,
+        /// Instead of the storm above: several spawners run /bin/true at rising rates, then flat
+        /// out, with the sensor and with auditd, for the highest rate without loss; then a storm
+        /// of 100 KiB-argument execs past what the sensor's ring buffer holds.
+        #[arg(long)]
+        throughput: bool,
+        /// With --throughput: threads spawning /bin/true at once.
+        #[arg(long, default_value_t = 4, requires = "throughput")]
+        spawners: usize,
+        /// With --throughput: seconds per step.
+        #[arg(long, default_value_t = 5.0, requires = "throughput")]
+        seconds: f64,
     },
     /// pam_authenticate + pam_acct_mgmt in one process, without and with the sensor.
     Pam {
@@ -112,12 +132,19 @@ fn main() -> ExitCode {
                     execs,
                     rounds,
                     rules,
+                    throughput,
+                    spawners,
+                    seconds,
                 },
         } => {
             let bin = build::run(&mut ctx, &mut steps, false)?;
             steps
                 .run("bench exec", || {
-                    bench::exec(&bin, execs, rounds, rules.as_deref())
+                    if throughput {
+                        bench_throughput::throughput(&bin, spawners, seconds)
+                    } else {
+                        bench::exec(&bin, execs, rounds, rules.as_deref())
+                    }
                 })
                 .map(|()| None)
         }

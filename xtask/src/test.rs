@@ -164,7 +164,7 @@ fn euid_from_status(status: &str) -> Result<u32> {
 }
 
 /// auditd's tools live in /usr/sbin, which a non-login PATH may lack.
-fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin"].map(Into::into))

@@ -1,0 +1,82 @@
+//! The sensor as the benches run it: started with its defaults (or a rules file), writing audit
+//! text to a file (and, for the syscalls and PAM benches, protobuf to another), until SIGTERM.
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use anyhow::{bail, ensure, Context, Result};
+
+use crate::bench_audit::RulesCopy;
+
+/// `sensor run ARGS` writing audit text to DIR/sensor.log, returned once it has printed
+/// "probes attached".
+pub(crate) fn start_sensor(
+    bin: &Path,
+    dir: &Path,
+    rules: Option<&Path>,
+    args: &[&str],
+) -> Result<Child> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("run")
+        .arg("--output")
+        .arg(format!("audit:{}", dir.join("sensor.log").display()))
+        .args(args);
+    if let Some(rules) = rules {
+        cmd.arg("--rules").arg(rules);
+    }
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+    // Wait for "probes attached" on stderr.
+    let mut stderr = child.stderr.take().context("sensor stderr")?;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("probes attached") {
+        let n = std::io::Read::read(&mut stderr, &mut buf)?;
+        if n == 0 {
+            bail!("sensor exited: {}", String::from_utf8_lossy(&seen));
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // Keep draining stderr so the sensor never blocks on it.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    Ok(child)
+}
+
+/// For the syscalls and PAM benches: protobuf to DIR/sensor.pb beside the audit text.
+pub(crate) fn proto_output(dir: &Path) -> String {
+    format!("proto:{}", dir.join("sensor.pb").display())
+}
+
+pub(crate) fn stop_sensor(mut child: Child) -> Result<()> {
+    // SAFETY: plain signal to our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait()?;
+    ensure!(status.success(), "sensor exited with {status}");
+    Ok(())
+}
+
+/// What `sensor rules check` makes of the rules: how many lines it applies (exec rules), leaves
+/// unsupported (other syscalls, file watches without x…) and refuses, the `-i` line aside.
+pub(crate) fn sensor_rules_check(bin: &Path, rules: &RulesCopy) -> Result<String> {
+    let out = Command::new(bin)
+        .args(["rules", "check"])
+        .arg(&rules.path)
+        .output()?;
+    let prefix = format!("{}:", rules.path.display());
+    let mut counts = std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(rest) = line.strip_prefix(&prefix) else {
+            continue;
+        };
+        let mut words = rest.splitn(3, ": ");
+        if words.next() == Some("1") {
+            continue; // the -i the copy starts with
+        }
+        if let Some(status) = words.next() {
+            *counts.entry(status.to_owned()).or_insert(0) += 1;
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    Ok(parts.join(", "))
+}

@@ -189,10 +189,8 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     let kernel_filter = match &rules {
         None => None,
         Some((list, _)) => {
-            let own_ns = std::fs::metadata("/proc/self/ns/mnt").map_or(0, |m| {
-                use std::os::unix::fs::MetadataExt;
-                m.ino() as u32
-            });
+            // Unknown, 0: no namespace is the sensor's, every unselected exec is told.
+            let own_ns = load::own_mnt_ns().unwrap_or(0);
             let maps = Maps::take(&mut loaded.ebpf)?;
             Some(KernelFilter::spawn(maps, own_ns, compiled(list)))
         }

@@ -64,9 +64,7 @@ impl Attacher {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let unwatched = Arc::new(AtomicU64::new(0));
         let counter = unwatched.clone();
-        let own_ns = std::fs::metadata("/proc/self/ns/mnt")
-            .ok()
-            .map(|m| m.ino() as u32);
+        let own_ns = super::own_mnt_ns();
         std::thread::Builder::new()
             .name("sensor-attach".into())
             .spawn(move || serve(ebpf, libraries, rx, counter))

@@ -220,6 +220,14 @@ fn load_uprobes(ebpf: &mut Ebpf, try_multi: bool) -> Result<bool> {
     Ok(multi)
 }
 
+/// The sensor's own mount namespace (the inode of `/proc/self/ns/mnt`).
+pub fn own_mnt_ns() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/mnt")
+        .ok()
+        .map(|m| m.ino() as u32)
+}
+
 /// Sum of one per-CPU counter.
 pub fn counter(counters: &PerCpuArray<MapData, u64>, index: u32) -> u64 {
     counters.get(&index, 0).map(|v| v.iter().sum()).unwrap_or(0)

@@ -8,9 +8,9 @@
 //! `syscall::sys_exit`), for the syscalls in `PROMISC_SYSCALLS`.
 
 use aya_ebpf::{
-    helpers::generated::{bpf_jiffies64, bpf_probe_read_kernel_str},
+    helpers::generated::{bpf_get_stack, bpf_jiffies64, bpf_probe_read_kernel_str},
     macros::{map, tracepoint},
-    maps::{Array, LruHashMap},
+    maps::{Array, LruHashMap, PerCpuArray},
     programs::TracePointContext,
     EbpfContext,
 };
@@ -32,6 +32,20 @@ static PROMISC_PENDING: LruHashMap<u32, u32> = LruHashMap::with_max_entries(1024
 /// `PROMISC_PENDING`.
 #[map]
 static PROMISC_LAST_JIFFIES: Array<u64> = Array::with_max_entries(1, 0);
+
+/// `task_work_run()`'s code, [start, end), from /proc/kallsyms (set by the agent; zeros when
+/// unknown). A change made while it runs comes after the syscall's exit: on kernels where
+/// close(2) leaves the last `fput()` to task work (before 6.7: a packet socket leaving
+/// PACKET_MR_PROMISC as it is closed), the syscall still shows in the registers but its exit
+/// has passed, and the kernel writes the record alone.
+#[unsafe(no_mangle)]
+pub static TASK_WORK_RUN: [u64; 2] = [0; 2];
+
+/// Frames of the kernel stack looked at for `task_work_run()`.
+const STACK_FRAMES: usize = 32;
+
+#[map]
+static STACK: PerCpuArray<[u64; STACK_FRAMES]> = PerCpuArray::with_max_entries(1, 0);
 
 const SUFFIX: &[u8; 16] = b"promiscuous mode";
 /// write(2)/writev(2): how /dev/kmsg is written. A console line arriving through them is a
@@ -75,12 +89,39 @@ pub fn console(ctx: TracePointContext) -> u32 {
             return 0;
         }
     }
-    promisc(&text, end as u32);
+    promisc(&ctx, &text, end as u32);
     0
 }
 
+/// Whether the kernel stack passes through `task_work_run()`: the syscall has exited.
 #[inline(always)]
-fn promisc(text: &[u8; PROMISC_TEXT_MAX], len: u32) {
+fn in_task_work(ctx: &TracePointContext) -> bool {
+    let range = unsafe { core::ptr::read_volatile(&TASK_WORK_RUN) };
+    if range[0] == 0 {
+        return false;
+    }
+    let Some(frames) = STACK.get_ptr_mut(0) else {
+        return false;
+    };
+    let frames = unsafe { &mut *frames };
+    let n = unsafe {
+        bpf_get_stack(
+            ctx.as_ptr(),
+            frames.as_mut_ptr() as *mut _,
+            (STACK_FRAMES * 8) as u32,
+            0,
+        )
+    };
+    if n <= 0 {
+        return false;
+    }
+    // Every slot, not the first n: the helper zeroes what it did not fill, and a loop of a
+    // fixed count keeps older verifiers (6.1) from losing the bound of the pointer.
+    frames.iter().any(|&ip| range[0] <= ip && ip < range[1])
+}
+
+#[inline(always)]
+fn promisc(ctx: &TracePointContext, text: &[u8; PROMISC_TEXT_MAX], len: u32) {
     let regs = user_regs();
     let nr: i64 = if regs != 0 {
         read(regs, off!(regs_orig_ax))
@@ -90,7 +131,7 @@ fn promisc(text: &[u8; PROMISC_TEXT_MAX], len: u32) {
     if nr == WRITE as i64 || nr == WRITEV as i64 {
         return;
     }
-    let exit_follows = nr >= 0 && PROMISC_SYSCALLS.contains(&(nr as u32));
+    let exit_follows = nr >= 0 && PROMISC_SYSCALLS.contains(&(nr as u32)) && !in_task_work(ctx);
     let hdr = header(KIND_PROMISC);
     let task = current_task();
     if !exit_follows {

@@ -242,7 +242,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     }
     let mut stages = Stages {
         assembler: Assembler::default(),
-        norm: Normaliser::default(),
+        norm: Normaliser::for_lsms(&load::active_lsms()),
         infer_logins: args.infer_login_anomalies,
         filter,
         sink,

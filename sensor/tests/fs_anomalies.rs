@@ -52,6 +52,52 @@ fn event_of(events: &[Vec<Record>], rtype: &[u8], pid: u32) -> Option<Vec<Record
         .cloned()
 }
 
+/// A rule that matches none of the scenarios' syscalls.
+const NO_MATCH_RULE: &[&str] = &["always,exit", "-F", "arch=b64", "-S", "sethostname"];
+
+/// Linux before 6.18 (checked on Debian's 6.1) writes ANOM_LINK and ANOM_CREAT only inside an
+/// audit context, which a task has only while some syscall rule is loaded
+/// (`audit_log_path_denied()` returns early otherwise); 6.18 writes them without one. Older
+/// kernels are compared under [`NO_MATCH_RULE`].
+fn kernel_needs_rule() -> bool {
+    kernel_version() < (6, 18)
+}
+
+fn kernel_version() -> (u32, u32) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// ANOM_CREAT's op in a world-writable sticky directory: `sticky_create` since 6.12, named by
+/// the file's type before (checked on 6.1).
+fn sticky_op(fifo: bool) -> &'static [u8] {
+    match (kernel_version() >= (6, 12), fifo) {
+        (true, _) => b"sticky_create",
+        (false, true) => b"sticky_create_fifo",
+        (false, false) => b"sticky_create_regular",
+    }
+}
+
+/// Under a rule the kernel also collects the syscall's names: SYSCALL `items=N` with CWD and
+/// PATH records, which the sensor does not write for these syscalls (`items=0`). Those are left
+/// out of the comparison on both sides, and said so.
+fn without_names(mut event: Vec<Record>) -> Vec<Record> {
+    event.retain(|r| r.rtype != b"CWD" && r.rtype != b"PATH");
+    for r in &mut event {
+        if r.rtype == b"SYSCALL" {
+            r.fields.retain(|(n, _)| n != b"items");
+        }
+    }
+    println!(
+        "under a rule: the kernel's SYSCALL items= and its CWD and PATH records are not compared"
+    );
+    event
+}
+
 #[test]
 fn protected_links_and_sticky_creates_agree_with_the_kernel() {
     let _g = exclusive();
@@ -80,7 +126,8 @@ fn protected_links_and_sticky_creates_agree_with_the_kernel() {
     run(true, &["mkfifo", &p("fifo")]);
     assert!(Path::new(&p("sl")).is_symlink() && Path::new(&p("fifo")).exists());
 
-    let auditd = Auditd::start(&[]);
+    let under_rule = kernel_needs_rule();
+    let auditd = Auditd::start(if under_rule { NO_MATCH_RULE } else { &[] });
     let (sensor, logs) = Sensor::start_logging(&dir);
     let expected: Vec<(&str, &[u8], &[u8], u32)> = vec![
         (
@@ -98,13 +145,13 @@ fn protected_links_and_sticky_creates_agree_with_the_kernel() {
         (
             "root appends to nobody's file",
             b"ANOM_CREAT",
-            b"sticky_create",
+            sticky_op(false),
             run(false, &["sh", "-c", &format!(": >> {}", p("f"))]),
         ),
         (
             "root opens nobody's FIFO with O_CREAT",
             b"ANOM_CREAT",
-            b"sticky_create",
+            sticky_op(true),
             run(false, &["sh", "-c", &format!(": > {}", p("fifo"))]),
         ),
     ];
@@ -145,6 +192,11 @@ fn protected_links_and_sticky_creates_agree_with_the_kernel() {
             Some(*op),
             "{name}"
         );
+        let (theirs, ours) = if under_rule {
+            (without_names(theirs), without_names(ours))
+        } else {
+            (theirs, ours)
+        };
         let types = |ev: &[Record]| ev.iter().map(|r| r.rtype.clone()).collect::<Vec<_>>();
         assert_eq!(types(&ours), types(&theirs), "{name}: records of the event");
         for rt in [*rtype, b"SYSCALL", b"PROCTITLE"] {

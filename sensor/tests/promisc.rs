@@ -94,6 +94,26 @@ fn ioctl_and_packet_socket(dev: &'static str) {
     .unwrap();
 }
 
+/// The lines of every event with an ANOM_PROMISCUOUS record for `dev`, to show in a failure.
+fn events_of(text: &[u8], dev: &str) -> String {
+    let text = String::from_utf8_lossy(text);
+    let stamp = |l: &str| {
+        l.split(": ")
+            .next()
+            .and_then(|p| p.split("msg=").nth(1))
+            .map(str::to_string)
+    };
+    let stamps: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with("type=ANOM_PROMISCUOUS") && l.contains(&format!("dev={dev} ")))
+        .filter_map(stamp)
+        .collect();
+    text.lines()
+        .filter(|l| stamp(l).is_some_and(|s| stamps.contains(&s)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The ANOM_PROMISCUOUS event for `dev` turning `prom` during syscall `nr` of process `pid`.
 fn find(events: &[Vec<Record>], dev: &str, prom: u32, nr: u32, pid: u32) -> Option<Vec<Record>> {
     let (prom, nr, pid) = (prom.to_string(), nr.to_string(), pid.to_string());
@@ -135,7 +155,7 @@ fn promiscuity_changes_by_every_route_agree_with_the_kernel() {
     std::thread::sleep(Duration::from_millis(300));
     let sensor_text = sensor.stop_and_read(&logs);
     let kernel_text = auditd.collect(&dir.join("auditd.log"), |t| {
-        find(&events_with(t, b"ANOM_PROMISCUOUS"), "spa1", 0, 3, me).is_some()
+        events_with(t, b"ANOM_PROMISCUOUS").len() >= expected.len()
     });
     drop(auditd);
     drop(netns);
@@ -143,11 +163,55 @@ fn promiscuity_changes_by_every_route_agree_with_the_kernel() {
     let ours = events_with(&sensor_text, b"ANOM_PROMISCUOUS");
 
     let mut table = FieldTable::default();
-    for (name, dev, prom, nr, pid) in &expected {
-        let k = find(&theirs, dev, *prom, *nr, *pid)
-            .unwrap_or_else(|| panic!("{name}: the kernel wrote no ANOM_PROMISCUOUS"));
-        let s = find(&ours, dev, *prom, *nr, *pid)
-            .unwrap_or_else(|| panic!("{name}: the sensor wrote no ANOM_PROMISCUOUS"));
+    // The close: where close(2) leaves the last fput to task work (6.1), the socket leaves
+    // PACKET_MR_PROMISC after the syscall's exit and the kernel writes the record alone; so must
+    // the sensor, rather than give it the thread's next syscall. Where the release is in the
+    // syscall (6.18), the record is close's.
+    let alone = |events: &[Vec<Record>]| {
+        events
+            .iter()
+            .rev()
+            .find(|ev| {
+                let a = record(ev, b"ANOM_PROMISCUOUS");
+                a.and_then(|a| a.get(b"dev")) == Some(&b"spa1"[..])
+                    && a.and_then(|a| a.get(b"prom")) == Some(&b"0"[..])
+                    && record(ev, b"SYSCALL").is_none()
+            })
+            .cloned()
+    };
+    let in_syscalls = match alone(&theirs) {
+        Some(k) => {
+            let s = alone(&ours).unwrap_or_else(|| {
+                panic!(
+                    "packet socket closed: the kernel wrote it alone, after close's exit; the sensor:\n{}",
+                    events_of(&sensor_text, "spa1")
+                )
+            });
+            let rt = &b"ANOM_PROMISCUOUS"[..];
+            table.compare(
+                "packet socket closed (after close's exit)",
+                record(&k, rt).unwrap(),
+                record(&s, rt).unwrap(),
+            );
+            &expected[..expected.len() - 1]
+        }
+        None => &expected[..],
+    };
+    for (name, dev, prom, nr, pid) in in_syscalls {
+        let k = find(&theirs, dev, *prom, *nr, *pid).unwrap_or_else(|| {
+            panic!(
+                "{name}: the kernel wrote no ANOM_PROMISCUOUS in syscall {nr}:\n{}\nthe sensor's:\n{}",
+                events_of(&kernel_text, dev),
+                events_of(&sensor_text, dev)
+            )
+        });
+        let s = find(&ours, dev, *prom, *nr, *pid).unwrap_or_else(|| {
+            panic!(
+                "{name}: the sensor wrote no ANOM_PROMISCUOUS in syscall {nr}:\n{}\nthe kernel's:\n{}",
+                events_of(&sensor_text, dev),
+                events_of(&kernel_text, dev)
+            )
+        });
         let types = |ev: &[Record]| ev.iter().map(|r| r.rtype.clone()).collect::<Vec<_>>();
         assert_eq!(types(&s), types(&k), "{name}: records of the event");
         for rt in [&b"ANOM_PROMISCUOUS"[..], b"SYSCALL", b"PROCTITLE"] {

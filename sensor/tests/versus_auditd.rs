@@ -207,7 +207,8 @@ fn lines_by_serial(log: &std::path::Path) -> BTreeMap<u64, Vec<Vec<u8>>> {
 }
 
 /// A record without what legitimately differs: the stamp, the rule key (the sensor has no rules),
-/// `a3` (a register execve does not use; tracepoints do not carry it), and the sensor's own
+/// `a3` (a register execve does not use; tracepoints do not carry it), the kernel's `subj=`
+/// (an LSM label the sensor does not read: `common::compare::LISTED`), and the sensor's own
 /// container fields (which auditd does not have).
 fn normalise_line(line: &[u8]) -> Vec<u8> {
     let text = line.to_vec();
@@ -229,7 +230,7 @@ fn normalise_line(line: &[u8]) -> Vec<u8> {
         None => std,
     };
     for (i, field) in std.split(|&b| b == b' ').enumerate() {
-        if field.starts_with(b"a3=") {
+        if field.starts_with(b"a3=") || field.starts_with(b"subj=") {
             continue;
         }
         if i > 0 {

@@ -121,9 +121,42 @@ pub fn follow_refused(s: &Sysctls, dir: Meta, link: Meta, fsuid: u32) -> bool {
         && dir.uid != link.uid
 }
 
+/// How the running kernel names an ANOM_CREAT: since 6.12 (checked on 6.12.113 and 6.18) a
+/// refusal in a world-writable directory is `sticky_create` and one in a group-writable
+/// directory `sticky_create_fifo`/`_regular`; before (checked on 6.1.192) every refusal is named
+/// by the file's type. A stable kernel that took the change earlier would differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StickyWording {
+    ByDirectory,
+    ByFileType,
+}
+
+impl StickyWording {
+    pub fn of_running_kernel() -> StickyWording {
+        static WORDING: std::sync::OnceLock<StickyWording> = std::sync::OnceLock::new();
+        *WORDING.get_or_init(|| {
+            let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+            let mut v = release
+                .trim()
+                .split(['.', '-'])
+                .map(|p| p.parse::<u32>().unwrap_or(0));
+            match (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 12) {
+                true => StickyWording::ByDirectory,
+                false => StickyWording::ByFileType,
+            }
+        })
+    }
+}
+
 /// `may_create_in_sticky()`: an O_CREAT open of an existing file or FIFO in a sticky directory,
-/// owned by neither the opener nor the directory's owner.
-pub fn sticky_create_refused(s: &Sysctls, dir: Meta, file: Meta, fsuid: u32) -> bool {
+/// owned by neither the opener nor the directory's owner; the op the kernel names it with.
+pub fn sticky_create_refused(
+    s: &Sysctls,
+    dir: Meta,
+    file: Meta,
+    fsuid: u32,
+    wording: StickyWording,
+) -> Option<PathDenial> {
     let (regular, fifo) = (file.mode & S_IFMT == S_IFREG, file.mode & S_IFMT == S_IFIFO);
     if dir.mode & S_ISVTX == 0
         || (regular && s.regular == 0)
@@ -131,12 +164,20 @@ pub fn sticky_create_refused(s: &Sysctls, dir: Meta, file: Meta, fsuid: u32) -> 
         || file.uid == dir.uid
         || file.uid == fsuid
     {
-        return false;
+        return None;
     }
+    let by_type = match fifo {
+        true => PathDenial::StickyCreateFifo,
+        false => PathDenial::StickyCreateRegular,
+    };
     if dir.mode & 0o002 != 0 {
-        return true;
+        return Some(match wording {
+            StickyWording::ByDirectory => PathDenial::StickyCreate,
+            StickyWording::ByFileType => by_type,
+        });
     }
-    dir.mode & 0o020 != 0 && ((fifo && s.fifos >= 2) || (regular && s.regular >= 2))
+    (dir.mode & 0o020 != 0 && ((fifo && s.fifos >= 2) || (regular && s.regular >= 2)))
+        .then_some(by_type)
 }
 
 /// Where a task's paths are looked up: its root as this process can reach it.
@@ -292,8 +333,14 @@ pub fn judge(
                 Resolved::RefusedLink(link) => Some((PathDenial::FollowLink, link)),
                 Resolved::Object { path, exists: true } if create => {
                     let (file, dir) = fs.meta_and_dir(&path)?;
-                    sticky_create_refused(s, dir, file, who.fsuid)
-                        .then_some((PathDenial::StickyCreate, path))
+                    sticky_create_refused(
+                        s,
+                        dir,
+                        file,
+                        who.fsuid,
+                        StickyWording::of_running_kernel(),
+                    )
+                    .map(|denial| (denial, path))
                 }
                 _ => None,
             }

@@ -249,15 +249,22 @@ pub enum PathDenial {
     Linkat,
     /// `may_follow_link()`: fs.protected_symlinks (ANOM_LINK).
     FollowLink,
-    /// `may_create_in_sticky()`: fs.protected_regular / fs.protected_fifos (ANOM_CREAT).
+    /// `may_create_in_sticky()`: fs.protected_regular / fs.protected_fifos (ANOM_CREAT), as
+    /// kernels since 6.12 name a refusal in a world-writable directory.
     StickyCreate,
+    /// The same for a FIFO: every refusal before 6.12, a group-writable directory's since.
+    StickyCreateFifo,
+    /// The same for a regular file.
+    StickyCreateRegular,
 }
 
 impl PathDenial {
     pub fn record_type(self) -> &'static str {
         match self {
             PathDenial::Linkat | PathDenial::FollowLink => "ANOM_LINK",
-            PathDenial::StickyCreate => "ANOM_CREAT",
+            PathDenial::StickyCreate
+            | PathDenial::StickyCreateFifo
+            | PathDenial::StickyCreateRegular => "ANOM_CREAT",
         }
     }
     pub fn op(self) -> &'static str {
@@ -265,6 +272,8 @@ impl PathDenial {
             PathDenial::Linkat => "linkat",
             PathDenial::FollowLink => "follow_link",
             PathDenial::StickyCreate => "sticky_create",
+            PathDenial::StickyCreateFifo => "sticky_create_fifo",
+            PathDenial::StickyCreateRegular => "sticky_create_regular",
         }
     }
 }

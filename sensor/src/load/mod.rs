@@ -19,6 +19,7 @@ mod pam_layout;
 pub mod attacher;
 pub mod ebpf_log;
 mod elf_symbols;
+mod kallsyms;
 pub mod libraries;
 pub mod offsets;
 pub use libraries::find_library;
@@ -88,6 +89,35 @@ fn ensure_tracefs() -> Result<()> {
     Ok(())
 }
 
+const SECURITYFS: &str = "/sys/kernel/security";
+
+/// The kernel's active LSMs, in order (`/sys/kernel/security/lsm`, securityfs mounted when it
+/// is not): some add to what kernel audit records (TOMOYO's second lookup of each exec'd
+/// program). Empty, said once, when they cannot be read.
+pub fn active_lsms() -> Vec<String> {
+    let list = Path::new(SECURITYFS).join("lsm");
+    if !list.exists() {
+        let (target, fstype) = (c"/sys/kernel/security", c"securityfs");
+        // SAFETY: valid NUL-terminated strings; no data argument.
+        unsafe {
+            libc::mount(
+                fstype.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+    }
+    match std::fs::read_to_string(&list) {
+        Ok(text) => text.trim().split(',').map(str::to_string).collect(),
+        Err(e) => {
+            eprintln!("sensor: the kernel's LSMs are unknown ({}: {e}): exec records follow a kernel without TOMOYO", list.display());
+            Vec::new()
+        }
+    }
+}
+
 /// eBPF maps are charged to RLIMIT_MEMLOCK on kernels before 5.11.
 fn raise_memlock() {
     let rlim = libc::rlimit {
@@ -114,10 +144,15 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
         }
         None => PamLayout::default(),
     };
+    let task_work_run = kallsyms::function_range("task_work_run").unwrap_or_else(|| {
+        eprintln!("sensor: task_work_run is not in /proc/kallsyms (or addresses are hidden): a promiscuity change made after its syscall's exit may be given the thread's next syscall");
+        [0; 2]
+    });
     let mut loader = EbpfLoader::new();
     loader
         .override_global("OFFSETS", &offsets, true)
         .override_global("PAM_LAYOUT", &pam_layout, true)
+        .override_global("TASK_WORK_RUN", &task_work_run, true)
         .override_global(
             "WAKEUP",
             if opts.timer_drain {

@@ -48,8 +48,10 @@ impl Normaliser {
             Some(inode) if success => self.files.binary(inode, x.origin.pid, exe.as_deref()),
             _ => BinaryFacts::default(),
         };
+        let bprm_filename = bprm_filename(&filename, syscall, a.enter.regs[0]);
         let facts = ExecFacts {
             filename: &filename,
+            looked_up_again: self.exec_looked_up_twice.then_some(&bprm_filename[..]),
             success,
             ret: x.ret,
             interp: a.sched.as_ref().and_then(|s| s.interp.clone()),
@@ -150,7 +152,7 @@ fn path_items(x: &ExecFacts, binary: &BinaryFacts) -> Vec<PathItem> {
         nametype: NameType::Normal,
         fcaps: binary.fcaps,
     };
-    let mut items = Vec::with_capacity(3);
+    let mut items = Vec::with_capacity(4);
     match &x.interp {
         Some(interp) => {
             items.push(looked_up());
@@ -158,8 +160,63 @@ fn path_items(x: &ExecFacts, binary: &BinaryFacts) -> Vec<PathItem> {
         }
         None => items.push(the_binary(x.filename)),
     }
+    if let Some(name) = x.looked_up_again {
+        let again = looked_up_again(name, x.cwd, &items[0]);
+        items.insert(1, again);
+    }
     items.extend(binary.interp.clone());
     items
+}
+
+/// TOMOYO's lookup of the program (see `Normaliser::exec_looked_up_twice`): `bprm->filename`
+/// without following a final symlink, so a program run through a symlink (`/bin/sh`) gives the
+/// symlink's inode, and otherwise the first item's. A `/dev/fd/N` name is the caller's
+/// descriptor, closed by now: where `/dev/fd` exists its magic link cannot be looked up again
+/// and the first item's facts stand in; where it does not, the name is unresolved, as there.
+fn looked_up_again(name: &[u8], cwd: Option<&[u8]>, first: &PathItem) -> PathItem {
+    let like_first = PathItem {
+        name: name.to_vec(),
+        ..first.clone()
+    };
+    let unresolved = PathItem {
+        name: name.to_vec(),
+        inode: None,
+        fcaps: FileCaps::default(),
+        nametype: NameType::Unknown,
+    };
+    if name.starts_with(b"/dev/fd/") {
+        return match std::path::Path::new("/dev/fd").exists() {
+            true => like_first,
+            false => unresolved,
+        };
+    }
+    let path = resolve(name, cwd);
+    match crate::fsio::with_deadline(crate::fsio::DEADLINE, move || {
+        super::lookup::lstat_inode(&path)
+    }) {
+        Some(Some(inode)) if inode.mode & libc::S_IFMT == libc::S_IFLNK => PathItem {
+            inode: Some(inode),
+            fcaps: FileCaps::default(),
+            ..like_first
+        },
+        Some(None) => unresolved,
+        _ => like_first,
+    }
+}
+
+/// `bprm->filename` as `alloc_bprm()` makes it: the name as passed, or for an execveat of a
+/// name relative to a directory descriptor, `/dev/fd/N` (empty name) or `/dev/fd/N/NAME`.
+fn bprm_filename(filename: &[u8], syscall: Syscall, dirfd: u64) -> Vec<u8> {
+    let dirfd = dirfd as i32;
+    if syscall != Syscall::EXECVEAT || dirfd == libc::AT_FDCWD || filename.first() == Some(&b'/') {
+        return filename.to_vec();
+    }
+    let mut name = format!("/dev/fd/{dirfd}").into_bytes();
+    if !filename.is_empty() {
+        name.push(b'/');
+        name.extend_from_slice(filename);
+    }
+    name
 }
 
 /// Who ran a failed exec, as its permission checks saw it.
@@ -199,6 +256,8 @@ impl Caller {
 /// What PATH items and BPRM_FCAPS are built from.
 struct ExecFacts<'a> {
     filename: &'a [u8],
+    /// `bprm->filename` where an LSM looks the program up again.
+    looked_up_again: Option<&'a [u8]>,
     success: bool,
     ret: i64,
     interp: Option<Vec<u8>>,

@@ -31,8 +31,16 @@ pub fn same_inode(path: &Path, ino: u64) -> bool {
 }
 
 pub fn stat_inode(path: &Path) -> Option<Inode> {
+    inode_of(std::fs::metadata(path).ok()?)
+}
+
+/// As [`stat_inode`], without following a final symlink.
+pub fn lstat_inode(path: &Path) -> Option<Inode> {
+    inode_of(std::fs::symlink_metadata(path).ok()?)
+}
+
+fn inode_of(m: std::fs::Metadata) -> Option<Inode> {
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
     let dev = m.dev();
     let rdev = m.rdev();
     Some(Inode {

@@ -26,6 +26,11 @@ pub struct Normaliser {
     serial: u64,
     files: FileCache,
     full_caps: u64,
+    /// TOMOYO is among the kernel's LSMs: at each exec its `bprm_check` hook looks the
+    /// program up again by `bprm->filename` (`tomoyo_realpath_nofollow()` → `kern_path()`),
+    /// which the kernel's audit records as a second PATH item after the first (seen on
+    /// Debian's 6.1, whose default LSM list has it).
+    exec_looked_up_twice: bool,
 }
 
 impl Default for Normaliser {
@@ -34,11 +39,20 @@ impl Default for Normaliser {
             serial: 0,
             files: FileCache::default(),
             full_caps: caps::full_set(),
+            exec_looked_up_twice: false,
         }
     }
 }
 
 impl Normaliser {
+    /// For a kernel whose active LSMs (`/sys/kernel/security/lsm`) are `lsms`.
+    pub fn for_lsms(lsms: &[String]) -> Self {
+        Normaliser {
+            exec_looked_up_twice: lsms.iter().any(|l| l == "tomoyo"),
+            ..Normaliser::default()
+        }
+    }
+
     pub fn next_serial(&mut self) -> u64 {
         self.serial += 1;
         self.serial

@@ -614,3 +614,55 @@ mod elf_fuzz {
         }
     }
 }
+
+#[test]
+fn with_tomoyo_the_program_is_named_twice_under_bprm_filename() {
+    let lsms = ["lockdown", "capability", "apparmor", "tomoyo", "bpf"].map(String::from);
+    let run = |n: &mut Normaliser, name: &[u8], syscall: u32, dirfd: u64| {
+        let mut a = assembled(0, name, b"prog\0", b"/nonexistent/prog");
+        a.start.enter.syscall = syscall;
+        a.start.enter.regs[0] = dirfd;
+        n.exec(a)
+    };
+    let execve = sensor_common::syscalls::x86_64::EXECVE;
+    let execveat = sensor_common::syscalls::x86_64::EXECVEAT;
+    let mut tomoyo = Normaliser::for_lsms(&lsms);
+    // A real file: its second item is the first again.
+    let t = Temp::new("tomoyo", b"x");
+    let link = t.0.with_extension("link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&t.0, &link).unwrap();
+    let name = t.0.as_os_str().as_bytes();
+    let e = run(&mut tomoyo, name, execve, 0);
+    assert_eq!(names(&e)[..2], [t.0.to_str().unwrap(); 2]);
+    assert_eq!(
+        (e.paths[0].inode, e.paths[1].nametype),
+        (e.paths[1].inode, NameType::Normal)
+    );
+    // Through a symlink: TOMOYO's lookup does not follow it.
+    let e = run(&mut tomoyo, link.as_os_str().as_bytes(), execve, 0);
+    let again = e.paths[1].inode.unwrap();
+    assert_eq!(again.mode & libc::S_IFMT, libc::S_IFLNK, "{:?}", e.paths[1]);
+    std::fs::remove_file(&link).unwrap();
+    // A name that does not resolve now: unresolved, as the kernel writes it.
+    let e = run(&mut tomoyo, b"/nonexistent/prog", execve, 0);
+    assert_eq!(e.paths[1].nametype, NameType::Unknown);
+    // execveat(fd, "", AT_EMPTY_PATH) and execveat(fd, "rel"): alloc_bprm's /dev/fd names.
+    assert_eq!(
+        names(&run(&mut tomoyo, b"", execveat, 3))[..2],
+        ["", "/dev/fd/3"]
+    );
+    assert_eq!(
+        names(&run(&mut tomoyo, b"rel", execveat, 5))[..2],
+        ["rel", "/dev/fd/5/rel"]
+    );
+    let at_fdcwd = libc::AT_FDCWD as u32 as u64;
+    assert_eq!(
+        names(&run(&mut tomoyo, b"rel", execveat, at_fdcwd))[..2],
+        ["rel", "rel"]
+    );
+    // Without TOMOYO: once.
+    let e = run(&mut Normaliser::for_lsms(&lsms[..3]), name, execve, 0);
+    assert_eq!(names(&e)[0], t.0.to_str().unwrap());
+    assert_ne!(names(&e).get(1), names(&e).first());
+}

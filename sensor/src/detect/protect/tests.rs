@@ -81,33 +81,70 @@ fn o_creat_of_someone_elses_file_or_fifo_in_a_sticky_directory() {
     let tmp = meta(0, 0, 0o041777);
     let file = meta(65534, 65534, 0o100644);
     let fifo = meta(65534, 65534, 0o010644);
-    assert!(sticky_create_refused(&ON, tmp, file, 0));
-    assert!(sticky_create_refused(&ON, tmp, fifo, 0));
-    assert!(!sticky_create_refused(&OFF, tmp, file, 0));
-    assert!(!sticky_create_refused(&OFF, tmp, fifo, 0));
-    assert!(
-        !sticky_create_refused(&ON, tmp, file, 65534),
-        "opener owns it"
-    );
-    assert!(
-        !sticky_create_refused(&ON, meta(0, 0, 0o040777), file, 0),
-        "not sticky"
-    );
+    let refused = |s: &Sysctls, dir, f, fsuid| {
+        sticky_create_refused(s, dir, f, fsuid, StickyWording::ByDirectory).is_some()
+    };
+    assert!(refused(&ON, tmp, file, 0));
+    assert!(refused(&ON, tmp, fifo, 0));
+    assert!(!refused(&OFF, tmp, file, 0));
+    assert!(!refused(&OFF, tmp, fifo, 0));
+    assert!(!refused(&ON, tmp, file, 65534), "opener owns it");
+    assert!(!refused(&ON, meta(0, 0, 0o040777), file, 0), "not sticky");
     let dir_owner_file = meta(0, 0, 0o100644);
     assert!(
-        !sticky_create_refused(&ON, tmp, dir_owner_file, 1000),
+        !refused(&ON, tmp, dir_owner_file, 1000),
         "directory owner's file"
     );
     // Group-writable only: level 2 of each sysctl.
     let group_tmp = meta(0, 0, 0o041770);
-    assert!(!sticky_create_refused(&ON, group_tmp, file, 0));
+    assert!(!refused(&ON, group_tmp, file, 0));
     let two = Sysctls {
         regular: 2,
         fifos: 2,
         ..ON
     };
-    assert!(sticky_create_refused(&two, group_tmp, file, 0));
-    assert!(sticky_create_refused(&two, group_tmp, fifo, 0));
+    assert!(refused(&two, group_tmp, file, 0));
+    assert!(refused(&two, group_tmp, fifo, 0));
+}
+
+#[test]
+fn the_op_is_named_as_the_running_kernel_names_it() {
+    use crate::event::PathDenial::{StickyCreate, StickyCreateFifo, StickyCreateRegular};
+    let (tmp, group_tmp) = (meta(0, 0, 0o041777), meta(0, 0, 0o041770));
+    let file = meta(65534, 65534, 0o100644);
+    let fifo = meta(65534, 65534, 0o010644);
+    let two = Sysctls {
+        regular: 2,
+        fifos: 2,
+        ..ON
+    };
+    let op = |dir, f, w| sticky_create_refused(&two, dir, f, 0, w);
+    // 6.12 and later: world-writable by directory, group-writable by type.
+    assert_eq!(
+        op(tmp, file, StickyWording::ByDirectory),
+        Some(StickyCreate)
+    );
+    assert_eq!(
+        op(tmp, fifo, StickyWording::ByDirectory),
+        Some(StickyCreate)
+    );
+    assert_eq!(
+        op(group_tmp, fifo, StickyWording::ByDirectory),
+        Some(StickyCreateFifo)
+    );
+    // Before: always by type.
+    assert_eq!(
+        op(tmp, file, StickyWording::ByFileType),
+        Some(StickyCreateRegular)
+    );
+    assert_eq!(
+        op(tmp, fifo, StickyWording::ByFileType),
+        Some(StickyCreateFifo)
+    );
+    assert_eq!(
+        op(group_tmp, file, StickyWording::ByFileType),
+        Some(StickyCreateRegular)
+    );
 }
 
 #[test]

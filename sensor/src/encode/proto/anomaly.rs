@@ -11,10 +11,18 @@ use crate::event::{
     Anomaly, AnomalyEvent, LoginChange, PathDenial, Promiscuity, Stamp, SyscallPart,
 };
 
-const DENIALS: [(PathDenial, v1::PathDenial); 3] = [
+const DENIALS: [(PathDenial, v1::PathDenial); 5] = [
     (PathDenial::Linkat, v1::PathDenial::Linkat),
     (PathDenial::FollowLink, v1::PathDenial::FollowLink),
     (PathDenial::StickyCreate, v1::PathDenial::StickyCreate),
+    (
+        PathDenial::StickyCreateFifo,
+        v1::PathDenial::StickyCreateFifo,
+    ),
+    (
+        PathDenial::StickyCreateRegular,
+        v1::PathDenial::StickyCreateRegular,
+    ),
 ];
 
 pub fn to_proto(a: &AnomalyEvent) -> v1::AnomalyEvent {

@@ -23,6 +23,8 @@ mod build;
 mod elf;
 mod test;
 mod toolchain;
+mod vm;
+mod vm_root;
 
 use std::{
     ffi::OsString,
@@ -48,6 +50,10 @@ enum Cmd {
     /// Build, then fmt, clippy, unit tests and the root-only integration tests; stops at the first
     /// failing step.
     Test {
+        /// Only the smoke suite on a second kernel booted under QEMU (`debian-6.1`: Debian 12's
+        /// 6.1 cloud kernel), after the build. Without it, every step runs, this tier last.
+        #[arg(long, value_name = "NAME")]
+        kernel: Option<String>,
         /// Passed to every test binary, e.g. a test name filter: `cargo xtask test -- exec`.
         #[arg(last = true)]
         args: Vec<String>,
@@ -118,7 +124,9 @@ fn main() -> ExitCode {
     let mut steps = Steps::default();
     let result = Ctx::new().and_then(|mut ctx| match cli.command {
         Cmd::Build => build::run(&mut ctx, &mut steps, false).map(Some),
-        Cmd::Test { args } => test::run(&mut ctx, &mut steps, &args).map(|()| None),
+        Cmd::Test { kernel, args } => {
+            test::run(&mut ctx, &mut steps, kernel.as_deref(), &args).map(|()| None)
+        }
         Cmd::Run { args } => {
             let bin = build::run(&mut ctx, &mut steps, false)?;
             steps.summary();

@@ -7,9 +7,17 @@ use anyhow::{bail, Context, Result};
 
 use crate::{build, exec, Ctx, Steps};
 
-pub fn run(ctx: &mut Ctx, steps: &mut Steps, test_args: &[String]) -> Result<()> {
+pub fn run(
+    ctx: &mut Ctx,
+    steps: &mut Steps,
+    kernel: Option<&str>,
+    test_args: &[String],
+) -> Result<()> {
     build::run(ctx, steps, true)?;
     let ctx = &*ctx;
+    if let Some(kernel) = kernel {
+        return second_kernel(ctx, steps, kernel);
+    }
     let (stable, nightly) = (ctx.pins.stable.as_str(), ctx.pins.nightly.as_str());
 
     steps.run("fmt workspace", || {
@@ -84,7 +92,37 @@ pub fn run(ctx: &mut Ctx, steps: &mut Steps, test_args: &[String]) -> Result<()>
                 .args(pass(test_args)),
         )
     })?;
-    Ok(())
+    second_kernel(ctx, steps, "debian-6.1")
+}
+
+/// The smoke suite in a guest booted on `kernel`, one line per test; fails when one failed.
+fn second_kernel(ctx: &Ctx, steps: &mut Steps, kernel: &str) -> Result<()> {
+    // No machine lock: the guest's kernel audit and probes are its own.
+    steps.run(&format!("smoke suite on {kernel} (QEMU)"), || {
+        let Some(report) = crate::vm::run(ctx, kernel)? else {
+            return Ok(());
+        };
+        eprintln!(
+            "guest kernel {} ({}), {:.0} s:",
+            report.kernel,
+            report.accel,
+            report.took.as_secs_f64()
+        );
+        for (binary, test, ok) in &report.results {
+            eprintln!(
+                "  {} {binary}::{test}",
+                if *ok { "ok    " } else { "FAILED" }
+            );
+        }
+        let failed = report.results.iter().filter(|r| !r.2).count();
+        if report.results.is_empty() || failed > 0 {
+            bail!(
+                "{failed} of {} tests failed in the guest (console: target/vm/console.log)",
+                report.results.len()
+            );
+        }
+        Ok(())
+    })
 }
 
 /// `-- ARGS` for the test binaries, or nothing.

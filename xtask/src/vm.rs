@@ -1,0 +1,326 @@
+//! `cargo xtask test --kernel debian-6.1`: the smoke suite on a second kernel, Debian 12's own
+//! 6.1 cloud kernel, booted under QEMU (KVM when it boots, TCG emulation otherwise). The guest
+//! runs from an initramfs built here: busybox, the host's programs the tests run (with their
+//! libraries), the sensor at its build path (the tests find it there), and the integration test
+//! binaries of [`SMOKE`], which run inside against the guest kernel's own audit. Results come
+//! back on the serial console, one `VMTEST` block per test binary.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{output, vm_root, Ctx};
+
+/// The integration tests that make the smoke suite: the exec corpus against auditd in the
+/// guest, the exec checks, ANOM_ABEND, ANOM_LINK/ANOM_CREAT and ANOM_PROMISCUOUS.
+pub const SMOKE: [&str; 5] = ["versus_auditd", "exec", "abend", "fs_anomalies", "promisc"];
+
+/// Debian packages the tier needs on the host.
+const PACKAGES: [&str; 3] = ["qemu-system-x86", "busybox-static", "cpio"];
+
+/// What a run found, per test.
+pub struct Report {
+    pub kernel: String,
+    pub accel: &'static str,
+    pub results: Vec<(String, String, bool)>,
+    pub took: Duration,
+}
+
+/// Builds the guest, boots it and reports. Ok(None) when QEMU cannot be installed: the tier is
+/// skipped with one line saying why.
+pub fn run(ctx: &Ctx, kernel: &str) -> Result<Option<Report>> {
+    if kernel != "debian-6.1" {
+        bail!("unknown kernel {kernel:?}: the tier knows debian-6.1");
+    }
+    if let Err(e) = install(&PACKAGES) {
+        eprintln!("skipping the debian-6.1 tier: QEMU cannot be installed here ({e:#})");
+        return Ok(None);
+    }
+    let dir = ctx.root.join("target/vm");
+    fs::create_dir_all(&dir)?;
+    let (vmlinuz, modules, version) = fetch_kernel(&dir)?;
+    let tests = test_binaries(ctx)?;
+    let initrd = vm_root::build(
+        &dir,
+        &ctx.root.join("target/release/sensor"),
+        &tests,
+        &modules,
+    )?;
+    let accel = if kvm_boots(&vmlinuz, &dir)? {
+        "kvm"
+    } else {
+        "tcg"
+    };
+    eprintln!(
+        "booting {version} under QEMU ({accel}) with {} test binaries",
+        tests.len()
+    );
+    let start = Instant::now();
+    let console = dir.join("console.log");
+    boot(
+        &vmlinuz,
+        &initrd,
+        accel,
+        &console,
+        Duration::from_secs(40 * 60),
+    )?;
+    let text = fs::read_to_string(&console).unwrap_or_default();
+    let results = parse(&text);
+    let guest_kernel = text
+        .lines()
+        // The console may start with the firmware's escape sequences.
+        .find_map(|l| l.split_once("VM: kernel ").map(|(_, k)| k.trim_end()))
+        .unwrap_or("unknown")
+        .to_string();
+    Ok(Some(Report {
+        kernel: guest_kernel,
+        accel,
+        results,
+        took: start.elapsed(),
+    }))
+}
+
+fn install(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let status = Command::new("apt-get")
+        .args([
+            "-o",
+            "DPkg::Lock::Timeout=600",
+            "install",
+            "-y",
+            "--no-install-recommends",
+        ])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("apt-get")?;
+    if !status.success() {
+        bail!("apt-get install {} failed ({status})", missing.join(" "));
+    }
+    Ok(())
+}
+
+/// The newest `linux-image-6.1.0-N-cloud-amd64-unsigned` in the Debian archive, downloaded and
+/// unpacked once into `dir`: its vmlinuz, its modules directory and its version.
+fn fetch_kernel(dir: &Path) -> Result<(PathBuf, PathBuf, String)> {
+    let list = output(Command::new("apt-cache").args([
+        "search",
+        "--names-only",
+        "^linux-image-6.1.0-[0-9]+-cloud-amd64-unsigned$",
+    ]))?;
+    let newest = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|p| {
+            let n: u32 = p
+                .strip_prefix("linux-image-6.1.0-")?
+                .strip_suffix("-cloud-amd64-unsigned")?
+                .parse()
+                .ok()?;
+            Some((n, p.to_string()))
+        })
+        .max()
+        .context("no linux-image-6.1.0-*-cloud-amd64-unsigned in apt (run apt-get update)")?;
+    let version = format!("6.1.0-{}-cloud-amd64", newest.0);
+    let unpacked = dir.join(&version);
+    let vmlinuz = unpacked.join(format!("boot/vmlinuz-{version}"));
+    if !vmlinuz.exists() {
+        let debs = dir.join("debs");
+        fs::create_dir_all(&debs)?;
+        let status = Command::new("apt-get")
+            .args(["download", &newest.1])
+            .current_dir(&debs)
+            .status()?;
+        if !status.success() {
+            bail!("apt-get download {} failed", newest.1);
+        }
+        let deb = fs::read_dir(&debs)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.to_string_lossy().contains(&newest.1))
+            .context("the downloaded kernel package is not where apt-get put it")?;
+        let status = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(&unpacked)
+            .status()?;
+        if !status.success() {
+            bail!("dpkg-deb -x {} failed", deb.display());
+        }
+    }
+    let modules = unpacked.join("lib/modules").join(&version);
+    Ok((vmlinuz, modules, version))
+}
+
+/// The smoke suite's integration test binaries, built for the host (the guest runs them).
+fn test_binaries(ctx: &Ctx) -> Result<Vec<PathBuf>> {
+    let mut cmd = ctx.cargo(&ctx.pins.stable);
+    cmd.args([
+        "test",
+        "--release",
+        "-p",
+        "sensor",
+        "--no-run",
+        "--message-format=json",
+    ]);
+    for t in SMOKE {
+        cmd.args(["--test", t]);
+    }
+    let out = output(&mut cmd)?;
+    let mut found = Vec::new();
+    for line in out.lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let name = msg["target"]["name"].as_str().unwrap_or_default();
+        if let (true, Some(exe)) = (SMOKE.contains(&name), msg["executable"].as_str()) {
+            found.push(PathBuf::from(exe));
+        }
+    }
+    if found.len() != SMOKE.len() {
+        bail!(
+            "cargo built {} of the {} smoke test binaries",
+            found.len(),
+            SMOKE.len()
+        );
+    }
+    Ok(found)
+}
+
+fn qemu(vmlinuz: &Path, initrd: &Path, accel: &str) -> Command {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-m",
+        "2048",
+        "-smp",
+        "2",
+        "-nographic",
+        "-no-reboot",
+        "-accel",
+        accel,
+    ])
+    .arg("-kernel")
+    .arg(vmlinuz)
+    .arg("-initrd")
+    .arg(initrd)
+    .args(["-append", "console=ttyS0 panic=-1 quiet"])
+    .stdin(Stdio::null());
+    if accel == "kvm" {
+        cmd.args(["-cpu", "host"]);
+    }
+    cmd
+}
+
+/// Boots, the console going to `console`, killed after `limit`.
+fn boot(
+    vmlinuz: &Path,
+    initrd: &Path,
+    accel: &str,
+    console: &Path,
+    limit: Duration,
+) -> Result<bool> {
+    let log = fs::File::create(console)?;
+    let mut child = qemu(vmlinuz, initrd, accel)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting qemu-system-x86_64")?;
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status.success());
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("the guest did not power off within {limit:?}: killed");
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Nested KVM stalls at boot on some hosts: a guest that only says it is up, given 30 s.
+fn kvm_boots(vmlinuz: &Path, dir: &Path) -> Result<bool> {
+    if !Path::new("/dev/kvm").exists() {
+        return Ok(false);
+    }
+    let probe = vm_root::probe(dir)?;
+    let console = dir.join("kvm-probe.log");
+    boot(vmlinuz, &probe, "kvm", &console, Duration::from_secs(30))?;
+    Ok(fs::read_to_string(&console)
+        .unwrap_or_default()
+        .contains("VM-UP"))
+}
+
+/// `test NAME ... ok|FAILED|ignored` lines, per VMTEST block (binary name without its hash);
+/// a binary that ended without its summary (a crash, the timeout) is one failed entry.
+pub fn parse(console: &str) -> Vec<(String, String, bool)> {
+    let mut results = Vec::new();
+    let mut current: Option<(String, bool)> = None;
+    for line in console.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some(b) = line.strip_prefix("VMTEST-BEGIN ") {
+            let name = b.rsplit_once('-').map_or(b, |(n, _)| n);
+            current = Some((name.to_string(), false));
+        } else if let Some(rest) = line.strip_prefix("VMTEST-END ") {
+            // Without its summary line the binary died (a crash, a signal): one failure.
+            if let Some((bin, false)) = current.take() {
+                results.push((bin, format!("(binary exited: {rest})"), false));
+            }
+        } else if let Some((bin, summary)) = &mut current {
+            if line.starts_with("test result: ") {
+                *summary = true;
+            } else if let Some((name, verdict)) = line
+                .strip_prefix("test ")
+                .and_then(|t| t.rsplit_once(" ... "))
+            {
+                results.push((bin.clone(), name.to_string(), verdict == "ok"));
+            }
+        }
+    }
+    if let Some((bin, _)) = current {
+        results.push((bin, "(no end: the guest stopped)".into(), false));
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn results_per_test_and_crashes_as_failures() {
+        let console = "VM: kernel 6.1.0\r\nVMTEST-BEGIN abend-0123abcd\r\nrunning 1 test\r\ntest a_test ... ok\r\ntest b_test ... FAILED\r\ntest result: FAILED. 1 passed\r\nVMTEST-END abend-0123abcd rc=101\r\nVMTEST-BEGIN exec-99\r\ntest c ... ok\r\nVMTEST-END exec-99 rc=139\r\nVMTEST-BEGIN promisc-1\r\n";
+        let r = parse(console);
+        let got: Vec<(&str, &str, bool)> = r
+            .iter()
+            .map(|(b, t, ok)| (b.as_str(), t.as_str(), *ok))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("abend", "a_test", true),
+                ("abend", "b_test", false),
+                ("exec", "c", true),
+                ("exec", "(binary exited: exec-99 rc=139)", false),
+                ("promisc", "(no end: the guest stopped)", false),
+            ]
+        );
+    }
+}

@@ -229,3 +229,59 @@ fn a_collector_that_closes_at_once_holds_up_nothing() {
     out.drain(Instant::now() + Duration::from_millis(100));
     assert_eq!(out.lost(), 100);
 }
+
+#[test]
+fn an_event_cut_by_a_failing_connection_is_counted_and_the_next_one_starts_whole() {
+    let path = socket_path("cut");
+    let listener = UnixListener::bind(&path).unwrap();
+    let out = SocketOutput::start(Address::Unix(path)).unwrap();
+    // Far more than the socket's buffer: the writer is inside it when the collector goes.
+    let big = 4 << 20;
+    assert!(out.push(&event(0, big)));
+    assert!(out.push(&event(1, 1000)));
+    assert!(out.push(&event(2, 1000)));
+    out.wake();
+    let (mut conn, _) = listener.accept().unwrap();
+    let mut head = [0u8; 1000];
+    conn.read_exact(&mut head).unwrap();
+    assert_eq!(&head[..8], b"00000000");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(conn);
+    let (mut conn, _) = listener.accept().unwrap();
+    assert_eq!(receive(&mut conn, 1000, 2, Duration::from_secs(5)), [1, 2]);
+    assert_eq!(out.lost(), 1);
+}
+
+#[test]
+fn a_slow_collector_gets_every_event_whole_and_in_order() {
+    let path = socket_path("slow");
+    let listener = UnixListener::bind(&path).unwrap();
+    let out = SocketOutput::start(Address::Unix(path)).unwrap();
+    let (len, count) = (10_000, 300);
+    let reader = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 20_000];
+        while bytes.len() < len * count {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        bytes
+    });
+    let start = Instant::now();
+    for n in 0..count as u32 {
+        assert!(out.push(&event(n, len)));
+        out.wake();
+    }
+    assert!(start.elapsed() < Duration::from_millis(500));
+    let bytes = reader.join().unwrap();
+    let numbers: Vec<u32> = bytes
+        .chunks(len)
+        .map(|e| std::str::from_utf8(&e[..8]).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..count as u32).collect::<Vec<_>>());
+    assert_eq!(out.lost(), 0);
+}

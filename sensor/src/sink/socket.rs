@@ -161,8 +161,10 @@ impl SocketOutput {
     pub fn push(&self, event: &[u8]) -> bool {
         let mut q = self.shared.lock();
         if q.stop || q.held + cost(event) > QUEUE_BYTES {
+            // After a stop, nothing is sent any more: no news to tell.
+            let stopped = q.stop;
             drop(q);
-            if !self.shared.refusing.swap(true, Ordering::Relaxed) {
+            if !stopped && !self.shared.refusing.swap(true, Ordering::Relaxed) {
                 eprintln!(
                     "sensor: {} takes no more events: {} MiB wait for it (the collector is down or not reading); the events it cannot take are counted as unwritten",
                     self.shared.name,

@@ -190,7 +190,7 @@ impl Writer {
     fn failed(&mut self, e: &io::Error) {
         if !self.down {
             eprintln!(
-                "sensor: cannot write to {}: {e}; its events wait in its queue ({} MiB, past that they are counted as unwritten, as is an event cut by a failing connection) while it reconnects",
+                "sensor: cannot write to {}: {e}; it reconnects, its events wait in a {} MiB queue meanwhile (past that, and an event cut by the failure, they are counted as unwritten)",
                 self.shared.name,
                 QUEUE_BYTES >> 20
             );

@@ -91,8 +91,10 @@ pub struct CatalogArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// FORMAT:PATH, repeatable. FORMAT is audit, enriched or proto; PATH `-` is stdout. Adds to
-    /// the log --config names; without either, `audit:-`.
+    /// FORMAT:PATH, repeatable. FORMAT is audit, enriched or proto; PATH `-` is stdout,
+    /// `tcp:HOST:PORT` or `unix:SOCKET` a collector's socket the sensor connects to (and
+    /// reconnects to, queueing up to 16 MiB meanwhile), anything else a file (`./tcp:…` for a
+    /// file of that name). Adds to the log --config names; without either, `audit:-`.
     #[arg(long = "output", short = 'o', value_name = "FORMAT:PATH")]
     pub outputs: Vec<OutputSpec>,
     /// An auditd.conf (the service passes /etc/audit/auditd.conf), read as auditd reads it and

@@ -303,10 +303,14 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
             _ = sigterm.recv(), if !stopping => stopping = stop(&mut stages.attacher, &stop_tx),
         }
     }
+    // The socket outputs send what they hold first, so the last loss record counts what they
+    // could not; then that record goes out too.
+    stages.sink.drain();
     // Execs still open at exit will never complete: they count as incomplete.
     let incomplete = stages.assembler.incomplete + stages.assembler.pending() as u64;
     report_lost(&mut stages, incomplete);
     stages.sink.flush();
+    stages.sink.drain();
     reader.await.context("ring buffer reader")??;
     if stages.kernel_filter.is_some() {
         eprintln!(

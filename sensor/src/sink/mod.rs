@@ -20,11 +20,15 @@ pub enum Format {
     Proto,
 }
 
-/// `FORMAT:PATH` as given to `--output`; PATH `-` is stdout.
+/// `FORMAT:PATH` as given to `--output`; PATH `-` is stdout, `tcp:HOST:PORT` or `unix:PATH` a
+/// collector's socket (a file of that name is `./tcp:…`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputSpec {
     pub format: Format,
+    /// The file, `None` for stdout (and for a socket).
     pub path: Option<PathBuf>,
+    /// The collector's socket, instead of a file.
+    pub socket: Option<socket::Address>,
 }
 
 impl FromStr for OutputSpec {
@@ -42,12 +46,23 @@ impl FromStr for OutputSpec {
                 ))
             }
         };
+        if let Some(address) = socket::Address::parse(path) {
+            return Ok(OutputSpec {
+                format,
+                path: None,
+                socket: Some(address?),
+            });
+        }
         let path = match path {
             "-" => None,
             "" => return Err("empty path: use - for stdout".into()),
             p => Some(PathBuf::from(p)),
         };
-        Ok(OutputSpec { format, path })
+        Ok(OutputSpec {
+            format,
+            path,
+            socket: None,
+        })
     }
 }
 
@@ -76,6 +91,7 @@ fn without_types(buf: &mut Vec<u8>, hidden: &[u32]) {
 
 pub mod logfile;
 mod output;
+mod socket;
 use logfile::LogFile;
 use output::Output;
 
@@ -236,7 +252,16 @@ impl Sink {
 
     /// Events the outputs could not take, since start (summed over outputs).
     pub fn unwritten(&self) -> u64 {
-        self.outputs.iter().map(|o| o.unwritten).sum::<u64>()
+        self.outputs.iter().map(Output::unwritten).sum::<u64>()
             + self.log.as_ref().map_or(0, |l| l.unwritten)
+    }
+
+    /// At stop: waits (at most [`socket::DRAIN`]) for the socket outputs to send what they hold;
+    /// what they could not is counted as unwritten.
+    pub fn drain(&mut self) {
+        let deadline = std::time::Instant::now() + socket::DRAIN;
+        for out in &mut self.outputs {
+            out.drain(deadline);
+        }
     }
 }

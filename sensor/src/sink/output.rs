@@ -11,7 +11,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{Format, OutputSpec};
+use super::{socket::SocketOutput, Format, OutputSpec};
 
 /// Encoded events queued for one output between flushes at most (a flush follows every batch of
 /// at most 256 events).
@@ -20,6 +20,8 @@ const MAX_PENDING: usize = 16 << 20;
 enum Target {
     Stdout(io::Stdout),
     File(File),
+    /// A collector's socket, written by a thread of its own.
+    Socket(SocketOutput),
     /// A file that could not be reopened, or a closed stdout.
     Gone,
 }
@@ -32,7 +34,7 @@ pub struct Output {
     pending: Vec<u8>,
     pending_events: u64,
     /// Events this output could not take, since start.
-    pub unwritten: u64,
+    unwritten: u64,
     /// The failure being reported, so that it is said once.
     failing: Option<String>,
 }
@@ -49,9 +51,10 @@ fn open_file(path: &Path) -> io::Result<File> {
 impl Output {
     /// Opens the output; an error names its path.
     pub fn open(spec: &OutputSpec) -> io::Result<Output> {
-        let target = match &spec.path {
-            None => Target::Stdout(io::stdout()),
-            Some(p) => Target::File(open_file(p).map_err(|e| {
+        let target = match (&spec.path, &spec.socket) {
+            (None, Some(address)) => Target::Socket(SocketOutput::start(address.clone())?),
+            (None, None) => Target::Stdout(io::stdout()),
+            (Some(p), _) => Target::File(open_file(p).map_err(|e| {
                 io::Error::new(e.kind(), format!("cannot open output {}: {e}", p.display()))
             })?),
         };
@@ -76,6 +79,12 @@ impl Output {
     /// Queues one whole encoded event; when the output already holds too much it cannot take,
     /// the event is counted as unwritten instead.
     pub fn push(&mut self, event: &[u8]) {
+        if let Target::Socket(s) = &self.target {
+            if !s.push(event) {
+                self.unwritten += 1;
+            }
+            return;
+        }
         if self.pending.len() + event.len() > MAX_PENDING || matches!(self.target, Target::Gone) {
             self.unwritten += 1;
             return;
@@ -87,6 +96,9 @@ impl Output {
     /// Writes what is queued. On a failure the batch is counted as unwritten (a file is cut back
     /// to where it was, so no half record stays) and the failure is reported once.
     pub fn flush(&mut self) {
+        if let Target::Socket(s) = &self.target {
+            s.wake();
+        }
         if self.pending.is_empty() {
             return;
         }
@@ -103,7 +115,7 @@ impl Output {
                 }
                 r
             }
-            Target::Gone => Ok(()),
+            Target::Socket(_) | Target::Gone => Ok(()),
         };
         match result {
             Ok(()) => {
@@ -173,7 +185,23 @@ impl Output {
                 }
             }
             Target::Gone => true,
-            Target::Stdout(_) => false,
+            Target::Stdout(_) | Target::Socket(_) => false,
+        }
+    }
+
+    /// Events this output could not take, since start (a socket's writer counts the ones lost
+    /// with a connection).
+    pub fn unwritten(&self) -> u64 {
+        match &self.target {
+            Target::Socket(s) => self.unwritten + s.lost(),
+            _ => self.unwritten,
+        }
+    }
+
+    /// At stop: a socket output sends what it holds until `deadline`.
+    pub fn drain(&mut self, deadline: std::time::Instant) {
+        if let Target::Socket(s) = &self.target {
+            s.drain(deadline);
         }
     }
 }

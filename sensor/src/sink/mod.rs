@@ -74,6 +74,7 @@ fn without_types(buf: &mut Vec<u8>, hidden: &[u32]) {
 }
 
 mod output;
+pub mod plugins;
 use output::Output;
 
 pub struct Sink {

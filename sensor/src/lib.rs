@@ -9,6 +9,7 @@ pub mod assemble;
 pub mod catalog;
 pub mod cli;
 pub mod compare;
+pub mod config;
 pub mod detect;
 pub mod encode;
 pub mod event;

@@ -14,7 +14,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    str::FromStr,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -29,6 +28,8 @@ mod queue;
 #[cfg(test)]
 mod tests;
 
+use crate::config::AuditdConf;
+pub use crate::config::Overflow;
 use conf::{Format, Kind, PluginConf};
 use dispatch::Plugin;
 use queue::{Item, Queue};
@@ -36,47 +37,30 @@ use queue::{Item, Queue};
 /// How long stopping waits for the plugins to take what is queued for them.
 const DRAIN: Duration = Duration::from_secs(3);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OverflowAction {
-    Ignore,
-    Syslog,
-    Suspend,
-    Single,
-    Halt,
-}
-
-impl FromStr for OverflowAction {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "ignore" => OverflowAction::Ignore,
-            "syslog" => OverflowAction::Syslog,
-            "suspend" => OverflowAction::Suspend,
-            "single" => OverflowAction::Single,
-            "halt" => OverflowAction::Halt,
-            _ => return Err(format!("option {s} not found")),
-        })
-    }
-}
-
 /// The dispatcher's part of auditd.conf; the defaults are auditd's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub plugin_dir: PathBuf,
     pub q_depth: u32,
-    pub overflow_action: OverflowAction,
+    pub overflow_action: Overflow,
     pub max_restarts: u32,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+impl From<&AuditdConf> for Settings {
+    fn from(c: &AuditdConf) -> Self {
         Settings {
-            plugin_dir: PathBuf::from("/etc/audit/plugins.d"),
-            q_depth: 2000,
-            overflow_action: OverflowAction::Syslog,
-            max_restarts: 10,
+            plugin_dir: c.plugin_dir.clone(),
+            q_depth: c.q_depth,
+            overflow_action: c.overflow_action,
+            max_restarts: c.max_restarts,
         }
+    }
+}
+
+impl Default for Settings {
+    /// auditd's defaults.
+    fn default() -> Self {
+        Settings::from(&AuditdConf::default())
     }
 }
 
@@ -141,10 +125,7 @@ fn read_dir(dir: &Path) -> Vec<PluginConf> {
 impl Plugins {
     /// Reads `plugin_dir` and starts every active plugin; says on stderr what runs.
     pub fn start(settings: Settings) -> Plugins {
-        if matches!(
-            settings.overflow_action,
-            OverflowAction::Single | OverflowAction::Halt
-        ) {
+        if matches!(settings.overflow_action, Overflow::Single | Overflow::Halt) {
             eprintln!("sensor: overflow_action {:?}: the sensor does not take the host down for a plugin that falls behind; it reports as with syslog", settings.overflow_action);
         }
         let mut plugins = Plugins {

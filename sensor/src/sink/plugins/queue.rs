@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use super::{frame::DATA_LEN, OverflowAction};
+use super::{frame::DATA_LEN, Overflow};
 
 /// auditd's QUEUE_FULL_LIMIT: how many times `syslog` says an event was dropped.
 const FULL_REPORTS: u32 = 5;
@@ -29,7 +29,7 @@ struct State {
     records: usize,
     bytes: usize,
     q_depth: usize,
-    action: Option<OverflowAction>,
+    action: Option<Overflow>,
     /// `suspend` fired: nothing more is queued until a reload.
     suspended: bool,
     full_reports: u32,
@@ -58,7 +58,7 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn new(q_depth: usize, action: OverflowAction) -> Arc<Queue> {
+    pub fn new(q_depth: usize, action: Overflow) -> Arc<Queue> {
         let q = Queue::default();
         q.configure(q_depth, action);
         Arc::new(q)
@@ -71,7 +71,7 @@ impl Queue {
 
     /// New auditd.conf values (a reload): auditd only ever grows its queue, and a reload ends
     /// `suspend` and restarts the reports.
-    pub fn configure(&self, q_depth: usize, action: OverflowAction) {
+    pub fn configure(&self, q_depth: usize, action: Overflow) {
         let mut s = self.lock();
         s.q_depth = s.q_depth.max(q_depth.max(1));
         s.action = Some(action);
@@ -154,13 +154,13 @@ impl Queue {
 }
 
 fn overflow(s: &mut State, name: &str) {
-    match s.action.unwrap_or(OverflowAction::Syslog) {
-        OverflowAction::Ignore => {}
-        OverflowAction::Suspend => {
+    match s.action.unwrap_or(Overflow::Syslog) {
+        Overflow::Ignore => {}
+        Overflow::Suspend => {
             eprintln!("sensor: plugin {name}: its queue is full; no more events are sent to it until a reload (SIGHUP), and they are counted as unwritten");
             s.suspended = true;
         }
-        OverflowAction::Syslog | OverflowAction::Single | OverflowAction::Halt => {
+        Overflow::Syslog | Overflow::Single | Overflow::Halt => {
             if s.full_reports < FULL_REPORTS {
                 s.full_reports += 1;
                 eprintln!(

@@ -7,7 +7,7 @@ use std::{
 
 use super::{
     conf::{self, ConfError, Format, Kind},
-    frame, OverflowAction, Plugins, Settings,
+    frame, Overflow, Plugins, Settings,
 };
 
 const EXEC: &[u8] =
@@ -147,7 +147,7 @@ impl Dir {
         Settings {
             plugin_dir: self.0.join("plugins.d"),
             q_depth,
-            overflow_action: OverflowAction::Ignore,
+            overflow_action: Overflow::Ignore,
             max_restarts,
         }
     }

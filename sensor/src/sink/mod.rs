@@ -79,6 +79,9 @@ use output::Output;
 
 pub struct Sink {
     outputs: Vec<Output>,
+    /// auditd's dispatcher plugins (`plugin_dir` of `--config`), fed the RAW text.
+    plugins: Option<plugins::Plugins>,
+    stopped_plugins_unwritten: u64,
     names: Option<LiveNames>,
     host: proto::HostInfo,
     buf: Vec<u8>,
@@ -99,6 +102,8 @@ impl Sink {
             .transpose()?;
         Ok(Sink {
             outputs,
+            plugins: None,
+            stopped_plugins_unwritten: 0,
             names,
             host: proto::HostInfo::current()?,
             buf: Vec::with_capacity(1 << 16),
@@ -138,6 +143,31 @@ impl Sink {
             }
             out.push(&self.buf);
         }
+        if let Some(plugins) = self.plugins.as_mut().filter(|p| !p.is_empty()) {
+            self.buf.clear();
+            audit::write_event(&mut self.buf, ev, None);
+            if !hidden.is_empty() {
+                without_types(&mut self.buf, hidden);
+            }
+            plugins.push(&self.buf);
+        }
+    }
+
+    /// Starts (or, when running, reloads as auditd does on SIGHUP) the plugins of
+    /// `settings.plugin_dir`.
+    pub fn plugins(&mut self, settings: plugins::Settings) {
+        match &mut self.plugins {
+            Some(p) => p.reload(settings),
+            None => self.plugins = Some(plugins::Plugins::start(settings)),
+        }
+    }
+
+    /// Stops the plugins once they took what is queued (for a few seconds at most); what they
+    /// could not take stays counted in [`Sink::unwritten`].
+    pub fn stop_plugins(&mut self) {
+        if let Some(p) = self.plugins.take() {
+            self.stopped_plugins_unwritten = p.stop();
+        }
     }
 
     /// Writes what every output has queued; an output that fails does not hold up the others.
@@ -165,6 +195,8 @@ impl Sink {
 
     /// Events the outputs could not take, since start (summed over outputs).
     pub fn unwritten(&self) -> u64 {
-        self.outputs.iter().map(|o| o.unwritten).sum()
+        self.outputs.iter().map(|o| o.unwritten).sum::<u64>()
+            + self.stopped_plugins_unwritten
+            + self.plugins.as_ref().map_or(0, |p| p.unwritten())
     }
 }

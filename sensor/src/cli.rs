@@ -91,14 +91,17 @@ pub struct CatalogArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// FORMAT:PATH, repeatable. FORMAT is audit, enriched or proto; PATH `-` is stdout.
-    #[arg(
-        long = "output",
-        short = 'o',
-        value_name = "FORMAT:PATH",
-        default_value = "audit:-"
-    )]
+    /// FORMAT:PATH, repeatable. FORMAT is audit, enriched or proto; PATH `-` is stdout. Adds to
+    /// the log --config names; without either, `audit:-`.
+    #[arg(long = "output", short = 'o', value_name = "FORMAT:PATH")]
     pub outputs: Vec<OutputSpec>,
+    /// An auditd.conf (the service passes /etc/audit/auditd.conf), read as auditd reads it and
+    /// refused where auditd would refuse it: the log file it names is written as auditd writes
+    /// it (log_format, log_group, flush/freq, rotation on max_log_file and on SIGUSR1, num_logs,
+    /// the space_left, admin_space_left, disk_full and disk_error actions; SIGUSR2 resumes
+    /// suspended logging). Read again on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Kernel ring buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 16)]
     pub ring_buffer_mib: u32,

@@ -14,6 +14,7 @@ use tokio::{
 use crate::{
     assemble::{Assembler, Assembly},
     cli::{RunArgs, UprobeLinks},
+    config::AuditdConf,
     detect::{login, protect},
     event::Event,
     filter::{
@@ -159,6 +160,29 @@ fn load_rules(path: &std::path::Path) -> Result<(Vec<crate::filter::rules::Rule>
     Ok((loaded.rules, loaded.locked))
 }
 
+/// The auditd.conf of `--config`, its warnings said; refused as auditd refuses it.
+fn load_config(path: &std::path::Path) -> Result<AuditdConf> {
+    let conf = AuditdConf::load(path)
+        .with_context(|| format!("{} refused, as auditd would refuse it", path.display()))?;
+    for w in &conf.warnings {
+        eprintln!("sensor: {}: {w}", path.display());
+    }
+    Ok(conf)
+}
+
+/// SIGHUP with `--config`: the file read again and put in force; when it is refused now, the
+/// one in force stays.
+fn reload_config(sink: &mut Sink, path: &std::path::Path) {
+    match load_config(path) {
+        Ok(conf) => {
+            if let Err(e) = sink.reconfigure(&conf) {
+                eprintln!("sensor: {}: {e}", path.display());
+            }
+        }
+        Err(e) => eprintln!("sensor: {e:#}; the configuration in force stays"),
+    }
+}
+
 /// `sensor run`: attach, then write records as events happen until SIGINT or SIGTERM.
 pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     let mib = args.ring_buffer_mib;
@@ -176,11 +200,19 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         None => None,
         Some(path) => Some(load_rules(path)?),
     };
+    let conf = args.config.as_deref().map(load_config).transpose()?;
+    let outputs = if args.outputs.is_empty() && conf.is_none() {
+        vec!["audit:-".parse().map_err(|e: String| anyhow::anyhow!(e))?]
+    } else {
+        args.outputs.clone()
+    };
     // Outputs and signal handlers first: once the probes are attached, nothing may be lost.
-    let sink = Sink::open(&args.outputs)?;
+    let sink = Sink::open(&outputs, conf.as_ref())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigusr1 = signal(SignalKind::user_defined1())?;
+    let mut sigusr2 = signal(SignalKind::user_defined2())?;
     let mut loaded = load::load(object, &opts)?;
     // Loading parsed the kernel's BTF (tens of MiB, freed since): give the freed pages back,
     // or they stay in the agent's resident memory for good.
@@ -246,6 +278,9 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
                     stages.handle(record);
                 }
                 stages.sink.flush();
+                if !stopping && stages.sink.stop_requested() {
+                    stopping = stop(&mut stages.attacher, &stop_tx);
+                }
             }
             _ = tick.tick() => {
                 stages.assembler.sweep();
@@ -256,8 +291,14 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
             // The log was rotated (logrotate's postrotate, or by hand: mv, then SIGHUP).
             _ = sighup.recv() => {
                 stages.sink.reopen();
+                if let Some(path) = &args.config {
+                    reload_config(&mut stages.sink, path);
+                }
                 stages.reload_rules(args.rules.as_deref());
             }
+            // auditd's signals: rotate the log now; resume logging after SUSPEND or EXEC.
+            _ = sigusr1.recv() => stages.sink.rotate_log(),
+            _ = sigusr2.recv() => stages.sink.resume_log(),
             _ = sigint.recv(), if !stopping => stopping = stop(&mut stages.attacher, &stop_tx),
             _ = sigterm.recv(), if !stopping => stopping = stop(&mut stages.attacher, &stop_tx),
         }

@@ -6,6 +6,7 @@
 //! kept aside in [`AuditdConf::not_applied`].
 
 mod parse;
+mod values;
 
 use std::{
     fs::File,

@@ -5,6 +5,7 @@
 use std::{io, path::PathBuf, str::FromStr};
 
 use crate::{
+    config::{AuditdConf, LogFormat},
     encode::{audit, audit::names::LiveNames, proto},
     event::Event,
 };
@@ -73,8 +74,10 @@ fn without_types(buf: &mut Vec<u8>, hidden: &[u32]) {
     *buf = kept;
 }
 
+pub mod logfile;
 mod output;
 pub mod plugins;
+use logfile::LogFile;
 use output::Output;
 
 pub struct Sink {
@@ -82,6 +85,8 @@ pub struct Sink {
     /// auditd's dispatcher plugins (`plugin_dir` of `--config`), fed the RAW text.
     plugins: Option<plugins::Plugins>,
     stopped_plugins_unwritten: u64,
+    /// The log auditd.conf names (`--config`).
+    log: Option<LogFile>,
     names: Option<LiveNames>,
     host: proto::HostInfo,
     buf: Vec<u8>,
@@ -90,20 +95,31 @@ pub struct Sink {
 impl Sink {
     /// Opens every output (files are appended to, like auditd's log, and created 0600); an
     /// error names the output that could not be opened.
-    pub fn open(specs: &[OutputSpec]) -> io::Result<Self> {
+    pub fn open(specs: &[OutputSpec], conf: Option<&AuditdConf>) -> io::Result<Self> {
         let outputs = specs
             .iter()
             .map(Output::open)
             .collect::<io::Result<Vec<_>>>()?;
-        let names = specs
-            .iter()
-            .any(|s| s.format == Format::Enriched)
+        let log = match conf {
+            Some(c) if c.write_logs => Some(LogFile::open(c.clone()).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot open log_file {}: {e}", c.log_file.display()),
+                )
+            })?),
+            _ => None,
+        };
+        let enriched_log = log
+            .as_ref()
+            .is_some_and(|l| l.format() == LogFormat::Enriched);
+        let names = (enriched_log || specs.iter().any(|s| s.format == Format::Enriched))
             .then(LiveNames::load)
             .transpose()?;
         Ok(Sink {
             outputs,
             plugins: None,
             stopped_plugins_unwritten: 0,
+            log,
             names,
             host: proto::HostInfo::current()?,
             buf: Vec::with_capacity(1 << 16),
@@ -143,6 +159,18 @@ impl Sink {
             }
             out.push(&self.buf);
         }
+        if let Some(log) = &mut self.log {
+            self.buf.clear();
+            let names = match log.format() {
+                LogFormat::Enriched => self.names.as_ref().map(|n| n as &dyn audit::names::Names),
+                LogFormat::Raw => None,
+            };
+            audit::write_event(&mut self.buf, ev, names);
+            if !hidden.is_empty() {
+                without_types(&mut self.buf, hidden);
+            }
+            log.push(&self.buf);
+        }
         if let Some(plugins) = self.plugins.as_mut().filter(|p| !p.is_empty()) {
             self.buf.clear();
             audit::write_event(&mut self.buf, ev, None);
@@ -175,6 +203,9 @@ impl Sink {
         for out in &mut self.outputs {
             out.flush();
         }
+        if let Some(log) = &mut self.log {
+            log.flush();
+        }
     }
 
     /// Reopens every file output (SIGHUP: after the log was rotated).
@@ -191,6 +222,47 @@ impl Sink {
                 out.reopen();
             }
         }
+        if let Some(log) = &mut self.log {
+            log.reopen_moved();
+        }
+    }
+
+    /// SIGUSR1: rotate the configured log now.
+    pub fn rotate_log(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.flush();
+            log.rotate_now();
+        }
+    }
+
+    /// SIGUSR2: resume writing the configured log after SUSPEND or EXEC.
+    pub fn resume_log(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.resume();
+        }
+    }
+
+    /// SIGHUP: the configuration read again.
+    pub fn reconfigure(&mut self, conf: &AuditdConf) -> io::Result<()> {
+        match (&mut self.log, conf.write_logs) {
+            (Some(log), _) => log.reconfigure(conf.clone()),
+            (None, true) => self.log = Some(LogFile::open(conf.clone())?),
+            (None, false) => {}
+        }
+        if self
+            .log
+            .as_ref()
+            .is_some_and(|l| l.format() == LogFormat::Enriched)
+            && self.names.is_none()
+        {
+            self.names = Some(LiveNames::load()?);
+        }
+        Ok(())
+    }
+
+    /// An action (SINGLE, HALT) asked the sensor to stop.
+    pub fn stop_requested(&self) -> bool {
+        self.log.as_ref().is_some_and(|l| l.stop_requested)
     }
 
     /// Events the outputs could not take, since start (summed over outputs).
@@ -198,5 +270,6 @@ impl Sink {
         self.outputs.iter().map(|o| o.unwritten).sum::<u64>()
             + self.stopped_plugins_unwritten
             + self.plugins.as_ref().map_or(0, |p| p.unwritten())
+            + self.log.as_ref().map_or(0, |l| l.unwritten)
     }
 }

@@ -117,7 +117,7 @@ impl Sink {
             .transpose()?;
         Ok(Sink {
             outputs,
-            plugins: None,
+            plugins: conf.map(|c| plugins::Plugins::start(c.into())),
             stopped_plugins_unwritten: 0,
             log,
             names,
@@ -244,6 +244,8 @@ impl Sink {
 
     /// SIGHUP: the configuration read again.
     pub fn reconfigure(&mut self, conf: &AuditdConf) -> io::Result<()> {
+        // The plugins as auditd's reconfigure treats them, whatever happens to the log.
+        self.plugins(conf.into());
         match (&mut self.log, conf.write_logs) {
             (Some(log), _) => log.reconfigure(conf.clone()),
             (None, true) => self.log = Some(LogFile::open(conf.clone())?),

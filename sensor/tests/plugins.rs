@@ -1,0 +1,443 @@
+//! auditd's own dispatcher plugins, run by the sensor from the `plugin_dir` of its `--config`,
+//! each tested with the real program and what it forwards to:
+//! - `au-remote.conf` (Debian's file, switched on) → the real `audisp-remote` → a real auditd
+//!   run as an aggregator (`local_events = no`, `tcp_listen_port`, in a mount namespace of its
+//!   own since its pid file path is fixed), restarted mid-stream: every exec arrives once;
+//! - `syslog.conf` → the real `audisp-syslog` → a real rsyslogd on /dev/log → TCP → the test;
+//! - a plugin that never reads its stdin holds up neither the file output nor anything else,
+//!   and what it could not take is counted in the loss record.
+//!
+//! Global state touched and restored on drop, also on failure: /etc/audit/audisp-remote.conf,
+//! /dev/log. Needs the Debian packages auditd, audispd-plugins and rsyslog (.ci/run).
+
+mod common;
+
+use std::{
+    fs,
+    io::Read,
+    net::TcpListener,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use common::{exclusive, exec_events, scratch, wait_until, Sensor};
+
+const PLUGINS_D: &str = "/etc/audit/plugins.d";
+const REMOTE_CONF: &str = "/etc/audit/audisp-remote.conf";
+
+fn write_private(path: &Path, text: &str, mode: u32) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The sensor's auditd.conf: plugins from `dir/plugins.d`, no log file of its own (the test
+/// names its outputs), and `extra` keywords.
+fn sensor_conf(dir: &Path, extra: &str) -> PathBuf {
+    let plugins = dir.join("plugins.d");
+    fs::create_dir_all(&plugins).unwrap();
+    let conf = dir.join("auditd.conf");
+    let text = format!(
+        "write_logs = no\nlog_format = RAW\nspace_left = 2\nadmin_space_left = 1\nplugin_dir = {}\n{extra}",
+        plugins.display()
+    );
+    write_private(&conf, &text, 0o600);
+    conf
+}
+
+/// Debian's plugin file `name`, unchanged but for `active = yes`, into `dir/plugins.d`.
+fn enable(dir: &Path, name: &str) {
+    let shipped = fs::read_to_string(Path::new(PLUGINS_D).join(name)).unwrap_or_else(|e| {
+        panic!("{PLUGINS_D}/{name} (Debian package auditd or audispd-plugins): {e}")
+    });
+    assert!(shipped.contains("active = no\n"), "{shipped}");
+    let text = shipped.replace("active = no\n", "active = yes\n");
+    write_private(&dir.join("plugins.d").join(name), &text, 0o640);
+}
+
+/// A file put back as it was (or removed if it was not there) on drop.
+struct Restore {
+    path: PathBuf,
+    saved: Option<(Vec<u8>, fs::Permissions)>,
+}
+
+impl Restore {
+    fn new(path: &str) -> Restore {
+        let saved = fs::read(path)
+            .ok()
+            .map(|b| (b, fs::metadata(path).unwrap().permissions()));
+        Restore {
+            path: path.into(),
+            saved,
+        }
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        match &self.saved {
+            Some((bytes, perm)) => {
+                let _ = fs::write(&self.path, bytes);
+                let _ = fs::set_permissions(&self.path, perm.clone());
+            }
+            None => {
+                let _ = fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sigterm_and_wait(child: &mut Child, what: &str) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    if !wait_until(Duration::from_secs(10), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    }) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what} did not stop on SIGTERM");
+    }
+}
+
+/// A real auditd receiving over TCP only, in a mount namespace whose /run is its own.
+struct Aggregator {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Aggregator {
+    fn start(dir: &Path, port: u16) -> Aggregator {
+        fs::create_dir_all(dir.join("plugins.d")).unwrap();
+        let conf = format!(
+            "local_events = no\nwrite_logs = yes\nlog_file = {log}\nlog_format = RAW\n\
+             flush = NONE\nmax_log_file = 0\nmax_log_file_action = IGNORE\nspace_left = 2\n\
+             space_left_action = IGNORE\nadmin_space_left = 1\nadmin_space_left_action = IGNORE\n\
+             disk_full_action = IGNORE\ndisk_error_action = IGNORE\nname_format = NONE\n\
+             tcp_listen_port = {port}\ntcp_listen_queue = 5\ntcp_max_per_addr = 1\n\
+             use_libwrap = no\ntransport = TCP\ndistribute_network = no\nplugin_dir = {plugins}\n",
+            log = dir.join("audit.log").display(),
+            plugins = dir.join("plugins.d").display()
+        );
+        write_private(&dir.join("auditd.conf"), &conf, 0o600);
+        let mut a = Aggregator {
+            dir: dir.into(),
+            child: None,
+        };
+        a.spawn();
+        a
+    }
+
+    fn log(&self) -> Vec<u8> {
+        fs::read(self.dir.join("audit.log")).unwrap_or_default()
+    }
+
+    fn starts(&self) -> usize {
+        count(&self.log(), b"type=DAEMON_START ")
+    }
+
+    fn spawn(&mut self) {
+        let before = self.starts();
+        let script = format!(
+            "mount -t tmpfs tmpfs /run && exec auditd -n -c {}",
+            self.dir.display()
+        );
+        let child = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(self.dir.join("stderr")).unwrap())
+            .spawn()
+            .expect("unshare (util-linux)");
+        self.child = Some(child);
+        assert!(
+            wait_until(Duration::from_secs(10), || self.starts() > before),
+            "the aggregator auditd did not start: {}",
+            fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+        );
+    }
+
+    fn restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            sigterm_and_wait(&mut c, "the aggregator auditd");
+        }
+        // Down for a second: audisp-remote finds it gone and has to hold on to what comes.
+        std::thread::sleep(Duration::from_secs(1));
+        self.spawn();
+    }
+}
+
+impl Drop for Aggregator {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            sigterm_and_wait(&mut c, "the aggregator auditd");
+        }
+    }
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+/// The markers (argv[1] of `/bin/true MARKER`) of the exec events in `log`, as they occur.
+fn markers(log: &Path, prefix: &str) -> Vec<String> {
+    exec_events(log)
+        .into_iter()
+        .filter_map(|e| e.argv.get(1).cloned())
+        .map(|a| String::from_utf8_lossy(&a).into_owned())
+        .filter(|a| a.starts_with(prefix))
+        .collect()
+}
+
+fn run_marker(marker: &str) {
+    let ok = Command::new("/bin/true").arg(marker).status().unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn audisp_remote_to_an_aggregator_restarted_mid_stream_loses_nothing() {
+    let _g = exclusive();
+    let dir = scratch("plugins-remote");
+    let port = free_port();
+    let mut aggregator = Aggregator::start(&dir.join("aggregator"), port);
+    let _remote_conf = Restore::new(REMOTE_CONF);
+    // audisp-remote.conf(5): keep each record in memory (queue_depth) and retry it, through a
+    // network failure and an aggregator that says it is ending, until the aggregator takes it.
+    let remote = format!(
+        "remote_server = 127.0.0.1\nport = {port}\ntransport = tcp\nmode = immediate\n\
+         queue_depth = 20000\nformat = managed\nnetwork_retry_time = 1\n\
+         max_tries_per_record = 100\nmax_time_per_record = 60\nheartbeat_timeout = 0\n\
+         network_failure_action = syslog\ndisk_low_action = ignore\ndisk_full_action = warn_once\n\
+         disk_error_action = warn_once\nremote_ending_action = reconnect\n\
+         generic_error_action = syslog\ngeneric_warning_action = syslog\n\
+         queue_error_action = stop\noverflow_action = syslog\n\
+         startup_failure_action = warn_once_continue\n"
+    );
+    write_private(Path::new(REMOTE_CONF), &remote, 0o640);
+    let conf = sensor_conf(&dir, "");
+    enable(&dir, "au-remote.conf");
+    let out = dir.join("sensor.log");
+    let sensor = Sensor::start(&[
+        "--config",
+        conf.to_str().unwrap(),
+        "--output",
+        &format!("audit:{}", out.display()),
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(10), || count(
+            &aggregator.log(),
+            b"type=DAEMON_ACCEPT "
+        ) > 0),
+        "audisp-remote did not connect to the aggregator"
+    );
+
+    const SENT: usize = 300;
+    let prefix = format!("sensor-plugin-remote-{}-", std::process::id());
+    let done = Arc::new(AtomicUsize::new(0));
+    let execs = {
+        let (done, prefix) = (done.clone(), prefix.clone());
+        std::thread::spawn(move || {
+            for i in 0..SENT {
+                run_marker(&format!("{prefix}{i}"));
+                done.store(i + 1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    assert!(wait_until(Duration::from_secs(30), || done
+        .load(Ordering::Relaxed)
+        >= SENT / 3));
+    aggregator.restart();
+    let restarted_at = done.load(Ordering::Relaxed);
+    execs.join().unwrap();
+    let agg_log = aggregator.dir.join("audit.log");
+    wait_until(Duration::from_secs(60), || {
+        markers(&agg_log, &prefix).len() >= SENT
+    });
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("plugin au-remote.conf started"), "{stderr}");
+
+    let in_file = markers(&out, &prefix);
+    let received = markers(&agg_log, &prefix);
+    let mut unique = received.clone();
+    unique.sort();
+    unique.dedup();
+    eprintln!(
+        "audisp-remote: {SENT} execs run, {} in the sensor's file, {} received by the aggregator \
+         ({} distinct); the aggregator was restarted after exec {restarted_at}",
+        in_file.len(),
+        received.len(),
+        unique.len()
+    );
+    assert_eq!(in_file.len(), SENT, "the sensor's own file output");
+    assert_eq!(unique.len(), SENT, "lost on the way to the aggregator");
+    assert_eq!(received.len(), SENT, "received twice");
+}
+
+/// rsyslogd on /dev/log forwarding everything over TCP; whatever was at /dev/log is put back.
+struct Rsyslog {
+    child: Child,
+    moved: Option<PathBuf>,
+}
+
+impl Rsyslog {
+    fn start(dir: &Path, port: u16) -> Rsyslog {
+        fs::create_dir_all(dir).unwrap();
+        let moved = fs::symlink_metadata("/dev/log").is_ok().then(|| {
+            let to = PathBuf::from(format!("/dev/log.sensor-test-{}", std::process::id()));
+            fs::rename("/dev/log", &to).unwrap();
+            to
+        });
+        let conf = dir.join("rsyslog.conf");
+        let text = format!(
+            "global(workDirectory=\"{}\")\nmodule(load=\"imuxsock\" SysSock.Name=\"/dev/log\")\n\
+             *.* action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{port}\" protocol=\"tcp\")\n",
+            dir.display()
+        );
+        write_private(&conf, &text, 0o600);
+        let child = Command::new("rsyslogd")
+            .arg("-n")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.join("rsyslogd.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join("stderr")).unwrap())
+            .spawn()
+            .expect("rsyslogd (Debian package rsyslog)");
+        let r = Rsyslog { child, moved };
+        assert!(
+            wait_until(Duration::from_secs(10), || Path::new("/dev/log").exists()),
+            "rsyslogd did not open /dev/log"
+        );
+        r
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        sigterm_and_wait(&mut self.child, "rsyslogd");
+        let _ = fs::remove_file("/dev/log");
+        if let Some(from) = &self.moved {
+            let _ = fs::rename(from, "/dev/log");
+        }
+    }
+}
+
+/// Everything sent to a TCP listener, as it arrives.
+fn listen() -> (u16, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+#[test]
+fn audisp_syslog_through_rsyslog_over_tcp() {
+    let _g = exclusive();
+    let dir = scratch("plugins-syslog");
+    let (port, got) = listen();
+    let _rsyslog = Rsyslog::start(&dir.join("rsyslog"), port);
+    let conf = sensor_conf(&dir, "");
+    enable(&dir, "syslog.conf");
+    let out = dir.join("sensor.log");
+    let sensor = Sensor::start(&[
+        "--config",
+        conf.to_str().unwrap(),
+        "--output",
+        &format!("audit:{}", out.display()),
+    ]);
+    let marker = format!("sensor-plugin-syslog-{}", std::process::id());
+    run_marker(&marker);
+    let execve = format!("a1=\"{marker}\"");
+    let arrived = wait_until(Duration::from_secs(20), || {
+        String::from_utf8_lossy(&got.lock().unwrap()).contains(&execve)
+    });
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    let text = String::from_utf8_lossy(&got.lock().unwrap()).into_owned();
+    assert!(arrived, "the marker's EXECVE never came over TCP: {text}\n{stderr}");
+    let line = text.lines().find(|l| l.contains(&execve)).unwrap();
+    assert!(line.contains("audisp-syslog"), "{line}");
+    assert!(line.contains("type=EXECVE msg=audit("), "{line}");
+    assert_eq!(markers(&out, &marker).len(), 1);
+    eprintln!("syslog: {line}");
+}
+
+#[test]
+fn a_plugin_that_never_reads_holds_up_no_output() {
+    let _g = exclusive();
+    let dir = scratch("plugins-stuck");
+    let conf = sensor_conf(&dir, "q_depth = 10\noverflow_action = syslog\n");
+    let program = dir.join("stuck.sh");
+    write_private(&program, "#!/bin/sh\nexec /bin/sleep 1000\n", 0o750);
+    let plugin = format!(
+        "active = yes\ndirection = out\npath = {}\ntype = always\nformat = string\n",
+        program.display()
+    );
+    write_private(&dir.join("plugins.d/stuck.conf"), &plugin, 0o640);
+    let out = dir.join("sensor.log");
+    let sensor = Sensor::start(&[
+        "--config",
+        conf.to_str().unwrap(),
+        "--output",
+        &format!("audit:{}", out.display()),
+    ]);
+    let prefix = format!("sensor-plugin-stuck-{}-", std::process::id());
+    // Enough to fill the socket the plugin never reads and its 10-record queue.
+    for i in 0..400 {
+        run_marker(&format!("{prefix}fill-{i}"));
+    }
+    let marker = format!("{prefix}late");
+    run_marker(&marker);
+    let ran = Instant::now();
+    let seen = wait_until(Duration::from_secs(5), || {
+        fs::read(&out).is_ok_and(|t| count(&t, marker.as_bytes()) > 0)
+    });
+    let took = ran.elapsed();
+    let unwritten_said = wait_until(Duration::from_secs(5), || {
+        fs::read_to_string(&out).is_ok_and(|t| {
+            t.lines()
+                .any(|l| l.contains("op=sensor_lost") && !l.contains("unwritten=\"0\""))
+        })
+    });
+    let stopping = Instant::now();
+    let (status, stderr) = sensor.stop();
+    let stop_took = stopping.elapsed();
+    assert!(status.success(), "{stderr}");
+    eprintln!("stuck plugin: the marker reached the file {took:?} after its exec; stop took {stop_took:?}");
+    assert!(seen && took < Duration::from_secs(1), "{took:?}");
+    assert_eq!(markers(&out, &prefix).len(), 401);
+    assert!(unwritten_said, "no loss record counts what the plugin could not take");
+    assert!(stderr.contains("stuck.conf: its queue of 10 records is full"), "{stderr}");
+    assert!(stop_took < Duration::from_secs(10), "{stop_took:?}");
+}

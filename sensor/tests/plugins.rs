@@ -4,6 +4,8 @@
 //!   run as an aggregator (`local_events = no`, `tcp_listen_port`, in a mount namespace of its
 //!   own since its pid file path is fixed), restarted mid-stream: every exec arrives once;
 //! - `syslog.conf` → the real `audisp-syslog` → a real rsyslogd on /dev/log → TCP → the test;
+//! - a LAUREL plugin file → the real LAUREL (/opt/laurel/bin/laurel, installed by .ci/run): its
+//!   JSON exec event carries the sensor's argv, exe and cwd;
 //! - a plugin that never reads its stdin holds up neither the file output nor anything else,
 //!   and what it could not take is counted in the loss record.
 //!
@@ -457,4 +459,106 @@ fn a_plugin_that_never_reads_holds_up_no_output() {
         "{stderr}"
     );
     assert!(stop_took < Duration::from_secs(10), "{stop_took:?}");
+}
+
+/// A LAUREL string back to its bytes (it percent-encodes control bytes, `%`, `+` and invalid
+/// UTF-8, laurel-about(7)).
+fn laurel_bytes(v: &serde_json::Value) -> Vec<u8> {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a string: {v}"));
+    let (mut out, mut rest) = (Vec::new(), s.as_bytes());
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            out.push(u8::from_str_radix(std::str::from_utf8(&tail[..2]).unwrap(), 16).unwrap());
+            rest = &tail[2..];
+        } else {
+            out.push(b);
+            rest = tail;
+        }
+    }
+    out
+}
+
+#[test]
+fn laurel_as_a_plugin_gets_argv_exe_and_cwd() {
+    use std::os::unix::ffi::OsStrExt;
+    const LAUREL: &str = "/opt/laurel/bin/laurel";
+    assert!(
+        Path::new(LAUREL).exists(),
+        "LAUREL is not installed at {LAUREL} (.ci/run installs it)"
+    );
+    let _g = exclusive();
+    let dir = scratch("plugins-laurel");
+    let conf = sensor_conf(&dir, "");
+    let laurel_dir = dir.join("laurel");
+    fs::create_dir_all(&laurel_dir).unwrap();
+    let laurel_conf = laurel_dir.join("config.toml");
+    let toml = format!(
+        "directory = \"{}\"\n[auditlog]\nfile = \"audit.json\"\n[state]\nfile = \"\"\n",
+        laurel_dir.display()
+    );
+    write_private(&laurel_conf, &toml, 0o600);
+    // As LAUREL's own documentation has it in plugins.d, with its config path.
+    let plugin = format!(
+        "active = yes\ndirection = out\ntype = always\nformat = string\npath = {LAUREL}\n\
+         args = --config {}\n",
+        laurel_conf.display()
+    );
+    write_private(&dir.join("plugins.d/laurel.conf"), &plugin, 0o640);
+    let out = dir.join("sensor.log");
+    let sensor = Sensor::start(&[
+        "--config",
+        conf.to_str().unwrap(),
+        "--output",
+        &format!("audit:{}", out.display()),
+    ]);
+    let cwd = dir.join("cwd with space");
+    fs::create_dir(&cwd).unwrap();
+    let marker = format!("sensor-plugin-laurel-{}", std::process::id());
+    let ok = Command::new("/bin/true")
+        .args([marker.as_str(), "two words", "50%+1"])
+        .current_dir(&cwd)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let json = laurel_dir.join("audit.json");
+    let arrived = wait_until(Duration::from_secs(10), || {
+        fs::read_to_string(&json).is_ok_and(|t| t.contains(&marker))
+    });
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(arrived, "LAUREL wrote no event for the marker: {stderr}");
+    let text = fs::read_to_string(&json).unwrap();
+    let ours = exec_events(&out)
+        .into_iter()
+        .find(|e| e.argv.get(1).map(Vec::as_slice) == Some(marker.as_bytes()))
+        .expect("the marker in the sensor's own file");
+    let event: serde_json::Value = text
+        .lines()
+        .filter(|l| l.contains(&marker))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .find(|j: &serde_json::Value| j["EXECVE"]["ARGV"].is_array())
+        .unwrap_or_else(|| panic!("no LAUREL exec event: {text}"));
+    let argv: Vec<Vec<u8>> = event["EXECVE"]["ARGV"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(laurel_bytes)
+        .collect();
+    assert_eq!(argv, ours.argv, "{event}");
+    assert_eq!(argv[0], b"/bin/true");
+    assert_eq!(argv[2], b"two words");
+    assert_eq!(
+        Some(laurel_bytes(&event["SYSCALL"]["exe"])),
+        ours.task.exe,
+        "{event}"
+    );
+    assert_eq!(
+        laurel_bytes(&event["CWD"]["cwd"]),
+        cwd.as_os_str().as_bytes(),
+        "{event}"
+    );
+    eprintln!(
+        "laurel: ARGV {} exe {} cwd {}",
+        event["EXECVE"]["ARGV"], event["SYSCALL"]["exe"], event["CWD"]["cwd"]
+    );
 }

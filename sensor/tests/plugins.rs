@@ -4,8 +4,9 @@
 //!   run as an aggregator (`local_events = no`, `tcp_listen_port`, in a mount namespace of its
 //!   own since its pid file path is fixed), restarted mid-stream: every exec arrives once;
 //! - `syslog.conf` → the real `audisp-syslog` → a real rsyslogd on /dev/log → TCP → the test;
-//! - a LAUREL plugin file → the real LAUREL (/opt/laurel/bin/laurel, installed by .ci/run): its
-//!   JSON exec event carries the sensor's argv, exe and cwd;
+//! - a LAUREL plugin file → the real LAUREL (/opt/laurel/bin/laurel, installed by .ci/run), fed
+//!   enriched lines (`log_format = ENRICHED`): its JSON exec event carries the sensor's argv, exe
+//!   and cwd;
 //! - a plugin that never reads its stdin holds up neither the file output nor anything else,
 //!   and what it could not take is counted in the loss record.
 //!
@@ -38,14 +39,14 @@ fn write_private(path: &Path, text: &str, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// The sensor's auditd.conf: plugins from `dir/plugins.d`, no log file of its own (the test
-/// names its outputs), and `extra` keywords.
-fn sensor_conf(dir: &Path, extra: &str) -> PathBuf {
+/// The sensor's auditd.conf: plugins from `dir/plugins.d`, fed in `log_format` (RAW or
+/// ENRICHED), no log file of its own (the test names its outputs), and `extra` keywords.
+fn sensor_conf(dir: &Path, log_format: &str, extra: &str) -> PathBuf {
     let plugins = dir.join("plugins.d");
     fs::create_dir_all(&plugins).unwrap();
     let conf = dir.join("auditd.conf");
     let text = format!(
-        "write_logs = no\nlog_format = RAW\nspace_left = 2\nadmin_space_left = 1\nplugin_dir = {}\n{extra}",
+        "write_logs = no\nlog_format = {log_format}\nspace_left = 2\nadmin_space_left = 1\nplugin_dir = {}\n{extra}",
         plugins.display()
     );
     write_private(&conf, &text, 0o600);
@@ -227,7 +228,7 @@ fn audisp_remote_to_an_aggregator_restarted_mid_stream_loses_nothing() {
          startup_failure_action = warn_once_continue\n"
     );
     write_private(Path::new(REMOTE_CONF), &remote, 0o640);
-    let conf = sensor_conf(&dir, "");
+    let conf = sensor_conf(&dir, "RAW", "");
     enable(&dir, "au-remote.conf");
     let out = dir.join("sensor.log");
     let sensor = Sensor::start(&[
@@ -377,7 +378,7 @@ fn audisp_syslog_through_rsyslog_over_tcp() {
     let dir = scratch("plugins-syslog");
     let (port, got) = listen();
     let _rsyslog = Rsyslog::start(&dir.join("rsyslog"), port);
-    let conf = sensor_conf(&dir, "");
+    let conf = sensor_conf(&dir, "RAW", "");
     enable(&dir, "syslog.conf");
     let out = dir.join("sensor.log");
     let sensor = Sensor::start(&[
@@ -410,7 +411,7 @@ fn audisp_syslog_through_rsyslog_over_tcp() {
 fn a_plugin_that_never_reads_holds_up_no_output() {
     let _g = exclusive();
     let dir = scratch("plugins-stuck");
-    let conf = sensor_conf(&dir, "q_depth = 10\noverflow_action = syslog\n");
+    let conf = sensor_conf(&dir, "RAW", "q_depth = 10\noverflow_action = syslog\n");
     let program = dir.join("stuck.sh");
     write_private(&program, "#!/bin/sh\nexec /bin/sleep 1000\n", 0o750);
     let plugin = format!(
@@ -488,7 +489,7 @@ fn laurel_as_a_plugin_gets_argv_exe_and_cwd() {
     );
     let _g = exclusive();
     let dir = scratch("plugins-laurel");
-    let conf = sensor_conf(&dir, "");
+    let conf = sensor_conf(&dir, "ENRICHED", "");
     let laurel_dir = dir.join("laurel");
     fs::create_dir_all(&laurel_dir).unwrap();
     let laurel_conf = laurel_dir.join("config.toml");
@@ -497,7 +498,8 @@ fn laurel_as_a_plugin_gets_argv_exe_and_cwd() {
         laurel_dir.display()
     );
     write_private(&laurel_conf, &toml, 0o600);
-    // As LAUREL's own documentation has it in plugins.d, with its config path.
+    // As LAUREL's own documentation has it in plugins.d, with its config path; fed the enriched
+    // lines, as auditd feeds plugins under Debian's log_format = ENRICHED.
     let plugin = format!(
         "active = yes\ndirection = out\ntype = always\nformat = string\npath = {LAUREL}\n\
          args = --config {}\n",

@@ -109,9 +109,8 @@ impl Sink {
             })?),
             _ => None,
         };
-        let enriched_log = log
-            .as_ref()
-            .is_some_and(|l| l.format() == LogFormat::Enriched);
+        // The log, or the plugins, get enriched text.
+        let enriched_log = conf.is_some_and(|c| c.log_format == LogFormat::Enriched);
         let names = (enriched_log || specs.iter().any(|s| s.format == Format::Enriched))
             .then(LiveNames::load)
             .transpose()?;
@@ -173,7 +172,12 @@ impl Sink {
         }
         if let Some(plugins) = self.plugins.as_mut().filter(|p| !p.is_empty()) {
             self.buf.clear();
-            audit::write_event(&mut self.buf, ev, None);
+            let names = self.names.as_ref().filter(|_| plugins.enriched());
+            audit::write_event(
+                &mut self.buf,
+                ev,
+                names.map(|n| n as &dyn audit::names::Names),
+            );
             if !hidden.is_empty() {
                 without_types(&mut self.buf, hidden);
             }
@@ -251,12 +255,7 @@ impl Sink {
             (None, true) => self.log = Some(LogFile::open(conf.clone())?),
             (None, false) => {}
         }
-        if self
-            .log
-            .as_ref()
-            .is_some_and(|l| l.format() == LogFormat::Enriched)
-            && self.names.is_none()
-        {
+        if conf.log_format == LogFormat::Enriched && self.names.is_none() {
             self.names = Some(LiveNames::load()?);
         }
         Ok(())

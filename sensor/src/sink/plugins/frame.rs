@@ -1,11 +1,14 @@
 //! An event's records as auditd 3.0.9's dispatcher hands them to a plugin
-//! (`audisp/audispd.c` event_loop and write_to_plugin), for `log_format = RAW` without node
-//! names, where auditd dispatches protocol version 0 (`AUDISP_PROTOCOL_VER`):
-//! - `string`: each record as `type=NAME msg=audit(…): …\n`, the line the log holds;
-//! - `binary`: per record a `struct audit_dispatcher_header` {ver 0, hlen 16, type, size} in
-//!   host byte order, then the kernel's text (`audit(…): …`, `size` bytes) in a data area of
-//!   MAX_AUDIT_MESSAGE_LENGTH (8970) bytes, all of which 3.0.9 writes (`writev` of the whole
-//!   `event_t`; auditd 4.1.1 and later write only `size` bytes); the sensor zeroes the rest.
+//! (`audisp/audispd.c` event_loop and write_to_plugin). With `log_format = RAW` (and no node
+//! names) auditd dispatches protocol version 0 (`AUDISP_PROTOCOL_VER`), with `ENRICHED` version
+//! 1 (`AUDISP_PROTOCOL_VER2`, the records already formatted):
+//! - `string`: each record as the line the log holds, `\n` after it (`type=NAME msg=audit(…): …`,
+//!   plus the interpreted fields after 0x1d when enriched);
+//! - `binary`: per record a `struct audit_dispatcher_header` {ver, hlen 16, type, size} in host
+//!   byte order, then `size` bytes of data: the kernel's text (`audit(…): …`) for version 0, the
+//!   whole formatted line for version 1; 3.0.9 writes the whole data area of
+//!   MAX_AUDIT_MESSAGE_LENGTH (8970) bytes (`writev` of the `event_t`; auditd 4.1.1 and later
+//!   write only `size` bytes), which the sensor zeroes past `size`.
 //!
 //! auditd does not write the EOE record to its log but does dispatch it: the kernel ends every
 //! event of a system call with one (`audit_log_exit`), so an event with a SYSCALL record gets
@@ -14,8 +17,9 @@
 /// MAX_AUDIT_MESSAGE_LENGTH in libaudit.h.
 pub const DATA_LEN: usize = 8970;
 const HEADER_LEN: usize = 16;
-/// AUDISP_PROTOCOL_VER.
+/// AUDISP_PROTOCOL_VER, AUDISP_PROTOCOL_VER2.
 const PROTOCOL_VER: u32 = 0;
+const PROTOCOL_VER2: u32 = 1;
 const AUDIT_EOE: u32 = 1320;
 
 /// One event, framed for each format.
@@ -38,26 +42,34 @@ fn type_number(name: &[u8]) -> Option<u32> {
     }
 }
 
-/// `type=NAME msg=TEXT` split into the type number and TEXT; `None` for a line of another shape.
+/// `type=NAME msg=TEXT` split into the type number and TEXT (up to an enriched part's 0x1d);
+/// `None` for a line of another shape.
 fn split_line(line: &[u8]) -> Option<(u32, &[u8])> {
     let rest = line.strip_prefix(b"type=")?;
     let space = rest.iter().position(|&b| b == b' ')?;
     let text = rest[space + 1..].strip_prefix(b"msg=")?;
+    let text = text.split(|&b| b == 0x1d).next().unwrap_or(text);
     Some((type_number(&rest[..space])?, text))
 }
 
-fn push_binary(out: &mut Vec<u8>, rtype: u32, text: &[u8]) {
-    let text = &text[..text.len().min(DATA_LEN)];
-    for n in [PROTOCOL_VER, HEADER_LEN as u32, rtype, text.len() as u32] {
+/// One record's frame: version 0 carries the kernel's `text`, version 1 the whole `line`.
+fn push_binary(out: &mut Vec<u8>, rtype: u32, text: &[u8], line: &[u8], enriched: bool) {
+    let (ver, data) = if enriched {
+        (PROTOCOL_VER2, line)
+    } else {
+        (PROTOCOL_VER, text)
+    };
+    let text = &data[..data.len().min(DATA_LEN)];
+    for n in [ver, HEADER_LEN as u32, rtype, text.len() as u32] {
         out.extend_from_slice(&n.to_ne_bytes());
     }
     out.extend_from_slice(text);
     out.resize(out.len() + DATA_LEN - text.len(), 0);
 }
 
-/// Frames one event (its records as RAW log lines, each ending in `\n`); `binary` is built only
-/// when asked for.
-pub fn frame(event: &[u8], binary: bool) -> Framed {
+/// Frames one event (its records as log lines, RAW or `enriched`, each ending in `\n`);
+/// `binary` is built only when asked for.
+pub fn frame(event: &[u8], binary: bool, enriched: bool) -> Framed {
     let mut f = Framed {
         string: Vec::with_capacity(event.len() + 48),
         binary: Vec::new(),
@@ -72,7 +84,7 @@ pub fn frame(event: &[u8], binary: bool) -> Framed {
             continue;
         };
         if binary {
-            push_binary(&mut f.binary, rtype, text);
+            push_binary(&mut f.binary, rtype, text, line, enriched);
         }
         if rtype == 1300 {
             // `audit(SECONDS.MS:SERIAL): ` as the kernel starts every record.
@@ -80,14 +92,15 @@ pub fn frame(event: &[u8], binary: bool) -> Framed {
         }
     }
     if let Some(stamp) = stamp {
-        let mut text = stamp.to_vec();
-        text.extend_from_slice(b": ");
-        f.string.extend_from_slice(b"type=EOE msg=");
-        f.string.extend_from_slice(&text);
+        let mut line = b"type=EOE msg=".to_vec();
+        line.extend_from_slice(stamp);
+        line.extend_from_slice(b": ");
+        f.string.extend_from_slice(&line);
         f.string.push(b'\n');
         f.records += 1;
         if binary {
-            push_binary(&mut f.binary, AUDIT_EOE, &text);
+            let text = &line[b"type=EOE msg=".len()..];
+            push_binary(&mut f.binary, AUDIT_EOE, text, &line, enriched);
         }
     }
     f

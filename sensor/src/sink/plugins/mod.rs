@@ -44,6 +44,8 @@ pub struct Settings {
     pub q_depth: u32,
     pub overflow_action: Overflow,
     pub max_restarts: u32,
+    /// `log_format = ENRICHED`: auditd hands plugins the enriched lines (protocol version 1).
+    pub enriched: bool,
 }
 
 impl From<&AuditdConf> for Settings {
@@ -53,6 +55,7 @@ impl From<&AuditdConf> for Settings {
             q_depth: c.q_depth,
             overflow_action: c.overflow_action,
             max_restarts: c.max_restarts,
+            enriched: c.log_format == crate::config::LogFormat::Enriched,
         }
     }
 }
@@ -162,13 +165,19 @@ impl Plugins {
         self.running.is_empty()
     }
 
-    /// Queues one event (its records as RAW log lines) for every plugin, never waiting.
+    /// Whether plugins get the enriched lines ([`Settings::enriched`]).
+    pub fn enriched(&self) -> bool {
+        self.settings.enriched
+    }
+
+    /// Queues one event (its records as log lines, RAW or enriched as [`Plugins::enriched`]
+    /// says) for every plugin, never waiting.
     pub fn push(&mut self, event: &[u8]) {
         if self.running.is_empty() {
             return;
         }
         let binary = self.running.iter().any(|p| p.conf.format == Format::Binary);
-        let framed = frame::frame(event, binary);
+        let framed = frame::frame(event, binary, self.settings.enriched);
         let string: Arc<[u8]> = framed.string.into();
         let binary: Arc<[u8]> = framed.binary.into();
         for p in &self.running {

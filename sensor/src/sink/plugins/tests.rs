@@ -96,7 +96,7 @@ fn candidates() {
 
 #[test]
 fn frames_string_and_binary_as_auditd() {
-    let f = frame::frame(EXEC, true);
+    let f = frame::frame(EXEC, true, false);
     let mut want = EXEC.to_vec();
     want.extend_from_slice(b"type=EOE msg=audit(1700000000.123:42): \n");
     assert_eq!(f.string, want);
@@ -115,9 +115,19 @@ fn frames_string_and_binary_as_auditd() {
     let (_, _, rtype, size, text) = header(3);
     assert_eq!((rtype, size), (1320, 26));
     assert_eq!(text, b"audit(1700000000.123:42): ");
+    // log_format = ENRICHED: protocol version 1, the data is the whole formatted line.
+    let enriched = b"type=SYSCALL msg=audit(1.000:7): arch=c000003e syscall=59\x1dARCH=x86_64 SYSCALL=execve\n";
+    let f = frame::frame(enriched, true, true);
+    assert!(f.string.starts_with(enriched));
+    assert!(f.string.ends_with(b"\ntype=EOE msg=audit(1.000:7): \n"));
+    let h = &f.binary[..16];
+    let line = &enriched[..enriched.len() - 1];
+    assert_eq!(h[..4], 1u32.to_ne_bytes());
+    assert_eq!(h[12..16], (line.len() as u32).to_ne_bytes());
+    assert_eq!(&f.binary[16..16 + line.len()], line);
     // A record of a type without SYSCALL is an event of its own: no EOE.
     let user = b"type=USER_AUTH msg=audit(1.000:7): pid=1 uid=0 msg='op=x'\n";
-    assert_eq!(frame::frame(user, false).string, user);
+    assert_eq!(frame::frame(user, false, false).string, user);
 }
 
 /// A scratch plugin_dir with root-owned plugin files and programs.
@@ -149,6 +159,7 @@ impl Dir {
             q_depth,
             overflow_action: Overflow::Ignore,
             max_restarts,
+            enriched: false,
         }
     }
 
@@ -201,7 +212,7 @@ fn writes_every_event_to_a_real_program_in_its_format() {
     let text = fs::read(d.out("text")).unwrap();
     let mut want = Vec::new();
     for serial in 0..100 {
-        want.extend_from_slice(&frame::frame(&event(serial), false).string);
+        want.extend_from_slice(&frame::frame(&event(serial), false, false).string);
     }
     assert_eq!(text, want);
     assert_eq!(
@@ -257,7 +268,7 @@ fn a_plugin_that_never_reads_holds_up_nothing() {
         );
         e
     };
-    let framed = frame::frame(&big, false).string.len();
+    let framed = frame::frame(&big, false, false).string.len();
     // 3000 events of 3 records: the stuck plugin's queue takes 4000 records, its socket a few.
     let mut pushing = Duration::ZERO;
     for _ in 0..30 {

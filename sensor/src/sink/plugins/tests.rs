@@ -7,7 +7,9 @@ use std::{
 
 use super::{
     conf::{self, ConfError, Format, Kind},
-    frame, Overflow, Plugins, Settings,
+    frame,
+    queue::{Item, Next, Queue},
+    Overflow, Plugins, Settings,
 };
 
 const EXEC: &[u8] =
@@ -320,4 +322,36 @@ fn reload_starts_new_stops_removed_and_hups_the_rest() {
     // SYSCALL and EOE: a got its one event, and nothing after it was removed.
     assert_eq!(fs::read_to_string(d.out("a")).unwrap().lines().count(), 2);
     assert_eq!(plugins.stop(), 0);
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_and_suspend_holds_until_a_reload() {
+    let item = || Item {
+        bytes: b"type=EOE msg=audit(1.000:1): \n"[..].into(),
+        records: 2,
+    };
+    let unwritten = |q: &Queue| q.unwritten.load(std::sync::atomic::Ordering::Relaxed);
+    // q_depth counts records, as auditd's queue does.
+    let q = Queue::new(5, Overflow::Syslog);
+    assert!(q.push("p", item()) && q.push("p", item()));
+    assert!(!q.push("p", item()));
+    assert_eq!(unwritten(&q), 1);
+    assert!(matches!(q.next(Duration::ZERO), Next::Item(_)));
+    assert!(q.push("p", item()), "room again: queued again");
+
+    let q = Queue::new(2, Overflow::Suspend);
+    assert!(q.push("p", item()));
+    assert!(!q.push("p", item()));
+    assert!(matches!(q.next(Duration::ZERO), Next::Item(_)));
+    assert!(!q.push("p", item()), "suspended: nothing until a reload");
+    assert_eq!(unwritten(&q), 2);
+    // A reload ends the suspension; a smaller q_depth does not shrink the queue.
+    q.configure(1, Overflow::Suspend);
+    assert!(q.push("p", item()));
+    assert!(matches!(q.next(Duration::ZERO), Next::Item(_)));
+    assert!(matches!(q.next(Duration::ZERO), Next::Idle));
+    q.close();
+    assert!(matches!(q.next(Duration::ZERO), Next::Closed));
+    assert!(!q.push("p", item()));
+    assert_eq!(unwritten(&q), 3);
 }

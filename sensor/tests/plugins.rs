@@ -413,7 +413,7 @@ fn a_plugin_that_never_reads_holds_up_no_output() {
     let dir = scratch("plugins-stuck");
     let conf = sensor_conf(&dir, "RAW", "q_depth = 10\noverflow_action = syslog\n");
     let program = dir.join("stuck.sh");
-    write_private(&program, "#!/bin/sh\nexec /bin/sleep 1000\n", 0o750);
+    write_private(&program, "#!/bin/sh\nexec /bin/sleep 60\n", 0o750);
     let plugin = format!(
         "active = yes\ndirection = out\npath = {}\ntype = always\nformat = string\n",
         program.display()

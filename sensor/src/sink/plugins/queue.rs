@@ -1,8 +1,8 @@
 //! One plugin's queue: the pipeline puts events in without ever waiting, the plugin's writer
 //! thread takes them out. Bounded as auditd bounds its dispatcher queue, by `q_depth` records,
-//! and by the bytes auditd would hold for as many (`q_depth` event_t of 8986 bytes), so a
-//! plugin that stops reading costs a known amount of memory; what does not fit is handled by
-//! `overflow_action` and counted.
+//! and by the bytes auditd would hold for as many (`q_depth` event_t of 8986 bytes, at most
+//! 64 MiB), so a plugin that stops reading costs a known amount of memory; what does not fit is
+//! handled by `overflow_action` and counted.
 
 use std::{
     collections::VecDeque,
@@ -17,6 +17,9 @@ use super::{frame::DATA_LEN, Overflow};
 
 /// auditd's QUEUE_FULL_LIMIT: how many times `syslog` says an event was dropped.
 const FULL_REPORTS: u32 = 5;
+/// Bytes one plugin's queue holds at most, whatever `q_depth` says (auditd's largest, 99999
+/// records of 8986 bytes, would be 900 MB).
+const MAX_BYTES: usize = 64 << 20;
 
 pub struct Item {
     pub bytes: Arc<[u8]>,
@@ -83,7 +86,7 @@ impl Queue {
     pub fn push(&self, name: &str, item: Item) -> bool {
         let mut s = self.lock();
         let fits = s.records + item.records <= s.q_depth
-            && s.bytes + item.bytes.len() <= s.q_depth * (DATA_LEN + 16);
+            && s.bytes + item.bytes.len() <= (s.q_depth * (DATA_LEN + 16)).min(MAX_BYTES);
         if s.closing || s.suspended || !fits {
             if !fits && !s.suspended && !s.closing {
                 overflow(&mut s, name);

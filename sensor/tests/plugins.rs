@@ -3,7 +3,8 @@
 //! - `au-remote.conf` (Debian's file, switched on) → the real `audisp-remote` → a real auditd
 //!   run as an aggregator (`local_events = no`, `tcp_listen_port`, in a mount namespace of its
 //!   own since its pid file path is fixed), restarted mid-stream: every exec arrives once;
-//! - `syslog.conf` → the real `audisp-syslog` → a real rsyslogd on /dev/log → TCP → the test;
+//! - `syslog.conf` → the real `audisp-syslog` → a real rsyslogd on /dev/log → TCP → the test,
+//!   the plugin started and stopped by SIGHUP as its file comes and goes;
 //! - a LAUREL plugin file → the real LAUREL (/opt/laurel/bin/laurel, installed by .ci/run), fed
 //!   enriched lines (`log_format = ENRICHED`): its JSON exec event carries the sensor's argv, exe
 //!   and cwd;
@@ -373,13 +374,12 @@ fn listen() -> (u16, Arc<Mutex<Vec<u8>>>) {
 }
 
 #[test]
-fn audisp_syslog_through_rsyslog_over_tcp() {
+fn audisp_syslog_through_rsyslog_over_tcp_started_and_stopped_by_sighup() {
     let _g = exclusive();
     let dir = scratch("plugins-syslog");
     let (port, got) = listen();
     let _rsyslog = Rsyslog::start(&dir.join("rsyslog"), port);
     let conf = sensor_conf(&dir, "RAW", "");
-    enable(&dir, "syslog.conf");
     let out = dir.join("sensor.log");
     let sensor = Sensor::start(&[
         "--config",
@@ -387,23 +387,49 @@ fn audisp_syslog_through_rsyslog_over_tcp() {
         "--output",
         &format!("audit:{}", out.display()),
     ]);
-    let marker = format!("sensor-plugin-syslog-{}", std::process::id());
-    run_marker(&marker);
-    let execve = format!("a1=\"{marker}\"");
-    let arrived = wait_until(Duration::from_secs(20), || {
-        String::from_utf8_lossy(&got.lock().unwrap()).contains(&execve)
-    });
+    let arrived = |marker: &str, limit: Duration| {
+        let execve = format!("a1=\"{marker}\"");
+        wait_until(limit, || {
+            String::from_utf8_lossy(&got.lock().unwrap()).contains(&execve)
+        })
+    };
+    // No plugin yet; SIGHUP reads plugin_dir again, as auditd's reconfigure does.
+    enable(&dir, "syslog.conf");
+    sensor.signal(libc::SIGHUP);
+    let prefix = format!("sensor-plugin-syslog-{}-", std::process::id());
+    let mut tries = 0;
+    let first = loop {
+        tries += 1;
+        let marker = format!("{prefix}{tries}");
+        run_marker(&marker);
+        if arrived(&marker, Duration::from_secs(2)) || tries == 10 {
+            break marker;
+        }
+    };
+    // Removed, and SIGHUP: audisp-syslog is stopped, nothing more comes.
+    fs::remove_file(dir.join("plugins.d/syslog.conf")).unwrap();
+    sensor.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = format!("{prefix}after");
+    run_marker(&after);
+    let leaked = arrived(&after, Duration::from_secs(2));
     let (status, stderr) = sensor.stop();
     assert!(status.success(), "{stderr}");
     let text = String::from_utf8_lossy(&got.lock().unwrap()).into_owned();
-    assert!(
-        arrived,
-        "the marker's EXECVE never came over TCP: {text}\n{stderr}"
-    );
-    let line = text.lines().find(|l| l.contains(&execve)).unwrap();
+    let execve = format!("a1=\"{first}\"");
+    let line = text.lines().find(|l| l.contains(&execve));
+    let line = line.unwrap_or_else(|| panic!("no EXECVE of {first} over TCP: {text}\n{stderr}"));
     assert!(line.contains("audisp-syslog"), "{line}");
     assert!(line.contains("type=EXECVE msg=audit("), "{line}");
-    assert_eq!(markers(&out, &marker).len(), 1);
+    assert_eq!(markers(&out, &first).len(), 1);
+    assert!(
+        !leaked,
+        "an exec after the plugin was removed still came: {text}"
+    );
+    assert!(
+        stderr.contains("plugin syslog.conf stopped: no longer in plugin_dir"),
+        "{stderr}"
+    );
     eprintln!("syslog: {line}");
 }
 

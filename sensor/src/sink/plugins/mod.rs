@@ -214,7 +214,16 @@ impl Plugins {
                     p.queue.hup();
                     kept.push(p);
                 }
-                _ => {
+                found => {
+                    eprintln!(
+                        "sensor: plugin {} stopped: {}",
+                        p.conf.name,
+                        match found {
+                            None => "no longer in plugin_dir or no longer active",
+                            Some(_) if p.finished() => "it is started again",
+                            Some(_) => "its program changed, it is started again",
+                        }
+                    );
                     p.queue.close();
                     stopping.push(p);
                 }

@@ -315,6 +315,10 @@ impl Writer {
             // SAFETY: try_wait found it running, so it is not reaped and the pid is still its own.
             unsafe { libc::kill(r.child.id() as libc::pid_t, sig) };
         }
-        let _ = r.child.wait();
+        // Killed; one stuck in the kernel (a hung file system) is not waited for: stopping ends.
+        let until = Instant::now() + TERM_GRACE;
+        while Instant::now() < until && matches!(r.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }

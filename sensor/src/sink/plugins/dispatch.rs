@@ -117,6 +117,19 @@ struct Writer {
     restarts: u32,
 }
 
+/// Waits up to `limit` for `child` to be reaped: one the kernel holds after SIGKILL (a hung file
+/// system) is not waited for, so neither restarting nor stopping hangs on it.
+fn reap_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return Some(s),
+            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+            _ => return None,
+        }
+    }
+}
+
 fn spawn(conf: &PluginConf, path: &Path) -> io::Result<Running> {
     let (ours, theirs) = UnixStream::pair()?;
     let mut cmd = Command::new(path);
@@ -277,9 +290,9 @@ impl Writer {
         };
         drop(r.stdin);
         let _ = r.child.kill();
-        match r.child.wait() {
-            Ok(s) => s.to_string(),
-            Err(e) => e.to_string(),
+        match reap_within(&mut r.child, TERM_GRACE) {
+            Some(s) => s.to_string(),
+            None => "not reaped".into(),
         }
     }
 
@@ -315,10 +328,6 @@ impl Writer {
             // SAFETY: try_wait found it running, so it is not reaped and the pid is still its own.
             unsafe { libc::kill(r.child.id() as libc::pid_t, sig) };
         }
-        // Killed; one stuck in the kernel (a hung file system) is not waited for: stopping ends.
-        let until = Instant::now() + TERM_GRACE;
-        while Instant::now() < until && matches!(r.child.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        reap_within(&mut r.child, TERM_GRACE);
     }
 }

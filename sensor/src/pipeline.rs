@@ -308,6 +308,9 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     stages.sink.drain();
     // Execs still open at exit will never complete: they count as incomplete.
     let incomplete = stages.assembler.incomplete + stages.assembler.pending() as u64;
+    // The plugins get what is queued for them first, so the last loss record counts what they
+    // could not take.
+    stages.sink.stop_plugins();
     report_lost(&mut stages, incomplete);
     stages.sink.flush();
     stages.sink.drain();

@@ -91,12 +91,16 @@ fn without_types(buf: &mut Vec<u8>, hidden: &[u32]) {
 
 pub mod logfile;
 mod output;
+pub mod plugins;
 mod socket;
 use logfile::LogFile;
 use output::Output;
 
 pub struct Sink {
     outputs: Vec<Output>,
+    /// auditd's dispatcher plugins (`plugin_dir` of `--config`), fed the RAW text.
+    plugins: Option<plugins::Plugins>,
+    stopped_plugins_unwritten: u64,
     /// The log auditd.conf names (`--config`).
     log: Option<LogFile>,
     names: Option<LiveNames>,
@@ -121,14 +125,15 @@ impl Sink {
             })?),
             _ => None,
         };
-        let enriched_log = log
-            .as_ref()
-            .is_some_and(|l| l.format() == LogFormat::Enriched);
+        // The log, or the plugins, get enriched text.
+        let enriched_log = conf.is_some_and(|c| c.log_format == LogFormat::Enriched);
         let names = (enriched_log || specs.iter().any(|s| s.format == Format::Enriched))
             .then(LiveNames::load)
             .transpose()?;
         Ok(Sink {
             outputs,
+            plugins: conf.map(|c| plugins::Plugins::start(c.into())),
+            stopped_plugins_unwritten: 0,
             log,
             names,
             host: proto::HostInfo::current()?,
@@ -181,6 +186,36 @@ impl Sink {
             }
             log.push(&self.buf);
         }
+        if let Some(plugins) = self.plugins.as_mut().filter(|p| !p.is_empty()) {
+            self.buf.clear();
+            let names = self.names.as_ref().filter(|_| plugins.enriched());
+            audit::write_event(
+                &mut self.buf,
+                ev,
+                names.map(|n| n as &dyn audit::names::Names),
+            );
+            if !hidden.is_empty() {
+                without_types(&mut self.buf, hidden);
+            }
+            plugins.push(&self.buf);
+        }
+    }
+
+    /// Starts (or, when running, reloads as auditd does on SIGHUP) the plugins of
+    /// `settings.plugin_dir`.
+    pub fn plugins(&mut self, settings: plugins::Settings) {
+        match &mut self.plugins {
+            Some(p) => p.reload(settings),
+            None => self.plugins = Some(plugins::Plugins::start(settings)),
+        }
+    }
+
+    /// Stops the plugins once they took what is queued (for a few seconds at most); what they
+    /// could not take stays counted in [`Sink::unwritten`].
+    pub fn stop_plugins(&mut self) {
+        if let Some(p) = self.plugins.take() {
+            self.stopped_plugins_unwritten = p.stop();
+        }
     }
 
     /// Writes what every output has queued; an output that fails does not hold up the others.
@@ -229,17 +264,14 @@ impl Sink {
 
     /// SIGHUP: the configuration read again.
     pub fn reconfigure(&mut self, conf: &AuditdConf) -> io::Result<()> {
+        // The plugins as auditd's reconfigure treats them, whatever happens to the log.
+        self.plugins(conf.into());
         match (&mut self.log, conf.write_logs) {
             (Some(log), _) => log.reconfigure(conf.clone()),
             (None, true) => self.log = Some(LogFile::open(conf.clone())?),
             (None, false) => {}
         }
-        if self
-            .log
-            .as_ref()
-            .is_some_and(|l| l.format() == LogFormat::Enriched)
-            && self.names.is_none()
-        {
+        if conf.log_format == LogFormat::Enriched && self.names.is_none() {
             self.names = Some(LiveNames::load()?);
         }
         Ok(())
@@ -253,6 +285,8 @@ impl Sink {
     /// Events the outputs could not take, since start (summed over outputs).
     pub fn unwritten(&self) -> u64 {
         self.outputs.iter().map(Output::unwritten).sum::<u64>()
+            + self.stopped_plugins_unwritten
+            + self.plugins.as_ref().map_or(0, |p| p.unwritten())
             + self.log.as_ref().map_or(0, |l| l.unwritten)
     }
 

@@ -168,7 +168,9 @@ fn run_with(caps: &[String], st: &Stage) -> Outcome {
         };
     }
     let ran = |cmd: &mut Command| assert!(cmd.status().unwrap().success(), "{cmd:?}");
-    ran(Command::new("/bin/echo").arg("packaging-marker"));
+    ran(Command::new("/bin/echo")
+        .arg("packaging-marker")
+        .stdout(Stdio::null()));
     ran(Command::new(&st.watched).arg("0.01"));
     // Its own mount namespace too, as a container's task; it must live while the sensor reads
     // its /proc/PID/exe.

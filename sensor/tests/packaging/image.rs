@@ -88,7 +88,9 @@ fn translate(spec: &Value, logs: &Path) -> (Vec<String>, Vec<String>) {
                 flags.push("--security-opt=no-new-privileges".into())
             }
             ("readOnlyRootFilesystem", Value::Bool(true)) => flags.push("--read-only".into()),
-            ("runAsUser", v) => flags.push(format!("--user={v}")),
+            // podman would otherwise write its own /etc/passwd entry for a numeric user over
+            // the image's link to the host's (naming root "0"); Kubernetes' runtimes do not.
+            ("runAsUser", v) => flags.extend([format!("--user={v}"), "--passwd=false".into()]),
             ("capabilities", caps) => {
                 for cap in caps["drop"].as_array().into_iter().flatten() {
                     flags.push(format!("--cap-drop={}", cap.as_str().unwrap()));
@@ -154,6 +156,7 @@ pub fn run_and_check(repo: &Path) {
 
     let spec = pod_spec(&repo.join("packaging/kubernetes/daemonset.yaml"));
     let (flags, args) = translate(&spec, &logs);
+    eprintln!("podman flags: {flags:?} {args:?}");
     let t = Instant::now();
     run(podman()
         .args(["run", "--detach", "--name", &clean.container])
@@ -165,9 +168,24 @@ pub fn run_and_check(repo: &Path) {
         let out = podman().args(["logs", &clean.container]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
     };
+    let running = || {
+        let out = podman()
+            .args([
+                "inspect",
+                "--format",
+                "{{.State.Running}}",
+                &clean.container,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "true"
+    };
+    // A sensor that refused to start ends the wait at once.
+    wait_until(Duration::from_secs(60), || {
+        said().contains("probes attached") || !running()
+    });
     assert!(
-        wait_until(Duration::from_secs(60), || said()
-            .contains("probes attached")),
+        said().contains("probes attached"),
         "the sensor in the container did not attach: {}",
         said()
     );

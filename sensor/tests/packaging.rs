@@ -160,6 +160,8 @@ fn run_with(caps: &[String], st: &Stage) -> Outcome {
         }
     }
     if !attached {
+        // Exited (the usual refusal), or hung: either way no longer running.
+        let _ = sensor.child.kill();
         let _ = sensor.child.wait();
         return Outcome {
             attached,

@@ -21,6 +21,7 @@ mod bench_table;
 mod bench_throughput;
 mod build;
 mod elf;
+mod install;
 mod test;
 mod toolchain;
 mod vm;
@@ -62,6 +63,13 @@ enum Cmd {
     Run {
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// Build, then install the sensor, its systemd unit and the drop-in that makes it replace
+    /// auditd (see README, "As a service").
+    Install {
+        /// Install under this directory instead of `/` (the files name the paths seen from it).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
     },
     /// Build, then measure: `cargo xtask bench exec`, `bench syscalls`, `bench pam`.
     Bench {
@@ -133,6 +141,12 @@ fn main() -> ExitCode {
             // The sensor runs until interrupted; its exit status is ours.
             let status = Command::new(&bin).arg("run").args(&args).status()?;
             std::process::exit(status.code().unwrap_or(1));
+        }
+        Cmd::Install { root } => {
+            let bin = build::run(&mut ctx, &mut steps, false)?;
+            steps
+                .run("install", || install::install(&ctx.root, &bin, &root))
+                .map(|_| None)
         }
         Cmd::Bench {
             what:

@@ -36,7 +36,16 @@ impl SystemNames {
     }
 
     pub fn from_files(passwd: &Path, group: &Path) -> io::Result<Self> {
-        Ok(Self::parse(&std::fs::read(passwd)?, &std::fs::read(group)?))
+        // The error names the file: "Permission denied" alone does not say what to fix.
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("reading {} for ENRICHED names: {e}", p.display()),
+                )
+            })
+        };
+        Ok(Self::parse(&read(passwd)?, &read(group)?))
     }
 
     /// Parses the text of a passwd and a group file.

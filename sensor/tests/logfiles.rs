@@ -287,3 +287,53 @@ fn a_config_auditd_refuses_is_refused_and_sighup_reloads() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The log's directory removed under it: said once, what cannot be written counted, the other
+/// output goes on; the directory back, writing resumes by itself (disk_error_action SYSLOG).
+#[test]
+fn a_removed_log_directory_is_said_once_counted_and_recovered_from() {
+    let _g = exclusive();
+    let dir = scratch("logdirgone");
+    let logdir = dir.join("audit");
+    std::fs::create_dir_all(&logdir).unwrap();
+    let log = logdir.join("audit.log");
+    let good = dir.join("good.log");
+    let conf = config(&dir, &log, "disk_error_action = SYSLOG\n");
+    let sensor = Sensor::start(&[
+        "--config",
+        conf.to_str().unwrap(),
+        "--output",
+        &format!("audit:{}", good.display()),
+        "--lost-interval-ms",
+        "100",
+    ]);
+    let first = marker("dir-there");
+    assert!(wait_until(Duration::from_secs(3), || text(&log).contains(&first)));
+    std::fs::remove_dir_all(&logdir).unwrap();
+    let gone: Vec<String> = (0..3).map(|i| marker(&format!("dir-gone{i}"))).collect();
+    assert!(wait_until(Duration::from_secs(3), || {
+        let g = text(&good);
+        gone.iter().all(|m| g.contains(m)) && last_lost(&g, "unwritten").is_some_and(|n| n >= 3)
+    }));
+    std::fs::create_dir_all(&logdir).unwrap();
+    let back = marker("dir-back");
+    assert!(
+        wait_until(Duration::from_secs(3), || text(&log).contains(&back)),
+        "writing did not resume"
+    );
+    assert!(
+        gone.iter().all(|m| !text(&log).contains(m)),
+        "records of the gap are counted, not written late"
+    );
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    let said = stderr
+        .matches(&format!("cannot write {}", log.display()))
+        .count();
+    assert_eq!(said, 1, "said once: {stderr}");
+    assert!(
+        stderr.contains(&format!("writing {} again", log.display())),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -139,6 +139,9 @@ impl LogFile {
         if self.pending.is_empty() {
             return;
         }
+        // A log deleted or moved away (its directory removed, say) would take the batch into a
+        // file nobody reads: reopened at its path first (two stats per batch).
+        self.reopen_moved();
         let batch = std::mem::take(&mut self.pending);
         let ends = std::mem::take(&mut self.pending_ends);
         let (mut i, mut start, mut single) = (0, 0, false);

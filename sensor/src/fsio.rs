@@ -26,7 +26,7 @@ use std::{
 /// How long the pipeline waits for one lookup. Local file systems answer in microseconds.
 pub const DEADLINE: Duration = Duration::from_millis(50);
 /// Workers at most: threads stuck on a hung file system are not replaced past this.
-const MAX_WORKERS: usize = 4;
+const MAX_WORKERS: usize = 8;
 /// Lookups queued at most while every worker is busy.
 const MAX_QUEUED: usize = 16;
 

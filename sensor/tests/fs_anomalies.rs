@@ -185,19 +185,18 @@ fn protected_links_and_sticky_creates_agree_with_the_kernel() {
     for (name, rtype, op, pid) in &expected {
         let theirs = event_of(&events_with(&kernel_text, rtype), rtype, *pid)
             .unwrap_or_else(|| panic!("{name}: the kernel wrote no {rtype:?}"));
-        let ours = event_of(&events_with(&sensor_text, rtype), rtype, *pid)
-            .unwrap_or_else(|| {
-                let anomalies: Vec<String> = String::from_utf8_lossy(&sensor_text)
-                    .lines()
-                    .filter(|l| l.starts_with("type=ANOM_") || l.contains("op=sensor_lost"))
-                    .map(String::from)
-                    .collect();
-                panic!(
-                    "{name} (pid {pid}): the sensor wrote no {}; its anomaly and loss records:\n{}",
-                    String::from_utf8_lossy(rtype),
-                    anomalies.join("\n")
-                )
-            });
+        let ours = event_of(&events_with(&sensor_text, rtype), rtype, *pid).unwrap_or_else(|| {
+            let anomalies: Vec<String> = String::from_utf8_lossy(&sensor_text)
+                .lines()
+                .filter(|l| l.starts_with("type=ANOM_") || l.contains("op=sensor_lost"))
+                .map(String::from)
+                .collect();
+            panic!(
+                "{name} (pid {pid}): the sensor wrote no {}; its anomaly and loss records:\n{}",
+                String::from_utf8_lossy(rtype),
+                anomalies.join("\n")
+            )
+        });
         assert_eq!(
             record(&ours, rtype).unwrap().get(b"op"),
             Some(*op),

@@ -182,9 +182,11 @@ pub fn sticky_create_refused(
 
 /// Where a task's paths are looked up: its root as this process can reach it.
 pub struct TaskFs {
-    /// `/proc/<pid>/root` while the task lives, or `/` for a task of the sensor's own mount
-    /// namespace.
+    /// The task's root held open (`/proc/self/fd/N`, see [`task_root`]), or `/` for a task of
+    /// the sensor's own mount namespace that is gone.
     pub root: PathBuf,
+    /// The open root `root` names, kept for as long as the lookups run.
+    pub pin: Option<std::fs::File>,
     /// The directory relative names start from, as an absolute path under `root`.
     pub base: Vec<u8>,
 }
@@ -367,13 +369,23 @@ pub fn judge(
 
 /// The task's root as this process can reach it: through `/proc/<pid>/root` while the task
 /// lives, else `/` when the task shares the sensor's mount namespace.
-pub fn task_root(pid: u32, mnt_ns: u32) -> Option<PathBuf> {
-    let proc_root = PathBuf::from(format!("/proc/{pid}/root"));
-    if std::fs::metadata(&proc_root).is_ok() {
-        return Some(proc_root);
+/// The task's root directory, opened while the task lives and held (`O_PATH`): a task that
+/// exits while its names are looked up (a refused `cat` exits within a millisecond) leaves its
+/// root reachable through the descriptor, where `/proc/PID/root` would stop resolving half-way
+/// and the refusal go unjudged. A task already gone: `/` when it shared the sensor's mount
+/// namespace.
+pub fn task_root(pid: u32, mnt_ns: u32) -> Option<(PathBuf, Option<std::fs::File>)> {
+    use std::os::{fd::AsRawFd, unix::fs::OpenOptionsExt};
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(format!("/proc/{pid}/root"));
+    if let Ok(dir) = opened {
+        let path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        return Some((path, Some(dir)));
     }
     let own = std::fs::metadata("/proc/self/ns/mnt").ok()?.ino();
-    (own == mnt_ns as u64).then(|| Path::new("/").to_path_buf())
+    (own == mnt_ns as u64).then(|| (Path::new("/").to_path_buf(), None))
 }
 
 #[cfg(test)]

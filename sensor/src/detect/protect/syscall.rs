@@ -78,8 +78,10 @@ fn refused(x: &SyscallExit, paths: &TaskPaths) -> Option<Anomaly> {
     {
         return None;
     }
+    let (root, pin) = task_root(x.origin.pid, x.ns.mnt_ns)?;
     let fs = TaskFs {
-        root: task_root(x.origin.pid, x.ns.mnt_ns)?,
+        root,
+        pin,
         base: paths.cwd.as_ref()?.to_path(),
     };
     let who = Caller {

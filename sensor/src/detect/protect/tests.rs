@@ -157,6 +157,7 @@ fn resolve_follows_links_like_the_kernel_walk() {
     std::os::unix::fs::symlink(dir.join("a/b"), dir.join("abs")).unwrap();
     let fs = TaskFs {
         root: PathBuf::from("/"),
+        pin: None,
         base: dir.as_os_str().as_bytes().to_vec(),
     };
     let me = std::fs::metadata(&dir).unwrap().uid();
@@ -182,4 +183,25 @@ fn resolve_follows_links_like_the_kernel_walk() {
     );
     assert_eq!(fs.resolve(b"missing/x", true, &ON, me), Resolved::Unknown);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_tasks_root_stays_reachable_after_it_exits() {
+    let mut child = std::process::Command::new("/bin/sleep")
+        .arg("0.2")
+        .spawn()
+        .unwrap();
+    let ns = std::fs::metadata("/proc/self/ns/mnt").unwrap().ino() as u32;
+    let (root, pin) = task_root(child.id(), ns).unwrap();
+    assert!(pin.is_some(), "a live task's root is held open");
+    child.wait().unwrap();
+    // Gone and reaped: its /proc entry no longer resolves, the held root still does.
+    assert!(!std::path::Path::new(&format!("/proc/{}/root/etc", child.id())).exists());
+    assert!(root.join("etc/passwd").exists(), "{}", root.display());
+    // A task that is gone: `/` for the sensor's own mount namespace, nothing for another.
+    assert_eq!(
+        task_root(child.id(), ns).map(|r| r.0),
+        Some(PathBuf::from("/"))
+    );
+    assert!(task_root(child.id(), ns.wrapping_add(1)).is_none());
 }

@@ -5,41 +5,13 @@
 mod common;
 
 use std::{
-    path::Path,
     process::Command,
     time::{Duration, Instant},
 };
 
-use common::{exclusive, scratch, wait_until, Sensor};
-
-fn text(path: &Path) -> String {
-    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
-}
-
-fn marker(tag: &str) -> String {
-    let m = format!("sensorit-{tag}-{}", std::process::id());
-    Command::new("/bin/true").arg(&m).status().unwrap();
-    m
-}
-
-/// Every line is a whole record: `type=… msg=audit(…): … ` ending in a newline.
-fn whole_records(log: &str) -> bool {
-    log.is_empty()
-        || (log.ends_with('\n')
-            && log
-                .lines()
-                .all(|l| l.starts_with("type=") && l.contains(" msg=audit(")))
-}
-
-/// The last loss record's value of `field`.
-fn last_lost(log: &str, field: &str) -> Option<u64> {
-    let line = log.lines().rev().find(|l| l.contains("op=sensor_lost"))?;
-    line.split(' ')
-        .find_map(|kv| kv.strip_prefix(&format!("{field}=")))?
-        .trim_matches('"')
-        .parse()
-        .ok()
-}
+use common::{
+    exclusive, last_lost, marker, scratch, text, wait_until, whole_records, Sensor, Tmpfs,
+};
 
 #[test]
 fn a_full_device_fails_alone() {
@@ -73,70 +45,53 @@ fn a_full_device_fails_alone() {
 fn a_full_file_system_recovers_without_half_records() {
     let _g = exclusive();
     let dir = scratch("tmpfs");
-    let mnt = dir.join("mnt");
-    std::fs::create_dir_all(&mnt).unwrap();
-    let ok = Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            "size=64k",
-            "sensorit",
-            mnt.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let tmpfs = Tmpfs::mount(&dir.join("mnt"), "64k");
+    let mnt = tmpfs.0.clone();
     let small = mnt.join("sensor.log");
     let good = dir.join("good.log");
     let filler = mnt.join("filler");
-    let result = std::panic::catch_unwind(|| {
-        let sensor = Sensor::start(&[
-            "--output",
-            &format!("audit:{}", small.display()),
-            "--output",
-            &format!("audit:{}", good.display()),
-            "--lost-interval-ms",
-            "100",
-        ]);
-        // Fill it: execs with long arguments, until the file system is full.
-        let arg = "f".repeat(3000);
-        for _ in 0..60 {
-            Command::new("/bin/true").arg(&arg).status().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        // And whatever room is left, so that not even a short record fits.
-        let _ = std::fs::write(&filler, vec![0u8; 1 << 20]);
-        let full = marker("full");
-        assert!(wait_until(Duration::from_secs(3), || text(&good).contains(&full)));
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(
-            whole_records(&text(&small)),
-            "half a record in the full file"
-        );
-        // Room again: writing resumes by itself.
-        let _ = std::fs::remove_file(&filler);
-        let before = std::fs::metadata(&small).unwrap().len();
-        std::fs::write(&small, b"").unwrap();
-        let back = marker("back");
-        assert!(
-            wait_until(Duration::from_secs(3), || text(&small).contains(&back)),
-            "writing did not resume (the file had {before} bytes)"
-        );
-        assert!(whole_records(&text(&small)));
-        let (status, stderr) = sensor.stop();
-        assert!(status.success(), "{stderr}");
-        assert!(
-            stderr.contains(&format!("cannot write {}", small.display())),
-            "{stderr}"
-        );
-        assert!(stderr.contains("again"), "{stderr}");
-    });
-    let _ = Command::new("umount").arg(&mnt).status();
-    std::fs::remove_dir_all(&dir).unwrap();
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
+    let sensor = Sensor::start(&[
+        "--output",
+        &format!("audit:{}", small.display()),
+        "--output",
+        &format!("audit:{}", good.display()),
+        "--lost-interval-ms",
+        "100",
+    ]);
+    // Fill it: execs with long arguments, until the file system is full.
+    let arg = "f".repeat(3000);
+    for _ in 0..60 {
+        Command::new("/bin/true").arg(&arg).status().unwrap();
     }
+    std::thread::sleep(Duration::from_millis(300));
+    // And whatever room is left, so that not even a short record fits.
+    let _ = std::fs::write(&filler, vec![0u8; 1 << 20]);
+    let full = marker("full");
+    assert!(wait_until(Duration::from_secs(3), || text(&good).contains(&full)));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        whole_records(&text(&small)),
+        "half a record in the full file"
+    );
+    // Room again: writing resumes by itself.
+    let _ = std::fs::remove_file(&filler);
+    let before = std::fs::metadata(&small).unwrap().len();
+    std::fs::write(&small, b"").unwrap();
+    let back = marker("back");
+    assert!(
+        wait_until(Duration::from_secs(3), || text(&small).contains(&back)),
+        "writing did not resume (the file had {before} bytes)"
+    );
+    assert!(whole_records(&text(&small)));
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot write {}", small.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("again"), "{stderr}");
+    drop(tmpfs);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `mv` then SIGHUP, as logrotate does; and a log deleted outright is recreated.

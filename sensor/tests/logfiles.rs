@@ -13,17 +13,7 @@ use std::{
     time::Duration,
 };
 
-use common::{exclusive, scratch, sensor_bin, wait_until, Sensor};
-
-fn text(path: &Path) -> String {
-    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
-}
-
-fn marker(tag: &str) -> String {
-    let m = format!("sensorit-{tag}-{}", std::process::id());
-    Command::new("/bin/true").arg(&m).status().unwrap();
-    m
-}
+use common::{exclusive, last_lost, marker, scratch, sensor_bin, text, wait_until, Sensor, Tmpfs};
 
 /// An exec whose EXECVE record is about `kib` KiB.
 fn big_exec(tag: &str, kib: usize) {
@@ -51,16 +41,6 @@ fn config(dir: &Path, log: &Path, lines: &str) -> PathBuf {
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
     path
-}
-
-/// The last loss record's value of `field`.
-fn last_lost(log: &str, field: &str) -> Option<u64> {
-    let line = log.lines().rev().find(|l| l.contains("op=sensor_lost"))?;
-    line.split(' ')
-        .find_map(|kv| kv.strip_prefix(&format!("{field}=")))?
-        .trim_matches('"')
-        .parse()
-        .ok()
 }
 
 fn mode(p: &Path) -> u32 {
@@ -153,24 +133,11 @@ fn rotation_by_size_and_by_sigusr1_keeps_num_logs_that_ausearch_reads() {
 fn a_full_small_file_system_runs_auditds_actions_and_resumes_on_sigusr2() {
     let _g = exclusive();
     let dir = scratch("logfull");
-    let mnt = dir.join("mnt");
-    std::fs::create_dir_all(&mnt).unwrap();
-    let ok = Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            "size=3m",
-            "sensorit",
-            mnt.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let tmpfs = Tmpfs::mount(&dir.join("mnt"), "3m");
+    let mnt = tmpfs.0.clone();
     let log = mnt.join("audit.log");
     let good = dir.join("good.log");
-    let result = std::panic::catch_unwind(|| {
-        let conf = config(
+    let conf = config(
             &dir,
             &log,
             "space_left_action = SYSLOG\nadmin_space_left_action = SYSLOG\ndisk_full_action = SUSPEND\n",
@@ -178,48 +145,48 @@ fn a_full_small_file_system_runs_auditds_actions_and_resumes_on_sigusr2() {
         .to_str()
         .unwrap()
         .to_string();
-        std::fs::write(
-            &conf,
-            text(Path::new(&conf))
-                .replace("space_left = 75", "space_left = 2")
-                .replace("admin_space_left = 50", "admin_space_left = 1"),
-        )
-        .unwrap();
-        let sensor = Sensor::start(&[
-            "--config",
-            &conf,
-            "--output",
-            &format!("audit:{}", good.display()),
-            "--lost-interval-ms",
-            "100",
-        ]);
-        for i in 0..60 {
-            big_exec(&format!("sensorit-fill{i}"), 64);
-        }
-        let full = marker("when-full");
-        assert!(wait_until(Duration::from_secs(5), || text(&good).contains(&full)));
-        assert!(wait_until(Duration::from_secs(3), || {
-            last_lost(&text(&good), "unwritten").is_some_and(|n| n > 0)
-        }));
-        assert!(!text(&log).contains(&full), "suspended: not written");
-        let logged = text(&log);
-        assert!(logged.ends_with('\n') && logged.lines().all(|l| l.starts_with("type=")));
-        // Room again, but SUSPEND waits for SIGUSR2.
-        std::fs::remove_file(&log).unwrap();
-        let waiting = marker("room-again");
-        assert!(wait_until(Duration::from_secs(3), || text(&good).contains(&waiting)));
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(!text(&log).contains(&waiting));
-        sensor.signal(libc::SIGUSR2);
-        std::thread::sleep(Duration::from_millis(200));
-        let back = marker("resumed");
-        assert!(
-            wait_until(Duration::from_secs(3), || text(&log).contains(&back)),
-            "SIGUSR2 did not resume logging"
-        );
-        let (status, stderr) = sensor.stop();
-        assert!(status.success(), "{stderr}");
-        for said in [
+    std::fs::write(
+        &conf,
+        text(Path::new(&conf))
+            .replace("space_left = 75", "space_left = 2")
+            .replace("admin_space_left = 50", "admin_space_left = 1"),
+    )
+    .unwrap();
+    let sensor = Sensor::start(&[
+        "--config",
+        &conf,
+        "--output",
+        &format!("audit:{}", good.display()),
+        "--lost-interval-ms",
+        "100",
+    ]);
+    for i in 0..60 {
+        big_exec(&format!("sensorit-fill{i}"), 64);
+    }
+    let full = marker("when-full");
+    assert!(wait_until(Duration::from_secs(5), || text(&good).contains(&full)));
+    assert!(wait_until(Duration::from_secs(3), || {
+        last_lost(&text(&good), "unwritten").is_some_and(|n| n > 0)
+    }));
+    assert!(!text(&log).contains(&full), "suspended: not written");
+    let logged = text(&log);
+    assert!(logged.ends_with('\n') && logged.lines().all(|l| l.starts_with("type=")));
+    // Room again, but SUSPEND waits for SIGUSR2.
+    std::fs::remove_file(&log).unwrap();
+    let waiting = marker("room-again");
+    assert!(wait_until(Duration::from_secs(3), || text(&good).contains(&waiting)));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!text(&log).contains(&waiting));
+    sensor.signal(libc::SIGUSR2);
+    std::thread::sleep(Duration::from_millis(200));
+    let back = marker("resumed");
+    assert!(
+        wait_until(Duration::from_secs(3), || text(&log).contains(&back)),
+        "SIGUSR2 did not resume logging"
+    );
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    for said in [
             "Audit daemon is low on disk space for logging. If the admin space left threshold is reached, audit will syslog. If the disk becomes full, audit will suspend.",
             "Audit daemon is low on disk space for logging. If the disk becomes full, audit will suspend.",
             "Audit daemon has no space left on logging partition",
@@ -228,12 +195,8 @@ fn a_full_small_file_system_runs_auditds_actions_and_resumes_on_sigusr2() {
         ] {
             assert_eq!(stderr.matches(said).count(), 1, "{said}: {stderr}");
         }
-    });
-    let _ = Command::new("umount").arg(&mnt).status();
+    drop(tmpfs);
     std::fs::remove_dir_all(&dir).unwrap();
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
 }
 
 #[test]

@@ -233,3 +233,57 @@ pub fn assert_decodes_to(proto: &Path, audit: &Path) {
         "decode(proto) differs from the audit output"
     );
 }
+
+/// A file's text, empty when it cannot be read (yet).
+pub fn text(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+}
+
+/// Runs `/bin/true` with a marker argument unique to this test run; returns the marker.
+pub fn marker(tag: &str) -> String {
+    let m = format!("sensorit-{tag}-{}", std::process::id());
+    Command::new("/bin/true").arg(&m).status().unwrap();
+    m
+}
+
+/// Every line is a whole record: `type=… msg=audit(…): … ` ending in a newline.
+pub fn whole_records(log: &str) -> bool {
+    log.is_empty()
+        || (log.ends_with('\n')
+            && log
+                .lines()
+                .all(|l| l.starts_with("type=") && l.contains(" msg=audit(")))
+}
+
+/// The last loss record's value of `field`.
+pub fn last_lost(log: &str, field: &str) -> Option<u64> {
+    let line = log.lines().rev().find(|l| l.contains("op=sensor_lost"))?;
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix(&format!("{field}=")))?
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+/// A small tmpfs mounted for a test (a file system that fills up), unmounted on drop, also
+/// when the test fails.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    pub fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "sensorit"])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mounting a tmpfs at {}", at.display());
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}

@@ -46,7 +46,8 @@ const MODULES: &[&str] = &["kernel/drivers/net/veth.ko", "kernel/drivers/net/dum
 const INIT: &str = r#"#!/bin/sh
 export PATH=/usr/bin:/usr/sbin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp; mount -t tmpfs run /run
+# /tmp stays the initramfs' own (writable, in RAM): a checkout under /tmp holds the sensor.
+chmod 1777 /tmp; mount -t tmpfs run /run
 mkdir -p /sys/fs/cgroup /dev/pts /dev/shm /var/log/audit /run/netns
 mount -t cgroup2 cgroup2 /sys/fs/cgroup; mount -t devpts devpts /dev/pts; mount -t tmpfs shm /dev/shm
 mount -t securityfs securityfs /sys/kernel/security

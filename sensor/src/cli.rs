@@ -120,6 +120,11 @@ pub struct RunArgs {
     /// so a loss is in the stream within this; 10 to 60000). A check reads a few counters.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub lost_interval_ms: u64,
+    /// How long the pipeline waits for one lookup of a user's file (an exec's ELF interpreter, a
+    /// refused open's names; 1 to 10000 ms). A late one is counted (`lookups_late`) and the
+    /// record says what the kernel says of an unknown; a slow or emulated machine may need more.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub lookup_deadline_ms: u64,
     /// Leave out user-space audit messages the kernel would refuse (sender without
     /// CAP_AUDIT_WRITE, or outside the initial pid namespace). By default they are written,
     /// marked `sensor_untrusted=1`.

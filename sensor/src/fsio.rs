@@ -23,8 +23,21 @@ use std::{
     time::Duration,
 };
 
-/// How long the pipeline waits for one lookup. Local file systems answer in microseconds.
-pub const DEADLINE: Duration = Duration::from_millis(50);
+/// How long the pipeline waits for one lookup by default. Local file systems answer in
+/// microseconds.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(50);
+
+static DEADLINE_MS: AtomicU64 = AtomicU64::new(DEFAULT_DEADLINE.as_millis() as u64);
+
+/// How long the pipeline waits for one lookup (`--lookup-deadline-ms`).
+pub fn deadline() -> Duration {
+    Duration::from_millis(DEADLINE_MS.load(Ordering::Relaxed))
+}
+
+/// Sets [`deadline`], once at start.
+pub fn set_deadline(d: Duration) {
+    DEADLINE_MS.store(d.as_millis().max(1) as u64, Ordering::Relaxed);
+}
 /// Workers at most: threads stuck on a hung file system are not replaced past this.
 const MAX_WORKERS: usize = 8;
 /// Lookups queued at most while every worker is busy.

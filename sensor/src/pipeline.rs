@@ -200,6 +200,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         None => None,
         Some(path) => Some(load_rules(path)?),
     };
+    crate::fsio::set_deadline(Duration::from_millis(args.lookup_deadline_ms));
     let conf = args.config.as_deref().map(load_config).transpose()?;
     let outputs = if args.outputs.is_empty() && conf.is_none() {
         vec!["audit:-".parse().map_err(|e: String| anyhow::anyhow!(e))?]

@@ -269,7 +269,7 @@ fn look_up(path: &[u8], tree: bool, mounts: &[Vec<u8>], seen: &mut Seen, now: In
                 .collect()
         }
     };
-    let found = fsio::with_deadline(fsio::DEADLINE, move || {
+    let found = fsio::with_deadline(fsio::deadline(), move || {
         let p = Path::new(OsStr::from_bytes(&owned));
         let id = |m: std::fs::Metadata| WatchInode {
             ino: m.ino(),

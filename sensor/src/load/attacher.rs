@@ -155,7 +155,7 @@ fn serve(
                 let root = PathBuf::from(format!("/proc/{pid}/root"));
                 // A task already gone leaves its root to the next task that execs there.
                 let probe = root.clone();
-                let Some(Ok(id)) = fsio::with_deadline(fsio::DEADLINE, move || {
+                let Some(Ok(id)) = fsio::with_deadline(fsio::deadline(), move || {
                     std::fs::metadata(probe).map(|m| (m.dev(), m.ino()))
                 }) else {
                     continue;

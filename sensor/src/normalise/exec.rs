@@ -136,7 +136,7 @@ fn path_items(x: &ExecFacts, binary: &BinaryFacts) -> Vec<PathItem> {
         // directories on the way as they are found now.
         if x.ret == -(libc::EACCES as i64) && found.inode.is_some() {
             let caller = x.caller;
-            let walk_refused = crate::fsio::with_deadline(crate::fsio::DEADLINE, move || {
+            let walk_refused = crate::fsio::with_deadline(crate::fsio::deadline(), move || {
                 caller.refused_on_the_way(&by_name)
             })
             .unwrap_or(false);
@@ -191,7 +191,7 @@ fn looked_up_again(name: &[u8], cwd: Option<&[u8]>, first: &PathItem) -> PathIte
         };
     }
     let path = resolve(name, cwd);
-    match crate::fsio::with_deadline(crate::fsio::DEADLINE, move || {
+    match crate::fsio::with_deadline(crate::fsio::deadline(), move || {
         super::lookup::lstat_inode(&path)
     }) {
         Some(Some(inode)) if inode.mode & libc::S_IFMT == libc::S_IFLNK => PathItem {

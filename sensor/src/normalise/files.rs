@@ -38,7 +38,7 @@ pub struct FileCache {
 
 impl FileCache {
     /// Facts of the executable the kernel reported (`inode`) for process `pid`, whose path is
-    /// `exe` as walked in the kernel. Looked up within [`fsio::DEADLINE`]; a late answer (a hung
+    /// `exe` as walked in the kernel. Looked up within [`fsio::deadline`]; a late answer (a hung
     /// file system) reads as no capabilities and no interpreter, and is remembered like an
     /// answer, so that one hung binary costs one deadline per `FRESH`, not one per exec.
     pub fn binary(&mut self, inode: &Inode, pid: u32, exe: Option<&[u8]>) -> BinaryFacts {
@@ -50,7 +50,7 @@ impl FileCache {
             }
         }
         let (ino, exe) = (inode.ino, exe.map(<[u8]>::to_vec));
-        let facts = match fsio::with_deadline(fsio::DEADLINE, move || {
+        let facts = match fsio::with_deadline(fsio::deadline(), move || {
             binary_facts(ino, pid, exe.as_deref())
         }) {
             Some((facts, true)) => facts,

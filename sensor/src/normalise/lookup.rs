@@ -55,10 +55,10 @@ fn inode_of(m: std::fs::Metadata) -> Option<Inode> {
     })
 }
 
-/// The inode and file capabilities of a name, within [`fsio::DEADLINE`]: `None` when the lookup
+/// The inode and file capabilities of a name, within [`fsio::deadline`]: `None` when the lookup
 /// was late (and counted), `(None, no caps)` when the name does not resolve.
 pub fn named_facts(path: PathBuf) -> Option<(Option<Inode>, FileCaps)> {
-    fsio::with_deadline(fsio::DEADLINE, move || inode_and_caps(&path))
+    fsio::with_deadline(fsio::deadline(), move || inode_and_caps(&path))
 }
 
 /// The inode of `path` and, when it resolves, its file capabilities (blocking: call it on the

@@ -67,9 +67,16 @@ impl Drop for Sensor {
 impl Sensor {
     /// Starts `sensor run ARGS` and waits until it says its probes are attached.
     pub fn start(args: &[&str]) -> Sensor {
+        // A slower machine (the 6.1 tier's emulated guest) sets a longer lookup deadline.
+        let deadline = std::env::var("SENSOR_IT_LOOKUP_DEADLINE_MS").ok();
         let mut child = Command::new(sensor_bin())
             .arg("run")
             .args(args)
+            .args(
+                deadline
+                    .iter()
+                    .flat_map(|ms| ["--lookup-deadline-ms", ms.as_str()]),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -17,12 +17,12 @@ const AT_SYMLINK_FOLLOW: u64 = 0x400;
 /// judged: a name relative to a directory fd, a task whose root is gone).
 ///
 /// The replay walks the task's names under its root, which it may control (a FIFO, a hung FUSE
-/// mount): it runs within [`fsio::DEADLINE`], and a late one is not judged (and is counted).
+/// mount): it runs within [`fsio::deadline`], and a late one is not judged (and is counted).
 pub fn path_denied(a: &AssembledAnomaly) -> Option<Anomaly> {
     match (&a.exit, a.promisc.is_empty()) {
         (Some(x), true) => {
             let (x, paths) = (x.clone(), a.paths.clone());
-            fsio::with_deadline(fsio::DEADLINE, move || refused(&x, &paths)).flatten()
+            fsio::with_deadline(fsio::deadline(), move || refused(&x, &paths)).flatten()
         }
         _ => None,
     }

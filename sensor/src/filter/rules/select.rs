@@ -84,7 +84,7 @@ impl Watched {
             // The last component is not followed: a watch on a symlink is on the symlink. The
             // path may lead through a file system a user serves (FUSE): within the deadline.
             let owned = path.to_vec();
-            let found = crate::fsio::with_deadline(crate::fsio::DEADLINE, move || {
+            let found = crate::fsio::with_deadline(crate::fsio::deadline(), move || {
                 std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&owned)))
                     .ok()
                     .map(|m| (m.dev(), m.ino()))
@@ -314,7 +314,7 @@ fn holds(c: &Cond, ev: &Call, watched: &mut Watched) -> bool {
                 .filter(|p| p.inode.is_some())
                 .map(|p| absolute(&p.name, ev.cwd))
                 .collect();
-            let under = crate::fsio::with_deadline(crate::fsio::DEADLINE, move || {
+            let under = crate::fsio::with_deadline(crate::fsio::deadline(), move || {
                 let dir = tree_root(&dir)?;
                 Some(names.iter().any(|n| {
                     std::fs::canonicalize(Path::new(OsStr::from_bytes(n)))

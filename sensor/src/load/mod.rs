@@ -70,8 +70,14 @@ fn ensure_tracefs() -> Result<()> {
     if Path::new(TRACEFS).join("events").exists() {
         return Ok(());
     }
-    let target = CString::new(TRACEFS)?;
-    let fstype = CString::new("tracefs")?;
+    if let Err(err) = mount_pseudo(c"tracefs", &CString::new(TRACEFS)?) {
+        bail!("tracefs is not mounted at {TRACEFS} and mounting it failed ({err}); mount it with `mount -t tracefs nodev {TRACEFS}`");
+    }
+    Ok(())
+}
+
+/// Mounts a kernel pseudo file system (tracefs, securityfs) of type `fstype` at `target`.
+fn mount_pseudo(fstype: &std::ffi::CStr, target: &std::ffi::CStr) -> std::io::Result<()> {
     // SAFETY: valid NUL-terminated strings; no data argument.
     let rc = unsafe {
         libc::mount(
@@ -82,11 +88,10 @@ fn ensure_tracefs() -> Result<()> {
             std::ptr::null(),
         )
     };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        bail!("tracefs is not mounted at {TRACEFS} and mounting it failed ({err}); mount it with `mount -t tracefs nodev {TRACEFS}`");
+    match rc {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
     }
-    Ok(())
 }
 
 const SECURITYFS: &str = "/sys/kernel/security";
@@ -97,17 +102,8 @@ const SECURITYFS: &str = "/sys/kernel/security";
 pub fn active_lsms() -> Vec<String> {
     let list = Path::new(SECURITYFS).join("lsm");
     if !list.exists() {
-        let (target, fstype) = (c"/sys/kernel/security", c"securityfs");
-        // SAFETY: valid NUL-terminated strings; no data argument.
-        unsafe {
-            libc::mount(
-                fstype.as_ptr(),
-                target.as_ptr(),
-                fstype.as_ptr(),
-                0,
-                std::ptr::null(),
-            )
-        };
+        // A failure shows as the unreadable list below.
+        let _ = mount_pseudo(c"securityfs", c"/sys/kernel/security");
     }
     match std::fs::read_to_string(&list) {
         Ok(text) => text.trim().split(',').map(str::to_string).collect(),

@@ -237,13 +237,11 @@ impl Sink {
 
     /// Reopens the file outputs whose file was moved or deleted.
     pub fn reopen_moved(&mut self) {
+        // The configured log checks this itself before each batch (`LogFile::flush`).
         for out in &mut self.outputs {
             if out.needs_reopen() {
                 out.reopen();
             }
-        }
-        if let Some(log) = &mut self.log {
-            log.reopen_moved();
         }
     }
 

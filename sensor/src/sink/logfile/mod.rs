@@ -383,7 +383,7 @@ impl LogFile {
     }
 
     /// Whether the log's path no longer leads to the open file (moved or deleted by hand).
-    pub fn moved(&self) -> bool {
+    fn moved(&self) -> bool {
         let Some(f) = &self.file else {
             return false;
         };
@@ -394,7 +394,7 @@ impl LogFile {
     }
 
     /// Reopens a log moved away (the next batch goes to a new file at the path).
-    pub fn reopen_moved(&mut self) {
+    fn reopen_moved(&mut self) {
         if !self.suspended && self.moved() {
             self.file = None;
         }

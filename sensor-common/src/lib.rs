@@ -263,8 +263,16 @@ pub struct SyscallExit {
     pub ns: TaskNs,
     pub read_errors: u32,
     pub proctitle_len: u32,
+    /// The kernel's own refusal, seen in `audit_log_path_denied()` (trampolines): its record type
+    /// (ANOM_LINK 1702, ANOM_CREAT 1703) and `op=`, NUL-padded; 0 when the agent judges.
+    pub denial_type: u32,
+    pub _pad: u32,
+    pub denial_op: [u8; DENIAL_OP_MAX],
     pub proctitle: [u8; PROCTITLE_MAX],
 }
+
+/// Bytes of a refusal's `op=` kept (the longest, `sticky_create_regular`, has 21).
+pub const DENIAL_OP_MAX: usize = 32;
 
 /// Bytes of a loginuid write kept: the kernel parses at most 23 (`kstrtou32_from_user()`).
 pub const LOGIN_VALUE_MAX: usize = 24;

@@ -22,6 +22,29 @@ pub enum Attach {
     /// A uretprobe on the `PAM_SM_FUNCTIONS` of each of the `PAM_MODULES` found in the PAM
     /// module directory; the cookie is `module << 8 | function`.
     PamModules,
+    /// An fentry program (a BPF trampoline at the kernel function's start; typed arguments).
+    FEntry { function: &'static str },
+    /// An fexit program (at the function's return: its arguments, then its return value).
+    FExit { function: &'static str },
+}
+
+/// Which probes serve the needs that have two ways to be met: the kernel's own functions
+/// through BPF trampolines (fentry/fexit: exact) and a tracepoint per promiscuity syscall, with
+/// no program on every syscall, where the kernel lets trampolines attach; else tracepoints only,
+/// with one program at every syscall's exit, which every supported kernel has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeSet {
+    Trampolines,
+    Tracepoints,
+}
+
+impl ProbeSet {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeSet::Trampolines => "fentry/fexit",
+            ProbeSet::Tracepoints => "tracepoints",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +52,15 @@ pub struct Probe {
     pub program: &'static str,
     pub attach: Attach,
     pub area: &'static str,
+    /// The one set this probe belongs to, or `None` for a probe of both.
+    pub only: Option<ProbeSet>,
+}
+
+impl Probe {
+    /// Attached when `set` is the chosen one.
+    pub fn in_set(&self, set: ProbeSet) -> bool {
+        self.only.is_none_or(|only| only == set)
+    }
 }
 
 /// A tracepoint whose program has the tracepoint's name.
@@ -37,7 +69,30 @@ const fn tp(area: &'static str, category: &'static str, name: &'static str) -> P
         program: name,
         attach: Attach::TracePoint { category, name },
         area,
+        only: None,
     }
+}
+
+/// A trampoline of [`ProbeSet::Trampolines`].
+const fn tramp(area: &'static str, program: &'static str, attach: Attach) -> Probe {
+    Probe {
+        program,
+        attach,
+        area,
+        only: Some(ProbeSet::Trampolines),
+    }
+}
+
+/// A `syscalls:sys_exit_NAME` tracepoint of [`ProbeSet::Trampolines`].
+const fn sys_exit_of(area: &'static str, program: &'static str, name: &'static str) -> Probe {
+    tramp(
+        area,
+        program,
+        Attach::TracePoint {
+            category: "syscalls",
+            name,
+        },
+    )
 }
 
 pub const PROBES: &[Probe] = &[
@@ -49,17 +104,42 @@ pub const PROBES: &[Probe] = &[
             name: "sched_process_exec",
         },
         area: "exec",
+        only: None,
     },
     tp("exec", "syscalls", "sys_exit_execve"),
     tp("exec", "syscalls", "sys_exit_execveat"),
     tp("signal", "signal", "signal_deliver"),
-    // ANOM_LINK / ANOM_CREAT: open and link syscalls refused with EACCES/EPERM; and the SYSCALL
-    // part of ANOM_PROMISCUOUS. One typed raw tracepoint for every syscall's exit.
+    // Tracepoints: ANOM_LINK / ANOM_CREAT (open and link syscalls refused with EACCES/EPERM,
+    // judged by the agent), LOGIN (writes to a loginuid file) and the SYSCALL part of
+    // ANOM_PROMISCUOUS. One typed raw tracepoint for every syscall's exit.
     Probe {
         program: "sys_exit",
         attach: Attach::BtfTracePoint { name: "sys_exit" },
         area: "fs",
+        only: Some(ProbeSet::Tracepoints),
     },
+    // Trampolines, the same three: the kernel's own decision for every syscall it refuses
+    // (`audit_log_path_denied()` is called whatever the audit state), the loginuid write itself,
+    // and the exits of the syscalls that change promiscuity (tracepoints: see `net.rs`).
+    tramp(
+        "fs",
+        "path_denied",
+        Attach::FEntry {
+            function: "audit_log_path_denied",
+        },
+    ),
+    tramp(
+        "login",
+        "loginuid_written",
+        Attach::FExit {
+            function: "proc_loginuid_write",
+        },
+    ),
+    sys_exit_of("net", "promisc_exit_ioctl", "sys_exit_ioctl"),
+    sys_exit_of("net", "promisc_exit_sendto", "sys_exit_sendto"),
+    sys_exit_of("net", "promisc_exit_sendmsg", "sys_exit_sendmsg"),
+    sys_exit_of("net", "promisc_exit_setsockopt", "sys_exit_setsockopt"),
+    sys_exit_of("net", "promisc_exit_close", "sys_exit_close"),
     // ANOM_PROMISCUOUS: the kernel logs every promiscuity change where it audits it.
     tp("net", "printk", "console"),
     // Every user-space audit message (libpam's USER_*, sudo's USER_CMD, shadow's ADD_USER…).
@@ -70,6 +150,7 @@ pub const PROBES: &[Probe] = &[
             symbols: &["__audit_send"],
         },
         area: "libaudit",
+        only: None,
     },
     // The `sendto()` that hands a message caught above to the kernel: whether it got there.
     tp("libaudit", "syscalls", "sys_exit_sendto"),
@@ -81,6 +162,7 @@ pub const PROBES: &[Probe] = &[
             symbols: &crate::PAM_FUNCTIONS,
         },
         area: "pam",
+        only: None,
     },
     Probe {
         program: "pam_api_exit",
@@ -89,10 +171,12 @@ pub const PROBES: &[Probe] = &[
             symbols: &crate::PAM_FUNCTIONS,
         },
         area: "pam",
+        only: None,
     },
     Probe {
         program: "pam_sm_exit",
         attach: Attach::PamModules,
         area: "pam",
+        only: None,
     },
 ];

@@ -1,20 +1,25 @@
-//! ANOM_LINK and ANOM_CREAT candidates: open and link syscalls that returned EACCES or EPERM
-//! (seen by `syscall::sys_exit`, which calls [`denied`]).
+//! ANOM_LINK and ANOM_CREAT.
 //!
-//! The kernel decides in `may_linkat()`, `may_follow_link()` and `may_create_in_sticky()`, which
-//! no tracepoint reaches. At the syscall's exit the sensor sends the path arguments, the cwd and
-//! the task; the agent then decides from the fs.protected_* sysctls and the ownership and mode of
-//! the objects whether a protection refused it, or something else did.
+//! The kernel decides in `may_linkat()`, `may_follow_link()` and `may_create_in_sticky()`, and
+//! each refusal calls `audit_log_path_denied()`, whatever the audit state.
+//!
+//! - With trampolines, [`path_denied`] is at that call: the kernel's decision, for every syscall.
+//! - With tracepoints, nothing reaches them: at the exit of an open or link syscall that returned
+//!   EACCES or EPERM (seen by `syscall::sys_exit`, which calls [`denied`]) the sensor sends the
+//!   path arguments, the cwd and the task; the agent then decides from the fs.protected_* sysctls
+//!   and the ownership and mode of the objects whether a protection refused it.
 
 use sensor_common::{
     syscalls::x86_64::{CREAT, LINK, LINKAT, OPEN, OPENAT, OPENAT2},
     KIND_SYSCALL_EXIT, PATH_ARG_NAME, PATH_ARG_NEWNAME,
 };
 
+use aya_ebpf::{macros::fentry, programs::FEntryContext};
+
 use crate::{
-    kernel::{header, read_user, syscall_args},
+    kernel::{header, off, read, read_user, syscall_args, user_regs},
     path::send_user_string,
-    syscall_exit::Exit,
+    syscall_exit::{send_syscall_exit, Exit},
 };
 
 /// O_WRONLY | O_CREAT | O_TRUNC: what creat(2) means.
@@ -53,5 +58,47 @@ pub fn denied(nr: u64, regs: u64) -> Option<Exit> {
         args: a,
         flags,
         cwd: true,
+        denial: (0, 0),
     })
+}
+
+/// ANOM_LINK, the type `may_linkat()` and `may_follow_link()` log.
+const ANOM_LINK: u32 = 1702;
+
+/// `audit_log_path_denied(int type, const char *operation)`: a protection refused the current
+/// syscall. Its names are sent for the open and link syscalls, as [`denied`] would; the exit is
+/// the one each check returns (`may_linkat()` -EPERM, the others -EACCES), which the syscall
+/// returns.
+#[fentry(function = "audit_log_path_denied")]
+pub fn path_denied(ctx: FEntryContext) -> i32 {
+    let record_type: u32 = ctx.arg(0);
+    let op: u64 = ctx.arg(1);
+    let regs = user_regs();
+    if regs == 0 {
+        return 0;
+    }
+    let nr: u64 = read(regs, off!(regs_orig_ax));
+    let mut exit = match denied(nr, regs) {
+        Some(x) => x,
+        None => Exit {
+            hdr: header(KIND_SYSCALL_EXIT),
+            nr: nr as u32,
+            args: syscall_args(regs),
+            flags: 0,
+            cwd: false,
+            denial: (0, 0),
+        },
+    };
+    // The judging needs the cwd; the kernel's decision does not.
+    exit.cwd = false;
+    exit.denial = (record_type, op);
+    // "linkat" is the only op starting with 'l'.
+    let first: u8 = read(op, 0);
+    let ret = if record_type == ANOM_LINK && first == b'l' {
+        -1
+    } else {
+        -13
+    };
+    send_syscall_exit(exit, ret);
+    0
 }

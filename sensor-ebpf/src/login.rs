@@ -2,23 +2,28 @@
 //! or anyone with CAP_AUDIT_CONTROL). The kernel writes LOGIN from `audit_log_set_loginuid()`
 //! in the write, then the write's SYSCALL and PROCTITLE at its exit, whatever the rules.
 //!
-//! No tracepoint is inside `proc_loginuid_write()`, so `syscall::sys_exit` hands over every
-//! syscall that wrote something or returned EPERM; for the write family (write, pwrite64,
-//! writev, pwritev, pwritev2) this module looks at the file written. The old login uid and session are gone by the write's exit: they are kept at the
+//! With trampolines, [`loginuid_written`] is at `proc_loginuid_write()`'s return. No tracepoint
+//! is inside it, so with tracepoints `syscall::sys_exit` hands over every syscall that wrote
+//! something or returned EPERM; for the write family (write, pwrite64, writev, pwritev, pwritev2)
+//! this module looks at the file written. The old login uid and session are gone by the write's exit: they are kept at the
 //! entry of each libpam call ([`remember`]), where pam_loginuid writes, and after each write
 //! that set them; a thread that never wrote before, outside PAM, gets its parent's, which it
 //! inherited unless one of them changed since the fork.
 
-use aya_ebpf::{macros::map, maps::LruHashMap};
+use aya_ebpf::{
+    macros::{fexit, map},
+    maps::LruHashMap,
+    programs::FExitContext,
+};
 use sensor_common::{
     syscalls::x86_64::{PWRITE64, PWRITEV, PWRITEV2, WRITE, WRITEV},
     LoginUid, CTR_RINGBUF_FULL, KIND_LOGIN_UID, LOGIN_VALUE_MAX,
 };
 
 use crate::{
-    kernel::{current_task, fd_file, header, off, read, syscall_args},
+    kernel::{current_task, fd_file, header, off, read, syscall_args, user_regs},
     maps::{count, EVENTS},
-    syscall_exit::Exit,
+    syscall_exit::{send_syscall_exit, Exit},
 };
 
 /// procfs's `s_magic`.
@@ -65,6 +70,40 @@ pub fn write_exit(nr: u64, ret: i64, regs: u64) -> Option<Exit> {
         return None;
     }
     let args = syscall_args(regs);
+    written(task, file, nr, ret, args, args[1], args[2])
+}
+
+/// `proc_loginuid_write(struct file *, const char __user *buf, size_t count, loff_t *)`
+/// returned: the write itself, whichever syscall made it (trampolines).
+#[fexit(function = "proc_loginuid_write")]
+pub fn loginuid_written(ctx: FExitContext) -> i32 {
+    let file: u64 = ctx.arg(0);
+    let (buf, len): (u64, u64) = (ctx.arg(1), ctx.arg(2));
+    let ret: i64 = ctx.arg(4);
+    let regs = user_regs();
+    if regs == 0 {
+        return 0;
+    }
+    let nr: u64 = read(regs, off!(regs_orig_ax));
+    let args = syscall_args(regs);
+    if let Some(exit) = written(current_task(), file, nr, ret, args, buf, len) {
+        send_syscall_exit(exit, ret);
+    }
+    0
+}
+
+/// A write of `len` bytes at `buf` to the loginuid `file` returned `ret`: sends the LOGIN facts
+/// and says what SyscallExit to send after them.
+#[inline(always)]
+fn written(
+    task: u64,
+    file: u64,
+    nr: u64,
+    ret: i64,
+    args: [u64; 6],
+    buf: u64,
+    len: u64,
+) -> Option<Exit> {
     // EPERM also comes from writing another task's file, which the kernel does not audit.
     if ret < 0 && !own_file(task, file) {
         return None;
@@ -92,17 +131,17 @@ pub fn write_exit(nr: u64, ret: i64, regs: u64) -> Option<Exit> {
             l.old_exact = 0;
         }
     }
-    let n = if args[2] > LOGIN_VALUE_MAX as u64 {
+    let n = if len > LOGIN_VALUE_MAX as u64 {
         LOGIN_VALUE_MAX as u32
     } else {
-        args[2] as u32
+        len as u32
     };
     l.value = [0; LOGIN_VALUE_MAX];
     let got = unsafe {
         aya_ebpf::helpers::generated::bpf_probe_read_user(
             l.value.as_mut_ptr() as *mut _,
             n,
-            args[1] as *const _,
+            buf as *const _,
         )
     };
     l.value_len = if got == 0 { n } else { 0 };
@@ -126,6 +165,7 @@ pub fn write_exit(nr: u64, ret: i64, regs: u64) -> Option<Exit> {
         args,
         flags: 0,
         cwd: false,
+        denial: (0, 0),
     })
 }
 

@@ -4,8 +4,12 @@
 //! right there, in the context of the task that caused it. `printk:console` sees that message; no
 //! other tracepoint sees the flag change (`dev_set_promiscuity()` sends no netlink notification).
 //!
-//! The record's SYSCALL part comes at the exit of the syscall the task was in (seen by
-//! `syscall::sys_exit`), for the syscalls in `PROMISC_SYSCALLS`.
+//! The record's SYSCALL part comes at the exit of the syscall the task was in, for the syscalls
+//! in `PROMISC_SYSCALLS`: seen by `syscall::sys_exit` (tracepoints) or by a
+//! `syscalls:sys_exit_NAME` tracepoint on each of them (with trampolines, which leave out the
+//! every-syscall program: an fexit on these hot syscall entry points would be cheaper per call,
+//! but patching a function other CPUs are running hung Debian's 6.1 under QEMU in attach and
+//! detach, in the smoke suite).
 
 use aya_ebpf::{
     helpers::generated::{bpf_get_stack, bpf_jiffies64, bpf_probe_read_kernel_str},
@@ -22,7 +26,7 @@ use crate::{
     kernel::{audit_ids, current_task, header, off, read, syscall_args, task_ns, user_regs},
     maps::{count, EVENTS},
     path::send_task_paths,
-    syscall_exit::Exit,
+    syscall_exit::{send_syscall_exit, Exit},
 };
 
 /// Threads in a syscall that changed promiscuity, until its exit.
@@ -50,7 +54,7 @@ static STACK: PerCpuArray<[u64; STACK_FRAMES]> = PerCpuArray::with_max_entries(1
 const SUFFIX: &[u8; 16] = b"promiscuous mode";
 /// write(2)/writev(2): how /dev/kmsg is written. A console line arriving through them is a
 /// process's text, not the kernel's report, and is ignored.
-use sensor_common::syscalls::x86_64::{WRITE, WRITEV};
+use sensor_common::syscalls::x86_64::{CLOSE, IOCTL, SENDMSG, SENDTO, SETSOCKOPT, WRITE, WRITEV};
 
 #[tracepoint]
 pub fn console(ctx: TracePointContext) -> u32 {
@@ -173,7 +177,50 @@ pub fn promisc_exit(nr: u64, regs: u64) -> Option<Exit> {
         args: syscall_args(regs),
         flags: 0,
         cwd: false,
+        denial: (0, 0),
     })
+}
+
+/// The exit of syscall `nr` (with trampolines: a `syscalls:sys_exit_NAME` tracepoint each).
+#[inline(always)]
+fn promisc_syscall_exit(ctx: &TracePointContext, nr: u32) -> u32 {
+    if !recent() {
+        return 0;
+    }
+    let regs = user_regs();
+    // Record: common fields, `int __syscall_nr`, then `long ret` at 16.
+    let ret: i64 = unsafe { ctx.read_at(16) }.unwrap_or(-1);
+    if regs != 0 {
+        if let Some(exit) = promisc_exit(nr as u64, regs) {
+            send_syscall_exit(exit, ret);
+        }
+    }
+    0
+}
+
+#[tracepoint]
+pub fn promisc_exit_ioctl(ctx: TracePointContext) -> u32 {
+    promisc_syscall_exit(&ctx, IOCTL)
+}
+
+#[tracepoint]
+pub fn promisc_exit_sendto(ctx: TracePointContext) -> u32 {
+    promisc_syscall_exit(&ctx, SENDTO)
+}
+
+#[tracepoint]
+pub fn promisc_exit_sendmsg(ctx: TracePointContext) -> u32 {
+    promisc_syscall_exit(&ctx, SENDMSG)
+}
+
+#[tracepoint]
+pub fn promisc_exit_setsockopt(ctx: TracePointContext) -> u32 {
+    promisc_syscall_exit(&ctx, SETSOCKOPT)
+}
+
+#[tracepoint]
+pub fn promisc_exit_close(ctx: TracePointContext) -> u32 {
+    promisc_syscall_exit(&ctx, CLOSE)
 }
 
 /// 1 to 10 seconds, whatever CONFIG_HZ (100 to 1000) is.

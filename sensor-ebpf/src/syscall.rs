@@ -36,7 +36,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
         exit = crate::login::write_exit(nr(), ret, regs);
     }
     if let Some(e) = exit {
-        send_syscall_exit(e.hdr, e.nr, ret, Some(e.args), e.flags, e.cwd);
+        send_syscall_exit(e, ret);
     }
     0
 }

@@ -152,6 +152,29 @@ pub struct RunArgs {
     /// them (Linux >= 6.6), `single` one perf event per function, as on older kernels.
     #[arg(long, value_enum, default_value_t = UprobeLinks::Auto)]
     pub uprobe_links: UprobeLinks,
+    /// Which kernel probes meet the needs that have two ways: `auto` takes the trampolines
+    /// (fentry/fexit at the kernel's own functions, no program on every syscall) where the
+    /// kernel lets them attach and says why not otherwise; `tracepoints` or `trampolines` insist.
+    #[arg(long, value_enum, default_value_t = ProbeSetArg::Auto)]
+    pub probe_set: ProbeSetArg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeSetArg {
+    Auto,
+    Tracepoints,
+    Trampolines,
+}
+
+impl ProbeSetArg {
+    pub fn wanted(self) -> Option<sensor_common::probes::ProbeSet> {
+        use sensor_common::probes::ProbeSet;
+        match self {
+            ProbeSetArg::Auto => None,
+            ProbeSetArg::Tracepoints => Some(ProbeSet::Tracepoints),
+            ProbeSetArg::Trampolines => Some(ProbeSet::Trampolines),
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -193,6 +193,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         ring_buffer_bytes: mib << 20,
         ebpf_log: args.ebpf_log,
         uprobe_multi: args.uprobe_links == UprobeLinks::Auto,
+        probe_set: args.probe_set.wanted(),
         rules: args.rules.is_some(),
         timer_drain: args.coalesce_ms > 0,
     };
@@ -234,6 +235,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     let coalesce = Duration::from_millis(args.coalesce_ms);
     let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx, coalesce));
     let counters = loaded.counters;
+    let chosen = loaded.chosen;
     let mut filter = Filter::new(
         args.drop_untrusted,
         rules.map(|(list, locked)| Rules::new(list, locked)),
@@ -251,10 +253,8 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         kernel_filter,
     };
     // Scripts wait for this line before starting what they want to observe.
-    eprintln!(
-        "sensor: {} probes attached",
-        sensor_common::probes::PROBES.len()
-    );
+    eprintln!("{}", chosen.line);
+    eprintln!("sensor: {} probes attached", chosen.probes);
 
     let mut tick = tokio::time::interval(Duration::from_millis(args.lost_interval_ms));
     let mut lost = LostTracker::default();

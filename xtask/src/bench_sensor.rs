@@ -18,6 +18,16 @@ pub(crate) fn start_sensor(
     rules: Option<&Path>,
     args: &[&str],
 ) -> Result<Child> {
+    start_sensor_saying(bin, dir, rules, args).map(|(child, _)| child)
+}
+
+/// As [`start_sensor`], with what the sensor said up to its ready line (its probe set).
+pub(crate) fn start_sensor_saying(
+    bin: &Path,
+    dir: &Path,
+    rules: Option<&Path>,
+    args: &[&str],
+) -> Result<(Child, String)> {
     let mut cmd = Command::new(bin);
     cmd.arg("run")
         .arg("--output")
@@ -40,7 +50,7 @@ pub(crate) fn start_sensor(
     }
     // Keep draining stderr so the sensor never blocks on it.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    Ok(child)
+    Ok((child, String::from_utf8_lossy(&seen).into_owned()))
 }
 
 /// For the syscalls and PAM benches: protobuf to DIR/sensor.pb beside the audit text.

@@ -1,8 +1,10 @@
-//! `cargo xtask bench syscalls`: what the sensor's per-syscall probes cost the host. The anomaly
-//! probes run at the exit of every open, openat, close, ioctl, sendto, sendmsg and setsockopt;
-//! this times a loop of open("/dev/null") + close in this process with no observer, with the
-//! sensor, and with kernel audit enabled without rules (the state in which the kernel itself
-//! writes the anomaly records), in alternating rounds.
+//! `cargo xtask bench syscalls`: what the sensor's per-syscall probes cost the host. With the
+//! tracepoint probe set a program runs at every syscall's exit; with trampolines, at the exits of
+//! ioctl, sendto, sendmsg, setsockopt and close (one of the two calls here). This times a loop of
+//! open("/dev/null") + close in this process with no observer, with the sensor (and, where its
+//! default is the trampolines, with `--probe-set tracepoints`), and with kernel audit enabled
+//! without rules (the state in which the kernel itself writes the anomaly records), in
+//! alternating rounds. `--kernel debian-6.1` runs it inside the kernel tier's guest.
 
 use std::{ffi::CString, path::Path, time::Instant};
 
@@ -11,7 +13,7 @@ use anyhow::{ensure, Result};
 use crate::{
     bench::{host_cpu_seconds, median},
     bench_audit::Audit,
-    bench_sensor::{proto_output, start_sensor, stop_sensor},
+    bench_sensor::{proto_output, start_sensor, start_sensor_saying, stop_sensor},
 };
 
 fn open_close_loop(calls: usize) -> Result<()> {
@@ -25,7 +27,31 @@ fn open_close_loop(calls: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn syscalls(bin: &Path, calls: usize, rounds: usize) -> Result<()> {
+/// An observer of the loop.
+#[derive(Clone, Copy, PartialEq)]
+enum Observer {
+    None,
+    /// The sensor with its defaults (the best probe set the kernel allows).
+    Sensor,
+    /// The sensor with `--probe-set tracepoints`, where its default is the trampolines.
+    SensorTracepoints,
+    KernelAudit,
+}
+
+impl Observer {
+    fn name(self) -> &'static str {
+        match self {
+            Observer::None => "none",
+            Observer::Sensor => "sensor",
+            Observer::SensorTracepoints => "sensor (tracepoints)",
+            Observer::KernelAudit => "kernel audit (no rules)",
+        }
+    }
+}
+
+/// `bin`: the sensor. Inside the kernel tier's guest (`--kernel`) no machine lock is taken: the
+/// guest is the bench's alone.
+pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     ensure!(
         unsafe { libc::geteuid() } == 0,
@@ -33,25 +59,40 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize) -> Result<()> {
     );
     let dir = std::env::temp_dir().join(format!("sensor-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let _lock = crate::test::machine_lock()?;
+    let _lock = match in_guest {
+        true => None,
+        false => Some(crate::test::machine_lock()?),
+    };
     let audit = Audit::prepare()?;
-    let names = ["none", "sensor", "kernel audit (no rules)"];
-    let mut ns_per_pair: [Vec<f64>; 3] = Default::default();
-    let mut cpu: [Vec<f64>; 3] = Default::default();
+    let proto = proto_output(&dir);
+    // Which set the sensor takes by default: with trampolines, the tracepoints are a row too.
+    let (probe, said) = start_sensor_saying(bin, &dir, None, &["--output", &proto])?;
+    stop_sensor(probe)?;
+    let set_line = said
+        .lines()
+        .find(|l| l.starts_with("sensor: probe set "))
+        .unwrap_or("sensor: probe set unknown")
+        .to_string();
+    let mut observers = vec![Observer::None, Observer::Sensor];
+    if set_line.starts_with("sensor: probe set fentry/fexit") {
+        observers.push(Observer::SensorTracepoints);
+    }
+    observers.push(Observer::KernelAudit);
+    let mut ns_per_pair: Vec<Vec<f64>> = vec![Vec::new(); observers.len()];
     open_close_loop(calls / 10)?;
     for r in 0..rounds {
-        for (i, name) in names.iter().enumerate() {
-            let sensor = if i == 1 {
-                Some(start_sensor(
+        for (i, &observer) in observers.iter().enumerate() {
+            let sensor = match observer {
+                Observer::Sensor => Some(start_sensor(bin, &dir, None, &["--output", &proto])?),
+                Observer::SensorTracepoints => Some(start_sensor(
                     bin,
                     &dir,
                     None,
-                    &["--output", &proto_output(&dir)],
-                )?)
-            } else {
-                None
+                    &["--output", &proto, "--probe-set", "tracepoints"],
+                )?),
+                _ => None,
             };
-            if i == 2 {
+            if observer == Observer::KernelAudit {
                 audit.enable(true)?;
             }
             let c0 = host_cpu_seconds()?;
@@ -62,22 +103,24 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize) -> Result<()> {
             if let Some(s) = sensor {
                 stop_sensor(s)?;
             }
-            if i == 2 {
+            if observer == Observer::KernelAudit {
                 audit.enable(false)?;
             }
             let per = wall * 1e9 / calls as f64;
+            let name = observer.name();
             eprintln!("round {r} {name:<24} {per:>7.0} ns per open+close  host cpu {c:>6.2}s");
             ns_per_pair[i].push(per);
-            cpu[i].push(c);
         }
     }
     drop(audit);
     let _ = std::fs::remove_dir_all(&dir);
     println!("open+close of /dev/null: {calls} per round, {rounds} rounds, medians");
+    println!("{set_line}");
     println!("{:<24} {:>12} {:>9}", "observer", "ns per pair", "+%");
     let base = median(ns_per_pair[0].clone());
-    for (i, name) in names.iter().enumerate() {
+    for (i, observer) in observers.iter().enumerate() {
         let m = median(ns_per_pair[i].clone());
+        let name = observer.name();
         println!("{name:<24} {m:>12.0} {:>8.1}%", (m / base - 1.0) * 100.0);
     }
     Ok(())

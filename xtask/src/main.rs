@@ -124,11 +124,37 @@ enum BenchCmd {
         calls: usize,
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// Inside a kernel tier's guest under QEMU (`debian-6.1`) instead of on this host; under
+        /// emulation compare the ratios, not the times.
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Inside the guest: the sensor already built, benched without building anything.
+        #[arg(long, hide = true)]
+        guest_sensor: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Inside the kernel tier's guest there is no checkout and no toolchain: the bench alone.
+    if let Cmd::Bench {
+        what:
+            BenchCmd::Syscalls {
+                calls,
+                rounds,
+                guest_sensor: Some(bin),
+                ..
+            },
+    } = &cli.command
+    {
+        return match bench_syscalls::syscalls(bin, *calls, *rounds, true) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut steps = Steps::default();
     let result = Ctx::new().and_then(|mut ctx| match cli.command {
         Cmd::Build => build::run(&mut ctx, &mut steps, false).map(Some),
@@ -179,14 +205,27 @@ fn main() -> ExitCode {
                 .map(|()| None)
         }
         Cmd::Bench {
-            what: BenchCmd::Syscalls { calls, rounds },
+            what:
+                BenchCmd::Syscalls {
+                    calls,
+                    rounds,
+                    kernel,
+                    ..
+                },
         } => {
             let bin = build::run(&mut ctx, &mut steps, false)?;
-            steps
-                .run("bench syscalls", || {
-                    bench_syscalls::syscalls(&bin, calls, rounds)
-                })
-                .map(|()| None)
+            match kernel {
+                Some(kernel) => steps
+                    .run(&format!("bench syscalls on {kernel} (QEMU)"), || {
+                        vm::bench_syscalls(&ctx, &kernel, calls, rounds)
+                    })
+                    .map(|()| None),
+                None => steps
+                    .run("bench syscalls", || {
+                        bench_syscalls::syscalls(&bin, calls, rounds, false)
+                    })
+                    .map(|()| None),
+            }
         }
     });
     steps.summary();

@@ -99,7 +99,7 @@ pub fn run(
 fn second_kernel(ctx: &Ctx, steps: &mut Steps, kernel: &str) -> Result<()> {
     // No machine lock: the guest's kernel audit and probes are its own.
     steps.run(&format!("smoke suite on {kernel} (QEMU)"), || {
-        let Some(report) = crate::vm::run(ctx, kernel)? else {
+        let Some(report) = crate::vm::run(ctx, kernel, &crate::vm::Guest::Smoke)? else {
             return Ok(());
         };
         eprintln!(

@@ -12,13 +12,22 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use crate::{output, vm_root, Ctx};
 
 /// The integration tests that make the smoke suite: the exec corpus against auditd in the
 /// guest, the exec checks, ANOM_ABEND, ANOM_LINK/ANOM_CREAT and ANOM_PROMISCUOUS.
-pub const SMOKE: [&str; 5] = ["versus_auditd", "exec", "abend", "fs_anomalies", "promisc"];
+pub const SMOKE: [&str; 8] = [
+    "versus_auditd",
+    "exec",
+    "abend",
+    "fs_anomalies",
+    "promisc",
+    "login_uid",
+    "probe_set",
+    "pam",
+];
 
 /// Debian packages the tier needs on the host.
 const PACKAGES: [&str; 3] = ["qemu-system-x86", "busybox-static", "cpio"];
@@ -28,12 +37,23 @@ pub struct Report {
     pub kernel: String,
     pub accel: &'static str,
     pub results: Vec<(String, String, bool)>,
+    /// What the bench printed (without the kernel's console messages), when it ran.
+    pub bench: Option<String>,
     pub took: Duration,
+}
+
+/// What the guest runs.
+pub enum Guest {
+    /// The test binaries of [`SMOKE`].
+    Smoke,
+    /// `xtask bench syscalls` with this many calls and rounds: its output is the report's
+    /// `bench` text.
+    BenchSyscalls { calls: usize, rounds: usize },
 }
 
 /// Builds the guest, boots it and reports. Ok(None) when QEMU cannot be installed: the tier is
 /// skipped with one line saying why.
-pub fn run(ctx: &Ctx, kernel: &str) -> Result<Option<Report>> {
+pub fn run(ctx: &Ctx, kernel: &str, guest: &Guest) -> Result<Option<Report>> {
     if kernel != "debian-6.1" {
         bail!("unknown kernel {kernel:?}: the tier knows debian-6.1");
     }
@@ -44,21 +64,32 @@ pub fn run(ctx: &Ctx, kernel: &str) -> Result<Option<Report>> {
     let dir = ctx.root.join("target/vm");
     fs::create_dir_all(&dir)?;
     let (vmlinuz, modules, version) = fetch_kernel(&dir)?;
-    let tests = test_binaries(ctx)?;
-    let initrd = vm_root::build(
-        &dir,
-        &ctx.root.join("target/release/sensor"),
-        &tests,
-        &modules,
-    )?;
+    let sensor = ctx.root.join("target/release/sensor");
+    let (tests, bench) = match guest {
+        Guest::Smoke => (test_binaries(ctx)?, None),
+        Guest::BenchSyscalls { calls, rounds } => {
+            // This very xtask, at its host path, with the sensor already built: no toolchains.
+            let xtask = std::env::current_exe()?;
+            let line = format!(
+                "{} bench syscalls --guest-sensor {} --calls {calls} --rounds {rounds}",
+                xtask.display(),
+                sensor.display()
+            );
+            (Vec::new(), Some((xtask, line)))
+        }
+    };
+    let initrd = vm_root::build(&dir, &sensor, &tests, bench.as_ref(), &modules)?;
     let accel = if kvm_boots(&vmlinuz, &dir)? {
         "kvm"
     } else {
         "tcg"
     };
     eprintln!(
-        "booting {version} under QEMU ({accel}) with {} test binaries",
-        tests.len()
+        "booting {version} under QEMU ({accel}) with {}",
+        match bench {
+            Some(_) => "the syscalls bench".to_string(),
+            None => format!("{} test binaries", tests.len()),
+        }
     );
     let start = Instant::now();
     let console = dir.join("console.log");
@@ -81,8 +112,31 @@ pub fn run(ctx: &Ctx, kernel: &str) -> Result<Option<Report>> {
         kernel: guest_kernel,
         accel,
         results,
+        bench: between(&text, "VMBENCH-BEGIN", "VMBENCH-END"),
         took: start.elapsed(),
     }))
+}
+
+/// `bench syscalls` inside the guest, its table printed here.
+pub fn bench_syscalls(ctx: &Ctx, kernel: &str, calls: usize, rounds: usize) -> Result<()> {
+    let Some(report) = run(ctx, kernel, &Guest::BenchSyscalls { calls, rounds })? else {
+        return Ok(());
+    };
+    let text = report
+        .bench
+        .context("the guest never started the bench (console: target/vm/console.log)")?;
+    eprintln!(
+        "guest kernel {} ({}), {:.0} s:",
+        report.kernel,
+        report.accel,
+        report.took.as_secs_f64()
+    );
+    print!("{text}");
+    ensure!(
+        !text.contains("xtask: error") && !text.contains("(no end"),
+        "the bench failed in the guest"
+    );
+    Ok(())
 }
 
 fn install(packages: &[&str]) -> Result<()> {
@@ -267,6 +321,23 @@ fn kvm_boots(vmlinuz: &Path, dir: &Path) -> Result<bool> {
     Ok(fs::read_to_string(&console)
         .unwrap_or_default()
         .contains("VM-UP"))
+}
+
+/// The lines between a `begin` line and an `end` line, without the kernel's own (`[  1.23]`).
+fn between(console: &str, begin: &str, end: &str) -> Option<String> {
+    let mut lines = console.lines().map(|l| l.trim_end_matches('\r'));
+    lines.find(|l| *l == begin)?;
+    let mut out = String::new();
+    for line in lines {
+        if line == end {
+            return Some(out);
+        }
+        if !line.starts_with('[') {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Some(out + "(no end: the guest stopped)\n")
 }
 
 /// `test NAME ... ok|FAILED|ignored` lines, per VMTEST block (binary name without its hash);

@@ -1,8 +1,9 @@
 //! The guest's root file system, an initramfs: busybox for the shell and its tools, the host's
 //! own programs the tests run (at the same paths, with the shared libraries `ldd` names, so an
 //! exec's `exe=` is the same path in both worlds), the host's auditd with its configuration,
-//! the sensor at its build path, the test binaries, and the network modules the promiscuity test
-//! needs (veth, dummy: modules in the Debian kernel). `/init` mounts what a system has, runs
+//! the sensor at its build path, the test binaries, the network modules the promiscuity test
+//! needs (veth, dummy: modules in the Debian kernel), and libpam's modules and configuration for
+//! the PAM test. `/init` mounts what a system has, runs
 //! each test binary with its tests one at a time, and powers off.
 
 use std::{
@@ -31,6 +32,9 @@ const PROGRAMS: &[&str] = &[
     "/usr/sbin/ausearch",
     "/usr/sbin/setcap",
     "/usr/sbin/sysctl",
+    // The PAM test: pamtester, and the helper pam_unix runs to check a password.
+    "/usr/bin/pamtester",
+    "/usr/sbin/unix_chkpwd",
 ];
 
 /// Host files the guest needs as they are.
@@ -39,6 +43,17 @@ const FILES: &[&str] = &[
     "/etc/group",
     "/etc/nsswitch.conf",
     "/etc/audit/auditd.conf",
+    "/etc/shadow",
+    "/etc/login.defs",
+    "/etc/ld.so.cache",
+];
+
+/// Host directories copied whole: the PAM modules (with the libraries each links) and the PAM
+/// configuration the tests' stacks include.
+const DIRS: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu/security",
+    "/etc/pam.d",
+    "/etc/security",
 ];
 
 const MODULES: &[&str] = &["kernel/drivers/net/veth.ko", "kernel/drivers/net/dummy.ko"];
@@ -53,23 +68,41 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup; mount -t devpts devpts /dev/pts; mount 
 mount -t securityfs securityfs /sys/kernel/security
 hostname guest; ip link set lo up
 for m in /modules/*.ko; do insmod "$m"; done
+# An address besides loopback: getaddrinfo(AI_ADDRCONFIG), which pam_access matches origins
+# with, returns no IPv4 address on a host that has only loopback.
+ip link add guest0 type dummy; ip addr add 192.0.2.1/24 dev guest0; ip link set guest0 up
 echo "VM: kernel $(uname -r)"
 echo "VM: lsm $(cat /sys/kernel/security/lsm)"
 cd /root
 # Emulated (TCG), the guest runs some 20 times slower than the host: the sensor's 50 ms for a
 # lookup of a user's file becomes 1 s here, or an exec's ELF interpreter is counted late.
 export SENSOR_IT_LOOKUP_DEADLINE_MS=1000
+# Debian's 6.1 lets fentry/fexit attach: the sensor must choose them (probe_set.rs).
+export SENSOR_IT_EXPECT_PROBE_SET=fentry/fexit
 for t in /tests/*; do
+    [ -x "$t" ] || continue
     n=$(basename "$t")
     echo "VMTEST-BEGIN $n"
     "$t" --test-threads=1 2>&1
     echo "VMTEST-END $n rc=$?"
 done
+if [ -x /bench.sh ]; then
+    echo "VMBENCH-BEGIN"
+    /bench.sh 2>&1
+    echo "VMBENCH-END"
+fi
 poweroff -f
 "#;
 
-/// Builds `dir/root` and packs it into `dir/initrd.cpio.gz`.
-pub fn build(dir: &Path, sensor: &Path, tests: &[PathBuf], modules: &Path) -> Result<PathBuf> {
+/// Builds `dir/root` and packs it into `dir/initrd.cpio.gz`. `bench`: a program to copy in and
+/// the command line `/bench.sh` runs after the tests.
+pub fn build(
+    dir: &Path,
+    sensor: &Path,
+    tests: &[PathBuf],
+    bench: Option<&(PathBuf, String)>,
+    modules: &Path,
+) -> Result<PathBuf> {
     let root = dir.join("root");
     skeleton(&root)?;
     for p in PROGRAMS {
@@ -80,6 +113,17 @@ pub fn build(dir: &Path, sensor: &Path, tests: &[PathBuf], modules: &Path) -> Re
     symlink("dash", root.join("usr/bin/sh"))?;
     for f in FILES {
         copy(&root, Path::new(f))?;
+    }
+    for d in DIRS {
+        for entry in fs::read_dir(d).with_context(|| format!("reading {d}"))? {
+            let path = entry?.path();
+            if path.is_file() {
+                copy(&root, &path)?;
+                if path.extension().is_some_and(|e| e == "so") {
+                    copy_libraries(&root, &path)?;
+                }
+            }
+        }
     }
     fs::write(root.join("etc/audit/audit.rules"), "")?;
     // The tests run the sensor from where cargo built it.
@@ -97,6 +141,10 @@ pub fn build(dir: &Path, sensor: &Path, tests: &[PathBuf], modules: &Path) -> Re
         let name = from.file_name().context("a module without a name")?;
         fs::copy(&from, root.join("modules").join(name))
             .with_context(|| format!("copying {}", from.display()))?;
+    }
+    if let Some((program, line)) = bench {
+        copy_with_libraries(&root, program)?;
+        write_script(&root.join("bench.sh"), &format!("#!/bin/sh\n{line}\n"))?;
     }
     write_init(&root, INIT)?;
     pack(&root, &dir.join("initrd.cpio.gz"))
@@ -150,9 +198,12 @@ fn skeleton(root: &Path) -> Result<()> {
 }
 
 fn write_init(root: &Path, text: &str) -> Result<()> {
-    let init = root.join("init");
-    fs::write(&init, text)?;
-    fs::set_permissions(&init, fs::Permissions::from_mode(0o755))?;
+    write_script(&root.join("init"), text)
+}
+
+fn write_script(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
     Ok(())
 }
 

@@ -276,6 +276,22 @@ impl PathDenial {
             PathDenial::StickyCreateRegular => "sticky_create_regular",
         }
     }
+    /// The refusal the kernel names `op` in a record of type `record_type` (1702, 1703).
+    pub fn from_kernel(record_type: u32, op: &[u8]) -> Option<PathDenial> {
+        [
+            PathDenial::Linkat,
+            PathDenial::FollowLink,
+            PathDenial::StickyCreate,
+            PathDenial::StickyCreateFifo,
+            PathDenial::StickyCreateRegular,
+        ]
+        .into_iter()
+        .find(|d| d.op().as_bytes() == op)
+        .filter(|d| match d.record_type() {
+            "ANOM_LINK" => record_type == 1702,
+            _ => record_type == 1703,
+        })
+    }
 }
 
 /// One IFF_PROMISC change, as `__dev_set_promiscuity()` reports it.
@@ -299,7 +315,8 @@ pub enum Anomaly {
         /// The path arguments as passed (linkat: old and new name).
         names: Vec<Vec<u8>>,
         /// The object the protection applied to, as the sensor resolved it: the hard link's
-        /// source, the refused symlink, the existing file.
+        /// source, the refused symlink, the existing file. Empty when the kernel's own refusal
+        /// was seen (fentry), which does not name it.
         object: Vec<u8>,
     },
     /// ANOM_PROMISCUOUS, one record per change made during the syscall.

@@ -15,11 +15,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::{
-    programs::{BtfTracePoint, RawTracePoint, TracePoint, UProbe},
-    Ebpf,
-};
-use sensor_common::probes::{Attach, PROBES};
+use aya::{programs::UProbe, Ebpf};
+use sensor_common::probes::PROBES;
 
 use super::libraries::Libraries;
 use crate::fsio;
@@ -191,35 +188,19 @@ fn serve(
     }
 }
 
-/// Unloads every tracepoint program, all at once: each detach waits for the kernel (an RCU grace
-/// period), and waits made together overlap.
+/// Unloads every kernel probe's program (tracepoints, trampolines), all at once: each detach
+/// waits for the kernel (an RCU grace period), and waits made together overlap.
 fn detach_tracepoints(ebpf: &mut Ebpf) {
-    let tracepoints: HashSet<&str> = PROBES
+    let kernel: HashSet<&str> = PROBES
         .iter()
-        .filter(|p| {
-            matches!(
-                p.attach,
-                Attach::TracePoint { .. }
-                    | Attach::RawTracePoint { .. }
-                    | Attach::BtfTracePoint { .. }
-            )
-        })
+        .filter(|p| super::kernel_probes::is_kernel(p))
         .map(|p| p.program)
         .collect();
     std::thread::scope(|scope| {
         for (name, prog) in ebpf.programs_mut() {
-            if !tracepoints.contains(name) {
-                continue;
+            if kernel.contains(name) {
+                scope.spawn(move || super::kernel_probes::unload(prog));
             }
-            scope.spawn(move || {
-                if let Ok(tp) = <&mut TracePoint>::try_from(&mut *prog) {
-                    let _ = tp.unload();
-                } else if let Ok(tp) = <&mut RawTracePoint>::try_from(&mut *prog) {
-                    let _ = tp.unload();
-                } else if let Ok(tp) = <&mut BtfTracePoint>::try_from(prog) {
-                    let _ = tp.unload();
-                }
-            });
         }
     });
 }

@@ -1,16 +1,17 @@
 //! Stage 1: check privileges, mount tracefs if needed, resolve kernel offsets, load the eBPF
-//! object and attach every probe of `sensor_common::probes::PROBES`.
+//! object and attach the probes of `sensor_common::probes::PROBES` in the set the kernel allows
+//! ([`kernel_probes`]).
 
 use std::{ffi::CString, path::Path};
 
 use anyhow::{bail, Context, Result};
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, RawTracePoint, TracePoint, UProbe},
+    programs::UProbe,
     Ebpf, EbpfLoader,
 };
 use sensor_common::{
-    probes::{Attach, PROBES},
+    probes::{Attach, ProbeSet, PROBES},
     PamLayout,
 };
 
@@ -20,6 +21,7 @@ pub mod attacher;
 pub mod ebpf_log;
 mod elf_symbols;
 mod kallsyms;
+pub mod kernel_probes;
 pub mod libraries;
 pub mod offsets;
 pub use libraries::find_library;
@@ -33,6 +35,8 @@ pub struct Loaded {
     pub libraries: libraries::Libraries,
     pub ring: RingBuf<MapData>,
     pub counters: PerCpuArray<MapData, u64>,
+    /// The probe set attached.
+    pub chosen: kernel_probes::Chosen,
 }
 
 pub struct Options {
@@ -45,6 +49,8 @@ pub struct Options {
     pub rules: bool,
     /// The reader drains the ring buffer on a timer: records need not wake it.
     pub timer_drain: bool,
+    /// `--probe-set`: `None` for the best the kernel allows.
+    pub probe_set: Option<ProbeSet>,
 }
 
 /// `BPF_RB_NO_WAKEUP`.
@@ -164,38 +170,7 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
     ebpf_log::configure(&mut loader, opts.ebpf_log);
     let mut ebpf = loader.load(object).context("loading the eBPF object")?;
     let btf = aya::Btf::from_sys_fs().context("reading the kernel's BTF")?;
-    for probe in PROBES {
-        let prog = ebpf
-            .program_mut(probe.program)
-            .with_context(|| format!("the eBPF object has no program {}", probe.program))?;
-        match probe.attach {
-            Attach::TracePoint { category, name } => {
-                let tp: &mut TracePoint = prog.try_into()?;
-                tp.load()
-                    .with_context(|| format!("verifier refused {}", probe.program))?;
-                tp.attach(category, name)
-                    .with_context(|| format!("attaching {} to {category}:{name}", probe.program))?;
-            }
-            Attach::RawTracePoint { name } => {
-                let tp: &mut RawTracePoint = prog.try_into()?;
-                tp.load()
-                    .with_context(|| format!("verifier refused {}", probe.program))?;
-                tp.attach(name).with_context(|| {
-                    format!("attaching {} to raw tracepoint {name}", probe.program)
-                })?;
-            }
-            Attach::BtfTracePoint { name } => {
-                let tp: &mut BtfTracePoint = prog.try_into()?;
-                tp.load(name, &btf)
-                    .with_context(|| format!("verifier refused {}", probe.program))?;
-                tp.attach().with_context(|| {
-                    format!("attaching {} to BTF tracepoint {name}", probe.program)
-                })?;
-            }
-            // Loaded below, once the kind of link is chosen.
-            Attach::UProbe { .. } | Attach::PamModules => {}
-        }
-    }
+    let chosen = kernel_probes::attach(&mut ebpf, &btf, opts.probe_set)?;
     let multi = load_uprobes(&mut ebpf, opts.uprobe_multi)?;
     eprintln!(
         "sensor: uprobes attach as {}",
@@ -218,6 +193,7 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
         libraries,
         ring,
         counters,
+        chosen,
     })
 }
 

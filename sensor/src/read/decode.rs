@@ -337,6 +337,10 @@ impl TryFrom<&[u8]> for Record {
                     task: task_info(&origin, &x.task),
                     ns: x.ns,
                     proctitle: upto(&x.proctitle, x.proctitle_len),
+                    kernel_denial: (x.denial_type != 0).then(|| KernelDenial {
+                        record_type: x.denial_type,
+                        op: wire::cstr(&x.denial_op).to_vec(),
+                    }),
                 })))
             }
             other => Err(DecodeError::UnknownKind(other)),

@@ -154,6 +154,16 @@ pub struct SyscallExit {
     pub task: TaskInfo,
     pub ns: TaskNs,
     pub proctitle: Vec<u8>,
+    /// The kernel's own refusal, when a trampoline saw it: no judging needed.
+    pub kernel_denial: Option<KernelDenial>,
+}
+
+/// What `audit_log_path_denied()` was called with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelDenial {
+    /// ANOM_LINK (1702) or ANOM_CREAT (1703).
+    pub record_type: u32,
+    pub op: Vec<u8>,
 }
 
 /// A user-space audit message as kernel audit received it from libaudit.

@@ -23,6 +23,7 @@ fn syscall_exit(tid: u32, syscall: u32, ret: i64) -> Record {
         task: TaskInfo::default(),
         ns: TaskNs::default(),
         proctitle: Vec::new(),
+        kernel_denial: None,
     }))
 }
 

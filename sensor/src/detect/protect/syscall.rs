@@ -4,7 +4,7 @@
 use super::{judge, task_root, Caller, Request, Sysctls, TaskFs};
 use crate::{
     assemble::{AssembledAnomaly, TaskPaths},
-    event::{Anomaly, Syscall},
+    event::{Anomaly, PathDenial, Syscall},
     fsio,
     read::record::SyscallExit,
 };
@@ -20,12 +20,30 @@ const AT_SYMLINK_FOLLOW: u64 = 0x400;
 /// mount): it runs within [`fsio::deadline`], and a late one is not judged (and is counted).
 pub fn path_denied(a: &AssembledAnomaly) -> Option<Anomaly> {
     match (&a.exit, a.promisc.is_empty()) {
+        (Some(x), true) if x.kernel_denial.is_some() => decided(x, &a.paths),
         (Some(x), true) => {
             let (x, paths) = (x.clone(), a.paths.clone());
             fsio::with_deadline(fsio::deadline(), move || refused(&x, &paths)).flatten()
         }
         _ => None,
     }
+}
+
+/// The kernel's own refusal (seen by a trampoline): only its names are added, when the syscall
+/// is an open or link one (another syscall's names were not read). An `op` this sensor does not
+/// know (a newer kernel's wording) is not reported rather than reported under another name.
+fn decided(x: &SyscallExit, paths: &TaskPaths) -> Option<Anomaly> {
+    let k = x.kernel_denial.as_ref()?;
+    let denial = PathDenial::from_kernel(k.record_type, &k.op)?;
+    Some(Anomaly::PathDenied {
+        denial,
+        names: [&paths.name, &paths.newname]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+        object: Vec::new(),
+    })
 }
 
 fn refused(x: &SyscallExit, paths: &TaskPaths) -> Option<Anomaly> {

@@ -205,3 +205,61 @@ fn a_tasks_root_stays_reachable_after_it_exits() {
     );
     assert!(task_root(child.id(), ns.wrapping_add(1)).is_none());
 }
+
+/// Seen at `audit_log_path_denied()` (fentry): the kernel's decision is taken as it is, with the
+/// names the syscall passed and no object; an op this sensor does not know, or one under the other
+/// record type, is not reported.
+#[test]
+fn the_kernels_own_refusal_is_taken_as_it_is() {
+    use crate::{
+        assemble::{AssembledAnomaly, TaskPaths},
+        event::{Anomaly, PathDenial},
+        read::record::{KernelDenial, Origin, SyscallExit, TaskInfo, TaskNs},
+    };
+    let of = |record_type: u32, op: &[u8]| AssembledAnomaly {
+        exit: Some(Box::new(SyscallExit {
+            origin: Origin {
+                tid: 1,
+                pid: 1,
+                mono_ns: 0,
+            },
+            // stat(2): judged by no replay, decided by the kernel.
+            syscall: 4,
+            ret: -13,
+            args: [0; 6],
+            flags: 0,
+            cap_effective: 0,
+            task: TaskInfo::default(),
+            ns: TaskNs::default(),
+            proctitle: Vec::new(),
+            kernel_denial: Some(KernelDenial {
+                record_type,
+                op: op.to_vec(),
+            }),
+        })),
+        promisc: Vec::new(),
+        login: None,
+        paths: TaskPaths {
+            name: Some(b"/tmp/sl".to_vec()),
+            ..TaskPaths::default()
+        },
+    };
+    assert_eq!(
+        path_denied(&of(1702, b"follow_link")),
+        Some(Anomaly::PathDenied {
+            denial: PathDenial::FollowLink,
+            names: vec![b"/tmp/sl".to_vec()],
+            object: Vec::new(),
+        })
+    );
+    let creat = path_denied(&of(1703, b"sticky_create_fifo"));
+    assert!(matches!(
+        creat,
+        Some(Anomaly::PathDenied {
+            denial: PathDenial::StickyCreateFifo,
+            ..
+        })
+    ));
+    assert_eq!(path_denied(&of(1702, b"sticky_create")), None);
+    assert_eq!(path_denied(&of(1703, b"protected_something")), None);
+}

@@ -5,7 +5,8 @@
 //! Fields the sensor adds to ANOM_LINK / ANOM_CREAT, after `res=0`: `sensor_name=` and (link,
 //! linkat) `sensor_newname=`, the path arguments as passed, and `sensor_object=`, the object the
 //! protection applied to as the sensor resolved it (the hard link's source, the refused symlink,
-//! the existing file). The container fields go on the SYSCALL record, or on ANOM_PROMISCUOUS
+//! the existing file; not written when the kernel's own refusal was seen, which does not name
+//! it). The container fields go on the SYSCALL record, or on ANOM_PROMISCUOUS
 //! when the change came outside a watched syscall and the record stands alone.
 
 use super::{
@@ -81,8 +82,11 @@ fn write_path_denied(
         put!(out, " {key}=");
         push_untrusted(out, name);
     }
-    out.extend_from_slice(b" sensor_object=");
-    push_untrusted(out, object);
+    // The kernel's own refusal (fentry) names no object.
+    if !object.is_empty() {
+        out.extend_from_slice(b" sensor_object=");
+        push_untrusted(out, object);
+    }
     if let Some(names) = enriched {
         push_interp_ids(out, names, &task_ids(t));
     }

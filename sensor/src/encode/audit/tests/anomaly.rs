@@ -194,6 +194,20 @@ fn golden_anom_link_follow_link() {
     assert_lines(&follow_link(), &want);
 }
 
+/// Seen at `audit_log_path_denied()` (fentry): the kernel's decision names no object.
+#[test]
+fn golden_anom_link_follow_link_decided_by_the_kernel() {
+    let k = kernel();
+    let mut ev = follow_link();
+    ev.anomaly = denied(PathDenial::FollowLink, &["/tmp/anx/sl"], "");
+    let want = [
+        insert(&k[3], " sensor_name=\"/tmp/anx/sl\""),
+        with_container(&k[4]),
+        k[5].clone(),
+    ];
+    assert_lines(&ev, &want);
+}
+
 #[test]
 fn golden_anom_creat_sticky_create() {
     let k = kernel();

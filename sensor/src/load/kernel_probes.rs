@@ -1,0 +1,190 @@
+//! Attaching the kernel probes of `PROBES` (everything but uprobes), in the probe set the kernel
+//! allows: the trampolines (fentry/fexit) where every one of them loads and attaches, else the
+//! tracepoints. Trying is the feature probe: a kernel can have the program type, the attach type
+//! and the function in its BTF and still refuse the attachment (this project's CI VM answers
+//! EPERM at load).
+
+use anyhow::{Context, Result};
+use aya::{
+    programs::{BtfTracePoint, FEntry, FExit, Program, RawTracePoint, TracePoint},
+    Btf, Ebpf,
+};
+use sensor_common::probes::{Attach, Probe, ProbeSet, PROBES};
+
+/// The set in use, and the line that says so.
+pub struct Chosen {
+    pub set: ProbeSet,
+    /// Kernel probes and uprobe programs of the set: the ready line's count.
+    pub probes: usize,
+    pub line: String,
+}
+
+/// Attaches the kernel probes of `wanted` (`None`: the best the kernel allows).
+pub fn attach(ebpf: &mut Ebpf, btf: &Btf, wanted: Option<ProbeSet>) -> Result<Chosen> {
+    let refused = match wanted {
+        Some(ProbeSet::Tracepoints) => Some("--probe-set tracepoints".to_string()),
+        _ => match attach_own(ebpf, btf, ProbeSet::Trampolines) {
+            Ok(()) => None,
+            Err(e) if wanted.is_none() => {
+                unload_set(ebpf, ProbeSet::Trampolines);
+                // What was tried and the kernel's answer, without aya's (empty) verifier log.
+                Some(format!("fentry/fexit refused: {e}: {}", e.root_cause()))
+            }
+            Err(e) => return Err(e.context("--probe-set trampolines")),
+        },
+    };
+    let set = match refused {
+        None => ProbeSet::Trampolines,
+        Some(_) => ProbeSet::Tracepoints,
+    };
+    // The trampolines' own probes are attached already.
+    attach_set(ebpf, btf, set, set == ProbeSet::Trampolines)?;
+    Ok(Chosen {
+        set,
+        probes: PROBES.iter().filter(|p| p.in_set(set)).count(),
+        line: line(set, refused.as_deref()),
+    })
+}
+
+/// The start line naming the set and, for the tracepoints, why.
+pub fn line(set: ProbeSet, refused: Option<&str>) -> String {
+    let of = |set| PROBES.iter().filter(|p| p.only == Some(set)).count();
+    match refused {
+        None => format!(
+            "sensor: probe set {}: the kernel's own audit_log_path_denied and proc_loginuid_write, and {} tracepoints for the promiscuity syscalls' exits; no program on every syscall",
+            set.name(),
+            of(ProbeSet::Trampolines) - 2,
+        ),
+        Some(why) => format!(
+            "sensor: probe set {}: every syscall's exit (sys_exit) for refused opens and links, loginuid writes and promiscuity changes ({why})",
+            set.name(),
+        ),
+    }
+}
+
+/// The probes of `set` alone.
+fn attach_own(ebpf: &mut Ebpf, btf: &Btf, set: ProbeSet) -> Result<()> {
+    for probe in PROBES.iter().filter(|p| p.only == Some(set)) {
+        attach_one(ebpf, btf, probe)?;
+    }
+    Ok(())
+}
+
+/// Every kernel probe of `set`; with `skip_own`, but its own ones.
+fn attach_set(ebpf: &mut Ebpf, btf: &Btf, set: ProbeSet, skip_own: bool) -> Result<()> {
+    for probe in PROBES.iter().filter(|p| p.in_set(set)) {
+        if !(skip_own && probe.only == Some(set)) {
+            attach_one(ebpf, btf, probe)?;
+        }
+    }
+    Ok(())
+}
+
+fn attach_one(ebpf: &mut Ebpf, btf: &Btf, probe: &Probe) -> Result<()> {
+    let name = probe.program;
+    let prog = ebpf
+        .program_mut(name)
+        .with_context(|| format!("the eBPF object has no program {name}"))?;
+    let refused = || format!("verifier refused {name}");
+    match probe.attach {
+        Attach::TracePoint { category, name: tp } => {
+            let p: &mut TracePoint = prog.try_into()?;
+            p.load().with_context(refused)?;
+            p.attach(category, tp)
+                .with_context(|| format!("attaching {name} to {category}:{tp}"))?;
+        }
+        Attach::RawTracePoint { name: tp } => {
+            let p: &mut RawTracePoint = prog.try_into()?;
+            p.load().with_context(refused)?;
+            p.attach(tp)
+                .with_context(|| format!("attaching {name} to raw tracepoint {tp}"))?;
+        }
+        Attach::BtfTracePoint { name: tp } => {
+            let p: &mut BtfTracePoint = prog.try_into()?;
+            p.load(tp, btf).with_context(refused)?;
+            p.attach()
+                .with_context(|| format!("attaching {name} to BTF tracepoint {tp}"))?;
+        }
+        Attach::FEntry { function } => {
+            let p: &mut FEntry = prog.try_into()?;
+            p.load(function, btf)
+                .with_context(|| format!("loading {name} at the entry of {function}"))?;
+            p.attach()
+                .with_context(|| format!("attaching {name} to the entry of {function}"))?;
+        }
+        Attach::FExit { function } => {
+            let p: &mut FExit = prog.try_into()?;
+            p.load(function, btf)
+                .with_context(|| format!("loading {name} at the exit of {function}"))?;
+            p.attach()
+                .with_context(|| format!("attaching {name} to the exit of {function}"))?;
+        }
+        // Loaded by `load_uprobes`, once the kind of link is chosen.
+        Attach::UProbe { .. } | Attach::PamModules => {}
+    }
+    Ok(())
+}
+
+/// Unloads (and so detaches) what of `set`'s own probes did load.
+fn unload_set(ebpf: &mut Ebpf, set: ProbeSet) {
+    for probe in PROBES.iter().filter(|p| p.only == Some(set)) {
+        if let Some(prog) = ebpf.program_mut(probe.program) {
+            unload(prog);
+        }
+    }
+}
+
+/// Unloads a kernel probe's program, whatever its kind (uprobes are left alone).
+pub fn unload(prog: &mut Program) {
+    let _ = match prog {
+        Program::TracePoint(p) => p.unload(),
+        Program::RawTracePoint(p) => p.unload(),
+        Program::BtfTracePoint(p) => p.unload(),
+        Program::FEntry(p) => p.unload(),
+        Program::FExit(p) => p.unload(),
+        _ => Ok(()),
+    };
+}
+
+/// Whether `probe` is a kernel probe (every kind but uprobes).
+pub fn is_kernel(probe: &Probe) -> bool {
+    !matches!(probe.attach, Attach::UProbe { .. } | Attach::PamModules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_need_is_met_once_in_either_set() {
+        // The every-syscall program serves what the trampolines serve: never both, never neither.
+        for set in [ProbeSet::Trampolines, ProbeSet::Tracepoints] {
+            let sys_exit = PROBES
+                .iter()
+                .any(|p| p.program == "sys_exit" && p.in_set(set));
+            let trampolines = PROBES.iter().any(|p| {
+                matches!(p.attach, Attach::FEntry { .. } | Attach::FExit { .. }) && p.in_set(set)
+            });
+            assert_ne!(sys_exit, trampolines, "{set:?}");
+        }
+        let all = PROBES.iter().filter(|p| p.only.is_none()).count();
+        let own = |set| PROBES.iter().filter(|p| p.only == Some(set)).count();
+        assert_eq!(own(ProbeSet::Tracepoints), 1);
+        assert_eq!(own(ProbeSet::Trampolines), 7);
+        assert_eq!(all + 7 + 1, PROBES.len());
+    }
+
+    #[test]
+    fn the_line_names_the_set_and_why() {
+        let l = line(ProbeSet::Tracepoints, Some("fentry/fexit refused: EPERM"));
+        assert!(l.starts_with("sensor: probe set tracepoints: "), "{l}");
+        assert!(l.ends_with("(fentry/fexit refused: EPERM)"), "{l}");
+        let l = line(ProbeSet::Trampolines, None);
+        assert!(
+            l.starts_with("sensor: probe set fentry/fexit: the kernel's own"),
+            "{l}"
+        );
+        assert!(l.contains(" 5 tracepoints "), "{l}");
+        assert!(!l.contains("probes attached"));
+    }
+}

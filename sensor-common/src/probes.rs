@@ -1,5 +1,5 @@
 //! The one table of probes: program name (the function in `sensor-ebpf`), attach point, area.
-//! The agent loads and attaches exactly what is listed here.
+//! The agent loads and attaches what is listed here, in the probe set the kernel allows.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attach {

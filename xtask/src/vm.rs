@@ -26,7 +26,7 @@ pub const SMOKE: [&str; 8] = [
     "promisc",
     "login_uid",
     "probe_set",
-    "pam",
+    "pam_call",
 ];
 
 /// Debian packages the tier needs on the host.

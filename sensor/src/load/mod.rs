@@ -214,7 +214,11 @@ fn load_uprobes(ebpf: &mut Ebpf, try_multi: bool) -> Result<bool> {
             .with_context(|| format!("verifier refused {name}"))?;
         Ok(())
     };
+    // A kernel before 6.6 may load a `uprobe_multi` program and then refuse its link (Debian's
+    // 6.1 does): the link itself is probed, as libbpf does.
+    let links = aya::sys::is_uprobe_multi_supported(aya::sys::UProbeMultiFeature::LinkCreation);
     let multi = try_multi
+        && links.unwrap_or(false)
         && uprobes
             .first()
             .is_some_and(|first| load(ebpf, libraries::program_name(first, true)).is_ok());

@@ -233,6 +233,26 @@ pub fn anomaly_shapes() -> Vec<AnomalyEvent> {
             Anomaly::Login(login(false)),
             Some(syscall_part(Syscall(x86_64::WRITE), -1)),
         ),
+        // The kernel's own refusal in statx(2) (fentry): a syscall the proto enum does not
+        // name, no object; and syscall 0 (read), the number the enum's UNSPECIFIED shares.
+        anomaly(
+            27,
+            Anomaly::PathDenied {
+                denial: PathDenial::FollowLink,
+                names: Vec::new(),
+                object: Vec::new(),
+            },
+            Some(syscall_part(Syscall(332), -13)),
+        ),
+        anomaly(
+            28,
+            Anomaly::PathDenied {
+                denial: PathDenial::FollowLink,
+                names: Vec::new(),
+                object: Vec::new(),
+            },
+            Some(syscall_part(Syscall(0), -13)),
+        ),
     ]
 }
 

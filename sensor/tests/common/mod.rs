@@ -6,6 +6,7 @@
 pub mod auditd;
 pub mod compare;
 pub mod corpus;
+pub mod pam;
 pub mod sysctl;
 
 use std::{
@@ -215,10 +216,15 @@ impl Sensor {
     /// Stops the sensor, checks that it exited cleanly and that its protobuf output decodes to
     /// its audit text; returns the enriched text.
     pub fn stop_and_read(self, logs: &Logs) -> Vec<u8> {
+        self.stop_and_read_saying(logs).0
+    }
+
+    /// As [`Sensor::stop_and_read`], with what the sensor said on stderr.
+    pub fn stop_and_read_saying(self, logs: &Logs) -> (Vec<u8>, String) {
         let (status, stderr) = self.stop();
         assert!(status.success(), "{stderr}");
         assert_decodes_to(&logs.proto, &logs.raw);
-        std::fs::read(&logs.enriched).unwrap()
+        (std::fs::read(&logs.enriched).unwrap(), stderr)
     }
 }
 

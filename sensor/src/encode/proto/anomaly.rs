@@ -8,7 +8,7 @@ use super::{
     ProtoError,
 };
 use crate::event::{
-    Anomaly, AnomalyEvent, LoginChange, PathDenial, Promiscuity, Stamp, SyscallPart,
+    Anomaly, AnomalyEvent, LoginChange, PathDenial, Promiscuity, Stamp, Syscall, SyscallPart,
 };
 
 const DENIALS: [(PathDenial, v1::PathDenial); 5] = [
@@ -67,6 +67,7 @@ pub fn to_proto(a: &AnomalyEvent) -> v1::AnomalyEvent {
         anomaly: Some(anomaly),
         syscall: a.syscall.as_ref().map(|s| v1::SyscallPart {
             syscall: syscall_to_proto(s.syscall),
+            number: s.syscall.0,
             success: s.success,
             exit: s.exit,
             regs: s.regs.to_vec(),
@@ -117,7 +118,12 @@ pub fn from_proto(
     };
     let syscall = match a.syscall {
         Some(s) => Some(SyscallPart {
-            syscall: syscall_from_proto(s.syscall, "SyscallPart.syscall")?,
+            // A syscall the enum does not name has the number alone (revision 8; before it,
+            // only named ones were written).
+            syscall: match s.syscall {
+                0 => Syscall(s.number),
+                e => syscall_from_proto(e, "SyscallPart.syscall")?,
+            },
             success: s.success,
             exit: s.exit,
             regs: regs_from_proto(&s.regs, "SyscallPart.regs")?,

@@ -15,7 +15,7 @@ use crate::event::{
 };
 
 /// The revision of `sensor.v1` this code writes (`Envelope.schema_version`).
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Bytes of argument area the sensor copies at most (4 MiB).
 const ARGS_AREA_MAX: u64 = sensor_common::ARGS_MAX_CHUNKS as u64 * sensor_common::ARGS_CHUNK as u64;

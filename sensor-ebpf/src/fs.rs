@@ -78,17 +78,7 @@ pub fn path_denied(ctx: FEntryContext) -> i32 {
         return 0;
     }
     let nr: u64 = read(regs, off!(regs_orig_ax));
-    let mut exit = match denied(nr, regs) {
-        Some(x) => x,
-        None => Exit {
-            hdr: header(KIND_SYSCALL_EXIT),
-            nr: nr as u32,
-            args: syscall_args(regs),
-            flags: 0,
-            cwd: false,
-            denial: (0, 0),
-        },
-    };
+    let mut exit = denied(nr, regs).unwrap_or_else(|| Exit::plain(nr, regs));
     // The judging needs the cwd; the kernel's decision does not.
     exit.cwd = false;
     exit.denial = (record_type, op);

@@ -18,12 +18,10 @@ use aya_ebpf::{
     programs::TracePointContext,
     EbpfContext,
 };
-use sensor_common::{
-    Promisc, CTR_RINGBUF_FULL, KIND_PROMISC, KIND_SYSCALL_EXIT, PROMISC_SYSCALLS, PROMISC_TEXT_MAX,
-};
+use sensor_common::{Promisc, CTR_RINGBUF_FULL, KIND_PROMISC, PROMISC_SYSCALLS, PROMISC_TEXT_MAX};
 
 use crate::{
-    kernel::{audit_ids, current_task, header, off, read, syscall_args, task_ns, user_regs},
+    kernel::{audit_ids, current_task, header, off, read, task_ns, user_regs},
     maps::{count, EVENTS},
     path::send_task_paths,
     syscall_exit::{send_syscall_exit, Exit},
@@ -171,14 +169,7 @@ pub fn promisc_exit(nr: u64, regs: u64) -> Option<Exit> {
     let tid = aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32;
     unsafe { PROMISC_PENDING.get(&tid) }?;
     let _ = PROMISC_PENDING.remove(&tid);
-    Some(Exit {
-        hdr: header(KIND_SYSCALL_EXIT),
-        nr: nr as u32,
-        args: syscall_args(regs),
-        flags: 0,
-        cwd: false,
-        denial: (0, 0),
-    })
+    Some(Exit::plain(nr, regs))
 }
 
 /// The exit of syscall `nr` (with trampolines: a `syscalls:sys_exit_NAME` tracepoint each).

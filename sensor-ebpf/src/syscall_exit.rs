@@ -9,7 +9,10 @@ use sensor_common::{
 };
 
 use crate::{
-    kernel::{current_task, off, proctitle, read, read_errors_so_far, task_info, task_ns},
+    kernel::{
+        current_task, header, off, proctitle, read, read_errors_so_far, syscall_args, task_info,
+        task_ns,
+    },
     maps::{count, EVENTS},
     path::{send_exe_and_cgroup, send_path, TaskRoot},
 };
@@ -25,6 +28,21 @@ pub struct Exit {
     pub cwd: bool,
     /// `audit_log_path_denied()`'s record type and `op` string (a kernel pointer), or zeros.
     pub denial: (u32, u64),
+}
+
+impl Exit {
+    /// The SYSCALL record of syscall `nr` alone: its arguments from `regs`, no names or cwd.
+    #[inline(always)]
+    pub fn plain(nr: u64, regs: u64) -> Exit {
+        Exit {
+            hdr: header(KIND_SYSCALL_EXIT),
+            nr: nr as u32,
+            args: syscall_args(regs),
+            flags: 0,
+            cwd: false,
+            denial: (0, 0),
+        }
+    }
 }
 
 /// Sends the exe, cgroup (and with `cwd`, the working directory) paths, then the

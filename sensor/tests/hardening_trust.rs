@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{exclusive, scratch, wait_until, Sensor};
+use common::{exclusive, pam::Services, scratch, wait_until, Sensor};
 use sensor::encode::parse::{decode_value, parse_line, parse_log, Record};
 
 /// Sends user-space audit messages through the system's libaudit (`dlopen`: no headers needed),
@@ -354,28 +354,6 @@ fn trust_is_the_kernels_and_unsent_messages_are_not_written() {
     }
 }
 
-/// A PAM service file written for the test and removed on drop (never an existing one).
-struct Service(PathBuf);
-
-impl Service {
-    fn add(name: &str, stack: &str) -> Service {
-        let path = Path::new("/etc/pam.d").join(name);
-        assert!(
-            !path.exists(),
-            "{} exists: not the test's to change",
-            path.display()
-        );
-        std::fs::write(&path, stack).unwrap();
-        Service(path)
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 const RHOST: &str = "evil res=success addr=10.9.9.9";
 const TTY: &str = "pts/1 res=success";
 
@@ -412,7 +390,8 @@ fn pam_items_cannot_forge_fields_in_the_sensors_records() {
     std::fs::write(&access, "-:ALL:ALL\n").unwrap();
     chmod(&access, 0o644);
     let name = format!("sensor-it-hard-{}", std::process::id());
-    let service = Service::add(
+    let mut services = Services(Vec::new());
+    services.add(
         &name,
         &format!(
             "account required pam_access.so accessfile={}\n",
@@ -477,7 +456,7 @@ fn pam_items_cannot_forge_fields_in_the_sensors_records() {
     marker_recorded(&format!("pam-{}", std::process::id()), &[&log]);
     let (status, stderr) = sensor.stop();
     assert!(status.success(), "{stderr}");
-    drop(service);
+    drop(services);
 
     let text = std::fs::read(&log).unwrap();
     let records = parse_log(&text).unwrap();

@@ -108,6 +108,11 @@ fn second_kernel(ctx: &Ctx, steps: &mut Steps, kernel: &str) -> Result<()> {
             report.accel,
             report.took.as_secs_f64()
         );
+        for during in &report.stalls {
+            eprintln!(
+                "  stalled once, after {during}: booted again (target/vm/console-stalled.log)"
+            );
+        }
         for (binary, test, ok) in &report.results {
             eprintln!(
                 "  {} {binary}::{test}",

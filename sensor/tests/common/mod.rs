@@ -68,8 +68,12 @@ impl Drop for Sensor {
 impl Sensor {
     /// Starts `sensor run ARGS` and waits until it says its probes are attached.
     pub fn start(args: &[&str]) -> Sensor {
-        // A slower machine (the 6.1 tier's emulated guest) sets a longer lookup deadline.
+        // A slower machine (the 6.1 tier's emulated guest) sets a longer lookup deadline, and
+        // may set the probe set (where the test does not).
         let deadline = std::env::var("SENSOR_IT_LOOKUP_DEADLINE_MS").ok();
+        let probe_set = std::env::var("SENSOR_IT_PROBE_SET")
+            .ok()
+            .filter(|_| !args.contains(&"--probe-set"));
         let mut child = Command::new(sensor_bin())
             .arg("run")
             .args(args)
@@ -78,6 +82,7 @@ impl Sensor {
                     .iter()
                     .flat_map(|ms| ["--lookup-deadline-ms", ms.as_str()]),
             )
+            .args(probe_set.iter().flat_map(|s| ["--probe-set", s.as_str()]))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -6,13 +6,14 @@
 //! without rules (the state in which the kernel itself writes the anomaly records), in
 //! alternating rounds. `--kernel debian-6.1` runs it inside the kernel tier's guest.
 
-use std::{ffi::CString, path::Path, time::Instant};
+use std::{collections::BTreeMap, ffi::CString, path::Path, time::Instant};
 
 use anyhow::{ensure, Result};
 
 use crate::{
     bench::{host_cpu_seconds, median},
     bench_audit::Audit,
+    bench_bpf::{counters, delta, BpfStats},
     bench_sensor::{proto_output, start_sensor, start_sensor_saying, stop_sensor},
 };
 
@@ -64,6 +65,9 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Resu
         false => Some(crate::test::machine_lock()?),
     };
     let audit = Audit::prepare()?;
+    // The sensor's programs' runs and time per pair: exact where the wall time of an emulated
+    // guest is not (its rounds vary by a third).
+    let _stats = BpfStats::enable()?;
     let proto = proto_output(&dir);
     // Which set the sensor takes by default: with trampolines, the tracepoints are a row too.
     let (probe, said) = start_sensor_saying(bin, &dir, None, &["--output", &proto])?;
@@ -79,6 +83,8 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Resu
     }
     observers.push(Observer::KernelAudit);
     let mut ns_per_pair: Vec<Vec<f64>> = vec![Vec::new(); observers.len()];
+    // BPF runs and ns per pair, for the sensor's rows.
+    let mut bpf_per_pair: Vec<Vec<(f64, f64)>> = vec![Vec::new(); observers.len()];
     open_close_loop(calls / 10)?;
     for r in 0..rounds {
         for (i, &observer) in observers.iter().enumerate() {
@@ -95,11 +101,20 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Resu
             if observer == Observer::KernelAudit {
                 audit.enable(true)?;
             }
+            let bpf0 = sensor.as_ref().map(|s| counters(s.id())).transpose()?;
             let c0 = host_cpu_seconds()?;
             let t0 = Instant::now();
             open_close_loop(calls)?;
             let wall = t0.elapsed().as_secs_f64();
             let c = host_cpu_seconds()? - c0;
+            if let (Some(s), Some(bpf0)) = (&sensor, &bpf0) {
+                let d = delta(bpf0, &counters(s.id())?, &BTreeMap::new());
+                let (ns, runs) = d
+                    .values()
+                    .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
+                let per = |v: u64| v as f64 / calls as f64;
+                bpf_per_pair[i].push((per(runs), per(ns)));
+            }
             if let Some(s) = sensor {
                 stop_sensor(s)?;
             }
@@ -116,12 +131,26 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Resu
     let _ = std::fs::remove_dir_all(&dir);
     println!("open+close of /dev/null: {calls} per round, {rounds} rounds, medians");
     println!("{set_line}");
-    println!("{:<24} {:>12} {:>9}", "observer", "ns per pair", "+%");
+    println!(
+        "{:<24} {:>12} {:>9} {:>14} {:>13}",
+        "observer", "ns per pair", "+%", "BPF runs/pair", "BPF ns/pair"
+    );
     let base = median(ns_per_pair[0].clone());
     for (i, observer) in observers.iter().enumerate() {
         let m = median(ns_per_pair[i].clone());
         let name = observer.name();
-        println!("{name:<24} {m:>12.0} {:>8.1}%", (m / base - 1.0) * 100.0);
+        let bpf = match bpf_per_pair[i].is_empty() {
+            true => String::new(),
+            false => {
+                let runs = median(bpf_per_pair[i].iter().map(|b| b.0).collect());
+                let ns = median(bpf_per_pair[i].iter().map(|b| b.1).collect());
+                format!(" {runs:>14.2} {ns:>13.0}")
+            }
+        };
+        println!(
+            "{name:<24} {m:>12.0} {:>8.1}%{bpf}",
+            (m / base - 1.0) * 100.0
+        );
     }
     Ok(())
 }

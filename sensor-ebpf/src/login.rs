@@ -5,10 +5,12 @@
 //! With trampolines, [`loginuid_written`] is at `proc_loginuid_write()`'s return. No tracepoint
 //! is inside it, so with tracepoints `syscall::sys_exit` hands over every syscall that wrote
 //! something or returned EPERM; for the write family (write, pwrite64, writev, pwritev, pwritev2)
-//! this module looks at the file written. The old login uid and session are gone by the write's exit: they are kept at the
-//! entry of each libpam call ([`remember`]), where pam_loginuid writes, and after each write
-//! that set them; a thread that never wrote before, outside PAM, gets its parent's, which it
-//! inherited unless one of them changed since the fork.
+//! this module looks at the file written.
+//!
+//! The old login uid and session are gone by the write's return: they are kept at the entry of
+//! each libpam call ([`remember`]), where pam_loginuid writes, and after each write that set
+//! them; a thread that never wrote before, outside PAM, gets its parent's, which it inherited
+//! unless one of them changed since the fork.
 
 use aya_ebpf::{
     macros::{fexit, map},

@@ -25,6 +25,7 @@ mod install;
 mod test;
 mod toolchain;
 mod vm;
+mod vm_console;
 mod vm_root;
 
 use std::{

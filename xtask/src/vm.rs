@@ -2,8 +2,9 @@
 //! 6.1 cloud kernel, booted under QEMU (KVM when it boots, TCG emulation otherwise). The guest
 //! runs from an initramfs built here: busybox, the host's programs the tests run (with their
 //! libraries), the sensor at its build path (the tests find it there), and the integration test
-//! binaries of [`SMOKE`], which run inside against the guest kernel's own audit. Results come
-//! back on the serial console, one `VMTEST` block per test binary.
+//! binaries of [`SMOKE`], which run inside against the guest kernel's own audit; or
+//! `xtask bench syscalls` (`cargo xtask bench syscalls --kernel debian-6.1`). Results come back on
+//! the serial console (`vm_console`). A guest that reports a soft lockup is booted again, once.
 
 use std::{
     fs,
@@ -14,7 +15,11 @@ use std::{
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::{output, vm_root, Ctx};
+use crate::{
+    output,
+    vm_console::{between, parse},
+    vm_root, Ctx,
+};
 
 /// The integration tests that make the smoke suite: the exec corpus against auditd in the
 /// guest, the exec checks, ANOM_ABEND, ANOM_LINK/ANOM_CREAT and ANOM_PROMISCUOUS.
@@ -359,77 +364,4 @@ fn kvm_boots(vmlinuz: &Path, dir: &Path) -> Result<bool> {
     Ok(fs::read_to_string(&console)
         .unwrap_or_default()
         .contains("VM-UP"))
-}
-
-/// The lines between a `begin` line and an `end` line, without the kernel's own (`[  1.23]`).
-fn between(console: &str, begin: &str, end: &str) -> Option<String> {
-    let mut lines = console.lines().map(|l| l.trim_end_matches('\r'));
-    lines.find(|l| *l == begin)?;
-    let mut out = String::new();
-    for line in lines {
-        if line == end {
-            return Some(out);
-        }
-        if !line.starts_with('[') {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    Some(out + "(no end: the guest stopped)\n")
-}
-
-/// `test NAME ... ok|FAILED|ignored` lines, per VMTEST block (binary name without its hash);
-/// a binary that ended without its summary (a crash, the timeout) is one failed entry.
-pub fn parse(console: &str) -> Vec<(String, String, bool)> {
-    let mut results = Vec::new();
-    let mut current: Option<(String, bool)> = None;
-    for line in console.lines().map(|l| l.trim_end_matches('\r')) {
-        if let Some(b) = line.strip_prefix("VMTEST-BEGIN ") {
-            let name = b.rsplit_once('-').map_or(b, |(n, _)| n);
-            current = Some((name.to_string(), false));
-        } else if let Some(rest) = line.strip_prefix("VMTEST-END ") {
-            // Without its summary line the binary died (a crash, a signal): one failure.
-            if let Some((bin, false)) = current.take() {
-                results.push((bin, format!("(binary exited: {rest})"), false));
-            }
-        } else if let Some((bin, summary)) = &mut current {
-            if line.starts_with("test result: ") {
-                *summary = true;
-            } else if let Some((name, verdict)) = line
-                .strip_prefix("test ")
-                .and_then(|t| t.rsplit_once(" ... "))
-            {
-                results.push((bin.clone(), name.to_string(), verdict == "ok"));
-            }
-        }
-    }
-    if let Some((bin, _)) = current {
-        results.push((bin, "(no end: the guest stopped)".into(), false));
-    }
-    results
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse;
-
-    #[test]
-    fn results_per_test_and_crashes_as_failures() {
-        let console = "VM: kernel 6.1.0\r\nVMTEST-BEGIN abend-0123abcd\r\nrunning 1 test\r\ntest a_test ... ok\r\ntest b_test ... FAILED\r\ntest result: FAILED. 1 passed\r\nVMTEST-END abend-0123abcd rc=101\r\nVMTEST-BEGIN exec-99\r\ntest c ... ok\r\nVMTEST-END exec-99 rc=139\r\nVMTEST-BEGIN promisc-1\r\n";
-        let r = parse(console);
-        let got: Vec<(&str, &str, bool)> = r
-            .iter()
-            .map(|(b, t, ok)| (b.as_str(), t.as_str(), *ok))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("abend", "a_test", true),
-                ("abend", "b_test", false),
-                ("exec", "c", true),
-                ("exec", "(binary exited: exec-99 rc=139)", false),
-                ("promisc", "(no end: the guest stopped)", false),
-            ]
-        );
-    }
 }

@@ -11,9 +11,8 @@ use aya::{
 };
 use sensor_common::probes::{Attach, Probe, ProbeSet, PROBES};
 
-/// The set in use, and the line that says so.
+/// What the set in use amounts to, and the line that says which it is.
 pub struct Chosen {
-    pub set: ProbeSet,
     /// Kernel probes and uprobe programs of the set: the ready line's count.
     pub probes: usize,
     pub line: String,
@@ -40,7 +39,6 @@ pub fn attach(ebpf: &mut Ebpf, btf: &Btf, wanted: Option<ProbeSet>) -> Result<Ch
     // The trampolines' own probes are attached already.
     attach_set(ebpf, btf, set, set == ProbeSet::Trampolines)?;
     Ok(Chosen {
-        set,
         probes: PROBES.iter().filter(|p| p.in_set(set)).count(),
         line: line(set, refused.as_deref()),
     })

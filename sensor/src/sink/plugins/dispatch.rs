@@ -143,6 +143,11 @@ fn spawn(conf: &PluginConf, path: &Path) -> io::Result<Running> {
     unsafe {
         cmd.pre_exec(|| {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            // The plugin hears the SIGHUP of a reload and the SIGTERM of a stop even when the
+            // sensor was started with them ignored (`nohup`, some service managers): an ignored
+            // signal stays ignored across exec, and a shell cannot even trap it.
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
             // Descriptors a library opened without O_CLOEXEC are not the plugin's: closed at
             // exec (CLOSE_RANGE_CLOEXEC, Linux 5.11; older kernels rely on O_CLOEXEC alone).
             libc::syscall(

@@ -16,7 +16,7 @@ use std::{
 use crate::event::PathDenial;
 
 mod syscall;
-pub use syscall::path_denied;
+pub use syscall::{path_denied, unknown_ops};
 
 const S_IFMT: u32 = 0o170000;
 const S_IFREG: u32 = 0o100000;

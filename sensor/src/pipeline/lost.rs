@@ -36,7 +36,8 @@ impl LostTracker {
                 + load::counter(counters, CTR_EXIT_LOST)
                 + load::counter(counters, CTR_EXEC_ENTRY_LOST)
                 + load::counter(counters, CTR_PAM_UNMATCHED)
-                + load::counter(counters, CTR_USER_MSG_UNTRACKED),
+                + load::counter(counters, CTR_USER_MSG_UNTRACKED)
+                + crate::detect::protect::unknown_ops(),
             ..LostEvent::default()
         }
     }

@@ -1,6 +1,8 @@
 //! What a refused open or link asked for, read from its syscall: the names, flags and directory
 //! fds that [`super::judge`] replays the kernel's checks on.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::{judge, task_root, Caller, Request, Sysctls, TaskFs};
 use crate::{
     assemble::{AssembledAnomaly, TaskPaths},
@@ -29,12 +31,24 @@ pub fn path_denied(a: &AssembledAnomaly) -> Option<Anomaly> {
     }
 }
 
+/// Kernel refusals whose `op` this sensor does not know: counted as incomplete events.
+static UNKNOWN_OPS: AtomicU64 = AtomicU64::new(0);
+
+/// How many kernel refusals were not reported for their unknown `op`.
+pub fn unknown_ops() -> u64 {
+    UNKNOWN_OPS.load(Ordering::Relaxed)
+}
+
 /// The kernel's own refusal (seen by a trampoline): only its names are added, when the syscall
 /// is an open or link one (another syscall's names were not read). An `op` this sensor does not
-/// know (a newer kernel's wording) is not reported rather than reported under another name.
+/// know (a newer kernel's wording) is counted ([`unknown_ops`]) and not reported, rather than
+/// reported under another name.
 fn decided(x: &SyscallExit, paths: &TaskPaths) -> Option<Anomaly> {
     let k = x.kernel_denial.as_ref()?;
-    let denial = PathDenial::from_kernel(k.record_type, &k.op)?;
+    let Some(denial) = PathDenial::from_kernel(k.record_type, &k.op) else {
+        UNKNOWN_OPS.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
     Some(Anomaly::PathDenied {
         denial,
         names: [&paths.name, &paths.newname]

@@ -267,6 +267,15 @@ fn marker(dir: &Path) -> (PathBuf, PathBuf) {
     (marker, rules)
 }
 
+/// The sensor writing protobuf to `file` and to the collector at `addr`, under `rules`.
+fn start_sensor(file: &Path, addr: &Addr, rules: &Path, extra: &[&str]) -> Sensor {
+    let (file, socket) = (format!("proto:{}", file.display()), addr.output());
+    let mut args = vec!["--output", &file, "--output", &socket];
+    args.extend(["--rules", rules.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    Sensor::start(&args)
+}
+
 fn exec(marker: &Path, arg: &str) {
     assert!(Command::new(marker).arg(arg).status().unwrap().success());
 }
@@ -288,14 +297,7 @@ fn restart_mid_stream(name: &str, addr: Addr) {
     let file = dir.join("sensor.pb");
     let collector = Collector::start(&addr);
     let addr = collector.addr.clone();
-    let sensor = Sensor::start(&[
-        "--output",
-        &format!("proto:{}", file.display()),
-        "--output",
-        &addr.output(),
-        "--rules",
-        rules.to_str().unwrap(),
-    ]);
+    let sensor = start_sensor(&file, &addr, &rules, &[]);
     execs(&marker, "before", N);
     assert!(
         wait_until(Duration::from_secs(5), || collector
@@ -390,14 +392,7 @@ fn never_reading_collector_holds_up_nothing() {
     let (marker, rules) = marker(&dir);
     let file = dir.join("sensor.pb");
     let (listener, addr) = Listener::bind(&Addr::Unix(dir.join("collector.sock")));
-    let sensor = Sensor::start(&[
-        "--output",
-        &format!("proto:{}", file.display()),
-        "--output",
-        &addr.output(),
-        "--rules",
-        rules.to_str().unwrap(),
-    ]);
+    let sensor = start_sensor(&file, &addr, &rules, &[]);
     let mut conn = listener
         .accept(Duration::from_secs(5))
         .expect("the sensor connects");
@@ -472,16 +467,7 @@ fn tcp_collector_closing_under_load() {
     let file = dir.join("sensor.pb");
     let collector = Collector::start(&Addr::Tcp("127.0.0.1:0".parse().unwrap()));
     let addr = collector.addr.clone();
-    let sensor = Sensor::start(&[
-        "--output",
-        &format!("proto:{}", file.display()),
-        "--output",
-        &addr.output(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--coalesce-ms",
-        "0",
-    ]);
+    let sensor = start_sensor(&file, &addr, &rules, &["--coalesce-ms", "0"]);
     let running = Arc::new(AtomicBool::new(true));
     let load = {
         let (running, marker) = (running.clone(), marker.clone());
@@ -538,14 +524,7 @@ fn unix_collector_dying_with_unread_data() {
     let (marker, rules) = marker(&dir);
     let file = dir.join("sensor.pb");
     let (listener, addr) = Listener::bind(&Addr::Unix(dir.join("collector.sock")));
-    let sensor = Sensor::start(&[
-        "--output",
-        &format!("proto:{}", file.display()),
-        "--output",
-        &addr.output(),
-        "--rules",
-        rules.to_str().unwrap(),
-    ]);
+    let sensor = start_sensor(&file, &addr, &rules, &[]);
     let mut conn = listener
         .accept(Duration::from_secs(5))
         .expect("the sensor connects");

@@ -106,12 +106,15 @@ pub const PROBES: &[Probe] = &[
         area: "exec",
         only: None,
     },
-    tp("exec", "syscalls", "sys_exit_execve"),
-    tp("exec", "syscalls", "sys_exit_execveat"),
+    // The exits of execve and of libaudit's sendto: with tracepoints, `sys_exit` below sees
+    // them (a `syscalls:sys_exit_*` tracepoint costs every syscall of the host its perf hook).
+    sys_exit_of("exec", "sys_exit_execve", "sys_exit_execve"),
+    sys_exit_of("exec", "sys_exit_execveat", "sys_exit_execveat"),
     tp("signal", "signal", "signal_deliver"),
     // Tracepoints: ANOM_LINK / ANOM_CREAT (open and link syscalls refused with EACCES/EPERM,
-    // judged by the agent), LOGIN (writes to a loginuid file) and the SYSCALL part of
-    // ANOM_PROMISCUOUS. One typed raw tracepoint for every syscall's exit.
+    // judged by the agent), LOGIN (writes to a loginuid file), the SYSCALL part of
+    // ANOM_PROMISCUOUS, and the exits of execve and libaudit's sendto. One typed raw
+    // tracepoint for every syscall's exit.
     Probe {
         program: "sys_exit",
         attach: Attach::BtfTracePoint { name: "sys_exit" },
@@ -153,7 +156,7 @@ pub const PROBES: &[Probe] = &[
         only: None,
     },
     // The `sendto()` that hands a message caught above to the kernel: whether it got there.
-    tp("libaudit", "syscalls", "sys_exit_sendto"),
+    sys_exit_of("libaudit", "sys_exit_sendto", "sys_exit_sendto"),
     // PAM calls, with the handle's items, and the modules that decided them.
     Probe {
         program: "pam_api_enter",

@@ -16,21 +16,30 @@ use crate::{
     path::{send_exe_and_cgroup, send_path, send_user_string, TaskRoot},
 };
 
+/// With trampolines: execve's exit tracepoint. With tracepoints, `syscall::sys_exit` (which runs
+/// at every syscall's exit anyway) calls [`exit`] instead: a `syscalls:sys_exit_*` tracepoint
+/// puts the perf syscall-exit hook on every syscall of the host.
 #[tracepoint]
 pub fn sys_exit_execve(ctx: TracePointContext) -> u32 {
-    exit(&ctx);
+    exit(exit_ret(&ctx));
     0
 }
 
 #[tracepoint]
 pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
-    exit(&ctx);
+    exit(exit_ret(&ctx));
     0
 }
 
+/// A `syscalls:sys_exit_*` record: common fields, `int __syscall_nr`, then `long ret` at 16.
 #[inline(always)]
-fn exit(ctx: &TracePointContext) {
-    let ret: i64 = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0);
+pub(crate) fn exit_ret(ctx: &TracePointContext) -> i64 {
+    unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0)
+}
+
+/// The exit of an execve or execveat (64-bit numbering) that returned `ret`.
+#[inline(always)]
+pub(crate) fn exit(ret: i64) {
     let hdr = header(KIND_EXEC_EXIT);
     // Entered through the 32-bit entry: `sched_process_exec` sent the exit already (a 32-bit
     // task's execve of a 64-bit program reaches this tracepoint as a 64-bit execve's exit).

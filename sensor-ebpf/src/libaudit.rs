@@ -86,17 +86,22 @@ fn on_audit_send(ctx: &ProbeContext) -> u32 {
     0
 }
 
-/// Every `sendto()`'s exit: for a thread in `__audit_send()`, writes the message if the kernel
-/// received it, and counts it otherwise.
+/// Every `sendto()`'s exit, with trampolines (with tracepoints `syscall::sys_exit` calls
+/// [`sendto_exit`]).
 #[tracepoint]
 pub fn sys_exit_sendto(ctx: TracePointContext) -> u32 {
+    sendto_exit(crate::exec_exit::exit_ret(&ctx));
+    0
+}
+
+/// At a `sendto()`'s exit: for a thread in `__audit_send()`, writes the message if the kernel
+/// received it, and counts it otherwise.
+#[inline(always)]
+pub(crate) fn sendto_exit(ret: i64) {
     let tid = bpf_get_current_pid_tgid() as u32;
     if let Some(&fd) = unsafe { AUDIT_SENDS.get(&tid) } {
-        // Record: common fields, `int __syscall_nr`, then `long ret` at 16.
-        let ret: i64 = unsafe { ctx.read_at(16) }.unwrap_or(-1);
         send_exit(tid, fd, ret);
     }
-    0
 }
 
 #[inline(always)]

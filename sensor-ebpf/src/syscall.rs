@@ -1,9 +1,17 @@
-//! Every syscall's exit, dispatched to the areas that need it: refused opens and links
-//! ([`crate::fs`]), short writes and refused ones that may have set a login uid
-//! ([`crate::login`]), and the syscall a promiscuity change happened in ([`crate::net`]). They
-//! send their records through [`crate::syscall_exit`]; none calls back here.
+//! Every syscall's exit (the tracepoints probe set), dispatched to the areas that need it:
+//! refused opens and links ([`crate::fs`]), short writes and refused ones that may have set a
+//! login uid ([`crate::login`]), the syscall a promiscuity change happened in ([`crate::net`]),
+//! and the exits of execve ([`crate::exec_exit`]) and of libaudit's sendto
+//! ([`crate::libaudit`]). The first three send their records through [`crate::syscall_exit`];
+//! none calls back here.
+//!
+//! The exec and sendto exits are here rather than on their `syscalls:sys_exit_*` tracepoints:
+//! attaching any of those puts the kernel's perf syscall-exit hook on every syscall of the host,
+//! which measured more than this program's compares on every syscall.
 
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
+
+use sensor_common::syscalls::x86_64::{EXECVE, EXECVEAT, SENDTO};
 
 use crate::{kernel::off, syscall_exit::send_syscall_exit};
 
@@ -20,20 +28,27 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let ret: i64 = ctx.arg(1);
     // `regs` is a typed pointer: the syscall number is one load away.
     // SAFETY: the verifier checks the load against `struct pt_regs`.
-    let nr = || unsafe { core::ptr::read_volatile((regs + off!(regs_orig_ax)) as *const u64) };
+    let nr = unsafe { core::ptr::read_volatile((regs + off!(regs_orig_ax)) as *const u64) };
+    // Threads in an exec or in libaudit's send are looked up only at these syscalls' exits.
+    if nr == EXECVE as u64 || nr == EXECVEAT as u64 {
+        crate::exec_exit::exit(ret);
+        return 0;
+    }
+    if nr == SENDTO as u64 {
+        crate::libaudit::sendto_exit(ret);
+    }
     // The areas watch disjoint syscalls; each says what to send.
     let mut exit = None;
     if crate::net::recent() {
-        exit = crate::net::promisc_exit(nr(), regs);
+        exit = crate::net::promisc_exit(nr, regs);
     }
     if exit.is_none() && (ret == -EACCES || ret == -EPERM) {
-        let nr = nr();
         exit = crate::fs::denied(nr, regs);
         if exit.is_none() && ret == -EPERM {
             exit = crate::login::write_exit(nr, ret, regs);
         }
     } else if exit.is_none() && ret > 0 {
-        exit = crate::login::write_exit(nr(), ret, regs);
+        exit = crate::login::write_exit(nr, ret, regs);
     }
     if let Some(e) = exit {
         send_syscall_exit(e, ret);

@@ -35,7 +35,7 @@ fn the_probe_set_is_said_and_holds() {
     // The ready line stays as scripts know it, with the count of the set attached.
     let expected = match trampolines {
         true => "sensor: 19 probes attached",
-        false => "sensor: 13 probes attached",
+        false => "sensor: 10 probes attached",
     };
     assert_eq!(ready, expected);
     if let Ok(want) = std::env::var("SENSOR_IT_EXPECT_PROBE_SET") {
@@ -70,5 +70,5 @@ fn the_probe_set_is_said_and_holds() {
         "{line}"
     );
     assert!(line.ends_with("(--probe-set tracepoints)"), "{line}");
-    assert_eq!(ready, "sensor: 13 probes attached");
+    assert_eq!(ready, "sensor: 10 probes attached");
 }

@@ -49,12 +49,12 @@ pub fn line(set: ProbeSet, refused: Option<&str>) -> String {
     let of = |set| PROBES.iter().filter(|p| p.only == Some(set)).count();
     match refused {
         None => format!(
-            "sensor: probe set {}: the kernel's own audit_log_path_denied and proc_loginuid_write, and {} tracepoints for the promiscuity syscalls' exits; no program on every syscall",
+            "sensor: probe set {}: the kernel's own audit_log_path_denied and proc_loginuid_write, and {} tracepoints for the exits of the promiscuity syscalls, execve and sendto; no program on every syscall",
             set.name(),
             of(ProbeSet::Trampolines) - 2,
         ),
         Some(why) => format!(
-            "sensor: probe set {}: every syscall's exit (sys_exit) for refused opens and links, loginuid writes and promiscuity changes ({why})",
+            "sensor: probe set {}: every syscall's exit (sys_exit) for refused opens and links, loginuid writes, promiscuity changes and the exits of execve and sendto ({why})",
             set.name(),
         ),
     }
@@ -168,8 +168,8 @@ mod tests {
         let all = PROBES.iter().filter(|p| p.only.is_none()).count();
         let own = |set| PROBES.iter().filter(|p| p.only == Some(set)).count();
         assert_eq!(own(ProbeSet::Tracepoints), 1);
-        assert_eq!(own(ProbeSet::Trampolines), 7);
-        assert_eq!(all + 7 + 1, PROBES.len());
+        assert_eq!(own(ProbeSet::Trampolines), 10);
+        assert_eq!(all + 10 + 1, PROBES.len());
     }
 
     #[test]
@@ -182,7 +182,7 @@ mod tests {
             l.starts_with("sensor: probe set fentry/fexit: the kernel's own"),
             "{l}"
         );
-        assert!(l.contains(" 5 tracepoints "), "{l}");
+        assert!(l.contains(" 8 tracepoints "), "{l}");
         assert!(!l.contains("probes attached"));
     }
 }

@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, ffi::CString, path::Path, time::Instant};
 use anyhow::{ensure, Result};
 
 use crate::{
-    bench::{host_cpu_seconds, median},
+    bench::median,
     bench_audit::Audit,
     bench_bpf::{counters, delta, BpfStats},
     bench_sensor::{proto_output, start_sensor, start_sensor_saying, stop_sensor},
@@ -50,6 +50,59 @@ impl Observer {
     }
 }
 
+/// What a round needs.
+struct Run<'a> {
+    bin: &'a Path,
+    dir: &'a Path,
+    proto: &'a str,
+    audit: &'a Audit,
+    calls: usize,
+}
+
+impl Run<'_> {
+    /// One round of `observer`: ns per pair; with `stats` (`kernel.bpf_stats_enabled` on), the
+    /// sensor's BPF runs and ns per pair too.
+    fn round(&self, observer: Observer, stats: bool) -> Result<(f64, Option<(f64, f64)>)> {
+        let (bin, dir, proto) = (self.bin, self.dir, self.proto);
+        let sensor = match observer {
+            Observer::Sensor => Some(start_sensor(bin, dir, None, &["--output", proto])?),
+            Observer::SensorTracepoints => Some(start_sensor(
+                bin,
+                dir,
+                None,
+                &["--output", proto, "--probe-set", "tracepoints"],
+            )?),
+            _ => None,
+        };
+        if observer == Observer::KernelAudit {
+            self.audit.enable(true)?;
+        }
+        let bpf0 = match (&sensor, stats) {
+            (Some(s), true) => Some(counters(s.id())?),
+            _ => None,
+        };
+        let t0 = Instant::now();
+        open_close_loop(self.calls)?;
+        let wall = t0.elapsed().as_secs_f64();
+        let mut bpf = None;
+        if let (Some(s), Some(bpf0)) = (&sensor, &bpf0) {
+            let d = delta(bpf0, &counters(s.id())?, &BTreeMap::new());
+            let (ns, runs) = d
+                .values()
+                .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
+            let per = |v: u64| v as f64 / self.calls as f64;
+            bpf = Some((per(runs), per(ns)));
+        }
+        if let Some(s) = sensor {
+            stop_sensor(s)?;
+        }
+        if observer == Observer::KernelAudit {
+            self.audit.enable(false)?;
+        }
+        Ok((wall * 1e9 / self.calls as f64, bpf))
+    }
+}
+
 /// `bin`: the sensor. Inside the kernel tier's guest (`--kernel`) no machine lock is taken: the
 /// guest is the bench's alone.
 pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Result<()> {
@@ -65,9 +118,6 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Resu
         false => Some(crate::test::machine_lock()?),
     };
     let audit = Audit::prepare()?;
-    // The sensor's programs' runs and time per pair: exact where the wall time of an emulated
-    // guest is not (its rounds vary by a third).
-    let _stats = BpfStats::enable()?;
     let proto = proto_output(&dir);
     // Which set the sensor takes by default: with trampolines, the tracepoints are a row too.
     let (probe, said) = start_sensor_saying(bin, &dir, None, &["--output", &proto])?;
@@ -82,49 +132,36 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Resu
         observers.push(Observer::SensorTracepoints);
     }
     observers.push(Observer::KernelAudit);
+    let run = Run {
+        bin,
+        dir: &dir,
+        proto: &proto,
+        audit: &audit,
+        calls,
+    };
     let mut ns_per_pair: Vec<Vec<f64>> = vec![Vec::new(); observers.len()];
-    // BPF runs and ns per pair, for the sensor's rows.
-    let mut bpf_per_pair: Vec<Vec<(f64, f64)>> = vec![Vec::new(); observers.len()];
     open_close_loop(calls / 10)?;
     for r in 0..rounds {
         for (i, &observer) in observers.iter().enumerate() {
-            let sensor = match observer {
-                Observer::Sensor => Some(start_sensor(bin, &dir, None, &["--output", &proto])?),
-                Observer::SensorTracepoints => Some(start_sensor(
-                    bin,
-                    &dir,
-                    None,
-                    &["--output", &proto, "--probe-set", "tracepoints"],
-                )?),
-                _ => None,
-            };
-            if observer == Observer::KernelAudit {
-                audit.enable(true)?;
-            }
-            let bpf0 = sensor.as_ref().map(|s| counters(s.id())).transpose()?;
-            let c0 = host_cpu_seconds()?;
-            let t0 = Instant::now();
-            open_close_loop(calls)?;
-            let wall = t0.elapsed().as_secs_f64();
-            let c = host_cpu_seconds()? - c0;
-            if let (Some(s), Some(bpf0)) = (&sensor, &bpf0) {
-                let d = delta(bpf0, &counters(s.id())?, &BTreeMap::new());
-                let (ns, runs) = d
-                    .values()
-                    .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
-                let per = |v: u64| v as f64 / calls as f64;
-                bpf_per_pair[i].push((per(runs), per(ns)));
-            }
-            if let Some(s) = sensor {
-                stop_sensor(s)?;
-            }
-            if observer == Observer::KernelAudit {
-                audit.enable(false)?;
-            }
-            let per = wall * 1e9 / calls as f64;
-            let name = observer.name();
-            eprintln!("round {r} {name:<24} {per:>7.0} ns per open+close  host cpu {c:>6.2}s");
+            let (per, _) = run.round(observer, false)?;
+            eprintln!(
+                "round {r} {:<24} {per:>7.0} ns per open+close",
+                observer.name()
+            );
             ns_per_pair[i].push(per);
+        }
+    }
+    // The sensor's BPF runs and ns per pair, from one more round of each sensor row with
+    // `kernel.bpf_stats_enabled=1` (exact where the wall time of an emulated guest is not: its
+    // rounds vary by a third), which adds two clock reads to every program run and so stays off
+    // in the timed rounds.
+    let mut bpf_per_pair: Vec<Option<(f64, f64)>> = vec![None; observers.len()];
+    {
+        let _stats = BpfStats::enable()?;
+        for (i, &observer) in observers.iter().enumerate() {
+            if matches!(observer, Observer::Sensor | Observer::SensorTracepoints) {
+                bpf_per_pair[i] = run.round(observer, true)?.1;
+            }
         }
     }
     drop(audit);
@@ -139,13 +176,9 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Resu
     for (i, observer) in observers.iter().enumerate() {
         let m = median(ns_per_pair[i].clone());
         let name = observer.name();
-        let bpf = match bpf_per_pair[i].is_empty() {
-            true => String::new(),
-            false => {
-                let runs = median(bpf_per_pair[i].iter().map(|b| b.0).collect());
-                let ns = median(bpf_per_pair[i].iter().map(|b| b.1).collect());
-                format!(" {runs:>14.2} {ns:>13.0}")
-            }
+        let bpf = match bpf_per_pair[i] {
+            None => String::new(),
+            Some((runs, ns)) => format!(" {runs:>14.2} {ns:>13.0}"),
         };
         println!(
             "{name:<24} {m:>12.0} {:>8.1}%{bpf}",

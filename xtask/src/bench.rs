@@ -132,6 +132,8 @@ struct Bench<'a> {
     audit: &'a Audit,
     rules: Option<&'a RulesCopy>,
     execs: usize,
+    /// `--baseline`: another build of the sensor.
+    baseline: Option<&'a Path>,
     /// Whether bpftool runs here.
     bpftool: bool,
 }
@@ -141,7 +143,11 @@ impl Bench<'_> {
     /// Its BPF programs' time is taken only when `kernel.bpf_stats_enabled` is on (`stats`).
     fn round(&self, obs: Observer, tag: &str, stats: bool) -> Result<(Sample, Option<Loaded>)> {
         let marker = format!("bench-{tag}");
-        let mut running = Running::start(obs, self.bin, self.dir, self.audit, self.rules, &marker)?;
+        let bin = match (obs, self.baseline) {
+            (Observer::SensorBaseline, Some(b)) => b,
+            _ => self.bin,
+        };
+        let mut running = Running::start(obs, bin, self.dir, self.audit, self.rules, &marker)?;
         let process = running.process();
         // auditd's work is in the kernel's audit code, not in BPF programs.
         let auditd = matches!(obs, Observer::Auditd | Observer::AuditdRules);
@@ -181,7 +187,15 @@ impl Bench<'_> {
 }
 
 /// Runs the bench; `bin` is the built agent.
-pub fn exec(bin: &Path, execs: usize, rounds: usize, rules: Option<&Path>) -> Result<()> {
+/// `baseline`: another build of the sensor, timed in the same rounds (before and after a
+/// change, on a host whose speed drifts between minutes).
+pub fn exec(
+    bin: &Path,
+    execs: usize,
+    rounds: usize,
+    rules: Option<&Path>,
+    baseline: Option<&Path>,
+) -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     ensure!(
         unsafe { libc::geteuid() } == 0,
@@ -218,7 +232,11 @@ pub fn exec(bin: &Path, execs: usize, rounds: usize, rules: Option<&Path>) -> Re
         );
         eprintln!("{about}");
     }
-    let mut order = vec![Observer::None, Observer::Sensor, Observer::Auditd];
+    let mut order = vec![Observer::None, Observer::Sensor];
+    if baseline.is_some() {
+        order.push(Observer::SensorBaseline);
+    }
+    order.push(Observer::Auditd);
     if bpftrace {
         order.extend([Observer::Bpftrace, Observer::BpftraceCount]);
     }
@@ -237,6 +255,7 @@ pub fn exec(bin: &Path, execs: usize, rounds: usize, rules: Option<&Path>) -> Re
         audit: &audit,
         rules: rules.as_ref(),
         execs,
+        baseline,
         bpftool,
     };
     let mut samples: Vec<Vec<Sample>> = Vec::new();

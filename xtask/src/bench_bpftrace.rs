@@ -13,7 +13,10 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{bench::interrupted, bench_bpf::runs_of};
+use crate::{
+    bench::interrupted,
+    bench_bpf::{runs_of, BpfStats},
+};
 
 /// bpftrace 0.17 (Debian 12) spells the tracepoint's arguments `args->`, and `join` prints.
 const PRINT: &str = "tracepoint:syscalls:sys_enter_execve { join(args->argv); }";
@@ -64,8 +67,10 @@ pub(crate) struct Bpftrace {
 
 impl Bpftrace {
     /// Started, and returned once its program runs: a probe exec (`bench-bpftrace-ready`, not
-    /// a storm's marker) made its run count grow (`kernel.bpf_stats_enabled` is on).
+    /// a storm's marker) made its run count grow (`kernel.bpf_stats_enabled`, which counts
+    /// runs, is on until then).
     pub(crate) fn start(dir: &Path, counting: bool) -> Result<Bpftrace> {
+        let _stats = BpfStats::enable()?;
         let out = dir.join("bpftrace.out");
         let err = dir.join("bpftrace.err");
         let _ = std::fs::remove_file(&out);

@@ -33,6 +33,8 @@ const IDLE_CPU: f64 = 0.003;
 pub(crate) enum Observer {
     None,
     Sensor,
+    /// Another build of the sensor (`--baseline`), at its defaults as `Sensor`.
+    SensorBaseline,
     Auditd,
     Bpftrace,
     BpftraceCount,
@@ -46,6 +48,7 @@ impl Observer {
         match self {
             Observer::None => "none".into(),
             Observer::Sensor => "sensor (audit text)".into(),
+            Observer::SensorBaseline => "sensor baseline (audit text)".into(),
             Observer::Auditd => "auditd (execve rule)".into(),
             Observer::Bpftrace => "bpftrace join(argv)".into(),
             Observer::BpftraceCount => "bpftrace count()".into(),
@@ -55,7 +58,10 @@ impl Observer {
     }
 
     pub(crate) fn is_sensor(self) -> bool {
-        matches!(self, Observer::Sensor | Observer::SensorRules)
+        matches!(
+            self,
+            Observer::Sensor | Observer::SensorBaseline | Observer::SensorRules
+        )
     }
 }
 
@@ -124,7 +130,9 @@ impl Running {
         let (mut sensor, mut bpftrace, mut loaded) = (None, None, None);
         match obs {
             Observer::None => {}
-            Observer::Sensor => sensor = Some(start_sensor(bin, dir, None, sensor_args)?),
+            Observer::Sensor | Observer::SensorBaseline => {
+                sensor = Some(start_sensor(bin, dir, None, sensor_args)?)
+            }
             Observer::SensorRules => {
                 sensor = Some(start_sensor(bin, dir, Some(rules_path()?), sensor_args)?)
             }

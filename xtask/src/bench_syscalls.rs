@@ -36,6 +36,8 @@ enum Observer {
     Sensor,
     /// The sensor with `--probe-set tracepoints`, where its default is the trampolines.
     SensorTracepoints,
+    /// Another build of the sensor (`--baseline`), at its defaults.
+    SensorBaseline,
     KernelAudit,
 }
 
@@ -45,6 +47,7 @@ impl Observer {
             Observer::None => "none",
             Observer::Sensor => "sensor",
             Observer::SensorTracepoints => "sensor (tracepoints)",
+            Observer::SensorBaseline => "sensor baseline",
             Observer::KernelAudit => "kernel audit (no rules)",
         }
     }
@@ -53,6 +56,7 @@ impl Observer {
 /// What a round needs.
 struct Run<'a> {
     bin: &'a Path,
+    baseline: Option<&'a Path>,
     dir: &'a Path,
     proto: &'a str,
     audit: &'a Audit,
@@ -66,6 +70,10 @@ impl Run<'_> {
         let (bin, dir, proto) = (self.bin, self.dir, self.proto);
         let sensor = match observer {
             Observer::Sensor => Some(start_sensor(bin, dir, None, &["--output", proto])?),
+            Observer::SensorBaseline => {
+                let bin = self.baseline.unwrap_or(bin);
+                Some(start_sensor(bin, dir, None, &["--output", proto])?)
+            }
             Observer::SensorTracepoints => Some(start_sensor(
                 bin,
                 dir,
@@ -103,9 +111,15 @@ impl Run<'_> {
     }
 }
 
-/// `bin`: the sensor. Inside the kernel tier's guest (`--kernel`) no machine lock is taken: the
+/// `bin`: the sensor; `baseline`: another build of it. Inside the kernel tier's guest (`--kernel`) no machine lock is taken: the
 /// guest is the bench's alone.
-pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Result<()> {
+pub fn syscalls(
+    bin: &Path,
+    baseline: Option<&Path>,
+    calls: usize,
+    rounds: usize,
+    in_guest: bool,
+) -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     ensure!(
         unsafe { libc::geteuid() } == 0,
@@ -131,9 +145,13 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Resu
     if set_line.starts_with("sensor: probe set fentry/fexit") {
         observers.push(Observer::SensorTracepoints);
     }
+    if baseline.is_some() {
+        observers.push(Observer::SensorBaseline);
+    }
     observers.push(Observer::KernelAudit);
     let run = Run {
         bin,
+        baseline,
         dir: &dir,
         proto: &proto,
         audit: &audit,
@@ -159,7 +177,7 @@ pub fn syscalls(bin: &Path, calls: usize, rounds: usize, in_guest: bool) -> Resu
     {
         let _stats = BpfStats::enable()?;
         for (i, &observer) in observers.iter().enumerate() {
-            if matches!(observer, Observer::Sensor | Observer::SensorTracepoints) {
+            if !matches!(observer, Observer::None | Observer::KernelAudit) {
                 bpf_per_pair[i] = run.round(observer, true)?.1;
             }
         }

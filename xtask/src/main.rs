@@ -98,6 +98,10 @@ enum BenchCmd {
         /// kernel's rules are put back afterwards.
         #[arg(long, value_name = "FILE", conflicts_with = "throughput")]
         rules: Option<PathBuf>,
+        /// Another build of the sensor (say, an earlier commit's `target/release/sensor`, copied
+        /// aside), timed in the same rounds as a row of its own: before and after a change.
+        #[arg(long, value_name = "BIN", conflicts_with = "throughput")]
+        baseline: Option<PathBuf>,
         /// Instead of the storm above: several spawners run /bin/true at rising rates, then flat
         /// out, with the sensor and with auditd, for the highest rate without loss; then a storm
         /// of 100 KiB-argument execs past what the sensor's ring buffer holds.
@@ -129,6 +133,10 @@ enum BenchCmd {
         /// emulation compare the ratios, not the times.
         #[arg(long)]
         kernel: Option<String>,
+        /// Another build of the sensor, timed in the same rounds as a row of its own (on this
+        /// host).
+        #[arg(long, value_name = "BIN", conflicts_with = "kernel")]
+        baseline: Option<PathBuf>,
         /// Inside the guest: the sensor already built, benched without building anything.
         #[arg(long, hide = true)]
         guest_sensor: Option<PathBuf>,
@@ -148,7 +156,7 @@ fn main() -> ExitCode {
             },
     } = &cli.command
     {
-        return match bench_syscalls::syscalls(bin, *calls, *rounds, true) {
+        return match bench_syscalls::syscalls(bin, None, *calls, *rounds, true) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("xtask: error: {e:#}");
@@ -181,6 +189,7 @@ fn main() -> ExitCode {
                     execs,
                     rounds,
                     rules,
+                    baseline,
                     throughput,
                     spawners,
                     seconds,
@@ -192,7 +201,7 @@ fn main() -> ExitCode {
                     if throughput {
                         bench_throughput::throughput(&bin, spawners, seconds)
                     } else {
-                        bench::exec(&bin, execs, rounds, rules.as_deref())
+                        bench::exec(&bin, execs, rounds, rules.as_deref(), baseline.as_deref())
                     }
                 })
                 .map(|()| None)
@@ -211,6 +220,7 @@ fn main() -> ExitCode {
                     calls,
                     rounds,
                     kernel,
+                    baseline,
                     ..
                 },
         } => {
@@ -223,7 +233,7 @@ fn main() -> ExitCode {
                     .map(|()| None),
                 None => steps
                     .run("bench syscalls", || {
-                        bench_syscalls::syscalls(&bin, calls, rounds, false)
+                        bench_syscalls::syscalls(&bin, baseline.as_deref(), calls, rounds, false)
                     })
                     .map(|()| None),
             }

@@ -31,7 +31,7 @@ use crate::{
         PENDING_ENTER, SENT,
     },
     filter::{self, Exec},
-    kernel::{current_task, header, off, read, task_ns},
+    kernel::{current_task, header, load, off, read, task_ns},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
 };
 
@@ -67,8 +67,8 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
         // Syscall tracepoint records: 8 bytes of common fields, the syscall number, then args.
         *reg = unsafe { ctx.read_at::<u64>(16 + 8 * i) }.unwrap_or(0);
     }
-    let cred: u64 = read(current_task(), off!(task_cred));
-    e.old_uid = read(cred, off!(cred_uid));
+    let cred: u64 = load(current_task(), off!(task_cred));
+    e.old_uid = load(cred, off!(cred_uid));
     e.old_caps = read_caps(cred);
     let name = e.regs[name_arg];
     let n = unsafe {
@@ -133,7 +133,7 @@ fn sched(ctx: &RawTracePointContext) {
         Some(_) => true,
     };
     // The new image is 32-bit: the exit tracepoint will not see this exec's exit.
-    let image32 = read::<u32>(task, off!(task_ti_status)) & TS_COMPAT != 0;
+    let image32 = load::<u32>(task, off!(task_ti_status)) & TS_COMPAT != 0;
     let exit_here = !entered || image32;
     if entered {
         // A thread other than the leader took over the leader's id (`de_thread()`): its exit
@@ -150,9 +150,9 @@ fn sched(ctx: &RawTracePointContext) {
         filter::tell_unselected(header(KIND_EXEC_UNSELECTED), task_ns(task).mnt_ns);
         return;
     }
-    let mm: u64 = read(task, off!(task_mm));
-    let start: u64 = read(mm, off!(mm_arg_start));
-    let end: u64 = read(mm, off!(mm_arg_end));
+    let mm: u64 = load(task, off!(task_mm));
+    let start: u64 = load(mm, off!(mm_arg_start));
+    let end: u64 = load(mm, off!(mm_arg_end));
     let total = end.saturating_sub(start);
     let copied = send_args(hdr, start, total);
 
@@ -190,8 +190,8 @@ fn sched(ctx: &RawTracePointContext) {
 /// a core dump pipe), whose exec is `kernel_execve()`, no syscall, which auditd does not log.
 #[inline(always)]
 fn kernel_helper(task: u64) -> bool {
-    let parent: u64 = read(task, off!(task_real_parent));
-    read::<u32>(parent, off!(task_flags)) & PF_KTHREAD != 0
+    let parent: u64 = load(task, off!(task_real_parent));
+    load::<u32>(parent, off!(task_flags)) & PF_KTHREAD != 0
 }
 
 /// The entry of a 32-bit exec, as `sched_process_exec` can tell it: i386's execve, the name the

@@ -11,7 +11,7 @@ use sensor_common::{
 
 use crate::{
     exec_state::{read_caps, send_pending, ENTERED, LEFT_OUT, NAME_RETRY, PENDING},
-    kernel::{current_task, header, off, proctitle, read, read_errors_so_far, task_info, task_ns},
+    kernel::{current_task, header, load, off, proctitle, read_errors_so_far, task_info, task_ns},
     maps::{count, EVENTS},
     path::{send_exe_and_cgroup, send_path, send_user_string, TaskRoot},
 };
@@ -92,21 +92,21 @@ pub(crate) fn send_exit(hdr: Header, ret: i64) {
     e.hdr = hdr;
     e.ret = ret;
     task_info(task, &mut e.task);
-    let cred: u64 = read(task, off!(task_cred));
+    let cred: u64 = load(task, off!(task_cred));
     e.caps = read_caps(cred);
 
     e.ns = task_ns(task);
 
     e.has_exe = 0;
     if exe_file != 0 {
-        let inode: u64 = read(exe_file, off!(file_f_inode));
-        e.exe.ino = read(inode, off!(inode_ino));
-        e.exe.mode = read::<u16>(inode, off!(inode_mode)) as u32;
-        e.exe.uid = read(inode, off!(inode_uid));
-        e.exe.gid = read(inode, off!(inode_gid));
-        e.exe.rdev = read(inode, off!(inode_rdev));
-        let sb: u64 = read(inode, off!(inode_sb));
-        e.exe.dev = read(sb, off!(sb_dev));
+        let inode: u64 = load(exe_file, off!(file_f_inode));
+        e.exe.ino = load(inode, off!(inode_ino));
+        e.exe.mode = load::<u16>(inode, off!(inode_mode)) as u32;
+        e.exe.uid = load(inode, off!(inode_uid));
+        e.exe.gid = load(inode, off!(inode_gid));
+        e.exe.rdev = load(inode, off!(inode_rdev));
+        let sb: u64 = load(inode, off!(inode_sb));
+        e.exe.dev = load(sb, off!(sb_dev));
         e.exe._pad = 0;
         e.has_exe = 1;
     }

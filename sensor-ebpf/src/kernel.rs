@@ -1,7 +1,7 @@
 //! Reading kernel structures at offsets the agent resolved from BTF (`OFFSETS`), and the
 //! task facts every record needs.
 
-use aya_ebpf::helpers::generated::{bpf_get_current_task, bpf_probe_read_kernel};
+use aya_ebpf::helpers::generated::{bpf_get_current_task_btf, bpf_probe_read_kernel};
 use sensor_common::{KernelOffsets, CTR_READ_ERROR};
 
 use crate::maps::count;
@@ -37,9 +37,25 @@ pub fn header(kind: u32) -> sensor_common::Header {
     }
 }
 
+/// The current task as a BTF-typed pointer: fields are read through it with [`load`].
 #[inline(always)]
 pub fn current_task() -> u64 {
-    unsafe { bpf_get_current_task() }
+    unsafe { bpf_get_current_task_btf() as u64 }
+}
+
+/// Loads a `T` at `base + off`, where `base` is a BTF-typed kernel pointer: the current task, or
+/// a pointer field loaded from one with `load`. A plain load, where [`read`] is a helper call
+/// (a third of an exec's exit went to those): the verifier checks it against the kernel's BTF
+/// (the field at that offset must be at least as large: capability sets, two u32 on 6.1, stay
+/// with [`read`]) and the JIT guards it against faults. A fault reads as zero and is not
+/// counted, so `load` is for the current task's own structures (cred, mm, fs, nsproxy, files,
+/// its executable's inode), which stay valid while it runs; path walks, whose dentries can go
+/// while they are read, keep [`read`]. A pointer read with [`read`] is an untyped number the
+/// verifier refuses to load through, and a typed one takes no variable offset.
+#[inline(always)]
+pub fn load<T: Copy>(base: u64, off: u64) -> T {
+    // SAFETY: the verifier types this load; a fault reads as zero.
+    unsafe { core::ptr::read_volatile((base + off) as *const T) }
 }
 
 /// Reads a `T` at `base + off`. The helper zeroes the destination on failure, and the failure is
@@ -90,7 +106,8 @@ pub fn read_errors_so_far() -> u64 {
 /// struct pid.
 #[inline(always)]
 pub fn task_ns(task: u64) -> sensor_common::TaskNs {
-    let nsproxy: u64 = read(task, off!(task_nsproxy));
+    let nsproxy: u64 = load(task, off!(task_nsproxy));
+    // Read, not loaded: a typed pointer takes no variable offset (the level's upid below).
     let pid: u64 = read(task, off!(task_thread_pid));
     let level: u32 = read(pid, off!(pid_level));
     let upid = pid + off!(pid_numbers) + (level as u64 & 31) * off!(upid_size);
@@ -109,19 +126,19 @@ pub fn task_ns(task: u64) -> sensor_common::TaskNs {
 /// Inode number of a namespace given the nsproxy member offset and the namespace's `ns` offset.
 #[inline(always)]
 pub fn ns_inum(nsproxy: u64, member: u64, ns_off: u64) -> u32 {
-    let ns: u64 = read(nsproxy, member);
-    read(ns, ns_off + off!(ns_inum))
+    let ns: u64 = load(nsproxy, member);
+    load(ns, ns_off + off!(ns_inum))
 }
 
 /// auid, ses, uid and gid: the ids ANOM_ABEND and ANOM_PROMISCUOUS show.
 #[inline(always)]
 pub fn audit_ids(task: u64) -> (u32, u32, u32, u32) {
-    let cred: u64 = read(task, off!(task_cred));
+    let cred: u64 = load(task, off!(task_cred));
     (
-        read(task, off!(task_loginuid)),
-        read(task, off!(task_sessionid)),
-        read(cred, off!(cred_uid)),
-        read(cred, off!(cred_gid)),
+        load(task, off!(task_loginuid)),
+        load(task, off!(task_sessionid)),
+        load(cred, off!(cred_uid)),
+        load(cred, off!(cred_gid)),
     )
 }
 
@@ -129,28 +146,24 @@ pub fn audit_ids(task: u64) -> (u32, u32, u32, u32) {
 /// SYSCALL record read them.
 #[inline(always)]
 pub fn task_info(task: u64, t: &mut sensor_common::TaskInfo) {
-    let parent: u64 = read(task, off!(task_real_parent));
-    t.ppid = read(parent, off!(task_tgid));
-    t.auid = read(task, off!(task_loginuid));
-    t.ses = read(task, off!(task_sessionid));
-    let cred: u64 = read(task, off!(task_cred));
-    t.uid = read(cred, off!(cred_uid));
-    t.gid = read(cred, off!(cred_gid));
-    t.euid = read(cred, off!(cred_euid));
-    t.suid = read(cred, off!(cred_suid));
-    t.fsuid = read(cred, off!(cred_fsuid));
-    t.egid = read(cred, off!(cred_egid));
-    t.sgid = read(cred, off!(cred_sgid));
-    t.fsgid = read(cred, off!(cred_fsgid));
-    t.personality = read(task, off!(task_personality));
+    let parent: u64 = load(task, off!(task_real_parent));
+    t.ppid = load(parent, off!(task_tgid));
+    t.auid = load(task, off!(task_loginuid));
+    t.ses = load(task, off!(task_sessionid));
+    let cred: u64 = load(task, off!(task_cred));
+    t.uid = load(cred, off!(cred_uid));
+    t.gid = load(cred, off!(cred_gid));
+    t.euid = load(cred, off!(cred_euid));
+    t.suid = load(cred, off!(cred_suid));
+    t.fsuid = load(cred, off!(cred_fsuid));
+    t.egid = load(cred, off!(cred_egid));
+    t.sgid = load(cred, off!(cred_sgid));
+    t.fsgid = load(cred, off!(cred_fsgid));
+    t.personality = load(task, off!(task_personality));
     t.comm = aya_ebpf::helpers::bpf_get_current_comm().unwrap_or([0; 16]);
     t.tty = [0; 64];
-    let signal: u64 = read(task, off!(task_signal));
-    let tty: u64 = if signal != 0 {
-        read(signal, off!(signal_tty))
-    } else {
-        0
-    };
+    let signal: u64 = load(task, off!(task_signal));
+    let tty: u64 = load(signal, off!(signal_tty));
     if tty != 0 {
         unsafe {
             aya_ebpf::helpers::generated::bpf_probe_read_kernel_str(
@@ -166,9 +179,9 @@ pub fn task_info(task: u64, t: &mut sensor_common::TaskInfo) {
 /// returns how many were read.
 #[inline(always)]
 pub fn proctitle(task: u64, buf: &mut [u8; sensor_common::PROCTITLE_MAX]) -> u32 {
-    let mm: u64 = read(task, off!(task_mm));
-    let start: u64 = read(mm, off!(mm_arg_start));
-    let end: u64 = read(mm, off!(mm_arg_end));
+    let mm: u64 = load(task, off!(task_mm));
+    let start: u64 = load(mm, off!(mm_arg_start));
+    let end: u64 = load(mm, off!(mm_arg_end));
     let n = end.saturating_sub(start);
     let n = if n > sensor_common::PROCTITLE_MAX as u64 {
         sensor_common::PROCTITLE_MAX as u64
@@ -214,14 +227,14 @@ pub fn syscall_args(regs: u64) -> [u64; 6] {
 /// `task->files->fdt->fd[fd]`: the file open as `fd`, or 0.
 #[inline(always)]
 pub fn fd_file(task: u64, fd: u64) -> u64 {
-    let files: u64 = read(task, off!(task_files));
-    let fdt: u64 = read(files, off!(files_fdt));
-    let max_fds: u32 = read(fdt, off!(fdtable_max_fds));
+    let files: u64 = load(task, off!(task_files));
+    let fdt: u64 = load(files, off!(files_fdt));
+    let max_fds: u32 = load(fdt, off!(fdtable_max_fds));
     // The kernel takes an fd as `unsigned int`: high bits are not part of it.
     let fd = fd & 0xffff_ffff;
     if fd >= max_fds as u64 {
         return 0;
     }
-    let fds: u64 = read(fdt, off!(fdtable_fd));
+    let fds: u64 = load(fdt, off!(fdtable_fd));
     read(fds, (fd & 0xffff_ffff) * 8)
 }

@@ -13,7 +13,7 @@ use sensor_common::{
 };
 
 use crate::{
-    kernel::{off, read},
+    kernel::{load, off, read},
     maps::{output_prefix, SCRATCH_PATH},
 };
 
@@ -77,12 +77,12 @@ pub struct TaskRoot {
 impl TaskRoot {
     #[inline(always)]
     pub fn of(task: u64) -> TaskRoot {
-        let fs: u64 = read(task, off!(task_fs));
+        let fs: u64 = load(task, off!(task_fs));
         let root = fs + off!(fs_root);
         TaskRoot {
             fs,
-            mnt: read(root, off!(path_mnt)),
-            dentry: read(root, off!(path_dentry)),
+            mnt: load(root, off!(path_mnt)),
+            dentry: load(root, off!(path_dentry)),
         }
     }
 }
@@ -97,8 +97,8 @@ pub fn send_exe_and_cgroup(
     exe_which: u32,
     cgroup_which: u32,
 ) -> u64 {
-    let mm: u64 = read(task, off!(task_mm));
-    let exe_file: u64 = read(mm, off!(mm_exe_file));
+    let mm: u64 = load(task, off!(task_mm));
+    let exe_file: u64 = load(mm, off!(mm_exe_file));
     if exe_file != 0 {
         send_path(hdr, exe_which, exe_file + off!(file_f_path), root);
     }
@@ -187,8 +187,8 @@ fn send_cgroup_path(hdr: Header, task: u64, which: u32) {
         return;
     };
     let (p, w) = unsafe { (&mut *p, &mut *w) };
-    let css: u64 = read(task, off!(task_cgroups));
-    let cgrp: u64 = read(css, off!(cssset_dfl_cgrp));
+    let css: u64 = load(task, off!(task_cgroups));
+    let cgrp: u64 = load(css, off!(cssset_dfl_cgrp));
     w.node = read(cgrp, off!(cgroup_kn));
     w.len = 0;
     w.done = 0;

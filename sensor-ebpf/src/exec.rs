@@ -31,7 +31,7 @@ use crate::{
         PENDING_ENTER, SENT,
     },
     filter::{self, Exec},
-    kernel::{current_task, header, load, off, read, task_ns},
+    kernel::{current_task, header, load, off, read, task_ns, tp_field},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
 };
 
@@ -65,7 +65,7 @@ fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) 
     e.regs = [0; 6];
     for (i, reg) in e.regs.iter_mut().enumerate().take(NARGS) {
         // Syscall tracepoint records: 8 bytes of common fields, the syscall number, then args.
-        *reg = unsafe { ctx.read_at::<u64>(16 + 8 * i) }.unwrap_or(0);
+        *reg = tp_field(ctx, 16 + 8 * i);
     }
     let cred: u64 = load(current_task(), off!(task_cred));
     e.old_uid = load(cred, off!(cred_uid));

@@ -11,7 +11,10 @@ use sensor_common::{
 
 use crate::{
     exec_state::{read_caps, send_pending, ENTERED, LEFT_OUT, NAME_RETRY, PENDING},
-    kernel::{current_task, header, load, off, proctitle, read_errors_so_far, task_info, task_ns},
+    kernel::{
+        current_task, exit_ret, header, load, off, proctitle, read_errors_so_far, task_info,
+        task_ns,
+    },
     maps::{count, EVENTS},
     path::{send_exe_and_cgroup, send_path, send_user_string, TaskRoot},
 };
@@ -29,12 +32,6 @@ pub fn sys_exit_execve(ctx: TracePointContext) -> u32 {
 pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
     exit(exit_ret(&ctx));
     0
-}
-
-/// A `syscalls:sys_exit_*` record: common fields, `int __syscall_nr`, then `long ret` at 16.
-#[inline(always)]
-pub(crate) fn exit_ret(ctx: &TracePointContext) -> i64 {
-    unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0)
 }
 
 /// The exit of an execve or execveat (64-bit numbering) that returned `ret`.

@@ -1,7 +1,11 @@
 //! Reading kernel structures at offsets the agent resolved from BTF (`OFFSETS`), and the
 //! task facts every record needs.
 
-use aya_ebpf::helpers::generated::{bpf_get_current_task_btf, bpf_probe_read_kernel};
+use aya_ebpf::{
+    helpers::generated::{bpf_get_current_task_btf, bpf_probe_read_kernel},
+    programs::TracePointContext,
+    EbpfContext,
+};
 use sensor_common::{KernelOffsets, CTR_READ_ERROR};
 
 use crate::maps::count;
@@ -57,6 +61,22 @@ pub fn current_task() -> u64 {
 pub fn load<T: Copy>(base: u64, off: u64) -> T {
     // SAFETY: the verifier types this load; a fault reads as zero.
     unsafe { core::ptr::read_volatile((base + off) as *const T) }
+}
+
+/// The field `off` bytes into a tracepoint's record: a load from the context, which the verifier
+/// checks (aligned, past the first 8 bytes, within the largest record), where `read_at` is a
+/// helper call. The offset must be a constant, and the caller's to keep within the record.
+#[inline(always)]
+pub fn tp_field<T: Copy>(ctx: &TracePointContext, off: usize) -> T {
+    // SAFETY: a context load the verifier checks.
+    unsafe { core::ptr::read_volatile((ctx.as_ptr() as *const u8).add(off) as *const T) }
+}
+
+/// A `syscalls:sys_exit_*` record's return value: common fields, `int __syscall_nr`, then
+/// `long ret` at 16.
+#[inline(always)]
+pub fn exit_ret(ctx: &TracePointContext) -> i64 {
+    tp_field(ctx, 16)
 }
 
 /// Reads a `T` at `base + off`. The helper zeroes the destination on failure, and the failure is

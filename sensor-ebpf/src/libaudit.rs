@@ -90,7 +90,7 @@ fn on_audit_send(ctx: &ProbeContext) -> u32 {
 /// [`sendto_exit`]).
 #[tracepoint]
 pub fn sys_exit_sendto(ctx: TracePointContext) -> u32 {
-    sendto_exit(crate::exec_exit::exit_ret(&ctx));
+    sendto_exit(crate::kernel::exit_ret(&ctx));
     0
 }
 

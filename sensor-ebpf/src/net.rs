@@ -57,7 +57,7 @@ use sensor_common::syscalls::x86_64::{CLOSE, IOCTL, SENDMSG, SENDTO, SETSOCKOPT,
 #[tracepoint]
 pub fn console(ctx: TracePointContext) -> u32 {
     // Record: common fields (8 bytes), then `__data_loc char[] msg`: offset | length << 16.
-    let loc: u32 = unsafe { ctx.read_at(8) }.unwrap_or(0);
+    let loc: u32 = crate::kernel::tp_field(&ctx, 8);
     let mut text = [0u8; PROMISC_TEXT_MAX];
     if (loc >> 16) as usize > PROMISC_TEXT_MAX {
         return 0;
@@ -179,8 +179,7 @@ fn promisc_syscall_exit(ctx: &TracePointContext, nr: u32) -> u32 {
         return 0;
     }
     let regs = user_regs();
-    // Record: common fields, `int __syscall_nr`, then `long ret` at 16.
-    let ret: i64 = unsafe { ctx.read_at(16) }.unwrap_or(-1);
+    let ret = crate::kernel::exit_ret(ctx);
     if regs != 0 {
         if let Some(exit) = promisc_exit(nr as u64, regs) {
             send_syscall_exit(exit, ret);

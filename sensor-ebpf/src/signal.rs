@@ -20,8 +20,8 @@ const ABEND_SIGNALS: u64 =
 #[tracepoint]
 pub fn signal_deliver(ctx: TracePointContext) -> u32 {
     // Record: common fields (8 bytes), int sig, int errno, int code, unsigned long sa_handler.
-    let sig: i32 = unsafe { ctx.read_at(8) }.unwrap_or(0);
-    let handler: u64 = unsafe { ctx.read_at(24) }.unwrap_or(1);
+    let sig: i32 = crate::kernel::tp_field(&ctx, 8);
+    let handler: u64 = crate::kernel::tp_field(&ctx, 24);
     if !(1..64).contains(&sig) || ABEND_SIGNALS & (1u64 << sig) == 0 || handler != 0 {
         return 0;
     }

@@ -52,7 +52,8 @@ pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// `NARGS` is the syscall's argument count: reading past the tracepoint record is refused.
+/// `NARGS` is the syscall's argument count: the record holds no more, and the verifier bounds a
+/// context load by the largest record, not by this one's size.
 #[inline(always)]
 fn enter<const NARGS: usize>(ctx: &TracePointContext, nr: u32, name_arg: usize) {
     let Some(e) = SCRATCH_ENTER.get_ptr_mut(0) else {

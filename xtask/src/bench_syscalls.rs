@@ -15,6 +15,7 @@ use crate::{
     bench_audit::Audit,
     bench_bpf::{counters, delta, BpfStats},
     bench_sensor::{proto_output, start_sensor, start_sensor_saying, stop_sensor},
+    bench_table::spread,
 };
 
 fn open_close_loop(calls: usize) -> Result<()> {
@@ -111,8 +112,8 @@ impl Run<'_> {
     }
 }
 
-/// `bin`: the sensor; `baseline`: another build of it. Inside the kernel tier's guest (`--kernel`) no machine lock is taken: the
-/// guest is the bench's alone.
+/// `bin`: the sensor; `baseline`: another build of it. Inside the kernel tier's guest
+/// (`--kernel`) no machine lock is taken: the guest is the bench's alone.
 pub fn syscalls(
     bin: &Path,
     baseline: Option<&Path>,
@@ -199,12 +200,7 @@ pub fn syscalls(
             .zip(&ns_per_pair[0])
             .map(|(o, n)| (o / n - 1.0) * 100.0)
             .collect();
-        let over = format!("{:+.1}%", median(over.clone()))
-            + &format!(
-                " [{:+.1} .. {:+.1}]",
-                over.iter().cloned().fold(f64::INFINITY, f64::min),
-                over.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
-            );
+        let over = format!("{}%", spread(&over, 1));
         let bpf = match bpf_per_pair[i] {
             None => String::new(),
             Some((runs, ns)) => format!(" {runs:>14.2} {ns:>13.0}"),

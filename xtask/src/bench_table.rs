@@ -109,8 +109,8 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// The observers' own CPU per exec, BPF time per exec (from `bpf`: each observer's round with
-/// `kernel.bpf_stats_enabled=1`) and memory; then their BPF programs.
+/// The observers' own CPU per exec, BPF time per exec (from `bpf_rounds`: each observer's
+/// round with `kernel.bpf_stats_enabled=1`) and memory; then their BPF programs.
 pub(crate) fn details(
     samples: &[Vec<Sample>],
     bpf_rounds: &[BTreeMap<String, (u64, u64)>],

@@ -56,13 +56,19 @@ pub fn forget(tid: u32) {
     let _ = BEFORE.remove(&tid);
 }
 
+/// Whether syscall `nr` is of the write family at offset 0 (pwrite, writev and the like, not
+/// only write).
+#[inline(always)]
+pub fn is_write(nr: u64) -> bool {
+    matches!(nr as u32, WRITE | PWRITE64 | WRITEV | PWRITEV | PWRITEV2)
+}
+
 /// At the exit of syscall `nr`, returning `ret`: when it is a write to a loginuid file that set
 /// it, or that `audit_set_loginuid()` refused, sends the LOGIN facts and says what SyscallExit
 /// to send after them.
 #[inline(always)]
 pub fn write_exit(nr: u64, ret: i64, regs: u64) -> Option<Exit> {
-    // The write family at offset 0 (pwrite, writev and the like, not only write).
-    if !matches!(nr as u32, WRITE | PWRITE64 | WRITEV | PWRITEV | PWRITEV2) {
+    if !is_write(nr) {
         return None;
     }
     let task = current_task();

@@ -20,19 +20,41 @@ const EACCES: i64 = 13;
 
 /// Every syscall's exit (`raw_syscalls:sys_exit`, as a typed raw tracepoint: no trace record is
 /// built, which costs far less than one `syscalls:sys_exit_*` program per syscall, and the
-/// registers are read directly, without a helper call). Almost every call returns after a
-/// few compares.
+/// registers are read directly, without a helper call).
+///
+/// Almost every call returns after a few compares, in this function alone: inlined into the
+/// program's entry, it needs no stack frame, no call and no saved registers. What the areas
+/// do is [`watched_exit`], a subprogram of its own, called only for the syscalls they watch;
+/// before this split, the entry called the whole body as a subprogram at every syscall, and
+/// that call, its frame and its return were most of the program's time (perf).
 #[btf_tracepoint(function = "sys_exit")]
+#[inline(always)]
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let regs: u64 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
     // `regs` is a typed pointer: the syscall number is one load away.
     // SAFETY: the verifier checks the load against `struct pt_regs`.
     let nr = unsafe { core::ptr::read_volatile((regs + off!(regs_orig_ax)) as *const u64) };
+    if nr == EXECVE as u64
+        || nr == EXECVEAT as u64
+        || nr == SENDTO as u64
+        || ret == -EACCES
+        || ret == -EPERM
+        || (ret > 0 && crate::login::is_write(nr))
+        || crate::net::recent()
+    {
+        watched_exit(nr, ret, regs);
+    }
+    0
+}
+
+/// The exit of a syscall some area watches (see [`sys_exit`] for the filter).
+#[inline(never)]
+fn watched_exit(nr: u64, ret: i64, regs: u64) {
     // Threads in an exec or in libaudit's send are looked up only at these syscalls' exits.
     if nr == EXECVE as u64 || nr == EXECVEAT as u64 {
         crate::exec_exit::exit(ret);
-        return 0;
+        return;
     }
     if nr == SENDTO as u64 {
         crate::libaudit::sendto_exit(ret);
@@ -53,5 +75,4 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     if let Some(e) = exit {
         send_syscall_exit(e, ret);
     }
-    0
 }

@@ -359,3 +359,52 @@ fn a_cwd_too_deep_to_walk_is_marked_cut() {
         "cut cwd must be the tail of the real one"
     );
 }
+
+/// A threaded process's exec, from its leader (whose exec state changes in place at
+/// `sched_process_exec`) and from another thread (which takes over the leader's id there, so
+/// its state moves to that id): both are recorded, successful, under the process's pid.
+#[test]
+fn an_exec_from_any_thread_of_a_process_is_recorded() {
+    let _g = exclusive();
+    let dir = scratch("thread-exec");
+    let log = dir.join("sensor.log");
+    let marker = format!("sensorit-thread-exec-{}", std::process::id());
+    let sensor = Sensor::start(&["--output", &format!("audit:{}", log.display())]);
+    // One thread execs while the other sleeps in the kernel; `from` says which.
+    let script = r#"
+import os, sys, threading, time
+exec_it = lambda: os.execv("/bin/true", ["/bin/true", sys.argv[1], sys.argv[2]])
+if sys.argv[2] == "leader":
+    threading.Thread(target=lambda: time.sleep(30), daemon=True).start()
+    exec_it()
+threading.Thread(target=exec_it).start()
+time.sleep(30)
+"#;
+    let mut pids = Vec::new();
+    for from in ["leader", "thread"] {
+        let mut child = Command::new("python3")
+            .args(["-c", script, &marker, from])
+            .spawn()
+            .unwrap();
+        pids.push((from, child.id()));
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{from}: {status:?}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    let events = exec_events(&log);
+    for (from, pid) in pids {
+        let argv = [
+            b"/bin/true".to_vec(),
+            marker.clone().into_bytes(),
+            from.into(),
+        ];
+        let ev = events
+            .iter()
+            .find(|e| e.argv == argv)
+            .unwrap_or_else(|| panic!("the exec from the {from} is not recorded"));
+        assert!(ev.success && ev.exit == 0, "{from}: {ev:?}");
+        assert_eq!(ev.task.pid, pid, "{from}: {ev:?}");
+    }
+}

@@ -317,6 +317,22 @@ pub fn exec(
             bpf[i] = s.bpf;
         }
     }
+    // The sensor's programs apart (`bench_apart.rs`), each build in its own loops.
+    let mut apart = Vec::new();
+    if bpftool {
+        for (i, obs) in order.iter().enumerate() {
+            let bin = match obs {
+                Observer::Sensor => bin,
+                Observer::SensorBaseline => baseline.unwrap_or(bin),
+                _ => continue,
+            };
+            apart.push((i, crate::bench_apart::measure(bin, dir)?));
+        }
+    }
+    let floor = match bpftool && bpftrace {
+        true => Some(crate::bench_apart::floor(dir)?),
+        false => None,
+    };
     drop(audit);
     drop(signals);
 
@@ -326,5 +342,18 @@ pub fn exec(
     }
     table(&samples, &order, &names, width, execs);
     details(&samples, &bpf, &order, &names, width, execs);
+    if !apart.is_empty() {
+        println!();
+        println!("the sensor's programs apart (bpf stats on): per failed execve of a missing file, median of 3 loops of 10000 (exit: upper bound, the host's other syscall exits in that time count in), and per open+close of /dev/null, 200000:");
+        for (i, a) in &apart {
+            println!(
+                "{}",
+                crate::bench_apart::lines(&names[*i], a, &bpf[*i], execs)
+            );
+        }
+    }
+    if let Some(f) = floor {
+        println!("  an empty program on raw_syscalls:sys_exit (bpftrace): {f:.0} ns per run, what the statistics cost each run");
+    }
     Ok(())
 }

@@ -70,6 +70,12 @@ impl Bpftrace {
     /// a storm's marker) made its run count grow (`kernel.bpf_stats_enabled`, which counts
     /// runs, is on until then).
     pub(crate) fn start(dir: &Path, counting: bool) -> Result<Bpftrace> {
+        Bpftrace::start_program(dir, if counting { COUNT } else { PRINT })
+    }
+
+    /// As [`Bpftrace::start`], with another program (one that runs at execs, or at every
+    /// syscall).
+    pub(crate) fn start_program(dir: &Path, program: &str) -> Result<Bpftrace> {
         let _stats = BpfStats::enable()?;
         let out = dir.join("bpftrace.out");
         let err = dir.join("bpftrace.err");
@@ -78,7 +84,7 @@ impl Bpftrace {
             .arg("-o")
             .arg(&out)
             .arg("-e")
-            .arg(if counting { COUNT } else { PRINT })
+            .arg(program)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&err)?)

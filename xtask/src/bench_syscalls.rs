@@ -18,7 +18,7 @@ use crate::{
     bench_table::spread,
 };
 
-fn open_close_loop(calls: usize) -> Result<()> {
+pub(crate) fn open_close_loop(calls: usize) -> Result<()> {
     let path = CString::new("/dev/null")?;
     for _ in 0..calls {
         // SAFETY: a valid C string; the fd is closed at once.

@@ -6,6 +6,7 @@
 //! pinned toolchains as child processes.
 
 mod bench;
+mod bench_apart;
 mod bench_audit;
 mod bench_bigargs;
 mod bench_bpf;

@@ -1,0 +1,166 @@
+//! `bench exec`'s sensor programs apart. In the storm an exec's exit is one of some 330 runs of
+//! `sys_exit` per exec (the tracepoints set takes it there), too few to tell from the others'
+//! spread. So, with `kernel.bpf_stats_enabled=1`, under each sensor build, two loops in this
+//! process: failed execve (ENOENT: only the entry and exit programs run, the exit with its whole
+//! bundle: cwd, exe and cgroup paths, credentials, ids, command line), and open+close of
+//! /dev/null (the syscalls no area watches). Beside them an empty program on
+//! `raw_syscalls:sys_exit` (bpftrace), whose time per run is what the statistics themselves
+//! cost each run.
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{ensure, Result};
+
+use crate::{
+    bench::median,
+    bench_bpf::{counters, delta, listing, BpfStats, Counters},
+    bench_bpftrace::Bpftrace,
+    bench_sensor::{start_sensor, stop_sensor},
+    bench_syscalls::open_close_loop,
+};
+
+const FAILED_EXECS: usize = 10_000;
+const PAIRS: usize = 200_000;
+const EMPTY_SYS_EXIT: &str = "tracepoint:raw_syscalls:sys_exit { }";
+
+/// One sensor build's programs, in ns.
+pub(crate) struct Apart {
+    /// The exit's program per failed execve (median of three loops): every other run of it on
+    /// the host during a loop (the agent writing the records, say) counts in, so this is an
+    /// upper bound.
+    pub(crate) exec_exit: f64,
+    /// The entry's program per failed execve.
+    pub(crate) exec_enter: f64,
+    /// All the sensor's programs per open+close pair, and their runs per pair.
+    pub(crate) pair: f64,
+    pub(crate) pair_runs: f64,
+}
+
+fn failed_execs(n: usize) -> Result<()> {
+    let path = c"/nonexistent/sensor-bench-apart";
+    let argv = [path.as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null()];
+    for _ in 0..n {
+        // SAFETY: NUL-terminated strings in NULL-terminated arrays; the path does not exist,
+        // so execve returns.
+        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        let err = std::io::Error::last_os_error();
+        ensure!(err.raw_os_error() == Some(libc::ENOENT), "execve: {err}");
+    }
+    Ok(())
+}
+
+/// The exec's exit program: `sys_exit_execve` where the probe set has it, else `sys_exit`.
+fn exit_program(d: &BTreeMap<String, Counters>) -> u64 {
+    d.get("sys_exit_execve")
+        .or_else(|| d.get("sys_exit"))
+        .map_or(0, |c| c.0)
+}
+
+/// Median of three loops of failed execve; one of open+close.
+pub(crate) fn measure(bin: &Path, dir: &Path) -> Result<Apart> {
+    let _stats = BpfStats::enable()?;
+    let sensor = start_sensor(bin, dir, None, &[])?;
+    let pid = sensor.id();
+    let names = listing(pid)?;
+    let n = FAILED_EXECS as f64;
+    let (mut exits, mut enters) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let c0 = counters(pid)?;
+        failed_execs(FAILED_EXECS)?;
+        let execs = delta(&c0, &counters(pid)?, &names);
+        exits.push(exit_program(&execs) as f64 / n);
+        enters.push(execs.get("sys_enter_execve").map_or(0, |c| c.0) as f64 / n);
+    }
+    let c0 = counters(pid)?;
+    open_close_loop(PAIRS)?;
+    let pairs = delta(&c0, &counters(pid)?, &names);
+    stop_sensor(sensor)?;
+    let (ns, runs) = pairs
+        .values()
+        .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
+    Ok(Apart {
+        exec_exit: median(exits),
+        exec_enter: median(enters),
+        pair: ns as f64 / PAIRS as f64,
+        pair_runs: runs as f64 / PAIRS as f64,
+    })
+}
+
+/// ns per run of an empty program on every syscall's exit, over open+close pairs.
+pub(crate) fn floor(dir: &Path) -> Result<f64> {
+    let _stats = BpfStats::enable()?;
+    let bt = Bpftrace::start_program(dir, EMPTY_SYS_EXIT)?;
+    let pid = bt.child.id();
+    let c0 = counters(pid)?;
+    open_close_loop(PAIRS)?;
+    let c1 = counters(pid)?;
+    bt.stop()?;
+    let d = delta(&c0, &c1, &BTreeMap::new());
+    let (ns, runs) = d
+        .values()
+        .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
+    ensure!(runs > 0, "the empty program did not run");
+    Ok(ns as f64 / runs as f64)
+}
+
+/// The lines `bench exec` prints: per build, the two loops and the exec programs per exec
+/// (entry and `sched_process_exec` from the storm's stats round `storm`, the exit from the
+/// failed execve).
+pub(crate) fn lines(
+    name: &str,
+    a: &Apart,
+    storm: &BTreeMap<String, Counters>,
+    execs: usize,
+) -> String {
+    let per_exec = |p: &str| storm.get(p).map_or(0.0, |c| c.0 as f64 / execs as f64);
+    let (enter, sched) = (per_exec("sys_enter_execve"), per_exec("sched_process_exec"));
+    format!(
+        "  {name:<28} exit {:>6.0}  entry {:>6.0}  per pair {:>4.0} ns in {:.2} runs;  exec programs per exec: entry {enter:.0} + sched_process_exec {sched:.0} (storm) + exit {:.0} = {:.0} ns",
+        a.exec_exit,
+        a.exec_enter,
+        a.pair,
+        a.pair_runs,
+        a.exec_exit,
+        enter + sched + a.exec_exit
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counters(pairs: &[(&str, u64)]) -> BTreeMap<String, Counters> {
+        pairs
+            .iter()
+            .map(|&(n, ns)| (n.to_owned(), (ns, 1)))
+            .collect()
+    }
+
+    #[test]
+    fn the_exec_exit_is_its_own_tracepoint_where_the_probe_set_has_one() {
+        let both = counters(&[("sys_exit", 7), ("sys_exit_execve", 5)]);
+        assert_eq!(exit_program(&both), 5);
+        assert_eq!(exit_program(&counters(&[("sys_exit", 7)])), 7);
+        assert_eq!(exit_program(&counters(&[("sched_process_exec", 7)])), 0);
+    }
+
+    #[test]
+    fn the_exec_programs_add_the_storms_entry_and_sched_to_the_loops_exit() {
+        let a = Apart {
+            exec_exit: 2000.0,
+            exec_enter: 700.0,
+            pair: 110.0,
+            pair_runs: 2.0,
+        };
+        let storm = counters(&[
+            ("sys_enter_execve", 3_000_000),
+            ("sched_process_exec", 2_000_000),
+        ]);
+        let line = lines("sensor", &a, &storm, 2000);
+        assert!(
+            line.ends_with("entry 1500 + sched_process_exec 1000 (storm) + exit 2000 = 4500 ns"),
+            "{line}"
+        );
+    }
+}

@@ -20,6 +20,7 @@ use std::{
 use anyhow::{ensure, Context, Result};
 
 use crate::{
+    bench_apart,
     bench_audit::{Audit, Loaded, RulesCopy},
     bench_bpf::{counters, delta, listing, BpfStats},
     bench_observer::{End, Observer, Running},
@@ -326,11 +327,11 @@ pub fn exec(
                 Observer::SensorBaseline => baseline.unwrap_or(bin),
                 _ => continue,
             };
-            apart.push((i, crate::bench_apart::measure(bin, dir)?));
+            apart.push((i, bench_apart::measure(bin, dir)?));
         }
     }
     let floor = match bpftool && bpftrace {
-        true => Some(crate::bench_apart::floor(dir)?),
+        true => Some(bench_apart::floor(dir)?),
         false => None,
     };
     drop(audit);
@@ -346,14 +347,17 @@ pub fn exec(
         println!();
         println!("the sensor's programs apart (bpf stats on): per failed execve of a missing file, median of 3 loops of 10000 (exit: upper bound, the host's other syscall exits in that time count in), and per open+close of /dev/null, 200000:");
         for (i, a) in &apart {
-            println!(
-                "{}",
-                crate::bench_apart::lines(&names[*i], a, &bpf[*i], execs)
-            );
+            println!("{}", bench_apart::line(&names[*i], a, &bpf[*i], execs));
         }
     }
     if let Some(f) = floor {
         println!("  an empty program on raw_syscalls:sys_exit (bpftrace): {f:.0} ns per run, what the statistics cost each run");
+        for (i, _) in &apart {
+            println!(
+                "{}",
+                bench_apart::beyond_floor(&names[*i], &bpf[*i], execs, f)
+            );
+        }
     }
     Ok(())
 }

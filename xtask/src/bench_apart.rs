@@ -104,10 +104,10 @@ pub(crate) fn floor(dir: &Path) -> Result<f64> {
     Ok(ns as f64 / runs as f64)
 }
 
-/// The lines `bench exec` prints: per build, the two loops and the exec programs per exec
+/// The line `bench exec` prints per build: the two loops, and the exec programs per exec
 /// (entry and `sched_process_exec` from the storm's stats round `storm`, the exit from the
 /// failed execve).
-pub(crate) fn lines(
+pub(crate) fn line(
     name: &str,
     a: &Apart,
     storm: &BTreeMap<String, Counters>,
@@ -123,6 +123,24 @@ pub(crate) fn lines(
         a.pair_runs,
         a.exec_exit,
         enter + sched + a.exec_exit
+    )
+}
+
+/// All of a build's programs per exec in the storm's stats round, less `floor` (an empty
+/// program's ns per run, the statistics' own cost) for each run.
+pub(crate) fn beyond_floor(
+    name: &str,
+    storm: &BTreeMap<String, Counters>,
+    execs: usize,
+    floor: f64,
+) -> String {
+    let (ns, runs) = storm
+        .values()
+        .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
+    let (ns, runs) = (ns as f64 / execs as f64, runs as f64 / execs as f64);
+    format!(
+        "  {name:<28} storm: {ns:.0} ns per exec in {runs:.1} runs; beyond an empty program's {floor:.0} ns per run: {:.0} ns per exec",
+        ns - runs * floor
     )
 }
 
@@ -157,9 +175,23 @@ mod tests {
             ("sys_enter_execve", 3_000_000),
             ("sched_process_exec", 2_000_000),
         ]);
-        let line = lines("sensor", &a, &storm, 2000);
+        let line = line("sensor", &a, &storm, 2000);
         assert!(
             line.ends_with("entry 1500 + sched_process_exec 1000 (storm) + exit 2000 = 4500 ns"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn what_is_beyond_the_floor_is_each_runs_time_less_the_floor() {
+        let storm: BTreeMap<String, Counters> = [
+            ("sys_exit".to_owned(), (60_000, 1000)),
+            ("sys_enter_execve".to_owned(), (20_000, 10)),
+        ]
+        .into();
+        let line = beyond_floor("sensor", &storm, 10, 50.0);
+        assert!(
+            line.ends_with("storm: 8000 ns per exec in 101.0 runs; beyond an empty program's 50 ns per run: 2950 ns per exec"),
             "{line}"
         );
     }

@@ -138,16 +138,21 @@ fn sched(ctx: &RawTracePointContext) {
     let exit_here = !entered || image32;
     if entered {
         let next = if chosen { CHOSEN } else { LEFT_OUT };
-        match ENTERED.get_ptr_mut(&hdr.tid) {
-            // The usual case: the state changes in place. An LRU map's update takes a fresh
-            // element and frees the old one, which measured a fifth of this program's time.
-            // Looked up again just before the write: the slot is this thread's until its exit
-            // removes it, or 8192 newer entries push it out (then the exit finds none, as
-            // with a removal).
-            Some(slot) if hdr.tid == new_tid && !image32 => unsafe { slot.write_volatile(next) },
+        // The usual case (the same id, a 64-bit image): the state changes in place. An LRU
+        // map's update takes a fresh element and frees the old one, which measured a fifth of
+        // this program's time. Looked up again just before the write; the lookup marks the
+        // element referenced, so the map's eviction, which takes unreferenced ones first, is
+        // all but sure to leave it this thread's for the write.
+        let in_place = match hdr.tid == new_tid && !image32 {
+            true => ENTERED.get_ptr_mut(&hdr.tid),
+            false => None,
+        };
+        match in_place {
+            Some(slot) => unsafe { slot.write_volatile(next) },
             // A thread other than the leader took over the leader's id (`de_thread()`): its
-            // exit comes under the new id. A 32-bit image: its exit is sent here.
-            _ => {
+            // exit comes under the new id. A 32-bit image: its exit is sent here. Or the LRU
+            // pushed the state out since the lookup above: it is put back.
+            None => {
                 let _ = ENTERED.remove(&hdr.tid);
                 if !image32 {
                     let _ = ENTERED.insert(&new_tid, &next, 0);

@@ -327,11 +327,17 @@ pub fn exec(
                 Observer::SensorBaseline => baseline.unwrap_or(bin),
                 _ => continue,
             };
-            apart.push((i, bench_apart::measure(bin, dir)?));
+            // Best effort: what the rounds measured is printed whatever happens here.
+            match bench_apart::measure(bin, dir) {
+                Ok(a) => apart.push((i, a)),
+                Err(e) => eprintln!("bench: {}'s programs apart left out: {e:#}", names[i]),
+            }
         }
     }
-    let floor = match bpftool && bpftrace {
-        true => Some(bench_apart::floor(dir)?),
+    let floor = match bpftool && bpftrace && !apart.is_empty() {
+        true => bench_apart::floor(dir)
+            .inspect_err(|e| eprintln!("bench: the empty program's time left out: {e:#}"))
+            .ok(),
         false => None,
     };
     drop(audit);
@@ -345,13 +351,17 @@ pub fn exec(
     details(&samples, &bpf, &order, &names, width, execs);
     if !apart.is_empty() {
         println!();
-        println!("the sensor's programs apart (bpf stats on): per failed execve of a missing file, median of 3 loops of 10000 (exit: upper bound, the host's other syscall exits in that time count in), and per open+close of /dev/null, 200000:");
+        println!(
+            "the sensor's programs apart (bpf stats on): per failed execve of a missing file, median of 3 loops of {} (exit: an upper bound, the program's other runs on the host in that time count in), and per open+close of /dev/null, {}:",
+            bench_apart::FAILED_EXECS,
+            bench_apart::PAIRS
+        );
         for (i, a) in &apart {
             println!("{}", bench_apart::line(&names[*i], a, &bpf[*i], execs));
         }
     }
     if let Some(f) = floor {
-        println!("  an empty program on raw_syscalls:sys_exit (bpftrace): {f:.0} ns per run, what the statistics cost each run");
+        println!("  an empty program on raw_syscalls:sys_exit (bpftrace): {f:.0} ns per run, the floor of what the statistics measure of a program here");
         for (i, _) in &apart {
             println!(
                 "{}",

@@ -4,27 +4,32 @@
 //! process: failed execve (ENOENT: only the entry and exit programs run, the exit with its whole
 //! bundle: cwd, exe and cgroup paths, credentials, ids, command line), and open+close of
 //! /dev/null (the syscalls no area watches). Beside them an empty program on
-//! `raw_syscalls:sys_exit` (bpftrace), whose time per run is what the statistics themselves
-//! cost each run.
+//! `raw_syscalls:sys_exit` (bpftrace): its time per run is the floor of what the statistics
+//! measure of any program here (a perf-event program where `sys_exit` is `tp_btf`: the
+//! statistics' clock reads are the same code).
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap, ffi::CString, os::unix::ffi::OsStrExt, path::Path, process::Child,
+};
 
 use anyhow::{ensure, Result};
 
 use crate::{
-    bench::median,
+    bench::{interrupted, median},
     bench_bpf::{counters, delta, listing, BpfStats, Counters},
     bench_bpftrace::Bpftrace,
     bench_sensor::{start_sensor, stop_sensor},
     bench_syscalls::open_close_loop,
 };
 
-const FAILED_EXECS: usize = 10_000;
-const PAIRS: usize = 200_000;
+pub(crate) const FAILED_EXECS: usize = 10_000;
+pub(crate) const PAIRS: usize = 200_000;
 const EMPTY_SYS_EXIT: &str = "tracepoint:raw_syscalls:sys_exit { }";
 
 /// One sensor build's programs, in ns.
 pub(crate) struct Apart {
+    /// The program that took the exec's exit: `sys_exit_execve` or `sys_exit`.
+    pub(crate) exit_program: &'static str,
     /// The exit's program per failed execve (median of three loops): every other run of it on
     /// the host during a loop (the agent writing the records, say) counts in, so this is an
     /// upper bound.
@@ -36,13 +41,17 @@ pub(crate) struct Apart {
     pub(crate) pair_runs: f64,
 }
 
-fn failed_execs(n: usize) -> Result<()> {
-    let path = c"/nonexistent/sensor-bench-apart";
+/// `n` execve of `missing`, a file that does not exist: each fails with ENOENT and returns.
+fn failed_execs(missing: &Path, n: usize) -> Result<()> {
+    // Were it there, the exec would replace this process, which holds the host's settings to
+    // put back.
+    ensure!(!missing.exists(), "{} exists", missing.display());
+    let path = CString::new(missing.as_os_str().as_bytes())?;
     let argv = [path.as_ptr(), std::ptr::null()];
     let envp = [std::ptr::null()];
     for _ in 0..n {
-        // SAFETY: NUL-terminated strings in NULL-terminated arrays; the path does not exist,
-        // so execve returns.
+        ensure!(!interrupted(), "interrupted");
+        // SAFETY: NUL-terminated strings in NULL-terminated arrays.
         unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         let err = std::io::Error::last_os_error();
         ensure!(err.raw_os_error() == Some(libc::ENOENT), "execve: {err}");
@@ -50,36 +59,57 @@ fn failed_execs(n: usize) -> Result<()> {
     Ok(())
 }
 
-/// The exec's exit program: `sys_exit_execve` where the probe set has it, else `sys_exit`.
-fn exit_program(d: &BTreeMap<String, Counters>) -> u64 {
-    d.get("sys_exit_execve")
-        .or_else(|| d.get("sys_exit"))
-        .map_or(0, |c| c.0)
+/// The exec's exit program: `sys_exit_execve` where the probe set has it, else `sys_exit`;
+/// its time.
+fn exit_program(d: &BTreeMap<String, Counters>) -> (&'static str, u64) {
+    match d.get("sys_exit_execve") {
+        Some(c) => ("sys_exit_execve", c.0),
+        None => ("sys_exit", d.get("sys_exit").map_or(0, |c| c.0)),
+    }
+}
+
+/// A sensor stopped however the measurement ends.
+struct Running(Option<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            if let Err(e) = stop_sensor(child) {
+                eprintln!("bench: {e:#}");
+            }
+        }
+    }
 }
 
 /// Median of three loops of failed execve; one of open+close.
 pub(crate) fn measure(bin: &Path, dir: &Path) -> Result<Apart> {
     let _stats = BpfStats::enable()?;
-    let sensor = start_sensor(bin, dir, None, &[])?;
-    let pid = sensor.id();
+    let mut sensor = Running(Some(start_sensor(bin, dir, None, &[])?));
+    let pid = sensor.0.as_ref().map_or(0, Child::id);
     let names = listing(pid)?;
+    let missing = dir.join("never-created");
     let n = FAILED_EXECS as f64;
-    let (mut exits, mut enters) = (Vec::new(), Vec::new());
+    let (mut exits, mut enters, mut exit_name) = (Vec::new(), Vec::new(), "sys_exit");
     for _ in 0..3 {
         let c0 = counters(pid)?;
-        failed_execs(FAILED_EXECS)?;
+        failed_execs(&missing, FAILED_EXECS)?;
         let execs = delta(&c0, &counters(pid)?, &names);
-        exits.push(exit_program(&execs) as f64 / n);
+        let (name, ns) = exit_program(&execs);
+        exit_name = name;
+        exits.push(ns as f64 / n);
         enters.push(execs.get("sys_enter_execve").map_or(0, |c| c.0) as f64 / n);
     }
     let c0 = counters(pid)?;
     open_close_loop(PAIRS)?;
     let pairs = delta(&c0, &counters(pid)?, &names);
-    stop_sensor(sensor)?;
+    if let Some(child) = sensor.0.take() {
+        stop_sensor(child)?;
+    }
     let (ns, runs) = pairs
         .values()
         .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
     Ok(Apart {
+        exit_program: exit_name,
         exec_exit: median(exits),
         exec_enter: median(enters),
         pair: ns as f64 / PAIRS as f64,
@@ -116,7 +146,8 @@ pub(crate) fn line(
     let per_exec = |p: &str| storm.get(p).map_or(0.0, |c| c.0 as f64 / execs as f64);
     let (enter, sched) = (per_exec("sys_enter_execve"), per_exec("sched_process_exec"));
     format!(
-        "  {name:<28} exit {:>6.0}  entry {:>6.0}  per pair {:>4.0} ns in {:.2} runs;  exec programs per exec: entry {enter:.0} + sched_process_exec {sched:.0} (storm) + exit {:.0} = {:.0} ns",
+        "  {name:<28} exit ({}) {:>6.0}  entry {:>6.0}  per pair {:>4.0} ns in {:.2} runs;  exec programs per exec: entry {enter:.0} + sched_process_exec {sched:.0} (storm) + exit {:.0} = {:.0} ns",
+        a.exit_program,
         a.exec_exit,
         a.exec_enter,
         a.pair,
@@ -139,7 +170,7 @@ pub(crate) fn beyond_floor(
         .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
     let (ns, runs) = (ns as f64 / execs as f64, runs as f64 / execs as f64);
     format!(
-        "  {name:<28} storm: {ns:.0} ns per exec in {runs:.1} runs; beyond an empty program's {floor:.0} ns per run: {:.0} ns per exec",
+        "  {name:<28} storm: {ns:.0} ns per exec in {runs:.1} runs; beyond the empty program's {floor:.0} ns for each run: {:.0} ns per exec",
         ns - runs * floor
     )
 }
@@ -158,14 +189,18 @@ mod tests {
     #[test]
     fn the_exec_exit_is_its_own_tracepoint_where_the_probe_set_has_one() {
         let both = counters(&[("sys_exit", 7), ("sys_exit_execve", 5)]);
-        assert_eq!(exit_program(&both), 5);
-        assert_eq!(exit_program(&counters(&[("sys_exit", 7)])), 7);
-        assert_eq!(exit_program(&counters(&[("sched_process_exec", 7)])), 0);
+        assert_eq!(exit_program(&both), ("sys_exit_execve", 5));
+        assert_eq!(exit_program(&counters(&[("sys_exit", 7)])), ("sys_exit", 7));
+        assert_eq!(
+            exit_program(&counters(&[("sched_process_exec", 7)])),
+            ("sys_exit", 0)
+        );
     }
 
     #[test]
     fn the_exec_programs_add_the_storms_entry_and_sched_to_the_loops_exit() {
         let a = Apart {
+            exit_program: "sys_exit",
             exec_exit: 2000.0,
             exec_enter: 700.0,
             pair: 110.0,
@@ -191,7 +226,7 @@ mod tests {
         .into();
         let line = beyond_floor("sensor", &storm, 10, 50.0);
         assert!(
-            line.ends_with("storm: 8000 ns per exec in 101.0 runs; beyond an empty program's 50 ns per run: 2950 ns per exec"),
+            line.ends_with("storm: 8000 ns per exec in 101.0 runs; beyond the empty program's 50 ns for each run: 2950 ns per exec"),
             "{line}"
         );
     }

@@ -22,8 +22,9 @@ const EACCES: i64 = 13;
 /// built, which costs far less than one `syscalls:sys_exit_*` program per syscall, and the
 /// registers are read directly, without a helper call).
 ///
-/// Almost every call returns after a few compares, in this function alone: inlined into the
-/// program's entry, it needs no stack frame, no call and no saved registers. What the areas
+/// Almost every call returns after a few compares and one array load (the promiscuity window),
+/// in this function alone: inlined into the program's entry, it needs no call and almost no
+/// stack. What the areas
 /// do is [`watched_exit`], a subprogram of its own, called only for the syscalls they watch;
 /// before this split, the entry called the whole body as a subprogram at every syscall, and
 /// that call, its frame and its return were most of the program's time (perf).

@@ -16,7 +16,7 @@ use anyhow::{ensure, Result};
 
 use crate::{
     bench::{interrupted, median},
-    bench_bpf::{counters, delta, listing, BpfStats, Counters},
+    bench_bpf::{counters, delta, listing, total, BpfStats, Counters},
     bench_bpftrace::Bpftrace,
     bench_sensor::{start_sensor, stop_sensor},
     bench_syscalls::open_close_loop,
@@ -105,9 +105,7 @@ pub(crate) fn measure(bin: &Path, dir: &Path) -> Result<Apart> {
     if let Some(child) = sensor.0.take() {
         stop_sensor(child)?;
     }
-    let (ns, runs) = pairs
-        .values()
-        .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
+    let (ns, runs) = total(&pairs);
     Ok(Apart {
         exit_program: exit_name,
         exec_exit: median(exits),
@@ -127,9 +125,7 @@ pub(crate) fn floor(dir: &Path) -> Result<f64> {
     let c1 = counters(pid)?;
     bt.stop()?;
     let d = delta(&c0, &c1, &BTreeMap::new());
-    let (ns, runs) = d
-        .values()
-        .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
+    let (ns, runs) = total(&d);
     ensure!(runs > 0, "the empty program did not run");
     Ok(ns as f64 / runs as f64)
 }
@@ -165,9 +161,7 @@ pub(crate) fn beyond_floor(
     execs: usize,
     floor: f64,
 ) -> String {
-    let (ns, runs) = storm
-        .values()
-        .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
+    let (ns, runs) = total(storm);
     let (ns, runs) = (ns as f64 / execs as f64, runs as f64 / execs as f64);
     format!(
         "  {name:<28} storm: {ns:.0} ns per exec in {runs:.1} runs; beyond the empty program's {floor:.0} ns for each run: {:.0} ns per exec",

@@ -178,6 +178,12 @@ pub(crate) fn delta(
     by_name
 }
 
+/// Time and runs of all the programs in a `delta`.
+pub(crate) fn total(d: &BTreeMap<String, Counters>) -> Counters {
+    d.values()
+        .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr))
+}
+
 /// One observer's programs over all rounds: ns and runs per name, and the execs they served.
 #[derive(Default, Clone)]
 pub(crate) struct BpfTotals {

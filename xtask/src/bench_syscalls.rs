@@ -13,7 +13,7 @@ use anyhow::{ensure, Result};
 use crate::{
     bench::median,
     bench_audit::Audit,
-    bench_bpf::{counters, delta, BpfStats},
+    bench_bpf::{counters, delta, total, BpfStats},
     bench_sensor::{proto_output, start_sensor, start_sensor_saying, stop_sensor},
     bench_table::spread,
 };
@@ -96,9 +96,7 @@ impl Run<'_> {
         let mut bpf = None;
         if let (Some(s), Some(bpf0)) = (&sensor, &bpf0) {
             let d = delta(bpf0, &counters(s.id())?, &BTreeMap::new());
-            let (ns, runs) = d
-                .values()
-                .fold((0, 0), |(n, r), &(dn, dr)| (n + dn, r + dr));
+            let (ns, runs) = total(&d);
             let per = |v: u64| v as f64 / self.calls as f64;
             bpf = Some((per(runs), per(ns)));
         }

@@ -8,9 +8,7 @@
 //! measure of any program here (a perf-event program where `sys_exit` is `tp_btf`: the
 //! statistics' clock reads are the same code).
 
-use std::{
-    collections::BTreeMap, ffi::CString, os::unix::ffi::OsStrExt, path::Path, process::Child,
-};
+use std::{collections::BTreeMap, ffi::CString, os::unix::ffi::OsStrExt, path::Path};
 
 use anyhow::{ensure, Result};
 
@@ -18,7 +16,7 @@ use crate::{
     bench::{interrupted, median},
     bench_bpf::{counters, delta, listing, total, BpfStats, Counters},
     bench_bpftrace::Bpftrace,
-    bench_sensor::{start_sensor, stop_sensor},
+    bench_sensor::start_sensor,
     bench_syscalls::open_close_loop,
 };
 
@@ -68,24 +66,11 @@ fn exit_program(d: &BTreeMap<String, Counters>) -> (&'static str, u64) {
     }
 }
 
-/// A sensor stopped however the measurement ends.
-struct Running(Option<Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.take() {
-            if let Err(e) = stop_sensor(child) {
-                eprintln!("bench: {e:#}");
-            }
-        }
-    }
-}
-
 /// Median of three loops of failed execve; one of open+close.
 pub(crate) fn measure(bin: &Path, dir: &Path) -> Result<Apart> {
     let _stats = BpfStats::enable()?;
-    let mut sensor = Running(Some(start_sensor(bin, dir, None, &[])?));
-    let pid = sensor.0.as_ref().map_or(0, Child::id);
+    let sensor = start_sensor(bin, dir, None, &[])?;
+    let pid = sensor.id();
     let names = listing(pid)?;
     let missing = dir.join("never-created");
     let n = FAILED_EXECS as f64;
@@ -102,9 +87,7 @@ pub(crate) fn measure(bin: &Path, dir: &Path) -> Result<Apart> {
     let c0 = counters(pid)?;
     open_close_loop(PAIRS)?;
     let pairs = delta(&c0, &counters(pid)?, &names);
-    if let Some(child) = sensor.0.take() {
-        stop_sensor(child)?;
-    }
+    sensor.stop()?;
     let (ns, runs) = total(&pairs);
     Ok(Apart {
         exit_program: exit_name,
@@ -154,7 +137,7 @@ pub(crate) fn line(
 }
 
 /// All of a build's programs per exec in the storm's stats round, less `floor` (an empty
-/// program's ns per run, the statistics' own cost) for each run.
+/// program's ns per run, the floor of what the statistics measure) for each run.
 pub(crate) fn beyond_floor(
     name: &str,
     storm: &BTreeMap<String, Counters>,

@@ -5,7 +5,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Child,
     time::{Duration, Instant},
 };
 
@@ -17,7 +16,7 @@ use crate::{
     bench_bpftrace::Bpftrace,
     bench_log::{sensor_lost, LogFollower},
     bench_proc::{cpu_of, kauditd},
-    bench_sensor::{start_sensor, stop_sensor},
+    bench_sensor::{start_sensor, SensorProcess},
 };
 
 const AUDIT_LOG: &str = "/var/log/audit/audit.log";
@@ -87,10 +86,11 @@ pub(crate) struct Done {
     pub(crate) end: End,
 }
 
-/// An observer during one round.
+/// An observer during one round. A round that failed leaves nothing running: the sensor and
+/// bpftrace stop when dropped, auditd's rules are `Audit`'s to put back.
 pub(crate) struct Running {
     obs: Observer,
-    sensor: Option<Child>,
+    sensor: Option<SensorProcess>,
     bpftrace: Option<Bpftrace>,
     sensor_log: PathBuf,
     log: Option<LogFollower>,
@@ -265,8 +265,8 @@ impl Running {
 
     /// Stops the observer; returns the events it lost, and what bpftrace's `count()` counted.
     pub(crate) fn stop(mut self, audit: &Audit) -> Result<(u64, Option<u64>)> {
-        if let Some(child) = self.sensor.take() {
-            stop_sensor(child)?;
+        if let Some(sensor) = self.sensor.take() {
+            sensor.stop()?;
             return Ok((sensor_lost(&self.sensor_log), None));
         }
         if let Some(bt) = self.bpftrace.take() {
@@ -284,17 +284,5 @@ impl Running {
             _ => return Ok((0, None)),
         }
         Ok((audit_status("lost ")? - self.audit_lost, None))
-    }
-}
-
-impl Drop for Running {
-    /// A round that failed does not leave the sensor running (auditd's rules are `Audit`'s,
-    /// bpftrace is stopped by its own drop).
-    fn drop(&mut self) {
-        if let Some(mut child) = self.sensor.take() {
-            // SAFETY: plain signal to our child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let _ = child.wait();
-        }
     }
 }

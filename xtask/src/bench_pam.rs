@@ -10,7 +10,7 @@ use anyhow::{ensure, Context, Result};
 
 use crate::{
     bench::median,
-    bench_sensor::{proto_output, start_sensor, stop_sensor},
+    bench_sensor::{proto_output, start_sensor},
 };
 
 pub fn pam(bin: &Path, pairs: usize, rounds: usize) -> Result<()> {
@@ -56,9 +56,9 @@ pub fn pam(bin: &Path, pairs: usize, rounds: usize) -> Result<()> {
         let (mut none, mut sensor) = (Vec::new(), Vec::new());
         for r in 0..rounds {
             let a = run()?;
-            let child = start_sensor(bin, &dir, None, &["--output", &proto_output(&dir)])?;
+            let running = start_sensor(bin, &dir, None, &["--output", &proto_output(&dir)])?;
             let b = run()?;
-            stop_sensor(child)?;
+            running.stop()?;
             eprintln!("round {r}: none {a:>7.1} µs per pair, sensor {b:>7.1} µs per pair");
             none.push(a);
             sensor.push(b);

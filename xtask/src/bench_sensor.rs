@@ -10,6 +10,41 @@ use anyhow::{bail, ensure, Context, Result};
 
 use crate::bench_audit::RulesCopy;
 
+/// A running sensor: [`SensorProcess::stop`] stops it and checks how it exited; dropped on
+/// any other way out (an error, a failed round), it is stopped all the same, so no bench leaves
+/// it attached.
+pub(crate) struct SensorProcess(Option<Child>);
+
+impl SensorProcess {
+    pub(crate) fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGTERM, then its exit status, which must be success.
+    pub(crate) fn stop(mut self) -> Result<()> {
+        let Some(child) = self.0.take() else {
+            return Ok(());
+        };
+        let status = terminate(child)?;
+        ensure!(status.success(), "sensor exited with {status}");
+        Ok(())
+    }
+}
+
+impl Drop for SensorProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            let _ = terminate(child);
+        }
+    }
+}
+
+fn terminate(mut child: Child) -> Result<std::process::ExitStatus> {
+    // SAFETY: plain signal to our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    Ok(child.wait()?)
+}
+
 /// `sensor run ARGS` writing audit text to DIR/sensor.log, returned once it has printed
 /// "probes attached".
 pub(crate) fn start_sensor(
@@ -17,7 +52,7 @@ pub(crate) fn start_sensor(
     dir: &Path,
     rules: Option<&Path>,
     args: &[&str],
-) -> Result<Child> {
+) -> Result<SensorProcess> {
     start_sensor_saying(bin, dir, rules, args).map(|(child, _)| child)
 }
 
@@ -27,7 +62,7 @@ pub(crate) fn start_sensor_saying(
     dir: &Path,
     rules: Option<&Path>,
     args: &[&str],
-) -> Result<(Child, String)> {
+) -> Result<(SensorProcess, String)> {
     let mut cmd = Command::new(bin);
     cmd.arg("run")
         .arg("--output")
@@ -39,6 +74,7 @@ pub(crate) fn start_sensor_saying(
     let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
     // Wait for "probes attached" on stderr.
     let mut stderr = child.stderr.take().context("sensor stderr")?;
+    let child = SensorProcess(Some(child));
     let mut seen = Vec::new();
     let mut buf = [0u8; 256];
     while !String::from_utf8_lossy(&seen).contains("probes attached") {
@@ -56,14 +92,6 @@ pub(crate) fn start_sensor_saying(
 /// For the syscalls and PAM benches: protobuf to DIR/sensor.pb beside the audit text.
 pub(crate) fn proto_output(dir: &Path) -> String {
     format!("proto:{}", dir.join("sensor.pb").display())
-}
-
-pub(crate) fn stop_sensor(mut child: Child) -> Result<()> {
-    // SAFETY: plain signal to our child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait()?;
-    ensure!(status.success(), "sensor exited with {status}");
-    Ok(())
 }
 
 /// What `sensor rules check` makes of the rules: how many lines it applies (exec rules), leaves

@@ -14,7 +14,7 @@ use crate::{
     bench::median,
     bench_audit::Audit,
     bench_bpf::{counters, delta, total, BpfStats},
-    bench_sensor::{proto_output, start_sensor, start_sensor_saying, stop_sensor},
+    bench_sensor::{proto_output, start_sensor, start_sensor_saying},
     bench_table::spread,
 };
 
@@ -101,7 +101,7 @@ impl Run<'_> {
             bpf = Some((per(runs), per(ns)));
         }
         if let Some(s) = sensor {
-            stop_sensor(s)?;
+            s.stop()?;
         }
         if observer == Observer::KernelAudit {
             self.audit.enable(false)?;
@@ -134,7 +134,7 @@ pub fn syscalls(
     let proto = proto_output(&dir);
     // Which set the sensor takes by default: with trampolines, the tracepoints are a row too.
     let (probe, said) = start_sensor_saying(bin, &dir, None, &["--output", &proto])?;
-    stop_sensor(probe)?;
+    probe.stop()?;
     let set_line = said
         .lines()
         .find(|l| l.starts_with("sensor: probe set "))

@@ -27,7 +27,9 @@ const EACCES: i64 = 13;
 /// stack. What the areas
 /// do is [`watched_exit`], a subprogram of its own, called only for the syscalls they watch;
 /// before this split, the entry called the whole body as a subprogram at every syscall, and
-/// that call, its frame and its return were most of the program's time (perf).
+/// that call, its frame and its return were most of the program's time (perf). An area that
+/// watches another syscall or return value adds it to this filter, then its call to
+/// [`watched_exit`].
 #[btf_tracepoint(function = "sys_exit")]
 #[inline(always)]
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {

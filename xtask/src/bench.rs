@@ -151,7 +151,7 @@ impl Bench<'_> {
         let mut running = Running::start(obs, bin, self.dir, self.audit, self.rules, &marker)?;
         let process = running.process();
         // auditd's work is in the kernel's audit code, not in BPF programs.
-        let auditd = matches!(obs, Observer::Auditd | Observer::AuditdRules);
+        let auditd = obs.is_kernel_audit();
         let bpf_of = process.filter(|_| stats && self.bpftool && !auditd);
         let names = bpf_of.map(listing).transpose()?.unwrap_or_default();
         let bpf0 = bpf_of.map(counters).transpose()?;

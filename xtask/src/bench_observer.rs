@@ -62,6 +62,12 @@ impl Observer {
             Observer::Sensor | Observer::SensorBaseline | Observer::SensorRules
         )
     }
+
+    /// auditd's rounds: the storm's tasks get audit contexts. The others' run without, as on a
+    /// host where audit was never enabled ([`Audit::without_contexts`]).
+    pub(crate) fn is_kernel_audit(self) -> bool {
+        matches!(self, Observer::Auditd | Observer::AuditdRules)
+    }
 }
 
 /// How the wait for an observer ended.
@@ -128,6 +134,9 @@ impl Running {
         let _ = std::fs::remove_file(&sensor_log);
         let rules_path = || rules.map(|r| r.path.as_path()).context("no rules file");
         let (mut sensor, mut bpftrace, mut loaded) = (None, None, None);
+        if !obs.is_kernel_audit() {
+            audit.without_contexts(true)?;
+        }
         match obs {
             Observer::None => {}
             Observer::Sensor | Observer::SensorBaseline => {
@@ -265,6 +274,9 @@ impl Running {
 
     /// Stops the observer; returns the events it lost, and what bpftrace's `count()` counted.
     pub(crate) fn stop(mut self, audit: &Audit) -> Result<(u64, Option<u64>)> {
+        if !self.obs.is_kernel_audit() {
+            audit.without_contexts(false)?;
+        }
         if let Some(sensor) = self.sensor.take() {
             sensor.stop()?;
             return Ok((sensor_lost(&self.sensor_log), None));

@@ -177,8 +177,11 @@ pub fn throughput(bin: &Path, spawners: usize, seconds: f64) -> Result<()> {
         length,
     };
     // Warm-up, then the bare storm flat out: the rate the steps are fractions of.
+    // Without audit contexts, as in the observers' rounds but auditd's.
+    audit.without_contexts(true)?;
     spawn_storm(spawners, None, length / 5, "bench-warmup", None)?;
     let (ran, took) = spawn_storm(spawners, None, length, "bench-tp-none", None)?;
+    audit.without_contexts(false)?;
     let flat = ran as f64 / took.as_secs_f64();
     eprintln!(
         "none flat out: {ran} in {:.2}s = {flat:.0}/s",
@@ -193,7 +196,9 @@ pub fn throughput(bin: &Path, spawners: usize, seconds: f64) -> Result<()> {
         results.push((obs, steps));
     }
 
+    audit.without_contexts(true)?;
     let (ran2, took2) = spawn_storm(spawners, None, length, "bench-tp-none", None)?;
+    audit.without_contexts(false)?;
     let flat2 = ran2 as f64 / took2.as_secs_f64();
     eprintln!(
         "none flat out again: {ran2} in {:.2}s = {flat2:.0}/s",

@@ -207,11 +207,7 @@ pub fn exec(
         "--execs and --rounds must be above 0"
     );
     let bpftrace = crate::bench_bpftrace::available();
-    let bpftool = Command::new("bpftool").arg("version").output();
-    let bpftool = bpftool.is_ok_and(|o| o.status.success());
-    if !bpftool {
-        eprintln!("bench: no bpftool (Debian package bpftool): the BPF programs' time is left out");
-    }
+    let bpftool = crate::bench_bpftrace::installed("bpftool", "the BPF programs' time is left out");
     // Held until kernel audit is put back (dropped last).
     let _lock = crate::test::machine_lock()?;
     let scratch =

@@ -26,26 +26,29 @@ const ATTACH_WITHIN: Duration = Duration::from_secs(60);
 
 /// Whether bpftrace is there, installed now if it was not.
 pub(crate) fn available() -> bool {
-    if crate::test::on_path("bpftrace") {
+    installed("bpftrace", "its observers are skipped")
+}
+
+/// Whether `program` (of the Debian package of that name) is on PATH, installed now if it was
+/// not; `without` says what the bench leaves out otherwise.
+pub(crate) fn installed(program: &str, without: &str) -> bool {
+    if crate::test::on_path(program) {
         return true;
     }
-    eprintln!("bpftrace: not installed, installing (Debian package bpftrace)");
-    match install() {
-        Ok(()) if crate::test::on_path("bpftrace") => true,
+    eprintln!("{program}: not installed, installing (Debian package {program})");
+    let install =
+        apt(&["update"]).and_then(|()| apt(&["install", "-y", "--no-install-recommends", program]));
+    match install {
+        Ok(()) if crate::test::on_path(program) => true,
         Ok(()) => {
-            eprintln!("bench: bpftrace installed but not found on PATH: its observers are skipped");
+            eprintln!("bench: {program} installed but not found on PATH: {without}");
             false
         }
         Err(e) => {
-            eprintln!("bench: bpftrace cannot be installed ({e:#}): its observers are skipped");
+            eprintln!("bench: {program} cannot be installed ({e:#}): {without}");
             false
         }
     }
-}
-
-fn install() -> Result<()> {
-    apt(&["update"])?;
-    apt(&["install", "-y", "--no-install-recommends", "bpftrace"])
 }
 
 /// apt-get as .ci/run runs it; its progress goes to stderr, which keeps stdout for the table.

@@ -249,17 +249,35 @@ pub fn syscalls(
         let m = median(ns_per_pair[i].clone());
         let name = observer.name();
         // This VM's speed drifts by a tenth between rounds: each round against its own none.
-        let over: Vec<f64> = ns_per_pair[i]
-            .iter()
-            .zip(&ns_per_pair[0])
-            .map(|(o, n)| (o / n - 1.0) * 100.0)
-            .collect();
-        let over = format!("{}%", spread(&over, 1));
+        let over = format!("{}%", spread(&against(&ns_per_pair[i], &ns_per_pair[0]), 1));
         let bpf = match bpf_per_pair[i] {
             None => String::new(),
             Some((runs, ns)) => format!(" {runs:>14.2} {ns:>13.0}"),
         };
         println!("{name:<24} {m:>12.0} {over:>26}{bpf}");
     }
+    // The goal's own comparison, round by round: the sensor against kernel audit (the last row).
+    let kernel_audit = observers.len() - 1;
+    for (i, observer) in observers.iter().enumerate() {
+        if matches!(observer, Observer::None | Observer::KernelAudit) {
+            continue;
+        }
+        let over = against(&ns_per_pair[i], &ns_per_pair[kernel_audit]);
+        let faster = over.iter().filter(|&&o| o < 0.0).count();
+        println!(
+            "{} against {}, same round: {}%, faster in {faster} of {rounds} rounds",
+            observer.name(),
+            observers[kernel_audit].name(),
+            spread(&over, 1)
+        );
+    }
     Ok(())
+}
+
+/// Each round's `rows` against the same round's `base`, in percent.
+fn against(rows: &[f64], base: &[f64]) -> Vec<f64> {
+    rows.iter()
+        .zip(base)
+        .map(|(o, n)| (o / n - 1.0) * 100.0)
+        .collect()
 }

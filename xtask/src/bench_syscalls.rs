@@ -45,19 +45,20 @@ fn loop_in_child(calls: usize) -> Result<f64> {
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         let t0 = Instant::now();
-        let mut ns = t0.elapsed().as_nanos() as f64;
+        let mut opened = true;
         for _ in 0..calls {
             // SAFETY: a valid C string; the fd is closed at once.
             let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
             if fd < 0 {
-                ns = -1.0;
+                opened = false;
                 break;
             }
             unsafe { libc::close(fd) };
         }
-        if ns >= 0.0 {
-            ns = t0.elapsed().as_nanos() as f64 / calls as f64;
-        }
+        let ns = match opened {
+            true => t0.elapsed().as_nanos() as f64 / calls as f64,
+            false => -1.0,
+        };
         let bytes = ns.to_ne_bytes();
         // SAFETY: writes 8 bytes from a live array, then ends the child without unwinding.
         unsafe {
@@ -125,6 +126,10 @@ impl Run<'_> {
     /// sensor's BPF runs and ns per pair too.
     fn round(&self, observer: Observer, stats: bool) -> Result<(f64, Option<(f64, f64)>)> {
         let (bin, dir, proto) = (self.bin, self.dir, self.proto);
+        match observer {
+            Observer::KernelAudit => self.audit.enable(true)?,
+            _ => self.audit.without_contexts(true)?,
+        }
         let sensor = match observer {
             Observer::Sensor => Some(start_sensor(bin, dir, None, &["--output", proto])?),
             Observer::SensorBaseline => {
@@ -139,10 +144,6 @@ impl Run<'_> {
             )?),
             _ => None,
         };
-        match observer {
-            Observer::KernelAudit => self.audit.enable(true)?,
-            _ => self.audit.without_contexts(true)?,
-        }
         let bpf0 = match (&sensor, stats) {
             (Some(s), true) => Some(counters(s.id())?),
             _ => None,

@@ -97,7 +97,8 @@ fn write_path(
         if mode == 0 {
             out.extend_from_slice(b" mode=0");
         } else {
-            put!(out, " mode=0{mode:o}");
+            out.extend_from_slice(b" mode=0");
+            num::oct(out, mode as u64);
         }
         out.extend_from_slice(b" ouid=");
         num::dec(out, i.ouid as u64);

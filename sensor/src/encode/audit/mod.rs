@@ -78,14 +78,10 @@ fn write_proctitle(out: &mut Vec<u8>, stamp: &Stamp, proctitle: &[u8]) {
 
 /// ` per=%lx` after `syscall=`, as `audit_log_exit()` writes it when the task's personality is
 /// not PER_LINUX (0); nothing otherwise.
-struct Personality(u32);
-
-impl std::fmt::Display for Personality {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match self.0 {
-            0 => Ok(()),
-            p => write!(f, " per={p:x}"),
-        }
+fn push_personality(out: &mut Vec<u8>, personality: u32) {
+    if personality != 0 {
+        out.extend_from_slice(b" per=");
+        num::hex(out, personality as u64, 0);
     }
 }
 
@@ -154,7 +150,7 @@ fn write_syscall(out: &mut Vec<u8>, ev: &SyscallRecord, enriched: Option<&dyn Na
     num::hex(out, ev.arch as u64, 0);
     out.extend_from_slice(b" syscall=");
     num::dec(out, syscall_nr(ev.arch, ev.syscall) as u64);
-    put!(out, "{}", Personality(t.personality));
+    push_personality(out, t.personality);
     out.extend_from_slice(if ev.success {
         b" success=yes exit="
     } else {

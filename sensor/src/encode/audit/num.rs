@@ -53,16 +53,47 @@ pub fn hex(out: &mut Vec<u8>, v: u64, width: usize) {
     out.extend_from_slice(&buf[i..]);
 }
 
+/// `v` in octal, without a prefix (PATH's `mode=`).
+pub fn oct(out: &mut Vec<u8>, v: u64) {
+    let mut buf = [0u8; 22];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v & 7) as u8;
+        v >>= 3;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn numbers_read_as_format_writes_them() {
-        for v in [0u64, 1, 9, 10, 99, 1000, 4294967295, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            7,
+            8,
+            9,
+            10,
+            99,
+            0o100644,
+            1000,
+            4294967295,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             dec(&mut out, v);
             assert_eq!(out, v.to_string().as_bytes());
+            let mut out = Vec::new();
+            oct(&mut out, v);
+            assert_eq!(out, format!("{v:o}").as_bytes());
             for w in [0, 2, 8, 16] {
                 let mut out = Vec::new();
                 hex(&mut out, v, w);

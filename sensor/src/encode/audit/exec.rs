@@ -54,10 +54,12 @@ fn push_cap(out: &mut Vec<u8>, name: &str, set: u64) {
 /// BPRM_FCAPS, as `audit_log_exit()` writes the aux record, between SYSCALL and EXECVE.
 fn write_bprm_fcaps(out: &mut Vec<u8>, stamp: &Stamp, b: &BprmFcaps) {
     begin(out, "BPRM_FCAPS", stamp);
-    put!(out, "fver={:x}", b.file.version);
+    out.extend_from_slice(b"fver=");
+    num::hex(out, b.file.version as u64, 0);
     push_cap(out, "fp", b.file.permitted);
     push_cap(out, "fi", b.file.inheritable);
-    put!(out, " fe={}", b.file.effective as u8);
+    out.extend_from_slice(b" fe=");
+    num::dec(out, b.file.effective as u64);
     for (name, set) in [
         ("old_pp", b.old.permitted),
         ("old_pi", b.old.inheritable),
@@ -70,7 +72,9 @@ fn write_bprm_fcaps(out: &mut Vec<u8>, stamp: &Stamp, b: &BprmFcaps) {
     ] {
         push_cap(out, name, set);
     }
-    put!(out, " frootid={}\n", b.file.rootid as i32);
+    out.extend_from_slice(b" frootid=");
+    num::signed(out, b.file.rootid as i32 as i64);
+    out.push(b'\n');
 }
 
 fn write_path(

@@ -293,6 +293,45 @@ fn lost_record() {
     assert_eq!(show(&out), "type=DAEMON_ERR msg=audit(17.005:9): op=sensor_lost lost=\"10\" delta=\"4\" ringbuf=\"1\" read_errors=\"2\" channel=\"7\" incomplete=\"3\" lookups_late=\"5\" roots_unwatched=\"1\" unwritten=\"2\" res=failed\n");
 }
 
+/// BPRM_FCAPS of a file with revision 3 capabilities: `fver=%x`, `fe=%d`, `frootid=%d` (a root
+/// uid outside the initial namespace's map is -1), as `audit_log_exit()` writes them; and a
+/// nonzero mode in PATH, `%#ho`.
+#[test]
+fn bprm_fcaps_numbers_and_path_mode() {
+    let mut ev = true_event(1, 9, vec![b"/bin/true".to_vec()]);
+    let file = FileCaps {
+        permitted: 1 << 13,
+        inheritable: 0,
+        effective: true,
+        version: 0x1a,
+        rootid: u32::MAX,
+    };
+    ev.bprm_fcaps = Some(BprmFcaps {
+        file,
+        old: Caps::default(),
+        new: Caps::default(),
+    });
+    if let Some(i) = ev.paths[0].inode.as_mut() {
+        i.mode = 0o4755;
+    }
+    let text = show(&encode(&ev, false));
+    assert!(
+        text.contains("): fver=1a fp=0000000000002000 fi=0 fe=1 old_pp=0 "),
+        "{text}"
+    );
+    assert!(text.contains(" pa=0 frootid=-1\n"), "{text}");
+    assert!(text.contains(" mode=04755 ouid="), "{text}");
+    ev.bprm_fcaps = Some(BprmFcaps {
+        file: FileCaps {
+            rootid: 100000,
+            ..file
+        },
+        old: Caps::default(),
+        new: Caps::default(),
+    });
+    assert!(show(&encode(&ev, false)).contains(" frootid=100000\n"));
+}
+
 mod anomaly;
 mod compat;
 mod golden;

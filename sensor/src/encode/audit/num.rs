@@ -3,16 +3,33 @@
 
 /// `v` in decimal.
 pub fn dec(out: &mut Vec<u8>, v: u64) {
-    let mut buf = [0u8; 20];
+    digits::<10>(out, v, 0);
+}
+
+/// `v` in octal, without a prefix (PATH's `mode=`).
+pub fn oct(out: &mut Vec<u8>, v: u64) {
+    digits::<8>(out, v, 0);
+}
+
+/// `v` in base `BASE` (8, 10 or 16; lower-case), zero-padded to `width` digits. A constant base
+/// lets the compiler turn the division into shifts and multiplications.
+#[inline(always)]
+fn digits<const BASE: u64>(out: &mut Vec<u8>, v: u64, width: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    // u64::MAX has 22 octal digits.
+    let mut buf = [0u8; 22];
     let mut i = buf.len();
     let mut v = v;
     loop {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
+        buf[i] = DIGITS[(v % BASE) as usize];
+        v /= BASE;
         if v == 0 {
             break;
         }
+    }
+    for _ in (buf.len() - i)..width.min(buf.len()) {
+        out.push(b'0');
     }
     out.extend_from_slice(&buf[i..]);
 }
@@ -35,38 +52,7 @@ pub fn signed(out: &mut Vec<u8>, v: i64) {
 
 /// `v` in lower-case hex, at least `width` digits (zero-padded).
 pub fn hex(out: &mut Vec<u8>, v: u64, width: usize) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        buf[i] = DIGITS[(v & 15) as usize];
-        v >>= 4;
-        if v == 0 {
-            break;
-        }
-    }
-    for _ in (buf.len() - i)..width.min(16) {
-        out.push(b'0');
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
-/// `v` in octal, without a prefix (PATH's `mode=`).
-pub fn oct(out: &mut Vec<u8>, v: u64) {
-    let mut buf = [0u8; 22];
-    let mut i = buf.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v & 7) as u8;
-        v >>= 3;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+    digits::<16>(out, v, width);
 }
 
 #[cfg(test)]

@@ -23,6 +23,9 @@ const RULE: &[&str] = &[
     "sensor-bench",
 ];
 
+/// The task rule of [`Audit::without_contexts`], as `auditctl -l` lists it.
+const TASK_NEVER: &str = "-a never,task";
+
 /// The first words of the lines of a rules file that are loaded: rules and watches. Everything
 /// else is a kernel setting (`-e 2` would lock the rules until reboot, `-f 2` panics the host on
 /// a lost record), `-D`, or a flag.
@@ -219,8 +222,12 @@ impl Audit {
     /// here slower than audit enabled without rules (getppid, medians of 10 rounds: 267 ns
     /// without a context, 475 with one and audit disabled, 372 enabled). Rounds without kernel
     /// audit load this rule, or their "none" would carry that cost, and so would the sensor's.
+    /// Where the host's own rules hold that rule already (auditctl refuses it twice), they are
+    /// left as they are.
     pub(crate) fn without_contexts(&self, on: bool) -> Result<()> {
-        auditctl(&[if on { "-A" } else { "-d" }, "task,never"])?;
+        if !self.saved.iter().any(|l| l == TASK_NEVER) {
+            auditctl(&[if on { "-A" } else { "-d" }, "task,never"])?;
+        }
         Ok(())
     }
 

@@ -98,10 +98,8 @@ fn write_path(
         num::hex(out, i.dev_minor as u64, 2);
         // mode is `%#ho`: a u16 in octal with a leading 0 unless it is 0.
         let mode = i.mode & 0xffff;
-        if mode == 0 {
-            out.extend_from_slice(b" mode=0");
-        } else {
-            out.extend_from_slice(b" mode=0");
+        out.extend_from_slice(b" mode=0");
+        if mode != 0 {
             num::oct(out, mode as u64);
         }
         out.extend_from_slice(b" ouid=");

@@ -293,9 +293,9 @@ fn lost_record() {
     assert_eq!(show(&out), "type=DAEMON_ERR msg=audit(17.005:9): op=sensor_lost lost=\"10\" delta=\"4\" ringbuf=\"1\" read_errors=\"2\" channel=\"7\" incomplete=\"3\" lookups_late=\"5\" roots_unwatched=\"1\" unwritten=\"2\" res=failed\n");
 }
 
-/// BPRM_FCAPS of a file with revision 3 capabilities: `fver=%x`, `fe=%d`, `frootid=%d` (a root
-/// uid outside the initial namespace's map is -1), as `audit_log_exit()` writes them; and a
-/// nonzero mode in PATH, `%#ho`.
+/// BPRM_FCAPS's numbers as `audit_log_exit()` writes them: `fver=%x` (0x1a, for a hex letter),
+/// `fe=%d`, `frootid=%d` (a root uid outside the initial namespace's map is -1); and a nonzero
+/// mode in PATH, `%#ho`.
 #[test]
 fn bprm_fcaps_numbers_and_path_mode() {
     let mut ev = true_event(1, 9, vec![b"/bin/true".to_vec()]);

@@ -8,7 +8,12 @@
 //! host where audit was never enabled. `--kernel debian-6.1` runs it inside the kernel tier's
 //! guest.
 
-use std::{collections::BTreeMap, ffi::CString, path::Path, time::Instant};
+use std::{
+    collections::BTreeMap,
+    ffi::{CStr, CString},
+    path::Path,
+    time::Instant,
+};
 
 use anyhow::{ensure, Result};
 
@@ -22,13 +27,22 @@ use crate::{
 
 pub(crate) fn open_close_loop(calls: usize) -> Result<()> {
     let path = CString::new("/dev/null")?;
+    ensure!(open_close(&path, calls), "open /dev/null failed");
+    Ok(())
+}
+
+/// `calls` opens of `path`, each closed at once; false when one failed. Neither allocates nor
+/// locks, so a forked child may run it.
+fn open_close(path: &CStr, calls: usize) -> bool {
     for _ in 0..calls {
         // SAFETY: a valid C string; the fd is closed at once.
         let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
-        ensure!(fd >= 0, "open /dev/null failed");
+        if fd < 0 {
+            return false;
+        }
         unsafe { libc::close(fd) };
     }
-    Ok(())
+    true
 }
 
 /// ns per pair of `open_close_loop(calls)`, timed in a child forked now. The kernel decides
@@ -45,17 +59,7 @@ fn loop_in_child(calls: usize) -> Result<f64> {
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         let t0 = Instant::now();
-        let mut opened = true;
-        for _ in 0..calls {
-            // SAFETY: a valid C string; the fd is closed at once.
-            let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
-            if fd < 0 {
-                opened = false;
-                break;
-            }
-            unsafe { libc::close(fd) };
-        }
-        let ns = match opened {
+        let ns = match open_close(&path, calls) {
             true => t0.elapsed().as_nanos() as f64 / calls as f64,
             false => -1.0,
         };

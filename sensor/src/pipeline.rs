@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 use anyhow::{bail, Context, Result};
 use tokio::{
     signal::unix::{signal, SignalKind},
-    sync::{mpsc, watch},
+    sync::{mpsc, watch, Notify},
 };
 
 use crate::{
@@ -232,8 +232,14 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     let (tx, mut rx) = mpsc::channel(args.channel_capacity.max(1));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stats = Arc::new(ReadStats::default());
-    let coalesce = Duration::from_millis(args.coalesce_ms);
-    let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx, coalesce));
+    // The reader's clock says when the housekeeping below is due.
+    let housekeeping = Arc::new(Notify::new());
+    let timing = read::Timing {
+        coalesce: Duration::from_millis(args.coalesce_ms),
+        housekeeping: Duration::from_millis(args.lost_interval_ms),
+        notify: housekeeping.clone(),
+    };
+    let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx, timing));
     let counters = loaded.counters;
     let chosen = loaded.chosen;
     let mut filter = Filter::new(
@@ -256,7 +262,6 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     eprintln!("{}", chosen.line);
     eprintln!("sensor: {} probes attached", chosen.probes);
 
-    let mut tick = tokio::time::interval(Duration::from_millis(args.lost_interval_ms));
     let mut lost = LostTracker::default();
     let unwatched = stages.attacher.unwatched.clone();
     let mut report_lost = |s: &mut Stages, incomplete: u64| {
@@ -283,7 +288,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
                     stopping = stop(&mut stages.attacher, &stop_tx);
                 }
             }
-            _ = tick.tick() => {
+            _ = housekeeping.notified() => {
                 stages.assembler.sweep();
                 stages.sink.reopen_moved();
                 let incomplete = stages.assembler.incomplete;

@@ -2,7 +2,8 @@
 //! with `--coalesce-ms 0`), decode each record into a [`Record`]
 //! and hand it to the bounded channel. A full channel makes the reader wait: records then stay
 //! in the kernel's ring buffer, whose overflow the programs count. A record that cannot be
-//! decoded is counted and skipped.
+//! decoded is counted and skipped. The reader's clock ([`ticker`]) also tells the pipeline when
+//! its housekeeping is due, so that one wake-up serves both.
 
 use std::{
     sync::{
@@ -13,12 +14,17 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
-use tokio::{io::unix::AsyncFd, sync::mpsc};
+use tokio::{
+    io::unix::AsyncFd,
+    sync::{mpsc, Notify},
+};
 
 mod decode;
 pub mod record;
+pub mod ticker;
 pub use decode::DecodeError;
 pub use record::Record;
+use ticker::{Housekeeping, Ticker};
 
 /// Counters of what the reader itself could not pass on.
 #[derive(Default, Debug)]
@@ -31,6 +37,14 @@ pub struct ReadStats {
 /// How long the drain at stop may take.
 pub const STOP_DRAIN: Duration = Duration::from_millis(1200);
 
+/// The reader's timing: how long records may wait in the ring (zero: read each as it comes),
+/// and how often the pipeline's housekeeping is due (`notify` is told).
+pub struct Timing {
+    pub coalesce: Duration,
+    pub housekeeping: Duration,
+    pub notify: Arc<Notify>,
+}
+
 /// Drains `ring` into `tx` until `tx` closes or `stop` fires; at stop (the tracepoints are
 /// detached by then), drains what the ring holds for at most [`STOP_DRAIN`], counts what is left,
 /// then returns, which closes the channel and lets the consumer flush.
@@ -39,10 +53,13 @@ pub async fn run(
     tx: mpsc::Sender<Record>,
     stats: Arc<ReadStats>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    coalesce: Duration,
+    timing: Timing,
 ) -> std::io::Result<()> {
-    if !coalesce.is_zero() {
-        return run_on_timer(ring, tx, stats, stop, coalesce).await;
+    let period = ticker::period(timing.coalesce, timing.housekeeping);
+    let mut clock = Ticker::new(period)?;
+    let mut chores = Housekeeping::new(timing.notify, timing.housekeeping, period);
+    if !timing.coalesce.is_zero() {
+        return run_on_timer(ring, tx, stats, stop, clock, chores).await;
     }
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
     // `AsyncFd` (and with it the ring) is dropped.
@@ -51,47 +68,53 @@ pub async fn run(
         tokio::select! {
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
-                if !drain(guard.get_inner_mut(), &tx, &stats, None).await {
+                if !drain(guard.get_inner_mut(), &tx, &stats, None, &mut chores).await {
                     return Ok(());
                 }
                 guard.clear_ready();
             }
+            n = clock.tick() => chores.ticked(n?),
             _ = stop.changed() => break,
         }
     }
-    drain_at_stop(fd.get_mut(), &tx, &stats).await;
+    drain_at_stop(fd.get_mut(), &tx, &stats, &mut chores).await;
     Ok(())
 }
 
 /// With `--coalesce-ms`, the programs submit without waking anyone (`load::Options::
-/// timer_drain`): each record costs the kernel no interrupt, and the reader drains on a timer.
+/// timer_drain`): each record costs the kernel no interrupt, and the reader drains on its clock.
 async fn run_on_timer(
     mut ring: RingBuf<MapData>,
     tx: mpsc::Sender<Record>,
     stats: Arc<ReadStats>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    every: Duration,
+    mut clock: Ticker,
+    mut chores: Housekeeping,
 ) -> std::io::Result<()> {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if !drain(&mut ring, &tx, &stats, None).await {
+            n = clock.tick() => {
+                if !drain(&mut ring, &tx, &stats, None, &mut chores).await {
                     return Ok(());
                 }
+                chores.ticked(n?);
             }
             _ = stop.changed() => break,
         }
     }
-    drain_at_stop(&mut ring, &tx, &stats).await;
+    drain_at_stop(&mut ring, &tx, &stats, &mut chores).await;
     Ok(())
 }
 
 /// At stop (the tracepoints are detached by then): drains what the ring holds for at most
 /// [`STOP_DRAIN`], then counts what is left, never silently dropped.
-async fn drain_at_stop(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Record>, stats: &ReadStats) {
-    drain(ring, tx, stats, Some(Instant::now() + STOP_DRAIN)).await;
+async fn drain_at_stop(
+    ring: &mut RingBuf<MapData>,
+    tx: &mpsc::Sender<Record>,
+    stats: &ReadStats,
+    chores: &mut Housekeeping,
+) {
+    drain(ring, tx, stats, Some(Instant::now() + STOP_DRAIN), chores).await;
     // Nothing refills the ring but the uprobes still being detached, so this ends; the bound
     // is for a storm of those.
     let mut left = 0u64;
@@ -110,6 +133,7 @@ async fn drain(
     tx: &mpsc::Sender<Record>,
     stats: &ReadStats,
     deadline: Option<Instant>,
+    chores: &mut Housekeeping,
 ) -> bool {
     for n in 1u32.. {
         let permit = match deadline {
@@ -138,6 +162,8 @@ async fn drain(
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return false;
             }
+            // A storm that keeps this drain going must not hold back the loss records.
+            chores.check_time();
             tokio::task::yield_now().await;
         }
     }

@@ -1,0 +1,85 @@
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::Notify;
+
+use super::{period, Housekeeping, Ticker};
+
+const MS: Duration = Duration::from_millis(1);
+
+/// Whether `notify` holds a permit (a notification nobody waited for yet).
+async fn notified(notify: &Notify) -> bool {
+    tokio::time::timeout(Duration::ZERO, notify.notified())
+        .await
+        .is_ok()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_clock_runs_at_the_shorter_of_coalescing_and_housekeeping() {
+    assert_eq!(period(50 * MS, 100 * MS), 50 * MS);
+    assert_eq!(period(200 * MS, 100 * MS), 100 * MS);
+    // No coalescing: the ring wakes the reader, the clock serves the housekeeping alone.
+    assert_eq!(period(Duration::ZERO, 100 * MS), 100 * MS);
+    assert_eq!(period(Duration::ZERO, Duration::ZERO), MS);
+}
+
+#[test]
+fn housekeeping_is_due_every_whole_number_of_ticks_never_later_than_asked() {
+    runtime().block_on(async {
+        let notify = Arc::new(Notify::new());
+        // 100 ms on a 50 ms clock: every second tick.
+        let mut h = Housekeeping::new(notify.clone(), 100 * MS, 50 * MS);
+        h.ticked(1);
+        assert!(!notified(&notify).await);
+        h.ticked(1);
+        assert!(notified(&notify).await);
+        h.ticked(1);
+        assert!(!notified(&notify).await);
+        // A late wake-up that covers several periods makes it due at once.
+        h.ticked(3);
+        assert!(notified(&notify).await);
+        // 120 ms on a 50 ms clock: every second tick (100 ms), not every third (150).
+        let mut h = Housekeeping::new(notify.clone(), 120 * MS, 50 * MS);
+        h.ticked(2);
+        assert!(notified(&notify).await);
+    });
+}
+
+#[test]
+fn a_long_drain_makes_housekeeping_due_by_time() {
+    runtime().block_on(async {
+        let notify = Arc::new(Notify::new());
+        let mut h = Housekeeping::new(notify.clone(), 20 * MS, 10 * MS);
+        h.check_time();
+        assert!(!notified(&notify).await);
+        std::thread::sleep(25 * MS);
+        h.check_time();
+        assert!(notified(&notify).await);
+        // Due again only a whole period after that.
+        h.check_time();
+        assert!(!notified(&notify).await);
+    });
+}
+
+#[test]
+fn the_ticker_counts_the_periods_that_passed_while_nobody_read_it() {
+    runtime().block_on(async {
+        let mut t = Ticker::new(10 * MS).unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(2), t.tick()).await;
+        assert!(first.unwrap().unwrap() >= 1);
+        // The thread is busy for about four periods: one read tells all of them.
+        std::thread::sleep(45 * MS);
+        let n = t.tick().await.unwrap();
+        assert!((3..=6).contains(&n), "{n} periods");
+        // And then it waits for the next one instead of reporting the same ones again.
+        let started = std::time::Instant::now();
+        assert!(t.tick().await.unwrap() >= 1);
+        assert!(started.elapsed() >= 2 * MS, "{:?}", started.elapsed());
+    });
+}

@@ -1,0 +1,66 @@
+//! The agent at idle: one clock wakes it (drains every 50 ms, loss checks every second tick),
+//! and a record still comes out within its coalescing delay. Host only (the kernel tier's guest
+//! runs under emulation, where timers are not what this counts).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{exclusive, marker, scratch, text, wait_until, Sensor};
+
+/// Context switches of every thread of `pid` so far: each is one wake-up.
+fn wakeups(pid: u32) -> u64 {
+    let mut n = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        for line in status.lines() {
+            if line.starts_with("voluntary_ctxt_switches:")
+                || line.starts_with("nonvoluntary_ctxt_switches:")
+            {
+                n += line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap();
+            }
+        }
+    }
+    n
+}
+
+/// With the defaults, 20 drains and 10 loss checks a second share one timer: about 20
+/// wake-ups a second, where two tokio intervals took about 35 (they fire apart, and tokio's
+/// timer wheel wakes once more where a deadline crosses its 64 ms slots). A marker exec after
+/// the idle spell is in the log within its coalescing delay and a margin.
+#[test]
+fn an_idle_agent_wakes_once_per_drain_and_still_records_at_once() {
+    let _g = exclusive();
+    let dir = scratch("idle");
+    let log = dir.join("audit.log");
+    let output = format!("audit:{}", log.display());
+    let sensor = Sensor::start(&["--output", &output]);
+    // Whatever starting up left behind (lookups, the first drains) settles.
+    std::thread::sleep(Duration::from_secs(1));
+    let before = wakeups(sensor.pid());
+    let window = Duration::from_secs(4);
+    std::thread::sleep(window);
+    let per_second = (wakeups(sensor.pid()) - before) as f64 / window.as_secs_f64();
+
+    let ran = Instant::now();
+    let tag = marker("idle");
+    let seen = wait_until(Duration::from_secs(3), || text(&log).contains(&tag));
+    let late = ran.elapsed();
+    eprintln!("{per_second:.1} wake-ups a second, recorded after {late:?}");
+    let (status, err) = sensor.stop();
+    assert!(status.success(), "{err}");
+    assert!(seen, "the marker exec was not recorded");
+    assert!(
+        late < Duration::from_millis(500),
+        "recorded {late:?} after it ran"
+    );
+    assert!(
+        (15.0..=26.0).contains(&per_second),
+        "{per_second:.1} wake-ups a second at idle"
+    );
+}

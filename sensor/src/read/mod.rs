@@ -24,7 +24,7 @@ pub mod record;
 pub mod ticker;
 pub use decode::DecodeError;
 pub use record::Record;
-use ticker::{Housekeeping, Ticker};
+use ticker::{Every, Housekeeping, Ticker};
 
 /// Counters of what the reader itself could not pass on.
 #[derive(Default, Debug)]
@@ -59,7 +59,8 @@ pub async fn run(
     let mut clock = Ticker::new(period)?;
     let mut chores = Housekeeping::new(timing.notify, timing.housekeeping, period);
     if !timing.coalesce.is_zero() {
-        return run_on_timer(ring, tx, stats, stop, clock, chores).await;
+        let drains = Every::new(timing.coalesce, period);
+        return run_on_timer(ring, tx, stats, stop, (clock, drains), chores).await;
     }
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
     // `AsyncFd` (and with it the ring) is dropped.
@@ -88,16 +89,17 @@ async fn run_on_timer(
     tx: mpsc::Sender<Record>,
     stats: Arc<ReadStats>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    mut clock: Ticker,
+    (mut clock, mut drains): (Ticker, Every),
     mut chores: Housekeeping,
 ) -> std::io::Result<()> {
     loop {
         tokio::select! {
             n = clock.tick() => {
-                if !drain(&mut ring, &tx, &stats, None, &mut chores).await {
+                let n = n?;
+                if drains.ticked(n) && !drain(&mut ring, &tx, &stats, None, &mut chores).await {
                     return Ok(());
                 }
-                chores.ticked(n?);
+                chores.ticked(n);
             }
             _ = stop.changed() => break,
         }

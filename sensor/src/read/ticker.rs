@@ -83,55 +83,76 @@ impl Ticker {
     }
 }
 
-/// When the pipeline's housekeeping is due: every `every` ticks of the drain clock, and, while
-/// one drain runs longer than a period (a storm the agent cannot get ahead of), by time.
+/// Something due every whole number of the clock's periods: as many as fit in `every` (at
+/// least one), so never later than asked.
+pub struct Every {
+    ticks: u64,
+    passed: u64,
+}
+
+impl Every {
+    pub fn new(every: Duration, period: Duration) -> Self {
+        Self {
+            ticks: (every.as_nanos() / period.as_nanos().max(1)).max(1) as u64,
+            passed: 0,
+        }
+    }
+
+    /// `n` periods passed: whether it is due (it then starts over).
+    pub fn ticked(&mut self, n: u64) -> bool {
+        self.passed += n;
+        let due = self.passed >= self.ticks;
+        if due {
+            self.passed = 0;
+        }
+        due
+    }
+}
+
+/// When the pipeline's housekeeping is due: on the clock, and, while one drain runs longer
+/// than its interval (a storm the agent cannot get ahead of), by time.
 pub struct Housekeeping {
     notify: Arc<Notify>,
-    every_ticks: u64,
+    on_clock: Every,
     every: Duration,
-    ticks: u64,
     last: Instant,
 }
 
 impl Housekeeping {
-    /// Due every `every`, on a clock of `period`: every `every / period` ticks (at least one),
-    /// so never later than asked.
     pub fn new(notify: Arc<Notify>, every: Duration, period: Duration) -> Self {
-        let every_ticks = (every.as_nanos() / period.as_nanos().max(1)).max(1) as u64;
         Self {
             notify,
-            every_ticks,
+            on_clock: Every::new(every, period),
             every,
-            ticks: 0,
             last: Instant::now(),
         }
     }
 
     /// `n` periods passed.
     pub fn ticked(&mut self, n: u64) {
-        self.ticks += n;
-        if self.ticks >= self.every_ticks {
+        if self.on_clock.ticked(n) {
             self.due();
         }
     }
 
-    /// In a long drain: due when a whole `every` passed since the last time.
+    /// In a long drain: due when a whole interval passed since the last time.
     pub fn check_time(&mut self) {
         if self.last.elapsed() >= self.every {
+            self.on_clock.passed = 0;
             self.due();
         }
     }
 
     fn due(&mut self) {
-        self.ticks = 0;
         self.last = Instant::now();
         // Stores a permit when the pipeline is busy: the next check runs as it gets there.
         self.notify.notify_one();
     }
 }
 
-/// The drain clock's period: the coalescing delay, or the housekeeping's when it is shorter
-/// or there is none (`--coalesce-ms 0`: the ring wakes the reader for every record).
+/// The clock's period: the shorter of the coalescing delay and the housekeeping interval, each
+/// then due every whole number of periods; the housekeeping's alone with `--coalesce-ms 0`
+/// (the ring then wakes the reader for every record).
 pub fn period(coalesce: Duration, housekeeping: Duration) -> Duration {
     match coalesce.is_zero() {
         true => housekeeping,

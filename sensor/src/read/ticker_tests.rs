@@ -2,7 +2,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 
-use super::{period, Housekeeping, Ticker};
+use super::{period, Every, Housekeeping, Ticker};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -23,7 +23,8 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn the_clock_runs_at_the_shorter_of_coalescing_and_housekeeping() {
     assert_eq!(period(50 * MS, 100 * MS), 50 * MS);
-    assert_eq!(period(200 * MS, 100 * MS), 100 * MS);
+    // Drains every fifth tick of a 100 ms clock.
+    assert_eq!(period(500 * MS, 100 * MS), 100 * MS);
     // No coalescing: the ring wakes the reader, the clock serves the housekeeping alone.
     assert_eq!(period(Duration::ZERO, 100 * MS), 100 * MS);
     assert_eq!(period(Duration::ZERO, Duration::ZERO), MS);
@@ -49,6 +50,21 @@ fn housekeeping_is_due_every_whole_number_of_ticks_never_later_than_asked() {
         h.ticked(2);
         assert!(notified(&notify).await);
     });
+}
+
+#[test]
+fn drains_come_every_whole_number_of_ticks_within_the_coalescing_delay() {
+    // 500 ms on a 100 ms clock (housekeeping every 100 ms): every fifth tick.
+    let mut drains = Every::new(500 * MS, 100 * MS);
+    let due: Vec<bool> = (0..10).map(|_| drains.ticked(1)).collect();
+    let fifth = [false, false, false, false, true];
+    assert_eq!(due, [fifth, fifth].concat());
+    // The coalescing delay is the clock's period: every tick.
+    let mut drains = Every::new(50 * MS, 50 * MS);
+    assert!(drains.ticked(1) && drains.ticked(1));
+    // 70 ms on a 50 ms clock: every tick, never later than asked.
+    let mut drains = Every::new(70 * MS, 50 * MS);
+    assert!(drains.ticked(1));
 }
 
 #[test]

@@ -339,7 +339,7 @@ pub fn cstr(bytes: &[u8]) -> &[u8] {
     bytes.split(|&b| b == 0).next().unwrap_or(&[])
 }
 
-/// Indexes of the per-CPU counter array `COUNTERS`.
+/// Indexes in [`Counters`].
 pub const CTR_RINGBUF_FULL: u32 = 0;
 pub const CTR_READ_ERROR: u32 = 1;
 /// Execs whose exit record could not be sent: the agent never learns of them otherwise, as their
@@ -361,6 +361,9 @@ pub const CTR_EXEC_UNSELECTED: u32 = 6;
 /// were (a thread id reused under an exec in flight): lost, counted in `incomplete`.
 pub const CTR_EXEC_ENTRY_LOST: u32 = 7;
 pub const CTR_COUNT: u32 = 8;
+/// Every counter, as the per-CPU map `COUNTERS` holds them in its one element: the agent reads
+/// them all in one lookup.
+pub type Counters = [u64; CTR_COUNT as usize];
 
 /// `signal_struct.flags`: the task is a (container) init that ignores default-action signals.
 pub const SIGNAL_UNKILLABLE: u32 = 0x40;

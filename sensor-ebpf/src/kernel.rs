@@ -118,9 +118,8 @@ pub fn read_user<T: Copy + Default>(addr: u64) -> T {
 #[inline(always)]
 pub fn read_errors_so_far() -> u64 {
     crate::maps::COUNTERS
-        .get(CTR_READ_ERROR)
-        .copied()
-        .unwrap_or(0)
+        .get(0)
+        .map_or(0, |c| c[CTR_READ_ERROR as usize])
 }
 
 /// The current task's namespaces and cgroup; its own pid namespace is the deepest level of its

@@ -11,14 +11,15 @@ use aya_ebpf::{
     maps::{PerCpuArray, RingBuf},
 };
 use aya_log_ebpf::warn;
-use sensor_common::{ExecArgs, ExecEnter, ExecPath, UserMsg, CTR_COUNT, CTR_RINGBUF_FULL};
+use sensor_common::{Counters, ExecArgs, ExecEnter, ExecPath, UserMsg, CTR_RINGBUF_FULL};
 
 /// The agent resizes it at load time (`--ring-buffer-mib`).
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 
+/// One element: every counter of this CPU, so that the agent's periodic check is one lookup.
 #[map]
-pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(CTR_COUNT, 0);
+pub static COUNTERS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
 pub static SCRATCH_ENTER: PerCpuArray<ExecEnter> = PerCpuArray::with_max_entries(1, 0);
@@ -44,9 +45,11 @@ pub fn wake() -> u64 {
 
 #[inline(always)]
 pub fn count(index: u32) {
-    if let Some(c) = COUNTERS.get_ptr_mut(index) {
+    if let Some(c) = COUNTERS.get_ptr_mut(0) {
         // Per-CPU slot: no other writer can race this increment.
-        unsafe { *c += 1 };
+        if let Some(n) = unsafe { (*c).get_mut(index as usize) } {
+            *n += 1;
+        }
     }
 }
 

@@ -110,15 +110,16 @@ pub struct RunArgs {
     /// Decoded records queued between the ring-buffer reader and the encoders (1 to 1048576).
     #[arg(long, default_value_t = 65536, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 20))]
     pub channel_capacity: usize,
-    /// Drain the ring buffer every this many ms, so that one wake-up serves many records (at
-    /// least as often as `--lost-interval-ms`: one clock serves both). 0 wakes on every record;
+    /// Drain the ring buffer every this many ms, so that one wake-up serves many records (one
+    /// clock serves this and `--lost-interval-ms`: it ticks at the shorter of the two, and each
+    /// comes at the last whole number of ticks within its own). 0 wakes on every record;
     /// records are late by at most this (0 to 1000). Each wake-up costs the agent far more than
     /// a record does: at 5 ms an exec storm cost it twice the CPU per exec it does at 50.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub coalesce_ms: u64,
     /// How often loss counters are checked, in milliseconds (a record is written when they grow,
-    /// so a loss is in the stream within this; 10 to 60000): at the drain that ends the last
-    /// whole number of drain periods within it. A check reads a few counters.
+    /// so a loss is in the stream within this; 10 to 60000). A check is one lookup of the
+    /// kernel's counters.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub lost_interval_ms: u64,
     /// How long the pipeline waits for one lookup of a user's file (an exec's ELF interpreter, a

@@ -324,7 +324,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
     if stages.kernel_filter.is_some() {
         eprintln!(
             "sensor: {} execs left out by the rules in the kernel",
-            load::counter(&counters, sensor_common::CTR_EXEC_UNSELECTED)
+            load::counters(&counters)[sensor_common::CTR_EXEC_UNSELECTED as usize]
         );
     }
     // Scripts may wait for this line: every record is out.

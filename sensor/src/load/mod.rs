@@ -12,7 +12,7 @@ use aya::{
 };
 use sensor_common::{
     probes::{Attach, ProbeSet, PROBES},
-    PamLayout,
+    Counters, PamLayout,
 };
 
 mod pam_layout;
@@ -34,7 +34,7 @@ pub struct Loaded {
     /// The libraries the uprobes are attached to, for attaching to containers' own copies.
     pub libraries: libraries::Libraries,
     pub ring: RingBuf<MapData>,
-    pub counters: PerCpuArray<MapData, u64>,
+    pub counters: PerCpuArray<MapData, Counters>,
     /// The probe set attached.
     pub chosen: kernel_probes::Chosen,
 }
@@ -239,7 +239,13 @@ pub fn own_mnt_ns() -> Option<u32> {
         .map(|m| m.ino() as u32)
 }
 
-/// Sum of one per-CPU counter.
-pub fn counter(counters: &PerCpuArray<MapData, u64>, index: u32) -> u64 {
-    counters.get(&index, 0).map(|v| v.iter().sum()).unwrap_or(0)
+/// Every counter, summed over the CPUs: one lookup (zeros if it fails).
+pub fn counters(map: &PerCpuArray<MapData, Counters>) -> Counters {
+    let mut all = Counters::default();
+    for cpu in map.get(&0, 0).iter().flat_map(|v| v.iter()) {
+        for (sum, n) in all.iter_mut().zip(cpu) {
+            *sum += n;
+        }
+    }
+    all
 }

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aya::maps::{MapData, PerCpuArray};
 use sensor_common::{
-    CTR_EXEC_ENTRY_LOST, CTR_EXIT_LOST, CTR_PAM_UNMATCHED, CTR_READ_ERROR, CTR_RINGBUF_FULL,
-    CTR_USER_MSG_UNTRACKED,
+    Counters, CTR_EXEC_ENTRY_LOST, CTR_EXIT_LOST, CTR_PAM_UNMATCHED, CTR_READ_ERROR,
+    CTR_RINGBUF_FULL, CTR_USER_MSG_UNTRACKED,
 };
 
 use crate::{event::LostEvent, fsio, load, normalise::Normaliser, read::ReadStats};
@@ -20,23 +20,25 @@ pub struct LostTracker {
 impl LostTracker {
     /// The counters now; `incomplete` is what the assembler could not complete.
     pub fn snapshot(
-        counters: &PerCpuArray<MapData, u64>,
+        counters: &PerCpuArray<MapData, Counters>,
         stats: &ReadStats,
         unwatched: &AtomicU64,
         incomplete: u64,
     ) -> LostEvent {
+        let c = load::counters(counters);
+        let at = |i: u32| c[i as usize];
         LostEvent {
-            ringbuf: load::counter(counters, CTR_RINGBUF_FULL),
-            read_errors: load::counter(counters, CTR_READ_ERROR),
+            ringbuf: at(CTR_RINGBUF_FULL),
+            read_errors: at(CTR_READ_ERROR),
             channel: stats.undecodable.load(Ordering::Relaxed)
                 + stats.undrained.load(Ordering::Relaxed),
             lookups_late: fsio::late(),
             roots_unwatched: unwatched.load(Ordering::Relaxed),
             incomplete: incomplete
-                + load::counter(counters, CTR_EXIT_LOST)
-                + load::counter(counters, CTR_EXEC_ENTRY_LOST)
-                + load::counter(counters, CTR_PAM_UNMATCHED)
-                + load::counter(counters, CTR_USER_MSG_UNTRACKED)
+                + at(CTR_EXIT_LOST)
+                + at(CTR_EXEC_ENTRY_LOST)
+                + at(CTR_PAM_UNMATCHED)
+                + at(CTR_USER_MSG_UNTRACKED)
                 + crate::detect::protect::unknown_ops(),
             ..LostEvent::default()
         }

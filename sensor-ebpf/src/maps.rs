@@ -8,7 +8,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, RingBuf},
 };
 use aya_log_ebpf::warn;
 use sensor_common::{Counters, ExecArgs, ExecEnter, ExecPath, UserMsg, CTR_RINGBUF_FULL};
@@ -30,17 +30,21 @@ pub static SCRATCH_PATH: PerCpuArray<ExecPath> = PerCpuArray::with_max_entries(1
 #[map]
 pub static SCRATCH_USER_MSG: PerCpuArray<UserMsg> = PerCpuArray::with_max_entries(1, 0);
 
-/// The ring buffer's wake-up flag for every record, set by the agent before load: 0 (the
-/// kernel wakes the reader when it has caught up), or `BPF_RB_NO_WAKEUP` when the reader drains
-/// on a timer (`--coalesce-ms`): then no record costs an interrupt.
-#[unsafe(no_mangle)]
-pub static WAKEUP: u64 = 0;
+/// The ring buffer's wake-up flag for every record, which the agent switches as it runs
+/// (`sensor/src/read/clocked.rs`): 0 (the kernel wakes the reader when it has caught up) while
+/// the reader waits for records, `BPF_RB_NO_WAKEUP` while it drains on its clock: then no
+/// record costs an interrupt.
+#[map]
+pub static WAKE_FLAGS: Array<u64> = Array::with_max_entries(1, 0);
 
 /// The flags to submit a record with.
 #[inline(always)]
 pub fn wake() -> u64 {
-    // Volatile: the real value is only known at load time.
-    unsafe { core::ptr::read_volatile(&WAKEUP) }
+    match WAKE_FLAGS.get_ptr(0) {
+        // Volatile: the agent writes it at any time.
+        Some(flags) => unsafe { core::ptr::read_volatile(flags) },
+        None => 0,
+    }
 }
 
 #[inline(always)]

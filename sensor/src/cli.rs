@@ -112,7 +112,9 @@ pub struct RunArgs {
     pub channel_capacity: usize,
     /// Drain the ring buffer every this many ms, so that one wake-up serves many records (one
     /// clock serves this and `--lost-interval-ms`: it ticks at the shorter of the two, and each
-    /// comes at the last whole number of ticks within its own). 0 wakes on every record;
+    /// comes at the last whole number of ticks within its own); after a drain that found
+    /// nothing, the first record wakes the agent and is drained this long after. 0 wakes on
+    /// every record;
     /// records are late by at most this (0 to 1000). Each wake-up costs the agent far more than
     /// a record does: at 5 ms an exec storm cost it twice the CPU per exec it does at 50.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=1000))]

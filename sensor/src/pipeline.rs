@@ -195,7 +195,6 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         uprobe_multi: args.uprobe_links == UprobeLinks::Auto,
         probe_set: args.probe_set.wanted(),
         rules: args.rules.is_some(),
-        timer_drain: args.coalesce_ms > 0,
     };
     let rules = match &args.rules {
         None => None,
@@ -239,7 +238,15 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         housekeeping: Duration::from_millis(args.lost_interval_ms),
         notify: housekeeping.clone(),
     };
-    let reader = tokio::spawn(read::run(loaded.ring, tx, stats.clone(), stop_rx, timing));
+    let wake = read::WakeFlag(loaded.wake_flags);
+    let reader = tokio::spawn(read::run(
+        loaded.ring,
+        tx,
+        stats.clone(),
+        stop_rx,
+        timing,
+        wake,
+    ));
     let counters = loaded.counters;
     let chosen = loaded.chosen;
     let mut filter = Filter::new(

@@ -1,6 +1,6 @@
-//! The agent at idle: one clock wakes it (drains every 50 ms, loss checks every second tick),
-//! and a record still comes out within its coalescing delay. Host only (the kernel tier's guest
-//! runs under emulation, where timers are not what this counts).
+//! The agent at idle: only its loss checks wake it, and a record still comes out within its
+//! coalescing delay. Host only (the kernel tier's guest runs under emulation, where timers are
+//! not what this counts).
 
 mod common;
 
@@ -29,12 +29,13 @@ fn wakeups(pid: u32) -> u64 {
     n
 }
 
-/// With the defaults, 20 drains and 10 loss checks a second share one timer: about 20
-/// wake-ups a second, where two tokio intervals took about 35 (they fire apart, and tokio's
-/// timer wheel wakes once more where a deadline crosses its 64 ms slots). A marker exec after
-/// the idle spell is in the log within its coalescing delay and a margin.
+/// With the defaults, an idle agent wakes only for its loss checks (10 a second): the
+/// programs' first record wakes it. Before, two tokio intervals woke it about 35 times a second
+/// (they fire apart, and tokio's timer wheel wakes once more where a deadline crosses its 64 ms
+/// slots); one clock for drains and checks, 20. Marker execs after the idle spell, each after
+/// the agent went idle again, are in the log within their coalescing delay and a margin.
 #[test]
-fn an_idle_agent_wakes_once_per_drain_and_still_records_at_once() {
+fn an_idle_agent_wakes_only_for_its_checks_and_still_records_at_once() {
     let _g = exclusive();
     let dir = scratch("idle");
     let log = dir.join("audit.log");
@@ -47,20 +48,27 @@ fn an_idle_agent_wakes_once_per_drain_and_still_records_at_once() {
     std::thread::sleep(window);
     let per_second = (wakeups(sensor.pid()) - before) as f64 / window.as_secs_f64();
 
-    let ran = Instant::now();
-    let tag = marker("idle");
-    let seen = wait_until(Duration::from_secs(3), || text(&log).contains(&tag));
-    let late = ran.elapsed();
-    eprintln!("{per_second:.1} wake-ups a second, recorded after {late:?}");
+    let mut lateness = Vec::new();
+    for i in 0..4 {
+        let ran = Instant::now();
+        let tag = marker(&format!("idle{i}"));
+        let seen = wait_until(Duration::from_secs(3), || text(&log).contains(&tag));
+        lateness.push(seen.then(|| ran.elapsed()));
+        // Long enough for a drain to find nothing: the agent is idle again.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    eprintln!("{per_second:.1} wake-ups a second; markers recorded after {lateness:?}");
     let (status, err) = sensor.stop();
     assert!(status.success(), "{err}");
-    assert!(seen, "the marker exec was not recorded");
+    for late in lateness {
+        let late = late.expect("a marker exec was not recorded");
+        assert!(
+            late < Duration::from_millis(500),
+            "recorded {late:?} after it ran"
+        );
+    }
     assert!(
-        late < Duration::from_millis(500),
-        "recorded {late:?} after it ran"
-    );
-    assert!(
-        (15.0..=26.0).contains(&per_second),
+        (5.0..=14.0).contains(&per_second),
         "{per_second:.1} wake-ups a second at idle"
     );
 }

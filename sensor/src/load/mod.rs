@@ -6,7 +6,7 @@ use std::{ffi::CString, path::Path};
 
 use anyhow::{bail, Context, Result};
 use aya::{
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{Array, MapData, PerCpuArray, RingBuf},
     programs::UProbe,
     Ebpf, EbpfLoader,
 };
@@ -35,6 +35,8 @@ pub struct Loaded {
     pub libraries: libraries::Libraries,
     pub ring: RingBuf<MapData>,
     pub counters: PerCpuArray<MapData, Counters>,
+    /// The programs' ring-buffer wake-up flag (`read::clocked`).
+    pub wake_flags: Array<MapData, u64>,
     /// The probe set attached.
     pub chosen: kernel_probes::Chosen,
 }
@@ -47,14 +49,9 @@ pub struct Options {
     pub uprobe_multi: bool,
     /// Rules are loaded: exec entries wait in the kernel for their decision.
     pub rules: bool,
-    /// The reader drains the ring buffer on a timer: records need not wake it.
-    pub timer_drain: bool,
     /// `--probe-set`: `None` for the best the kernel allows.
     pub probe_set: Option<ProbeSet>,
 }
-
-/// `BPF_RB_NO_WAKEUP`.
-const RB_NO_WAKEUP: u64 = 1;
 
 /// Exec entries held in the kernel at once for the rules' decision: more execs in flight than
 /// this lose the oldest entry, counted.
@@ -155,15 +152,6 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
         .override_global("OFFSETS", &offsets, true)
         .override_global("PAM_LAYOUT", &pam_layout, true)
         .override_global("TASK_WORK_RUN", &task_work_run, true)
-        .override_global(
-            "WAKEUP",
-            if opts.timer_drain {
-                &RB_NO_WAKEUP
-            } else {
-                &0u64
-            },
-            true,
-        )
         .map_max_entries("EVENTS", opts.ring_buffer_bytes)
         // Without rules, an entry is sent as it happens: one (unused) slot.
         .map_max_entries("PENDING_ENTER", if opts.rules { PENDING_EXECS } else { 1 });
@@ -188,11 +176,13 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
     }
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
     let counters = PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("no COUNTERS map")?)?;
+    let wake_flags = Array::try_from(ebpf.take_map("WAKE_FLAGS").context("no WAKE_FLAGS map")?)?;
     Ok(Loaded {
         ebpf,
         libraries,
         ring,
         counters,
+        wake_flags,
         chosen,
     })
 }

@@ -19,12 +19,14 @@ use tokio::{
     sync::{mpsc, Notify},
 };
 
+mod clocked;
 mod decode;
 pub mod record;
 pub mod ticker;
+pub use clocked::WakeFlag;
 pub use decode::DecodeError;
 pub use record::Record;
-use ticker::{Every, Housekeeping, Ticker};
+use ticker::{Housekeeping, Ticker};
 
 /// Counters of what the reader itself could not pass on.
 #[derive(Default, Debug)]
@@ -54,14 +56,15 @@ pub async fn run(
     stats: Arc<ReadStats>,
     mut stop: tokio::sync::watch::Receiver<bool>,
     timing: Timing,
+    wake: WakeFlag,
 ) -> std::io::Result<()> {
     let period = ticker::period(timing.coalesce, timing.housekeeping);
     let mut clock = Ticker::new(period)?;
-    let mut chores = Housekeeping::new(timing.notify, timing.housekeeping, period);
+    let mut chores = Housekeeping::new(timing.notify.clone(), timing.housekeeping, period);
     if !timing.coalesce.is_zero() {
-        let drains = Every::new(timing.coalesce, period);
-        return run_on_timer(ring, tx, stats, stop, (clock, drains), chores).await;
+        return clocked::run(ring, tx, stats, stop, &timing, wake, (clock, chores)).await;
     }
+    // Every record wakes the reader: the programs' flag stays 0, as the map starts.
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
     // `AsyncFd` (and with it the ring) is dropped.
     let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE)? };
@@ -69,7 +72,7 @@ pub async fn run(
         tokio::select! {
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
-                if !drain(guard.get_inner_mut(), &tx, &stats, None, &mut chores).await {
+                if drain(guard.get_inner_mut(), &tx, &stats, None, &mut chores).await.is_none() {
                     return Ok(());
                 }
                 guard.clear_ready();
@@ -79,32 +82,6 @@ pub async fn run(
         }
     }
     drain_at_stop(fd.get_mut(), &tx, &stats, &mut chores).await;
-    Ok(())
-}
-
-/// With `--coalesce-ms`, the programs submit without waking anyone (`load::Options::
-/// timer_drain`): each record costs the kernel no interrupt, and the reader drains on its clock.
-async fn run_on_timer(
-    mut ring: RingBuf<MapData>,
-    tx: mpsc::Sender<Record>,
-    stats: Arc<ReadStats>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-    (mut clock, mut drains): (Ticker, Every),
-    mut chores: Housekeeping,
-) -> std::io::Result<()> {
-    loop {
-        tokio::select! {
-            n = clock.tick() => {
-                let n = n?;
-                if drains.ticked(n) && !drain(&mut ring, &tx, &stats, None, &mut chores).await {
-                    return Ok(());
-                }
-                chores.ticked(n);
-            }
-            _ = stop.changed() => break,
-        }
-    }
-    drain_at_stop(&mut ring, &tx, &stats, &mut chores).await;
     Ok(())
 }
 
@@ -126,8 +103,8 @@ async fn drain_at_stop(
     stats.undrained.fetch_add(left, Ordering::Relaxed);
 }
 
-/// Moves every ready record to the channel (until `deadline`, if any); false once the consumer is
-/// gone or the deadline passed. A full channel makes the reader wait, leaving records in the
+/// Moves every ready record to the channel (until `deadline`, if any): how many it took, or
+/// `None` once the consumer is gone or the deadline passed. A full channel makes the reader wait, leaving records in the
 /// kernel's ring buffer, whose overflow the programs count: the agent drops nothing that the
 /// kernel could still hold.
 async fn drain(
@@ -136,22 +113,23 @@ async fn drain(
     stats: &ReadStats,
     deadline: Option<Instant>,
     chores: &mut Housekeeping,
-) -> bool {
-    for n in 1u32.. {
+) -> Option<u64> {
+    let mut taken = 0u64;
+    loop {
         let permit = match deadline {
             None => tx.reserve().await,
             Some(d) => match tokio::time::timeout_at(d.into(), tx.reserve()).await {
                 Ok(p) => p,
-                Err(_) => return false,
+                Err(_) => return None,
             },
         };
         let Ok(permit) = permit else {
-            return false;
+            return None;
         };
         // The item borrows the ring: decode it before awaiting again.
         let decoded = match ring.next() {
             Some(item) => Record::try_from(&*item),
-            None => return true,
+            None => return Some(taken),
         };
         match decoded {
             Ok(ev) => permit.send(ev),
@@ -159,17 +137,17 @@ async fn drain(
                 stats.undecodable.fetch_add(1, Ordering::Relaxed);
             }
         }
+        taken += 1;
         // One thread runs reader and consumer: let the consumer encode what is queued.
-        if n % 256 == 0 {
+        if taken.is_multiple_of(256) {
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return false;
+                return None;
             }
             // A storm that keeps this drain going must not hold back the loss records.
             chores.check_time();
             tokio::task::yield_now().await;
         }
     }
-    true
 }
 
 #[cfg(test)]

@@ -36,23 +36,17 @@ impl Ticker {
         }
         // SAFETY: `raw` is a fresh fd nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let period = period.max(Duration::from_millis(1));
-        let ts = libc::timespec {
-            tv_sec: period.as_secs() as libc::time_t,
-            tv_nsec: period.subsec_nanos() as libc::c_long,
-        };
-        let spec = libc::itimerspec {
-            it_interval: ts,
-            it_value: ts,
-        };
-        // SAFETY: `spec` outlives the call; the old value is not asked for.
-        if unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set(&fd, period)?;
         // SAFETY: the timer owns its fd, which stays open and unchanged until the `AsyncFd`
         // (and with it the fd) is dropped.
         let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)? };
         Ok(Self { fd })
+    }
+
+    /// Starts over at `period`: the next expiry one `period` from now; the expiries not read
+    /// yet are forgotten.
+    pub fn set_period(&mut self, period: Duration) -> io::Result<()> {
+        set(self.fd.get_ref(), period)
     }
 
     /// Waits for the next expiry; how many periods passed since the last call (at least 1).
@@ -80,6 +74,24 @@ impl Ticker {
                 Err(_would_block) => continue,
             }
         }
+    }
+}
+
+/// Arms the timer `fd`: every `period` (at least 1 ms), the first one `period` from now.
+fn set(fd: &OwnedFd, period: Duration) -> io::Result<()> {
+    let period = period.max(Duration::from_millis(1));
+    let ts = libc::timespec {
+        tv_sec: period.as_secs() as libc::time_t,
+        tv_nsec: period.subsec_nanos() as libc::c_long,
+    };
+    let spec = libc::itimerspec {
+        it_interval: ts,
+        it_value: ts,
+    };
+    // SAFETY: `spec` outlives the call; the old value is not asked for.
+    match unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
     }
 }
 
@@ -128,9 +140,15 @@ impl Housekeeping {
         }
     }
 
-    /// `n` periods passed.
+    /// The clock now ticks every `period`, from now.
+    pub fn set_period(&mut self, period: Duration) {
+        self.on_clock = Every::new(self.every, period);
+    }
+
+    /// `n` periods passed. Due on the clock, or by time when the clock was set anew since.
     pub fn ticked(&mut self, n: u64) {
-        if self.on_clock.ticked(n) {
+        if self.on_clock.ticked(n) || self.last.elapsed() >= self.every {
+            self.on_clock.passed = 0;
             self.due();
         }
     }

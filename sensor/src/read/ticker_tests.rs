@@ -99,3 +99,15 @@ fn the_ticker_counts_the_periods_that_passed_while_nobody_read_it() {
         assert!(started.elapsed() >= 2 * MS, "{:?}", started.elapsed());
     });
 }
+
+#[test]
+fn a_new_period_starts_over_and_forgets_the_expiries_not_read() {
+    runtime().block_on(async {
+        let mut t = Ticker::new(10 * MS).unwrap();
+        std::thread::sleep(35 * MS);
+        t.set_period(40 * MS).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(t.tick().await.unwrap(), 1);
+        assert!(started.elapsed() >= 30 * MS, "{:?}", started.elapsed());
+    });
+}

@@ -238,7 +238,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         housekeeping: Duration::from_millis(args.lost_interval_ms),
         notify: housekeeping.clone(),
     };
-    let wake = read::WakeFlag(loaded.wake_flags);
+    let wake = read::WakeFlag::new(loaded.wake_flags);
     let reader = tokio::spawn(read::run(
         loaded.ring,
         tx,

@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 
 use common::{exclusive, marker, scratch, text, wait_until, Sensor};
 
-/// Context switches of every thread of `pid` so far: each is one wake-up.
+/// Voluntary context switches of every thread of `pid` so far: each is one sleep, so one
+/// wake-up (preemptions, which a loaded machine adds, are not counted).
 fn wakeups(pid: u32) -> u64 {
     let mut n = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
         for line in status.lines() {
-            if line.starts_with("voluntary_ctxt_switches:")
-                || line.starts_with("nonvoluntary_ctxt_switches:")
-            {
+            if line.starts_with("voluntary_ctxt_switches:") {
                 n += line
                     .split_whitespace()
                     .nth(1)
@@ -29,18 +28,19 @@ fn wakeups(pid: u32) -> u64 {
     n
 }
 
-/// With the defaults, an idle agent wakes only for its loss checks (10 a second): the
-/// programs' first record wakes it. Before, two tokio intervals woke it about 35 times a second
-/// (they fire apart, and tokio's timer wheel wakes once more where a deadline crosses its 64 ms
-/// slots); one clock for drains and checks, 20. Marker execs after the idle spell, each after
-/// the agent went idle again, are in the log within their coalescing delay and a margin.
+/// An idle agent wakes only for its loss checks (every 2 s here; 10 a second with the defaults):
+/// the programs' first record wakes it. Before, two tokio intervals woke it about 35 times a
+/// second (they fire apart, and tokio's timer wheel wakes once more where a deadline crosses its
+/// 64 ms slots); one clock for drains and checks, 20. Marker execs after the idle spell, each
+/// after the agent went idle again, are in the log within their coalescing delay (50 ms) and a
+/// margin, far less than a loss check's interval: the record woke the agent.
 #[test]
 fn an_idle_agent_wakes_only_for_its_checks_and_still_records_at_once() {
     let _g = exclusive();
     let dir = scratch("idle");
     let log = dir.join("audit.log");
     let output = format!("audit:{}", log.display());
-    let sensor = Sensor::start(&["--output", &output]);
+    let sensor = Sensor::start(&["--output", &output, "--lost-interval-ms", "2000"]);
     // Whatever starting up left behind (lookups, the first drains) settles.
     std::thread::sleep(Duration::from_secs(1));
     let before = wakeups(sensor.pid());
@@ -63,12 +63,12 @@ fn an_idle_agent_wakes_only_for_its_checks_and_still_records_at_once() {
     for late in lateness {
         let late = late.expect("a marker exec was not recorded");
         assert!(
-            late < Duration::from_millis(500),
+            late < Duration::from_millis(300),
             "recorded {late:?} after it ran"
         );
     }
     assert!(
-        (5.0..=14.0).contains(&per_second),
+        per_second <= 3.0,
         "{per_second:.1} wake-ups a second at idle"
     );
 }

@@ -6,8 +6,9 @@
 //!   record wakes the reader (the kernel wakes it when it had caught up), and the clock ticks
 //!   only for the housekeeping. The first record switches back to busy, drained one delay later.
 //!
-//! A record whose program read the busy flag just before the switch to idle wakes no one: each
-//! idle tick drains too, so it waits at most one housekeeping interval.
+//! A record whose program read the busy flag just before the switch to idle wakes no one (nor do
+//! the records after it, behind it in the ring): the first idle tick comes one coalescing delay
+//! after the switch, and every idle tick drains, so such a record is no later than any other.
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,13 +25,25 @@ use super::{
 const RB_NO_WAKEUP: u64 = 1;
 
 /// The programs' wake-up flag (`WAKE_FLAGS`).
-pub struct WakeFlag(pub Array<MapData, u64>);
+pub struct WakeFlag {
+    map: Array<MapData, u64>,
+    failed: bool,
+}
 
 impl WakeFlag {
-    /// Whether a record wakes the reader. A failed update leaves the mode as it was: the idle
-    /// ticks' drains still bound how late a record can be.
+    pub fn new(map: Array<MapData, u64>) -> Self {
+        Self { map, failed: false }
+    }
+
+    /// Whether a record wakes the reader. A failed update leaves the mode as it was: busy
+    /// costs a wake-up per drain at most, idle's ticks still drain.
     fn set(&mut self, wake: bool) {
-        let _ = self.0.set(0, if wake { &0 } else { &RB_NO_WAKEUP }, 0);
+        let flags = if wake { 0 } else { RB_NO_WAKEUP };
+        if let Err(e) = self.map.set(0, &flags, 0) {
+            if !std::mem::replace(&mut self.failed, true) {
+                eprintln!("sensor: cannot set the programs' ring-buffer wake-up flag: {e}");
+            }
+        }
     }
 }
 
@@ -86,7 +99,9 @@ pub(super) async fn run(
                         wake.set(false);
                         continue;
                     }
-                    clock.set_period(periods.idle)?;
+                    // The first idle tick comes one delay on: a record the switch missed is no
+                    // later than any other.
+                    clock.set_period(periods.coalesce, periods.idle)?;
                     chores.set_period(periods.idle);
                     drains = None;
                 }
@@ -96,10 +111,12 @@ pub(super) async fn run(
             None => tokio::select! {
                 guard = fd.readable_mut() => {
                     // Busy again: every record is drained on the clock from here, so this
-                    // readiness is spent.
+                    // readiness is spent. (One left from a record that woke the reader as it
+                    // switched back costs one busy spell for nothing on the next idle; clearing
+                    // it on entering idle could swallow a real one.)
                     guard?.clear_ready();
                     wake.set(false);
-                    clock.set_period(periods.busy)?;
+                    clock.set_period(periods.busy, periods.busy)?;
                     chores.set_period(periods.busy);
                     drains = Some(Every::new(periods.coalesce, periods.busy));
                 }

@@ -116,15 +116,10 @@ async fn drain(
 ) -> Option<u64> {
     let mut taken = 0u64;
     loop {
-        let permit = match deadline {
-            None => tx.reserve().await,
-            Some(d) => match tokio::time::timeout_at(d.into(), tx.reserve()).await {
-                Ok(p) => p,
-                Err(_) => return None,
-            },
-        };
-        let Ok(permit) = permit else {
-            return None;
+        let permit = match tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Full(())) => room(tx, deadline, chores).await?,
+            Err(mpsc::error::TrySendError::Closed(())) => return None,
         };
         // The item borrows the ring: decode it before awaiting again.
         let decoded = match ring.next() {
@@ -146,6 +141,28 @@ async fn drain(
             // A storm that keeps this drain going must not hold back the loss records.
             chores.check_time();
             tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// The channel is full: waits for room (until `deadline`, if any). The reader's clock is not
+/// read while it waits, so the housekeeping is made due by time meanwhile: a slow consumer must
+/// not hold back the loss records.
+async fn room<'a>(
+    tx: &'a mpsc::Sender<Record>,
+    deadline: Option<Instant>,
+    chores: &mut Housekeeping,
+) -> Option<mpsc::Permit<'a, Record>> {
+    loop {
+        chores.check_time();
+        let mut until = Instant::now() + chores.every();
+        if let Some(d) = deadline {
+            until = until.min(d);
+        }
+        match tokio::time::timeout_at(until.into(), tx.reserve()).await {
+            Ok(permit) => return permit.ok(),
+            Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => return None,
+            Err(_) => {}
         }
     }
 }

@@ -36,17 +36,17 @@ impl Ticker {
         }
         // SAFETY: `raw` is a fresh fd nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        set(&fd, period)?;
+        set(&fd, period, period)?;
         // SAFETY: the timer owns its fd, which stays open and unchanged until the `AsyncFd`
         // (and with it the fd) is dropped.
         let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)? };
         Ok(Self { fd })
     }
 
-    /// Starts over at `period`: the next expiry one `period` from now; the expiries not read
-    /// yet are forgotten.
-    pub fn set_period(&mut self, period: Duration) -> io::Result<()> {
-        set(self.fd.get_ref(), period)
+    /// Starts over: the next expiry `first` from now, then every `period`; the expiries not
+    /// read yet are forgotten.
+    pub fn set_period(&mut self, first: Duration, period: Duration) -> io::Result<()> {
+        set(self.fd.get_ref(), first, period)
     }
 
     /// Waits for the next expiry; how many periods passed since the last call (at least 1).
@@ -77,16 +77,18 @@ impl Ticker {
     }
 }
 
-/// Arms the timer `fd`: every `period` (at least 1 ms), the first one `period` from now.
-fn set(fd: &OwnedFd, period: Duration) -> io::Result<()> {
-    let period = period.max(Duration::from_millis(1));
-    let ts = libc::timespec {
-        tv_sec: period.as_secs() as libc::time_t,
-        tv_nsec: period.subsec_nanos() as libc::c_long,
+/// Arms the timer `fd`: first `first` from now, then every `period` (each at least 1 ms).
+fn set(fd: &OwnedFd, first: Duration, period: Duration) -> io::Result<()> {
+    let ts = |d: Duration| {
+        let d = d.max(Duration::from_millis(1));
+        libc::timespec {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        }
     };
     let spec = libc::itimerspec {
-        it_interval: ts,
-        it_value: ts,
+        it_interval: ts(period),
+        it_value: ts(first),
     };
     // SAFETY: `spec` outlives the call; the old value is not asked for.
     match unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) } {
@@ -140,6 +142,11 @@ impl Housekeeping {
         }
     }
 
+    /// How often it is due.
+    pub fn every(&self) -> Duration {
+        self.every
+    }
+
     /// The clock now ticks every `period`, from now.
     pub fn set_period(&mut self, period: Duration) {
         self.on_clock = Every::new(self.every, period);
@@ -180,5 +187,4 @@ pub fn period(coalesce: Duration, housekeeping: Duration) -> Duration {
 }
 
 #[cfg(test)]
-#[path = "ticker_tests.rs"]
 mod tests;

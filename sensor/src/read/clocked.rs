@@ -18,7 +18,7 @@ use tokio::{io::unix::AsyncFd, sync::mpsc};
 use super::{
     drain, drain_at_stop,
     ticker::{Every, Housekeeping, Ticker},
-    ReadStats, Record, Timing,
+    ReadStats, Record,
 };
 
 /// `BPF_RB_NO_WAKEUP`.
@@ -47,11 +47,11 @@ impl WakeFlag {
     }
 }
 
-/// The two periods of the clock.
-struct Periods {
-    busy: Duration,
-    idle: Duration,
-    coalesce: Duration,
+/// The clock's period while busy and while idle, and the coalescing delay.
+pub(super) struct Periods {
+    pub busy: Duration,
+    pub idle: Duration,
+    pub coalesce: Duration,
 }
 
 pub(super) async fn run(
@@ -59,15 +59,10 @@ pub(super) async fn run(
     tx: mpsc::Sender<Record>,
     stats: Arc<ReadStats>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    timing: &Timing,
+    periods: Periods,
     mut wake: WakeFlag,
     (mut clock, mut chores): (Ticker, Housekeeping),
 ) -> std::io::Result<()> {
-    let periods = Periods {
-        busy: super::ticker::period(timing.coalesce, timing.housekeeping),
-        idle: timing.housekeeping.max(Duration::from_millis(1)),
-        coalesce: timing.coalesce,
-    };
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
     // `AsyncFd` (and with it the ring) is dropped.
     let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE)? };

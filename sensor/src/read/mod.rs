@@ -22,7 +22,7 @@ use tokio::{
 mod clocked;
 mod decode;
 pub mod record;
-pub mod ticker;
+mod ticker;
 pub use clocked::WakeFlag;
 pub use decode::DecodeError;
 pub use record::Record;
@@ -62,7 +62,12 @@ pub async fn run(
     let mut clock = Ticker::new(period)?;
     let mut chores = Housekeeping::new(timing.notify.clone(), timing.housekeeping, period);
     if !timing.coalesce.is_zero() {
-        return clocked::run(ring, tx, stats, stop, &timing, wake, (clock, chores)).await;
+        let periods = clocked::Periods {
+            busy: period,
+            idle: timing.housekeeping,
+            coalesce: timing.coalesce,
+        };
+        return clocked::run(ring, tx, stats, stop, periods, wake, (clock, chores)).await;
     }
     // Every record wakes the reader: the programs' flag stays 0, as the map starts.
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
@@ -104,9 +109,9 @@ async fn drain_at_stop(
 }
 
 /// Moves every ready record to the channel (until `deadline`, if any): how many it took, or
-/// `None` once the consumer is gone or the deadline passed. A full channel makes the reader wait, leaving records in the
-/// kernel's ring buffer, whose overflow the programs count: the agent drops nothing that the
-/// kernel could still hold.
+/// `None` once the consumer is gone or the deadline passed. A full channel makes the reader
+/// wait, leaving records in the kernel's ring buffer, whose overflow the programs count: the
+/// agent drops nothing that the kernel could still hold.
 async fn drain(
     ring: &mut RingBuf<MapData>,
     tx: &mpsc::Sender<Record>,

@@ -54,6 +54,9 @@ pub struct Probe {
     pub area: &'static str,
     /// The one set this probe belongs to, or `None` for a probe of both.
     pub only: Option<ProbeSet>,
+    /// Programs of the set this probe stands in for where the kernel has its attach point:
+    /// they are attached only where it fails to load or attach.
+    pub replaces: &'static [&'static str],
 }
 
 impl Probe {
@@ -70,6 +73,7 @@ const fn tp(area: &'static str, category: &'static str, name: &'static str) -> P
         attach: Attach::TracePoint { category, name },
         area,
         only: None,
+        replaces: &[],
     }
 }
 
@@ -80,6 +84,7 @@ const fn tramp(area: &'static str, program: &'static str, attach: Attach) -> Pro
         attach,
         area,
         only: Some(ProbeSet::Trampolines),
+        replaces: &[],
     }
 }
 
@@ -96,6 +101,18 @@ const fn sys_exit_of(area: &'static str, program: &'static str, name: &'static s
 }
 
 pub const PROBES: &[Probe] = &[
+    // The exec's entry, with tracepoints, where the kernel has `sched_prepare_exec` (6.10 on):
+    // the `syscalls:sys_enter_*` tracepoints put the kernel's perf hook on the entry of every
+    // syscall of the host. An exec refused before that point is entered at `sys_exit`.
+    Probe {
+        program: "sched_prepare_exec",
+        attach: Attach::BtfTracePoint {
+            name: "sched_prepare_exec",
+        },
+        area: "exec",
+        only: Some(ProbeSet::Tracepoints),
+        replaces: &["sys_enter_execve", "sys_enter_execveat"],
+    },
     tp("exec", "syscalls", "sys_enter_execve"),
     tp("exec", "syscalls", "sys_enter_execveat"),
     Probe {
@@ -105,6 +122,7 @@ pub const PROBES: &[Probe] = &[
         },
         area: "exec",
         only: None,
+        replaces: &[],
     },
     // The exits of execve and of libaudit's sendto: with tracepoints, `sys_exit` below sees
     // them (a `syscalls:sys_exit_*` tracepoint costs every syscall of the host its perf hook).
@@ -120,6 +138,7 @@ pub const PROBES: &[Probe] = &[
         attach: Attach::BtfTracePoint { name: "sys_exit" },
         area: "fs",
         only: Some(ProbeSet::Tracepoints),
+        replaces: &[],
     },
     // Trampolines, the same three: the kernel's own decision for every syscall it refuses
     // (`audit_log_path_denied()` is called whatever the audit state), the loginuid write itself,
@@ -154,6 +173,7 @@ pub const PROBES: &[Probe] = &[
         },
         area: "libaudit",
         only: None,
+        replaces: &[],
     },
     // The `sendto()` that hands a message caught above to the kernel: whether it got there.
     sys_exit_of("libaudit", "sys_exit_sendto", "sys_exit_sendto"),
@@ -166,6 +186,7 @@ pub const PROBES: &[Probe] = &[
         },
         area: "pam",
         only: None,
+        replaces: &[],
     },
     Probe {
         program: "pam_api_exit",
@@ -175,11 +196,13 @@ pub const PROBES: &[Probe] = &[
         },
         area: "pam",
         only: None,
+        replaces: &[],
     },
     Probe {
         program: "pam_sm_exit",
         attach: Attach::PamModules,
         area: "pam",
         only: None,
+        replaces: &[],
     },
 ];

@@ -56,6 +56,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
 fn watched_exit(nr: u64, ret: i64, regs: u64) {
     // Threads in an exec or in libaudit's send are looked up only at these syscalls' exits.
     if nr == EXECVE as u64 || nr == EXECVEAT as u64 {
+        crate::exec::enter_failed(nr, ret, regs);
         crate::exec_exit::exit(ret);
         return;
     }

@@ -2,7 +2,8 @@
 //! `sys_exit` per exec (the tracepoints set takes it there), too few to tell from the others'
 //! spread. So, with `kernel.bpf_stats_enabled=1`, under each sensor build, two loops in this
 //! process: failed execve (ENOENT: only the entry and exit programs run, the exit with its whole
-//! bundle: cwd, exe and cgroup paths, credentials, ids, command line), and open+close of
+//! bundle: cwd, exe and cgroup paths, credentials, ids, command line; where `sched_prepare_exec`
+//! takes the entries, a failed execve's entry is taken in its exit), and open+close of
 //! /dev/null (the syscalls no area watches). Beside them an empty program on
 //! `raw_syscalls:sys_exit` (bpftrace): its time per run is the floor of what the statistics
 //! measure of any program here (a perf-event program where `sys_exit` is `tp_btf`: the
@@ -113,6 +114,16 @@ pub(crate) fn floor(dir: &Path) -> Result<f64> {
     Ok(ns as f64 / runs as f64)
 }
 
+/// The program that took the storm's exec entries: `sched_prepare_exec` where the build and
+/// kernel have it (a failed execve's entry is then taken in its exit, and counts in the exit's
+/// time), else `sys_enter_execve`.
+fn entry_program(storm: &BTreeMap<String, Counters>) -> &'static str {
+    match storm.contains_key("sched_prepare_exec") {
+        true => "sched_prepare_exec",
+        false => "sys_enter_execve",
+    }
+}
+
 /// The line `bench exec` prints per build: the two loops, and the exec programs per exec
 /// (entry and `sched_process_exec` from the storm's stats round `storm`, the exit from the
 /// failed execve).
@@ -123,9 +134,10 @@ pub(crate) fn line(
     execs: usize,
 ) -> String {
     let per_exec = |p: &str| storm.get(p).map_or(0.0, |c| c.0 as f64 / execs as f64);
-    let (enter, sched) = (per_exec("sys_enter_execve"), per_exec("sched_process_exec"));
+    let entry = entry_program(storm);
+    let (enter, sched) = (per_exec(entry), per_exec("sched_process_exec"));
     format!(
-        "  {name:<28} exit ({}) {:>6.0}  entry {:>6.0}  per pair {:>4.0} ns in {:.2} runs;  exec programs per exec: entry {enter:.0} + sched_process_exec {sched:.0} (storm) + exit {:.0} = {:.0} ns",
+        "  {name:<28} exit ({}) {:>6.0}  entry {:>6.0}  per pair {:>4.0} ns in {:.2} runs;  exec programs per exec: entry ({entry}) {enter:.0} + sched_process_exec {sched:.0} (storm) + exit {:.0} = {:.0} ns",
         a.exit_program,
         a.exec_exit,
         a.exec_enter,
@@ -187,10 +199,21 @@ mod tests {
             ("sys_enter_execve", 3_000_000),
             ("sched_process_exec", 2_000_000),
         ]);
-        let line = line("sensor", &a, &storm, 2000);
+        let first = line("sensor", &a, &storm, 2000);
         assert!(
-            line.ends_with("entry 1500 + sched_process_exec 1000 (storm) + exit 2000 = 4500 ns"),
-            "{line}"
+            first.ends_with("entry (sys_enter_execve) 1500 + sched_process_exec 1000 (storm) + exit 2000 = 4500 ns"),
+            "{first}"
+        );
+        // Where `sched_prepare_exec` took the entries, the syscall tracepoint is not counted.
+        let storm = counters(&[
+            ("sched_prepare_exec", 2_000_000),
+            ("sys_enter_execve", 9_000_000),
+            ("sched_process_exec", 2_000_000),
+        ]);
+        let prepared = line("sensor", &a, &storm, 2000);
+        assert!(
+            prepared.ends_with("entry (sched_prepare_exec) 1000 + sched_process_exec 1000 (storm) + exit 2000 = 4000 ns"),
+            "{prepared}"
         );
     }
 

@@ -37,11 +37,35 @@ pub fn attach(ebpf: &mut Ebpf, btf: &Btf, wanted: Option<ProbeSet>) -> Result<Ch
         Some(_) => ProbeSet::Tracepoints,
     };
     // The trampolines' own probes are attached already.
-    attach_set(ebpf, btf, set, set == ProbeSet::Trampolines)?;
-    Ok(Chosen {
-        probes: PROBES.iter().filter(|p| p.in_set(set)).count(),
-        line: line(set, refused.as_deref()),
-    })
+    let stand_ins = attach_set(ebpf, btf, set, set == ProbeSet::Trampolines)?;
+    let mut line = line(set, refused.as_deref());
+    let mut probes = PROBES.iter().filter(|p| p.in_set(set)).count();
+    for s in &stand_ins {
+        line.push_str(&s.said());
+        probes -= match &s.refused {
+            None => s.probe.replaces.len(),
+            Some(_) => 1,
+        };
+    }
+    Ok(Chosen { probes, line })
+}
+
+/// A probe that stands in for others ([`Probe::replaces`]), and why it could not, if it could
+/// not.
+struct StandIn {
+    probe: &'static Probe,
+    refused: Option<String>,
+}
+
+impl StandIn {
+    /// What the start line adds about it.
+    fn said(&self) -> String {
+        let (p, r) = (self.probe, self.probe.replaces.join(", "));
+        match &self.refused {
+            None => format!("; {} in place of {r}", p.program),
+            Some(why) => format!("; {r}, since {} is not there: {why}", p.program),
+        }
+    }
 }
 
 /// The start line naming the set and, for the tracepoints, why.
@@ -68,14 +92,37 @@ fn attach_own(ebpf: &mut Ebpf, btf: &Btf, set: ProbeSet) -> Result<()> {
     Ok(())
 }
 
-/// Every kernel probe of `set`; with `skip_own`, but its own ones.
-fn attach_set(ebpf: &mut Ebpf, btf: &Btf, set: ProbeSet, skip_own: bool) -> Result<()> {
-    for probe in PROBES.iter().filter(|p| p.in_set(set)) {
-        if !(skip_own && probe.only == Some(set)) {
+/// Every kernel probe of `set`; with `skip_own`, but its own ones. A probe that stands in for
+/// others goes first; where the kernel refuses it, it is unloaded and they are attached.
+fn attach_set(ebpf: &mut Ebpf, btf: &Btf, set: ProbeSet, skip_own: bool) -> Result<Vec<StandIn>> {
+    let wanted = |p: &&Probe| p.in_set(set) && !(skip_own && p.only == Some(set));
+    let mut stand_ins = Vec::new();
+    let mut replaced: Vec<&str> = Vec::new();
+    for probe in PROBES
+        .iter()
+        .filter(wanted)
+        .filter(|p| !p.replaces.is_empty())
+    {
+        let refused = match attach_one(ebpf, btf, probe) {
+            Ok(()) => {
+                replaced.extend(probe.replaces);
+                None
+            }
+            Err(e) => {
+                if let Some(prog) = ebpf.program_mut(probe.program) {
+                    unload(prog);
+                }
+                Some(format!("{}", e.root_cause()))
+            }
+        };
+        stand_ins.push(StandIn { probe, refused });
+    }
+    for probe in PROBES.iter().filter(wanted) {
+        if probe.replaces.is_empty() && !replaced.contains(&probe.program) {
             attach_one(ebpf, btf, probe)?;
         }
     }
-    Ok(())
+    Ok(stand_ins)
 }
 
 fn attach_one(ebpf: &mut Ebpf, btf: &Btf, probe: &Probe) -> Result<()> {
@@ -167,9 +214,9 @@ mod tests {
         }
         let all = PROBES.iter().filter(|p| p.only.is_none()).count();
         let own = |set| PROBES.iter().filter(|p| p.only == Some(set)).count();
-        assert_eq!(own(ProbeSet::Tracepoints), 1);
+        assert_eq!(own(ProbeSet::Tracepoints), 2);
         assert_eq!(own(ProbeSet::Trampolines), 10);
-        assert_eq!(all + 10 + 1, PROBES.len());
+        assert_eq!(all + 10 + 2, PROBES.len());
     }
 
     #[test]

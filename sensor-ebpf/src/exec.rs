@@ -2,9 +2,10 @@
 //! and the new program's argument area at `sched_process_exec` (past the point of no return, so
 //! only for successful execs); the exit is `exec_exit.rs`. The entry is taken at
 //! `sched_prepare_exec` with the tracepoints probe set where the kernel has it (6.10 on), and
-//! at the exit for an exec refused before it; else at the `syscalls:sys_enter_*` tracepoints. With rules loaded (`filter.rs`) the entry waits in `PENDING_ENTER`
-//! until the exec is judged: at `sched_process_exec` for a successful one, at exit otherwise;
-//! one no rule selects sends nothing.
+//! at the exit for an exec refused before it; else at the `syscalls:sys_enter_*` tracepoints.
+//! With rules loaded (`filter.rs`) the entry waits in `PENDING_ENTER` until the exec is judged:
+//! at `sched_process_exec` for a successful one, at exit otherwise; one no rule selects sends
+//! nothing.
 //!
 //! The `syscalls:` tracepoints skip 32-bit syscalls: a 32-bit exec (`int 0x80`) passes none at
 //! entry, and an exec whose new program is 32-bit passes none at exit (the task is then in a
@@ -166,7 +167,7 @@ fn sched(ctx: &RawTracePointContext) {
     let new_tid = hdr.tid;
     hdr.tid = old_pid as u32;
 
-    // An exec no 64-bit tracepoint saw enter, by a task that is not a kernel thread's helper:
+    // An exec no 64-bit entry was recorded for, by a task that is not a kernel thread's helper:
     // a 32-bit one. Its entry goes first, as for any exec.
     let state = unsafe { ENTERED.get(&hdr.tid) }.copied();
     let entered = state.is_some();

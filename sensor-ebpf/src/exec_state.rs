@@ -20,7 +20,7 @@ use crate::{
 #[map]
 pub(crate) static NAME_RETRY: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
 
-/// Threads inside an execve/execveat the 64-bit tracepoints saw enter, and where the exec's
+/// Threads inside an execve/execveat whose 64-bit entry was recorded, and where the exec's
 /// records stand (`SENT`…).
 #[map]
 pub(crate) static ENTERED: LruHashMap<u32, u8> = LruHashMap::with_max_entries(8192, 0);

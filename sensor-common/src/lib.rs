@@ -42,8 +42,9 @@ pub const KIND_EXEC_UNSELECTED: u32 = 13;
 /// PATH_MAX: the kernel refuses longer names, so this never cuts a valid one.
 pub const FILENAME_MAX: usize = 4096;
 
-/// sys_enter_execve / sys_enter_execveat. Variable length: only `filename_len` bytes of
-/// `filename` are sent.
+/// An execve / execveat's entry (`exec_entry.rs`: at `sched_prepare_exec`, at a failed exec's
+/// exit, or at the `syscalls:sys_enter_*` tracepoints). Variable length: only `filename_len`
+/// bytes of `filename` are sent.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExecEnter {
@@ -55,8 +56,8 @@ pub struct ExecEnter {
     pub regs: [u64; 6],
     /// Credentials before the exec, for the kernel's BPRM_FCAPS decision.
     pub old_uid: u32,
-    /// 1: the exec came in through the 32-bit syscall entry (`int 0x80`), which the syscall
-    /// tracepoints do not see. Sent at `sched_process_exec`, so only for execs that succeeded:
+    /// 1: the exec came in through the 32-bit syscall entry (`int 0x80`), which the entry
+    /// programs leave out. Sent at `sched_process_exec`, so only for execs that succeeded:
     /// `syscall_nr` is i386's execve, the name is the one the kernel opened, registers and
     /// credentials before are unknown (zero registers; the credentials after).
     pub compat: u32,

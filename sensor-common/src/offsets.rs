@@ -108,4 +108,8 @@ pub struct KernelOffsets {
     /// `sock.__sk_common.skc_family`.
     pub sock_family: u32,
     pub sock_protocol: u32,
+    /// `task_struct.seccomp.filter`, or 0 on a kernel without seccomp filters.
+    pub task_seccomp_filter: u32,
+    /// `seccomp_filter.cache.allow_native` (5.11 on), or 0 where the kernel has no such cache.
+    pub seccomp_filter_allow_native: u32,
 }

@@ -1,14 +1,12 @@
-//! execve / execveat: the name as passed and the caller's registers and credentials at entry,
-//! and the new program's argument area at `sched_process_exec` (past the point of no return, so
-//! only for successful execs); the exit is `exec_exit.rs`. The entry is taken at
-//! `sched_prepare_exec` with the tracepoints probe set where the kernel has it (6.10 on), and
-//! at the exit for an exec refused before it; else at the `syscalls:sys_enter_*` tracepoints.
+//! execve / execveat past the point of no return: the new program's argument area at
+//! `sched_process_exec` (so only for successful execs). The entry (the name as passed, the
+//! caller's registers and credentials) is `exec_entry.rs`; the exit is `exec_exit.rs`.
 //! With rules loaded (`filter.rs`) the entry waits in `PENDING_ENTER` until the exec is judged:
 //! at `sched_process_exec` for a successful one, at exit otherwise; one no rule selects sends
 //! nothing.
 //!
-//! The `syscalls:` tracepoints skip 32-bit syscalls: a 32-bit exec (`int 0x80`) passes none at
-//! entry, and an exec whose new program is 32-bit passes none at exit (the task is then in a
+//! The entry and exit programs skip 32-bit syscalls: a 32-bit exec (`int 0x80`) records no
+//! entry, and an exec whose new program is 32-bit passes no exit tracepoint (the task is then in a
 //! 32-bit syscall). `sched_process_exec` sees every successful exec: when no entry was recorded
 //! for the thread it sends one, marked compat, as far as it can still be known there; when the
 //! exit tracepoint will not fire (a 32-bit new program), or would fire without its entry (a
@@ -16,141 +14,30 @@
 //! it sends the exit itself.
 
 use aya_ebpf::{
-    helpers::generated::{
-        bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str, bpf_task_pt_regs,
-    },
-    macros::{btf_tracepoint, raw_tracepoint, tracepoint},
-    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
+    helpers::generated::{bpf_probe_read_kernel_str, bpf_probe_read_user},
+    macros::raw_tracepoint,
+    programs::RawTracePointContext,
 };
 use aya_log_ebpf::warn;
 use sensor_common::{
-    syscalls::x86_64, ExecArgs, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS, CTR_RINGBUF_FULL,
-    EXEC_ARGS_FIXED, FILENAME_MAX, KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT,
-    KIND_EXEC_SCHED, KIND_EXEC_UNSELECTED,
+    ExecArgs, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED,
+    FILENAME_MAX, KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT, KIND_EXEC_SCHED,
+    KIND_EXEC_UNSELECTED,
 };
 
 use crate::{
+    exec_entry::TS_COMPAT,
     exec_exit::send_exit,
     exec_state::{
         read_caps, send_enter, send_pending, CHOSEN, ENTERED, LEFT_OUT, NAME_RETRY, PENDING,
-        PENDING_ENTER, SENT,
     },
     filter::{self, Exec},
-    kernel::{current_task, header, load, off, read, syscall_args, task_ns, tp_field},
+    kernel::{current_task, header, load, off, read, task_ns},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
 };
 
 /// PF_KTHREAD: a kernel thread, whose `kernel_execve()` of a usermode helper is no syscall.
 const PF_KTHREAD: u32 = 0x0020_0000;
-/// x86 `thread_info.status`: the task is in a 32-bit syscall, or runs a 32-bit image.
-const TS_COMPAT: u32 = 0x0002;
-
-/// The exec's entry where the kernel has `sched_prepare_exec` (6.10 on) and the tracepoints are
-/// the probe set: at the point of no return, where the caller's registers, memory and
-/// credentials are still those of the syscall's entry. A `syscalls:sys_enter_*` tracepoint
-/// would put the kernel's perf hook on the entry of every syscall of the host (measured: 36 ns
-/// a `getppid()`). An exec refused before this point is entered at its exit instead
-/// ([`enter_failed`]).
-#[btf_tracepoint(function = "sched_prepare_exec")]
-pub fn sched_prepare_exec(_ctx: BtfTracePointContext) -> i32 {
-    let task = current_task();
-    // A 32-bit syscall is entered at `sched_process_exec`, as with the syscall tracepoints. A
-    // usermode helper's `kernel_execve()` is no syscall: its registers were zeroed when its
-    // thread was made, so its syscall number is not an exec's.
-    if load::<u32>(task, off!(task_ti_status)) & TS_COMPAT != 0 {
-        return 0;
-    }
-    // SAFETY: the helper takes the BTF-typed current task and returns its user registers.
-    let regs = unsafe { bpf_task_pt_regs(task as *mut _) } as u64;
-    let nr: u64 = read(regs, off!(regs_orig_ax));
-    if nr == x86_64::EXECVE as u64 {
-        enter(syscall_args(regs), x86_64::EXECVE, 0);
-    } else if nr == x86_64::EXECVEAT as u64 {
-        enter(syscall_args(regs), x86_64::EXECVEAT, 1);
-    }
-    0
-}
-
-/// A 64-bit execve or execveat that failed before `sched_prepare_exec` (a missing file, a
-/// refused one, a bad format): entered at its exit, where the registers, memory and credentials
-/// are still the caller's, unless an entry was recorded already (by the syscall tracepoints
-/// where the kernel lacks `sched_prepare_exec`, or by it, for an exec that failed past it).
-#[inline(always)]
-pub(crate) fn enter_failed(nr: u64, ret: i64, regs: u64) {
-    if ret >= 0
-        || unsafe { ENTERED.get(&(aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32)) }.is_some()
-    {
-        return;
-    }
-    if load::<u32>(current_task(), off!(task_ti_status)) & TS_COMPAT != 0 {
-        return;
-    }
-    if nr == x86_64::EXECVE as u64 {
-        enter(syscall_args(regs), x86_64::EXECVE, 0);
-    } else {
-        enter(syscall_args(regs), x86_64::EXECVEAT, 1);
-    }
-}
-
-#[tracepoint]
-pub fn sys_enter_execve(ctx: TracePointContext) -> u32 {
-    enter(tp_args::<3>(&ctx), x86_64::EXECVE, 0);
-    0
-}
-
-#[tracepoint]
-pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
-    enter(tp_args::<5>(&ctx), x86_64::EXECVEAT, 1);
-    0
-}
-
-/// A `syscalls:sys_enter_*` record's `NARGS` arguments: the record holds no more, and the
-/// verifier bounds a context load by the largest record, not by this one's size.
-#[inline(always)]
-fn tp_args<const NARGS: usize>(ctx: &TracePointContext) -> [u64; 6] {
-    let mut regs = [0; 6];
-    for (i, reg) in regs.iter_mut().enumerate().take(NARGS) {
-        // Syscall tracepoint records: 8 bytes of common fields, the syscall number, then args.
-        *reg = tp_field(ctx, 16 + 8 * i);
-    }
-    regs
-}
-
-/// Records the entry of an exec with the argument registers `regs`, whose name is argument
-/// `name_arg`: sent now, or held for the rules' decision.
-#[inline(always)]
-fn enter(regs: [u64; 6], nr: u32, name_arg: usize) {
-    let Some(e) = SCRATCH_ENTER.get_ptr_mut(0) else {
-        return;
-    };
-    let e = unsafe { &mut *e };
-    e.hdr = header(KIND_EXEC_ENTER);
-    e.syscall_nr = nr;
-    e.compat = 0;
-    e.regs = regs;
-    let cred: u64 = load(current_task(), off!(task_cred));
-    e.old_uid = load(cred, off!(cred_uid));
-    e.old_caps = read_caps(cred);
-    let name = e.regs[name_arg];
-    let n = unsafe {
-        bpf_probe_read_user_str(
-            e.filename.as_mut_ptr() as *mut _,
-            FILENAME_MAX as u32,
-            name as *const _,
-        )
-    };
-    if n < 0 {
-        let _ = NAME_RETRY.insert(&e.hdr.tid, &name, 0);
-    }
-    // The helper counts the NUL; the event does not.
-    e.filename_len = if n > 0 { (n - 1) as i32 } else { n as i32 };
-    if filter::active() && PENDING_ENTER.insert(&e.hdr.tid, e, 0).is_ok() {
-        let _ = ENTERED.insert(&e.hdr.tid, &PENDING, 0);
-    } else {
-        let _ = ENTERED.insert(&e.hdr.tid, &SENT, 0);
-        send_enter(e);
-    }
-}
 
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
 pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {

@@ -13,9 +13,10 @@ use crate::{
     maps::{count, output_prefix},
 };
 
-/// Name pointers whose read failed at syscall entry, by thread: a string literal in a page a
-/// freshly forked child has not touched yet is not mapped until the kernel's own copy faults it
-/// in, and a tracepoint may not fault. At exit the page is there, and a failed exec still has
+/// Name pointers whose read failed at entry, by thread: at a `syscalls:sys_enter_*`
+/// tracepoint, a string literal in a page a freshly forked child has not touched yet is not
+/// mapped until the kernel's own copy faults it in, and a tracepoint may not fault (at
+/// `sched_prepare_exec` or at the exit the kernel has faulted it in already). At exit the page is there, and a failed exec still has
 /// the caller's memory, so the name is read again. LRU: a thread that never exits is forgotten.
 #[map]
 pub(crate) static NAME_RETRY: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);

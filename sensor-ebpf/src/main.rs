@@ -4,6 +4,7 @@
 #![no_main]
 
 mod exec;
+mod exec_entry;
 mod exec_exit;
 mod exec_state;
 mod filter;

@@ -95,7 +95,7 @@ fn tracepoints_ready() -> &'static str {
 fn exec_entry_said() -> &'static str {
     match kernel_has_prepare_exec() {
         true => "); sched_prepare_exec in place of sys_enter_execve, sys_enter_execveat",
-        false => "); sys_enter_execve, sys_enter_execveat, since sched_prepare_exec is not there: ",
+        false => "); sys_enter_execve, sys_enter_execveat, since sched_prepare_exec could not be attached: ",
     }
 }
 

@@ -382,11 +382,53 @@ fn scenario(
 // ---------------------------------------------------------------- programs built for the test
 
 const HELPER_C: &str = r#"
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 int main(int argc, char **argv) {
+    char *none[] = {NULL};
+    if (argc > 1 && strcmp(argv[1], "seccomp") == 0) {
+        /* A filter that refuses execveat and allows everything else, execve whatever its
+           arguments. */
+        struct sock_filter f[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_execveat, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+            perror("seccomp");
+            return 3;
+        }
+        char *args[] = {"sensor-it-seccomp", NULL};
+        /* Refused before it ran: kernel audit records nothing. */
+        if (syscall(__NR_execveat, AT_FDCWD, "/bin/true", args, none, 0) != -1 || errno != EPERM)
+            return 4;
+        /* Allowed, and failed: a record in both logs. */
+        execve("/nonexistent/sensor-it-seccomp", args, none);
+        return errno == ENOENT ? 0 : 5;
+    }
+    if (argc > 1 && strcmp(argv[1], "high-nr") == 0) {
+        /* The kernel runs a syscall by the low 32 bits of rax: this is an execve. */
+        static char path[] = "/bin/true";
+        char *args[] = {"sensor-it-high-nr", NULL};
+        long ret;
+        __asm__ volatile("syscall"
+                         : "=a"(ret)
+                         : "a"((1UL << 32) | __NR_execve), "D"(path), "S"(args), "d"(none)
+                         : "rcx", "r11", "memory");
+        return 6;
+    }
     if (argc > 1 && strcmp(argv[1], "missing") == 0) {
         pid_t p = fork();
         if (p == 0) {
@@ -1083,6 +1125,14 @@ fn real_programs_beside_auditd() {
             run.run("/usr/bin/python3", &["-c", UNLINKED_PY, &doomed]),
             "exec of an unlinked file",
         )])
+    });
+    // A seccomp filter's refusal is no exec (the kernel checks it before the syscall and its
+    // audit entry): nothing in either log; an exec the filter allows and that fails is in both.
+    scenario(&mut scenarios, "seccomp", || {
+        Ok(vec![ok(run.run(&helper, &["seccomp"]), "helper seccomp")])
+    });
+    scenario(&mut scenarios, "execve as 1<<32|59", || {
+        Ok(vec![ok(run.run(&helper, &["high-nr"]), "helper high-nr")])
     });
     scenario(&mut scenarios, "failed fork+exec", || {
         Ok(vec![ok(run.run(&helper, &["missing"]), "helper missing")])

@@ -63,7 +63,7 @@ impl StandIn {
         let (p, r) = (self.probe, self.probe.replaces.join(", "));
         match &self.refused {
             None => format!("; {} in place of {r}", p.program),
-            Some(why) => format!("; {r}, since {} is not there: {why}", p.program),
+            Some(why) => format!("; {r}, since {} could not be attached: {why}", p.program),
         }
     }
 }
@@ -93,36 +93,44 @@ fn attach_own(ebpf: &mut Ebpf, btf: &Btf, set: ProbeSet) -> Result<()> {
 }
 
 /// Every kernel probe of `set`; with `skip_own`, but its own ones. A probe that stands in for
-/// others goes first; where the kernel refuses it, it is unloaded and they are attached.
+/// others goes last, once the programs that follow up on what it records are attached (an exec
+/// entered before `sys_exit` was there would leave its thread's state behind); where the kernel
+/// refuses it, it is unloaded and they are attached instead.
 fn attach_set(ebpf: &mut Ebpf, btf: &Btf, set: ProbeSet, skip_own: bool) -> Result<Vec<StandIn>> {
     let wanted = |p: &&Probe| p.in_set(set) && !(skip_own && p.only == Some(set));
-    let mut stand_ins = Vec::new();
-    let mut replaced: Vec<&str> = Vec::new();
-    for probe in PROBES
+    let stand_ins: Vec<&'static Probe> = PROBES
         .iter()
         .filter(wanted)
         .filter(|p| !p.replaces.is_empty())
-    {
+        .collect();
+    let replaced = |name: &str| stand_ins.iter().any(|s| s.replaces.contains(&name));
+    for probe in PROBES.iter().filter(wanted) {
+        if probe.replaces.is_empty() && !replaced(probe.program) {
+            attach_one(ebpf, btf, probe)?;
+        }
+    }
+    let mut said = Vec::new();
+    for probe in stand_ins {
         let refused = match attach_one(ebpf, btf, probe) {
-            Ok(()) => {
-                replaced.extend(probe.replaces);
-                None
-            }
+            Ok(()) => None,
             Err(e) => {
                 if let Some(prog) = ebpf.program_mut(probe.program) {
                     unload(prog);
                 }
-                Some(format!("{}", e.root_cause()))
+                for name in probe.replaces {
+                    let stood_for = PROBES.iter().find(|p| p.program == *name && wanted(p));
+                    attach_one(
+                        ebpf,
+                        btf,
+                        stood_for.context("a replaced program of no probe")?,
+                    )?;
+                }
+                Some(format!("{e:#}"))
             }
         };
-        stand_ins.push(StandIn { probe, refused });
+        said.push(StandIn { probe, refused });
     }
-    for probe in PROBES.iter().filter(wanted) {
-        if probe.replaces.is_empty() && !replaced.contains(&probe.program) {
-            attach_one(ebpf, btf, probe)?;
-        }
-    }
-    Ok(stand_ins)
+    Ok(said)
 }
 
 fn attach_one(ebpf: &mut Ebpf, btf: &Btf, probe: &Probe) -> Result<()> {

@@ -84,6 +84,8 @@ impl Resolver {
 
     pub fn kernel_offsets(&self) -> Result<KernelOffsets, OffsetError> {
         let o = |s: &str, m: &str| self.offset_of(s, &[m]);
+        let both =
+            |a: Result<u32, _>, b: Result<u32, _>| a.and_then(|a| b.map(|b| a + b)).unwrap_or(0);
         Ok(KernelOffsets {
             task_real_parent: o("task_struct", "real_parent")?,
             task_tgid: o("task_struct", "tgid")?,
@@ -182,6 +184,13 @@ impl Resolver {
             socket_sk: o("socket", "sk")?,
             sock_family: o("sock", "__sk_common")? + o("sock_common", "skc_family")?,
             sock_protocol: o("sock", "sk_protocol")?,
+            // Where the kernel lacks them, 0: the exec programs then know no seccomp filter,
+            // or no cache of what the filters allow.
+            task_seccomp_filter: both(o("task_struct", "seccomp"), o("seccomp", "filter")),
+            seccomp_filter_allow_native: both(
+                o("seccomp_filter", "cache"),
+                o("action_cache", "allow_native"),
+            ),
         })
     }
 }
@@ -207,5 +216,8 @@ mod tests {
         assert!(o.sock_family < o.sock_protocol);
         assert_ne!(o.file_private_data, o.file_f_cred);
         assert_ne!(o.cred_user_ns, 0);
+        // Seccomp's filter pointer and its cache of what the filters allow (5.11 on).
+        assert_ne!(o.task_seccomp_filter, 0);
+        assert_ne!(o.seccomp_filter_allow_native, 0);
     }
 }

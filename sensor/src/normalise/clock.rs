@@ -5,7 +5,11 @@
 //! (4 ms at HZ=250) before the true time. Tracing programs may not read the coarse clock
 //! (`bpf_ktime_get_coarse_ns()` is refused to them), and the coarse clock is not a function of
 //! the fine one (each tick's update lands at a varying phase), so the sensor stamps the true
-//! time at syscall entry: never earlier than the kernel's stamp, later by less than a tick.
+//! time at syscall entry: never earlier than the kernel's stamp, later by less than a tick. An
+//! exec is stamped where its entry is recorded: at `sched_prepare_exec` where the kernel has it,
+//! once the exec has opened and read its file, and at the exit for an exec refused before that,
+//! so later than the syscall's entry by that work (tens of µs here; more where the open
+//! waits), never earlier.
 
 pub(super) fn clock(id: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {

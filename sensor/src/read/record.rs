@@ -31,7 +31,8 @@ pub struct AuditIds {
     pub ses: u32,
 }
 
-/// sys_enter_execve / sys_enter_execveat.
+/// An execve / execveat's entry (at `sched_prepare_exec`, at a failed exec's exit, or at the
+/// `syscalls:sys_enter_*` tracepoints).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecEnter {
     pub origin: Origin,

@@ -21,6 +21,22 @@ use crate::{
     maps::SCRATCH_ENTER,
 };
 
+/// 1 where the kernel has `sched_prepare_exec` (set at load): only then may a failed exec reach
+/// its exit with no entry recorded. Where it is 0, `sys_exit` is what it was before the entry
+/// moved (see [`at_exit`]).
+#[no_mangle]
+static EXEC_ENTRY_AT_EXIT: u32 = 0;
+
+/// Whether `sys_exit` enters the execs refused before `sched_prepare_exec` and tells an exec
+/// by the low 32 bits of its syscall number. A constant to the verifier, which walks neither
+/// where it is false: `sys_exit` is verified near the kernel's limit of a million instructions
+/// (790 000 on 6.18), and Debian's 6.1, whose verifier prunes less, refused it with them (E2BIG).
+#[inline(always)]
+pub(crate) fn at_exit() -> bool {
+    // SAFETY: a global the agent sets before load; volatile, so the zero is not folded in.
+    unsafe { core::ptr::read_volatile(&EXEC_ENTRY_AT_EXIT) != 0 }
+}
+
 /// x86 `thread_info.status`: the task is in a 32-bit syscall, or runs a 32-bit image.
 pub(crate) const TS_COMPAT: u32 = 0x0002;
 const ENOSYS: i64 = 38;
@@ -66,7 +82,7 @@ pub fn sched_prepare_exec(ctx: BtfTracePointContext) -> i32 {
 /// the registers, memory and credentials are still the caller's, unless an entry was recorded
 /// already (by the syscall tracepoints where the kernel lacks `sched_prepare_exec`, or by it,
 /// for an exec that failed past it), or unless the syscall may never have run.
-#[inline(always)]
+#[inline(never)]
 pub(crate) fn enter_failed(nr: u32, ret: i64, regs: u64) {
     if ret >= 0
         || ENTERED

@@ -36,10 +36,14 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let regs: u64 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
     // `regs` is a typed pointer: the syscall number is one load away. The kernel runs a syscall
-    // by the low 32 bits of it (`rax = 1 << 32 | 59` is an execve).
+    // by the low 32 bits of it (`rax = 1 << 32 | 59` is an execve); where the exec's entry is
+    // not taken here, the number is as it was read (see `exec_entry::at_exit`).
     // SAFETY: the verifier checks the load against `struct pt_regs`.
-    let nr = unsafe { core::ptr::read_volatile((regs + off!(regs_orig_ax)) as *const u64) } as u32
-        as u64;
+    let raw = unsafe { core::ptr::read_volatile((regs + off!(regs_orig_ax)) as *const u64) };
+    let nr = match crate::exec_entry::at_exit() {
+        true => raw as u32 as u64,
+        false => raw,
+    };
     if nr == EXECVE as u64
         || nr == EXECVEAT as u64
         || nr == SENDTO as u64
@@ -58,7 +62,9 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
 fn watched_exit(nr: u64, ret: i64, regs: u64) {
     // Threads in an exec or in libaudit's send are looked up only at these syscalls' exits.
     if nr == EXECVE as u64 || nr == EXECVEAT as u64 {
-        crate::exec_entry::enter_failed(nr as u32, ret, regs);
+        if crate::exec_entry::at_exit() {
+            crate::exec_entry::enter_failed(nr as u32, ret, regs);
+        }
         crate::exec_exit::exit(ret);
         return;
     }

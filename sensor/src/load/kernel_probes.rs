@@ -93,44 +93,67 @@ fn attach_own(ebpf: &mut Ebpf, btf: &Btf, set: ProbeSet) -> Result<()> {
 }
 
 /// Every kernel probe of `set`; with `skip_own`, but its own ones. A probe that stands in for
-/// others goes last, once the programs that follow up on what it records are attached (an exec
-/// entered before `sys_exit` was there would leave its thread's state behind); where the kernel
-/// refuses it, it is unloaded and they are attached instead.
+/// others is loaded first, so that the kernel's verdict decides which programs run, and attached
+/// last, once the programs that follow up on what it records are (an exec entered before
+/// `sys_exit` was there would leave its thread's state behind). Where it does not load, the
+/// programs it stands in for are attached in its place in the table's order: the syscall
+/// tracepoints before `sys_exit` (enabling a syscall tracepoint once every syscall takes the
+/// traced path hung Debian's 6.1 under QEMU, as patching hot code does there).
 fn attach_set(ebpf: &mut Ebpf, btf: &Btf, set: ProbeSet, skip_own: bool) -> Result<Vec<StandIn>> {
     let wanted = |p: &&Probe| p.in_set(set) && !(skip_own && p.only == Some(set));
-    let stand_ins: Vec<&'static Probe> = PROBES
+    let mut said = Vec::new();
+    let mut loaded: Vec<&'static Probe> = Vec::new();
+    for probe in PROBES
         .iter()
         .filter(wanted)
         .filter(|p| !p.replaces.is_empty())
-        .collect();
-    let replaced = |name: &str| stand_ins.iter().any(|s| s.replaces.contains(&name));
+    {
+        match load_stand_in(ebpf, btf, probe) {
+            Ok(()) => loaded.push(probe),
+            Err(e) => {
+                if let Some(prog) = ebpf.program_mut(probe.program) {
+                    unload(prog);
+                }
+                let refused = Some(format!("{e:#}"));
+                said.push(StandIn { probe, refused });
+            }
+        }
+    }
+    let replaced = |name: &str| loaded.iter().any(|s| s.replaces.contains(&name));
     for probe in PROBES.iter().filter(wanted) {
         if probe.replaces.is_empty() && !replaced(probe.program) {
             attach_one(ebpf, btf, probe)?;
         }
     }
-    let mut said = Vec::new();
-    for probe in stand_ins {
-        let refused = match attach_one(ebpf, btf, probe) {
-            Ok(()) => None,
-            Err(e) => {
-                if let Some(prog) = ebpf.program_mut(probe.program) {
-                    unload(prog);
-                }
-                for name in probe.replaces {
-                    let stood_for = PROBES.iter().find(|p| p.program == *name && wanted(p));
-                    attach_one(
-                        ebpf,
-                        btf,
-                        stood_for.context("a replaced program of no probe")?,
-                    )?;
-                }
-                Some(format!("{e:#}"))
-            }
-        };
-        said.push(StandIn { probe, refused });
+    for probe in loaded {
+        let p: &mut BtfTracePoint = program(ebpf, probe)?.try_into()?;
+        p.attach()
+            .with_context(|| format!("attaching {}", probe.program))?;
+        said.push(StandIn {
+            probe,
+            refused: None,
+        });
     }
     Ok(said)
+}
+
+/// Loads a stand-in (a BTF tracepoint) without attaching it.
+fn load_stand_in(ebpf: &mut Ebpf, btf: &Btf, probe: &Probe) -> Result<()> {
+    let Attach::BtfTracePoint { name: tp } = probe.attach else {
+        anyhow::bail!(
+            "{} stands in for others but is no BTF tracepoint",
+            probe.program
+        );
+    };
+    let p: &mut BtfTracePoint = program(ebpf, probe)?.try_into()?;
+    p.load(tp, btf)
+        .with_context(|| format!("loading {} at BTF tracepoint {tp}", probe.program))
+}
+
+fn program<'a>(ebpf: &'a mut Ebpf, probe: &Probe) -> Result<&'a mut Program> {
+    let name = probe.program;
+    ebpf.program_mut(name)
+        .with_context(|| format!("the eBPF object has no program {name}"))
 }
 
 fn attach_one(ebpf: &mut Ebpf, btf: &Btf, probe: &Probe) -> Result<()> {
@@ -225,6 +248,26 @@ mod tests {
         assert_eq!(own(ProbeSet::Tracepoints), 2);
         assert_eq!(own(ProbeSet::Trampolines), 10);
         assert_eq!(all + 10 + 2, PROBES.len());
+    }
+
+    #[test]
+    fn a_stand_in_replaces_programs_of_its_own_set_only() {
+        for stand_in in PROBES.iter().filter(|p| !p.replaces.is_empty()) {
+            let set = stand_in.only.expect("a stand-in belongs to one set");
+            for name in stand_in.replaces {
+                let replaced: Vec<_> = PROBES.iter().filter(|p| p.program == *name).collect();
+                assert_eq!(replaced.len(), 1, "{name}");
+                assert!(
+                    replaced[0].in_set(set) && replaced[0].replaces.is_empty(),
+                    "{name}"
+                );
+            }
+        }
+        let exec_entry = PROBES.iter().find(|p| p.program == "sched_prepare_exec");
+        assert_eq!(
+            exec_entry.map(|p| p.replaces),
+            Some(&["sys_enter_execve", "sys_enter_execveat"][..])
+        );
     }
 
     #[test]

@@ -134,7 +134,11 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
     }
     ensure_tracefs()?;
     raise_memlock();
-    let offsets = Resolver::from_file(VMLINUX_BTF)?.kernel_offsets()?;
+    let resolver = Resolver::from_file(VMLINUX_BTF)?;
+    let offsets = resolver.kernel_offsets()?;
+    // Where the kernel has `sched_prepare_exec`, `sys_exit` enters execs refused before it.
+    let exec_entry_at_exit = resolver.has_type("btf_trace_sched_prepare_exec") as u32;
+    drop(resolver);
     let pam_layout = match find_library("libpam.so.0").map(|p| pam_layout::calibrate(&p)) {
         Some(Ok(layout)) => layout,
         Some(Err(e)) => {
@@ -152,6 +156,7 @@ pub fn load(object: &[u8], opts: &Options) -> Result<Loaded> {
         .override_global("OFFSETS", &offsets, true)
         .override_global("PAM_LAYOUT", &pam_layout, true)
         .override_global("TASK_WORK_RUN", &task_work_run, true)
+        .override_global("EXEC_ENTRY_AT_EXIT", &exec_entry_at_exit, true)
         .map_max_entries("EVENTS", opts.ring_buffer_bytes)
         // Without rules, an entry is sent as it happens: one (unused) slot.
         .map_max_entries("PENDING_ENTER", if opts.rules { PENDING_EXECS } else { 1 });

@@ -43,6 +43,13 @@ impl Resolver {
         Err(OffsetError::NoStruct(name.to_owned()))
     }
 
+    /// Whether the kernel's BTF has a type named `name` (`btf_trace_NAME`: the tracepoint NAME).
+    pub fn has_type(&self, name: &str) -> bool {
+        self.btf
+            .resolve_types_by_name(name)
+            .is_ok_and(|types| !types.is_empty())
+    }
+
     /// Byte size of a struct.
     pub fn size_of(&self, name: &str) -> Result<u32, OffsetError> {
         Ok(self.strukt(name)?.size() as u32)
@@ -219,5 +226,7 @@ mod tests {
         // Seccomp's filter pointer and its cache of what the filters allow (5.11 on).
         assert_ne!(o.task_seccomp_filter, 0);
         assert_ne!(o.seccomp_filter_allow_native, 0);
+        assert!(r.has_type("btf_trace_sched_process_exec"));
+        assert!(!r.has_type("btf_trace_sensor_no_such_tracepoint"));
     }
 }

@@ -55,7 +55,7 @@ pub struct Probe {
     /// The one set this probe belongs to, or `None` for a probe of both.
     pub only: Option<ProbeSet>,
     /// Programs of the set this probe stands in for where the kernel has its attach point:
-    /// they are attached only where it fails to load or attach.
+    /// they are attached only where it fails to load (it is loaded first, attached last).
     pub replaces: &'static [&'static str],
 }
 

@@ -37,6 +37,14 @@ pub(crate) fn at_exit() -> bool {
     unsafe { core::ptr::read_volatile(&EXEC_ENTRY_AT_EXIT) != 0 }
 }
 
+/// The bits of a syscall number `sys_exit` compares: the low 32 where [`at_exit`], else all.
+#[inline(always)]
+pub(crate) fn nr_mask() -> u64 {
+    // SAFETY: as in `at_exit`.
+    let flag = unsafe { core::ptr::read_volatile(&EXEC_ENTRY_AT_EXIT) } as u64;
+    u64::MAX >> (32 * flag)
+}
+
 /// x86 `thread_info.status`: the task is in a 32-bit syscall, or runs a 32-bit image.
 pub(crate) const TS_COMPAT: u32 = 0x0002;
 const ENOSYS: i64 = 38;
@@ -82,7 +90,7 @@ pub fn sched_prepare_exec(ctx: BtfTracePointContext) -> i32 {
 /// the registers, memory and credentials are still the caller's, unless an entry was recorded
 /// already (by the syscall tracepoints where the kernel lacks `sched_prepare_exec`, or by it,
 /// for an exec that failed past it), or unless the syscall may never have run.
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn enter_failed(nr: u32, ret: i64, regs: u64) {
     if ret >= 0
         || ENTERED

@@ -229,7 +229,7 @@ pub fn exec(
         );
         eprintln!("{about}");
     }
-    let mut order = vec![Observer::None, Observer::Sensor];
+    let mut order = vec![Observer::None, Observer::Sensor, Observer::SensorProto];
     if baseline.is_some() {
         order.push(Observer::SensorBaseline);
     }
@@ -299,9 +299,10 @@ pub fn exec(
     if bpftool {
         let _stats = BpfStats::enable()?;
         for (i, obs) in order.iter().enumerate() {
+            // The protobuf row runs the same programs as the audit text's.
             if matches!(
                 obs,
-                Observer::None | Observer::Auditd | Observer::AuditdRules
+                Observer::None | Observer::Auditd | Observer::AuditdRules | Observer::SensorProto
             ) {
                 continue;
             }

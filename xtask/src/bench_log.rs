@@ -21,7 +21,15 @@ enum Kind {
     /// bpftrace's `join(argv)`: the storm's execs are lines whose second word is the marker, and
     /// loss is the sum of its `Lost N events` lines.
     Words,
+    /// The sensor's protobuf stream: each message is its length as a varint, then an envelope;
+    /// the storm's execs are those with the marker as an element of `ExecEvent.argv` (field 7,
+    /// length-delimited: tag byte 0x3a, then the length, then the bytes). Loss is not read while
+    /// following: `bench_sensor::proto_lost` decodes the stream once the sensor has stopped.
+    Proto,
 }
+
+/// `ExecEvent.argv`'s tag: field 7, wire type 2.
+const ARGV_TAG: u8 = 7 << 3 | 2;
 
 /// auditd's `num_logs` goes up to 999; the rotated logs are searched up to this one.
 const ROTATED_MAX: usize = 99;
@@ -29,6 +37,9 @@ const CHUNK: usize = 8 << 20;
 /// The storm's marker is `a1`, after `type=EXECVE msg=audit(…): argc=2 a0="/bin/true"`: only
 /// the start of an EXECVE record is searched (one with a 100 KiB argument is 200 KiB long).
 const MARKER_WITHIN: usize = 256;
+/// In a protobuf envelope the storm's argv comes after the header (host names and ids, about
+/// 100 bytes) and the exec's first fields (registers: up to 40 bytes).
+const PROTO_MARKER_WITHIN: usize = 1024;
 
 pub(crate) struct LogFollower {
     path: PathBuf,
@@ -72,6 +83,19 @@ impl LogFollower {
         LogFollower {
             kind: Kind::Words,
             needle: marker.as_bytes().to_vec(),
+            ..LogFollower::new(path, marker, false)
+        }
+    }
+
+    /// The sensor's protobuf stream, from its start. The marker must be shorter than 128 bytes
+    /// (a one-byte length).
+    pub(crate) fn proto(path: &Path, marker: &str) -> LogFollower {
+        assert!(marker.len() < 128, "a bench marker is short");
+        let mut needle = vec![ARGV_TAG, marker.len() as u8];
+        needle.extend_from_slice(marker.as_bytes());
+        LogFollower {
+            kind: Kind::Proto,
+            needle,
             ..LogFollower::new(path, marker, false)
         }
     }
@@ -130,6 +154,14 @@ impl LogFollower {
 
     fn take(&mut self, text: &[u8]) {
         self.partial.extend_from_slice(text);
+        match self.kind {
+            Kind::Proto => self.take_messages(),
+            Kind::Audit | Kind::Words => self.take_lines(),
+        }
+    }
+
+    /// The whole lines in `partial`; the last stays there until its newline is written.
+    fn take_lines(&mut self) {
         let Some(last) = self.partial.iter().rposition(|&b| b == b'\n') else {
             return;
         };
@@ -145,6 +177,8 @@ impl LogFollower {
                     head.starts_with(b"type=EXECVE")
                         && head.windows(needle.len()).any(|w| w == needle)
                 }
+                // Read by `take_messages`.
+                Kind::Proto => false,
                 Kind::Words => {
                     let text = String::from_utf8_lossy(line);
                     if let Some(n) = text
@@ -163,13 +197,52 @@ impl LogFollower {
         }
         self.partial.drain(..=last);
     }
+
+    /// The whole messages in `partial`; a message not written whole yet stays there.
+    fn take_messages(&mut self) {
+        let mut at = 0;
+        while let Some((len, prefix)) = varint(&self.partial[at..]) {
+            let Some(end) = (at + prefix).checked_add(len as usize) else {
+                break;
+            };
+            if end > self.partial.len() {
+                break;
+            }
+            let message = &self.partial[at + prefix..end];
+            self.records += 1;
+            let head = &message[..message.len().min(PROTO_MARKER_WITHIN)];
+            if head.windows(self.needle.len()).any(|w| w == self.needle) {
+                self.storm_execs += 1;
+            }
+            at = end;
+        }
+        self.partial.drain(..at);
+    }
+}
+
+/// A varint at the start of `bytes`: its value and its length, or `None` if it is not all there.
+fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, b) in bytes.iter().take(10).enumerate() {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
 }
 
 /// The events the sensor lost: the last (largest) `lost=` of its DAEMON_ERR records, a running
 /// total (`delta=` is each record's share). The value is quoted (`lost="10"`), as every value the
 /// sensor composes.
 pub(crate) fn sensor_lost(log: &Path) -> u64 {
-    let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+    lost_in(&String::from_utf8_lossy(
+        &std::fs::read(log).unwrap_or_default(),
+    ))
+}
+
+/// As [`sensor_lost`], of audit text in hand.
+pub(crate) fn lost_in(text: &str) -> u64 {
     text.lines().map(lost_field).max().unwrap_or(0)
 }
 
@@ -254,6 +327,33 @@ mod tests {
         let mut f = LogFollower::words(&bt, "m");
         f.poll();
         assert_eq!((f.records, f.storm_execs, f.lost), (7, 2, 10));
+
+        // Envelopes with an ExecEvent (body field 16) whose argv is /bin/true and the marker, a
+        // near miss, and one whose end is not written yet.
+        let envelope = |a1: &[u8]| {
+            let mut exec = vec![ARGV_TAG, 9];
+            exec.extend_from_slice(b"/bin/true");
+            exec.extend_from_slice(&[ARGV_TAG, a1.len() as u8]);
+            exec.extend_from_slice(a1);
+            let mut env = vec![0x08, 0x08, 16 << 3 | 2, 0x01, exec.len() as u8];
+            env.extend_from_slice(&exec);
+            let mut framed = vec![env.len() as u8];
+            framed.extend_from_slice(&env);
+            framed
+        };
+        let pb = dir.join("sensor.pb");
+        let stream = [envelope(b"m"), envelope(b"mm"), envelope(b"m")].concat();
+        let cut = stream.len() - 3;
+        std::fs::write(&pb, &stream[..cut]).unwrap();
+        let mut f = LogFollower::proto(&pb, "m");
+        f.poll();
+        assert_eq!((f.records, f.storm_execs), (2, 1));
+        std::fs::write(&pb, &stream).unwrap();
+        f.poll();
+        assert_eq!((f.records, f.storm_execs), (3, 2));
+        // A length of 200 takes two bytes; its first alone is not a length yet.
+        assert_eq!(varint(&[0xc8, 0x01, 0x00]), Some((200, 2)));
+        assert_eq!(varint(&[0xc8]), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

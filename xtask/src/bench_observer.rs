@@ -1,6 +1,6 @@
 //! The observers of `bench exec`: started before a round's storm, waited for until they have
 //! done the storm's work, stopped after. The sensor writes audit text, with its default (every
-//! exec) or with `--rules FILE`; auditd gets kernel audit's records, with the execve rule beside
+//! exec) or with `--rules FILE`, or protobuf alone; auditd gets kernel audit's records, with the execve rule beside
 //! the rules found or with the file's rules alone; bpftrace prints each exec's argv or counts.
 
 use std::{
@@ -16,7 +16,9 @@ use crate::{
     bench_bpftrace::Bpftrace,
     bench_log::{sensor_lost, LogFollower},
     bench_proc::{cpu_of, kauditd},
-    bench_sensor::{start_sensor, SensorProcess},
+    bench_sensor::{
+        proto_lost, proto_output, proto_path, start_sensor, start_sensor_to, SensorProcess,
+    },
 };
 
 const AUDIT_LOG: &str = "/var/log/audit/audit.log";
@@ -32,6 +34,9 @@ const IDLE_CPU: f64 = 0.003;
 pub(crate) enum Observer {
     None,
     Sensor,
+    /// The sensor at its defaults writing protobuf alone, to a file: its own CPU against
+    /// `Sensor`'s is what the audit text costs beside the stream.
+    SensorProto,
     /// Another build of the sensor (`--baseline`), at its defaults as `Sensor`.
     SensorBaseline,
     Auditd,
@@ -47,6 +52,7 @@ impl Observer {
         match self {
             Observer::None => "none".into(),
             Observer::Sensor => "sensor (audit text)".into(),
+            Observer::SensorProto => "sensor (protobuf)".into(),
             Observer::SensorBaseline => "sensor baseline (audit text)".into(),
             Observer::Auditd => "auditd (execve rule)".into(),
             Observer::Bpftrace => "bpftrace join(argv)".into(),
@@ -59,7 +65,10 @@ impl Observer {
     pub(crate) fn is_sensor(self) -> bool {
         matches!(
             self,
-            Observer::Sensor | Observer::SensorBaseline | Observer::SensorRules
+            Observer::Sensor
+                | Observer::SensorProto
+                | Observer::SensorBaseline
+                | Observer::SensorRules
         )
     }
 
@@ -97,6 +106,8 @@ pub(crate) struct Done {
 pub(crate) struct Running {
     obs: Observer,
     sensor: Option<SensorProcess>,
+    /// The protobuf row's binary and stream, for `sensor decode` to read its loss from.
+    stream: Option<(PathBuf, PathBuf)>,
     bpftrace: Option<Bpftrace>,
     sensor_log: PathBuf,
     log: Option<LogFollower>,
@@ -132,6 +143,7 @@ impl Running {
         let audit_lost = audit_status("lost ")?;
         let sensor_log = dir.join("sensor.log");
         let _ = std::fs::remove_file(&sensor_log);
+        let _ = std::fs::remove_file(proto_path(dir));
         let rules_path = || rules.map(|r| r.path.as_path()).context("no rules file");
         let (mut sensor, mut bpftrace, mut loaded) = (None, None, None);
         if !obs.is_kernel_audit() {
@@ -141,6 +153,10 @@ impl Running {
             Observer::None => {}
             Observer::Sensor | Observer::SensorBaseline => {
                 sensor = Some(start_sensor(bin, dir, None, sensor_args)?)
+            }
+            Observer::SensorProto => {
+                let output = proto_output(dir);
+                sensor = Some(start_sensor_to(bin, &output, None, sensor_args)?.0)
             }
             Observer::SensorRules => {
                 sensor = Some(start_sensor(bin, dir, Some(rules_path()?), sensor_args)?)
@@ -152,6 +168,10 @@ impl Running {
         }
         let (log, pids) = match (obs, &sensor, &bpftrace) {
             (Observer::None, _, _) => (None, Vec::new()),
+            (Observer::SensorProto, Some(child), _) => (
+                Some(LogFollower::proto(&proto_path(dir), marker)),
+                vec![child.id()],
+            ),
             (_, Some(child), _) => (
                 Some(LogFollower::new(&sensor_log, marker, false)),
                 vec![child.id()],
@@ -173,6 +193,7 @@ impl Running {
         Ok(Running {
             obs,
             sensor,
+            stream: (obs == Observer::SensorProto).then(|| (bin.to_owned(), proto_path(dir))),
             bpftrace,
             sensor_log,
             log,
@@ -225,9 +246,13 @@ impl Running {
             return Ok(Done { host, own, at, end });
         };
         let deadline = Instant::now() + deadline;
+        // The protobuf follower does not see the sensor's loss records (`LogFollower::proto`).
         let may_miss = matches!(
             self.obs,
-            Observer::SensorRules | Observer::AuditdRules | Observer::Bpftrace
+            Observer::SensorRules
+                | Observer::AuditdRules
+                | Observer::Bpftrace
+                | Observer::SensorProto
         );
         // Since when the observer has been idle: (then, host cpu, its cpu, storm execs seen).
         let mut quiet: Option<(Instant, f64, f64, usize)> = None;
@@ -279,6 +304,9 @@ impl Running {
         }
         if let Some(sensor) = self.sensor.take() {
             sensor.stop()?;
+            if let Some((bin, stream)) = &self.stream {
+                return Ok((proto_lost(bin, stream)?, None));
+            }
             return Ok((sensor_lost(&self.sensor_log), None));
         }
         if let Some(bt) = self.bpftrace.take() {

@@ -1,5 +1,6 @@
 //! The sensor as the benches run it: started with its defaults (or a rules file), writing audit
-//! text to a file (and, for the syscalls and PAM benches, protobuf to another), until SIGTERM.
+//! text to a file (and, for the syscalls and PAM benches, protobuf to another; for `bench exec`'s
+//! protobuf row, protobuf alone), until SIGTERM.
 
 use std::{
     path::Path,
@@ -63,11 +64,20 @@ pub(crate) fn start_sensor_saying(
     rules: Option<&Path>,
     args: &[&str],
 ) -> Result<(SensorProcess, String)> {
+    let audit = format!("audit:{}", dir.join("sensor.log").display());
+    start_sensor_to(bin, &audit, rules, args)
+}
+
+/// `sensor run --output OUTPUT ARGS` (and nothing else written), returned once it has printed
+/// "probes attached", with what it said up to there.
+pub(crate) fn start_sensor_to(
+    bin: &Path,
+    output: &str,
+    rules: Option<&Path>,
+    args: &[&str],
+) -> Result<(SensorProcess, String)> {
     let mut cmd = Command::new(bin);
-    cmd.arg("run")
-        .arg("--output")
-        .arg(format!("audit:{}", dir.join("sensor.log").display()))
-        .args(args);
+    cmd.arg("run").arg("--output").arg(output).args(args);
     if let Some(rules) = rules {
         cmd.arg("--rules").arg(rules);
     }
@@ -89,9 +99,29 @@ pub(crate) fn start_sensor_saying(
     Ok((child, String::from_utf8_lossy(&seen).into_owned()))
 }
 
-/// For the syscalls and PAM benches: protobuf to DIR/sensor.pb beside the audit text.
+/// For the syscalls and PAM benches: protobuf to DIR/sensor.pb beside the audit text; for
+/// `bench exec`'s protobuf row, alone.
 pub(crate) fn proto_output(dir: &Path) -> String {
-    format!("proto:{}", dir.join("sensor.pb").display())
+    format!("proto:{}", proto_path(dir).display())
+}
+
+pub(crate) fn proto_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("sensor.pb")
+}
+
+/// The sensor's loss as it wrote it in a protobuf stream: `sensor decode` turns the stream back
+/// into audit text, where [`lost_in`](crate::bench_log::lost_in) reads it.
+pub(crate) fn proto_lost(bin: &Path, stream: &Path) -> Result<u64> {
+    let out = Command::new(bin).arg("decode").arg(stream).output()?;
+    ensure!(
+        out.status.success(),
+        "sensor decode {}: {}",
+        stream.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(crate::bench_log::lost_in(&String::from_utf8_lossy(
+        &out.stdout,
+    )))
 }
 
 /// What `sensor rules check` makes of the rules: how many lines it applies (exec rules), leaves

@@ -114,7 +114,7 @@ impl Stages {
         let mut event = event;
         if self.filter.keep(&mut event) {
             let hidden = self.filter.hidden(&event);
-            self.sink.write(&event, &hidden);
+            self.sink.write(event, &hidden);
         }
     }
 }
@@ -275,7 +275,7 @@ pub async fn run(object: &[u8], args: RunArgs) -> Result<()> {
         let mut now = LostTracker::snapshot(&counters, &stats, &unwatched, incomplete);
         now.unwritten = s.sink.unwritten();
         if let Some(ev) = lost.check(now, &mut s.norm) {
-            s.sink.write(&Event::Lost(ev), &[]);
+            s.sink.write(Event::Lost(ev), &[]);
             s.sink.flush();
         }
     };

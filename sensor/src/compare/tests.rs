@@ -498,7 +498,7 @@ fn a_protobuf_sensor_log_is_read_as_its_audit_text() {
     ];
     let (mut pb, mut text) = (Vec::new(), Vec::new());
     for ev in &evs {
-        write_delimited(&mut pb, &to_envelope(ev, &HostInfo::default()));
+        write_delimited(&mut pb, &to_envelope(ev.clone(), &HostInfo::default()));
         write_event(&mut text, ev, None);
     }
     let mut got = Vec::new();

@@ -104,7 +104,7 @@ pub struct Sink {
     /// The log auditd.conf names (`--config`).
     log: Option<LogFile>,
     names: Option<LiveNames>,
-    host: proto::HostInfo,
+    stream: proto::StreamWriter,
     buf: Vec<u8>,
 }
 
@@ -136,40 +136,42 @@ impl Sink {
             stopped_plugins_unwritten: 0,
             log,
             names,
-            host: proto::HostInfo::current()?,
+            stream: proto::StreamWriter::new(&proto::HostInfo::current()?),
             buf: Vec::with_capacity(1 << 16),
         })
     }
 
     /// Encodes `ev` for every output and queues it there whole, without the record types in
     /// `hidden` (the exclude list's; the protobuf stream keeps whole events); [`Sink::flush`]
-    /// writes.
-    pub fn write(&mut self, ev: &Event, hidden: &[u32]) {
+    /// writes. The text is written first, since the protobuf stream takes the event.
+    pub fn write(&mut self, ev: Event, hidden: &[u32]) {
         if let Some(names) = &mut self.names {
             names.refresh();
         }
+        let mut streams = false;
         for out in &mut self.outputs {
             self.buf.clear();
             match out.format {
-                Format::Audit => audit::write_event(&mut self.buf, ev, None),
+                Format::Audit => audit::write_event(&mut self.buf, &ev, None),
                 Format::Enriched => {
                     let Some(names) = &mut self.names else {
-                        audit::write_event(&mut self.buf, ev, None);
+                        audit::write_event(&mut self.buf, &ev, None);
                         out.push(&self.buf);
                         continue;
                     };
-                    audit::write_event(&mut self.buf, ev, Some(&*names));
+                    audit::write_event(&mut self.buf, &ev, Some(&*names));
                     // An id not in the files may be an account just created: look again.
                     if names.missed() && names.refresh() {
                         self.buf.clear();
-                        audit::write_event(&mut self.buf, ev, Some(&*names));
+                        audit::write_event(&mut self.buf, &ev, Some(&*names));
                     }
                 }
                 Format::Proto => {
-                    proto::write_delimited(&mut self.buf, &proto::to_envelope(ev, &self.host))
+                    streams = true;
+                    continue;
                 }
             }
-            if !hidden.is_empty() && out.format != Format::Proto {
+            if !hidden.is_empty() {
                 without_types(&mut self.buf, hidden);
             }
             out.push(&self.buf);
@@ -180,7 +182,7 @@ impl Sink {
                 LogFormat::Enriched => self.names.as_ref().map(|n| n as &dyn audit::names::Names),
                 LogFormat::Raw => None,
             };
-            audit::write_event(&mut self.buf, ev, names);
+            audit::write_event(&mut self.buf, &ev, names);
             if !hidden.is_empty() {
                 without_types(&mut self.buf, hidden);
             }
@@ -191,13 +193,25 @@ impl Sink {
             let names = self.names.as_ref().filter(|_| plugins.enriched());
             audit::write_event(
                 &mut self.buf,
-                ev,
+                &ev,
                 names.map(|n| n as &dyn audit::names::Names),
             );
             if !hidden.is_empty() {
                 without_types(&mut self.buf, hidden);
             }
             plugins.push(&self.buf);
+        }
+        if streams {
+            // Encoded once for every protobuf output.
+            self.buf.clear();
+            self.stream.write(&mut self.buf, ev);
+            for out in self
+                .outputs
+                .iter_mut()
+                .filter(|o| o.format == Format::Proto)
+            {
+                out.push(&self.buf);
+            }
         }
     }
 

@@ -25,8 +25,8 @@ const DENIALS: [(PathDenial, v1::PathDenial); 5] = [
     ),
 ];
 
-pub fn to_proto(a: &AnomalyEvent) -> v1::AnomalyEvent {
-    let anomaly = match &a.anomaly {
+pub fn to_proto(a: AnomalyEvent) -> v1::AnomalyEvent {
+    let anomaly = match a.anomaly {
         Anomaly::PathDenied {
             denial,
             names,
@@ -34,11 +34,11 @@ pub fn to_proto(a: &AnomalyEvent) -> v1::AnomalyEvent {
         } => v1::anomaly_event::Anomaly::PathDenied(v1::PathDenied {
             denial: DENIALS
                 .iter()
-                .find(|(d, _)| d == denial)
+                .find(|(d, _)| *d == denial)
                 .map(|e| e.1 as i32)
                 .unwrap_or(0),
-            names: names.clone(),
-            object: object.clone(),
+            names,
+            object,
         }),
         Anomaly::Login(c) => v1::anomaly_event::Anomaly::Login(v1::LoginChange {
             old_auid: c.old_auid,
@@ -50,9 +50,9 @@ pub fn to_proto(a: &AnomalyEvent) -> v1::AnomalyEvent {
         }),
         Anomaly::Promiscuous(changes) => v1::anomaly_event::Anomaly::Promiscuous(v1::Promiscuous {
             changes: changes
-                .iter()
+                .into_iter()
                 .map(|c| v1::Promiscuity {
-                    dev: c.dev.clone(),
+                    dev: c.dev,
                     prom: c.prom,
                     old_prom: c.old_prom,
                     auid: c.auid,
@@ -65,18 +65,18 @@ pub fn to_proto(a: &AnomalyEvent) -> v1::AnomalyEvent {
     };
     v1::AnomalyEvent {
         anomaly: Some(anomaly),
-        syscall: a.syscall.as_ref().map(|s| v1::SyscallPart {
+        syscall: a.syscall.map(|s| v1::SyscallPart {
             syscall: syscall_to_proto(s.syscall),
             number: s.syscall.0,
             success: s.success,
             exit: s.exit,
             regs: s.regs.to_vec(),
-            task: Some(task_to_proto(&s.task)),
-            proctitle: s.proctitle.clone(),
+            task: Some(task_to_proto(s.task)),
+            proctitle: s.proctitle,
         }),
-        container: Some(container_to_proto(&a.container)),
+        container: Some(container_to_proto(a.container)),
         paths_truncated: truncated_to_proto(a.paths_truncated),
-        key: a.key.clone(),
+        key: a.key,
     }
 }
 

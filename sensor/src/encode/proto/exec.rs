@@ -2,24 +2,26 @@
 
 use super::*;
 
-pub(super) fn exec_to_proto(e: &ExecEvent) -> v1::ExecEvent {
+/// Moves the event's fields into the message: the stream is the last to take an event, so its
+/// arguments and paths are not copied again.
+pub(super) fn exec_to_proto(e: ExecEvent) -> v1::ExecEvent {
     v1::ExecEvent {
         arch: e.arch,
         syscall: syscall_to_proto(e.syscall),
         success: e.success,
         exit: e.exit,
         regs: e.regs.to_vec(),
-        task: Some(task_to_proto(&e.task)),
-        argv: e.argv.clone(),
+        task: Some(task_to_proto(e.task)),
+        argv: e.argv,
         argv_truncated: e.argv_truncated.map(|a| v1::ArgvTruncation {
             missing_args: a.missing_args,
             missing_bytes: a.missing_bytes,
         }),
-        proctitle: e.proctitle.clone(),
-        cwd: e.cwd.clone(),
-        paths: e.paths.iter().map(path_to_proto).collect(),
-        container: Some(container_to_proto(&e.container)),
-        key: e.key.clone(),
+        proctitle: e.proctitle,
+        cwd: e.cwd,
+        paths: e.paths.into_iter().map(path_to_proto).collect(),
+        container: Some(container_to_proto(e.container)),
+        key: e.key,
         paths_truncated: truncated_to_proto(e.paths_truncated),
         bprm_fcaps: e.bprm_fcaps.map(|b| v1::BprmFcaps {
             file: Some(fcaps_to_proto(b.file)),
@@ -47,9 +49,9 @@ fn caps_from_proto(c: Option<v1::Caps>) -> Caps {
         .unwrap_or_default()
 }
 
-fn path_to_proto(p: &PathItem) -> v1::PathItem {
+fn path_to_proto(p: PathItem) -> v1::PathItem {
     v1::PathItem {
-        name: p.name.clone(),
+        name: p.name,
         inode: p.inode.map(|i| {
             move_fields!(i => v1::Inode {
                 ino, dev_major, dev_minor, mode, ouid, ogid, rdev_major, rdev_minor

@@ -137,14 +137,22 @@ fn read_trimmed(path: &str) -> io::Result<Vec<u8>> {
 }
 
 /// `boot_ns` is 0 for a [`LostEvent`], which has no kernel timestamp.
-pub fn to_envelope(ev: &Event, host: &HostInfo) -> v1::Envelope {
+pub fn to_envelope(ev: Event, host: &HostInfo) -> v1::Envelope {
+    v1::Envelope {
+        host: Some(host.into()),
+        ..envelope(ev)
+    }
+}
+
+/// The envelope without its host header ([`StreamWriter`] adds that once encoded).
+fn envelope(ev: Event) -> v1::Envelope {
     let (stamp, boot_ns, body) = match ev {
         Event::Exec(e) => (
             e.stamp,
             e.boot_ns,
             v1::envelope::Body::Exec(Box::new(exec_to_proto(e))),
         ),
-        Event::Lost(l) => (l.stamp, 0, v1::envelope::Body::Lost(lost_to_proto(l))),
+        Event::Lost(l) => (l.stamp, 0, v1::envelope::Body::Lost(lost_to_proto(&l))),
         Event::Abend(a) => (
             a.stamp,
             a.boot_ns,
@@ -172,7 +180,7 @@ pub fn to_envelope(ev: &Event, host: &HostInfo) -> v1::Envelope {
         wall_sec: stamp.sec,
         wall_nsec: stamp.nsec,
         boot_ns,
-        host: Some(host.into()),
+        host: None,
         body: Some(body),
     }
 }
@@ -215,8 +223,8 @@ pub fn from_envelope(env: v1::Envelope) -> Result<Event, ProtoError> {
     }
 }
 
-fn task_to_proto(t: &Task) -> v1::Task {
-    move_fields!(t.clone() => v1::Task {
+fn task_to_proto(t: Task) -> v1::Task {
+    move_fields!(t => v1::Task {
         ppid, pid, tid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid, ses, tty, comm, exe,
         personality
     })
@@ -229,24 +237,48 @@ fn task_from_proto(t: v1::Task) -> Task {
     })
 }
 
-/// The schema's values are the syscall table's names: `SYSCALL_` and the upper-case name. A
-/// syscall the schema has no value for is written SYSCALL_UNSPECIFIED, which a reader refuses
-/// (schema revision 4 names only the syscalls the probes report).
+/// The syscalls the schema names, by their x86_64 numbers. The values are the kernel's names
+/// (`SYSCALL_PWRITE64` is syscall 18, which libaudit's table, and so the audit text, call
+/// `pwrite`), so the mapping is by number, not by spelling. A syscall the schema has no value
+/// for is written SYSCALL_UNSPECIFIED, which a reader refuses where the message has no number
+/// beside it (schema revision 4 names only the syscalls the probes report).
+const SYSCALLS: [(v1::Syscall, u32); 18] = {
+    use sensor_common::syscalls::x86_64 as nr;
+    use v1::Syscall as S;
+    [
+        (S::Execve, nr::EXECVE),
+        (S::Execveat, nr::EXECVEAT),
+        (S::Open, nr::OPEN),
+        (S::Openat, nr::OPENAT),
+        (S::Openat2, nr::OPENAT2),
+        (S::Creat, nr::CREAT),
+        (S::Link, nr::LINK),
+        (S::Linkat, nr::LINKAT),
+        (S::Ioctl, nr::IOCTL),
+        (S::Sendto, nr::SENDTO),
+        (S::Sendmsg, nr::SENDMSG),
+        (S::Setsockopt, nr::SETSOCKOPT),
+        (S::Close, nr::CLOSE),
+        (S::Write, nr::WRITE),
+        (S::Pwrite64, nr::PWRITE64),
+        (S::Writev, nr::WRITEV),
+        (S::Pwritev, nr::PWRITEV),
+        (S::Pwritev2, nr::PWRITEV2),
+    ]
+};
+
 fn syscall_to_proto(s: Syscall) -> i32 {
-    s.name()
-        .and_then(|name| v1::Syscall::from_str_name(&format!("SYSCALL_{}", name.to_uppercase())))
-        .unwrap_or(v1::Syscall::Unspecified) as i32
+    SYSCALLS
+        .iter()
+        .find(|&&(_, n)| n == s.0)
+        .map_or(v1::Syscall::Unspecified, |&(v, _)| v) as i32
 }
 
 fn syscall_from_proto(value: i32, field: &'static str) -> Result<Syscall, ProtoError> {
-    v1::Syscall::try_from(value)
-        .ok()
-        .and_then(|s| {
-            s.as_str_name()
-                .strip_prefix("SYSCALL_")
-                .map(str::to_lowercase)
-        })
-        .and_then(|name| Syscall::from_name(&name))
+    SYSCALLS
+        .iter()
+        .find(|&&(v, _)| v as i32 == value)
+        .map(|&(_, n)| Syscall(n))
         .ok_or(ProtoError::UnknownEnum { field, value })
 }
 
@@ -257,8 +289,8 @@ fn regs_from_proto(regs: &[u64], field: &'static str) -> Result<[u64; 4], ProtoE
     })
 }
 
-fn container_to_proto(c: &Container) -> v1::Container {
-    move_fields!(c.clone() => v1::Container {
+fn container_to_proto(c: Container) -> v1::Container {
+    move_fields!(c => v1::Container {
         cgroup_id, cgroup_path, pid_ns, mnt_ns, net_ns, uts_ns, ns_pid, container_id
     })
 }
@@ -279,17 +311,17 @@ fn truncated_from_proto(t: Option<v1::PathsTruncated>) -> PathsTruncated {
         .unwrap_or_default()
 }
 
-fn abend_to_proto(a: &AbendEvent) -> v1::AbendEvent {
+fn abend_to_proto(a: AbendEvent) -> v1::AbendEvent {
     v1::AbendEvent {
         pid: a.pid,
         auid: a.auid,
         uid: a.uid,
         gid: a.gid,
         ses: a.ses,
-        comm: a.comm.clone(),
-        exe: a.exe.clone(),
+        comm: a.comm,
+        exe: a.exe,
         sig: a.sig,
-        container: Some(container_to_proto(&a.container)),
+        container: Some(container_to_proto(a.container)),
         paths_truncated: truncated_to_proto(a.paths_truncated),
     }
 }
@@ -338,7 +370,7 @@ use exec::{exec_from_proto, exec_to_proto};
 pub(crate) mod pam;
 
 mod stream;
-pub use stream::{write_delimited, DelimitedReader};
+pub use stream::{write_delimited, DelimitedReader, StreamWriter};
 
 #[cfg(test)]
 pub(crate) mod tests;

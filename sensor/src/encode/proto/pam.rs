@@ -16,22 +16,49 @@ fn function_to_proto(f: PamFunction) -> i32 {
         .map_or(0, |i| i as i32 + 1)
 }
 
-pub fn to_proto(p: &PamEvent) -> v1::PamEvent {
-    move_fields!(p.clone() => v1::PamEvent {
-        flags, retval, pid, uid, auid, ses, libpam_reported, exe;
-        function: function_to_proto(p.function),
-        items: p.items.clone().map(|i| move_fields!(i => v1::PamItems {
+pub fn to_proto(p: PamEvent) -> v1::PamEvent {
+    let function = function_to_proto(p.function);
+    let items = p.items.map(|i| {
+        move_fields!(i => v1::PamItems {
             service, user, rhost, ruser, tty
-        })),
-        modules: p.modules.iter().cloned().map(|m| move_fields!(m => v1::ModuleResult {
-            module, function, retval
-        })).collect(),
-        anomalies: p.anomalies.iter().cloned().map(|a| move_fields!(a => v1::LoginAnomaly {
-            msg_type, module, rule
-        })).collect(),
-        container: Some(container_to_proto(&p.container)),
-        paths_truncated: truncated_to_proto(p.paths_truncated)
-    })
+        })
+    });
+    let modules = p
+        .modules
+        .into_iter()
+        .map(|m| {
+            move_fields!(m => v1::ModuleResult {
+                module, function, retval
+            })
+        })
+        .collect();
+    let anomalies = p
+        .anomalies
+        .into_iter()
+        .map(|a| {
+            move_fields!(a => v1::LoginAnomaly {
+                msg_type, module, rule
+            })
+        })
+        .collect();
+    let container = Some(container_to_proto(p.container));
+    let paths_truncated = truncated_to_proto(p.paths_truncated);
+    v1::PamEvent {
+        function,
+        flags: p.flags,
+        retval: p.retval,
+        pid: p.pid,
+        uid: p.uid,
+        auid: p.auid,
+        ses: p.ses,
+        items,
+        modules,
+        libpam_reported: p.libpam_reported,
+        anomalies,
+        exe: p.exe,
+        container,
+        paths_truncated,
+    }
 }
 
 pub fn from_proto(p: v1::PamEvent, stamp: Stamp, boot_ns: u64) -> Result<PamEvent, ProtoError> {
@@ -78,12 +105,20 @@ pub fn from_proto(p: v1::PamEvent, stamp: Stamp, boot_ns: u64) -> Result<PamEven
     }))
 }
 
-pub fn user_message_to_proto(m: &UserMessageEvent) -> v1::UserMessageEvent {
-    move_fields!(m.clone() => v1::UserMessageEvent {
-        msg_type, pid, uid, auid, ses, text, truncated, trusted, exe;
-        container: Some(container_to_proto(&m.container)),
-        paths_truncated: truncated_to_proto(m.paths_truncated)
-    })
+pub fn user_message_to_proto(m: UserMessageEvent) -> v1::UserMessageEvent {
+    v1::UserMessageEvent {
+        msg_type: m.msg_type,
+        pid: m.pid,
+        uid: m.uid,
+        auid: m.auid,
+        ses: m.ses,
+        text: m.text,
+        truncated: m.truncated,
+        trusted: m.trusted,
+        exe: m.exe,
+        container: Some(container_to_proto(m.container)),
+        paths_truncated: truncated_to_proto(m.paths_truncated),
+    }
 }
 
 pub fn user_message_from_proto(

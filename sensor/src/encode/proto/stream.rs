@@ -6,7 +6,8 @@ use std::io::{self, ErrorKind, Read};
 use prost::Message;
 use sensor_proto::v1;
 
-use super::{ProtoError, DEFAULT_MAX_MESSAGE_LEN};
+use super::{envelope, HostInfo, ProtoError, DEFAULT_MAX_MESSAGE_LEN};
+use crate::event::Event;
 
 mod bounds;
 
@@ -14,6 +15,37 @@ mod bounds;
 pub fn write_delimited(out: &mut Vec<u8>, env: &v1::Envelope) {
     env.encode_length_delimited(out)
         .expect("a Vec<u8> grows as needed, so encoding into it cannot run out of space");
+}
+
+/// The `proto` output's writer: each event is moved into its envelope (the stream takes it last,
+/// so nothing is copied), and the host header, the same in every envelope, is encoded once. It
+/// follows the body: a reader takes a message's fields in any order, and decodes what
+/// [`write_delimited`] of [`to_envelope`](super::to_envelope) would have written.
+pub struct StreamWriter {
+    /// `Envelope.host`, tag and length included.
+    host_field: Vec<u8>,
+}
+
+impl StreamWriter {
+    pub fn new(host: &HostInfo) -> Self {
+        let only_host = v1::Envelope {
+            host: Some(host.into()),
+            ..Default::default()
+        };
+        StreamWriter {
+            host_field: only_host.encode_to_vec(),
+        }
+    }
+
+    /// Appends `ev`'s envelope to a stream: its length as a varint, then the message.
+    pub fn write(&self, out: &mut Vec<u8>, ev: Event) {
+        let env = envelope(ev);
+        let len = env.encoded_len() + self.host_field.len();
+        prost::encoding::encode_varint(len as u64, out);
+        env.encode(out)
+            .expect("a Vec<u8> grows as needed, so encoding into it cannot run out of space");
+        out.extend_from_slice(&self.host_field);
+    }
 }
 
 /// Reads a stream written by [`write_delimited`], one envelope per item.

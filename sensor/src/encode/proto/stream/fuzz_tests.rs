@@ -104,7 +104,7 @@ fn real_stream() -> Vec<u8> {
     evs.extend(events::anomaly_shapes().into_iter().map(Event::Anomaly));
     let mut out = Vec::new();
     for ev in &evs {
-        write_delimited(&mut out, &to_envelope(ev, &HostInfo::default()));
+        write_delimited(&mut out, &to_envelope(ev.clone(), &HostInfo::default()));
     }
     out
 }

@@ -17,7 +17,7 @@ fn framed(env: &v1::Envelope) -> Vec<u8> {
 }
 
 fn exec_with(edit: impl FnOnce(&mut v1::ExecEvent)) -> v1::Envelope {
-    let mut env = to_envelope(&Event::Exec(full_exec()), &HostInfo::default());
+    let mut env = to_envelope(Event::Exec(full_exec()), &HostInfo::default());
     match env.body.as_mut() {
         Some(v1::envelope::Body::Exec(e)) => edit(e),
         _ => unreachable!(),

@@ -38,14 +38,14 @@ fn anomaly_body(env: &mut v1::Envelope) -> &mut v1::AnomalyEvent {
 #[test]
 fn incomplete_anomalies_are_rejected() {
     let follow = path_denied(PathDenial::FollowLink, &[b"/tmp/anx/sl"]);
-    let env = to_envelope(&Event::Anomaly(anomaly(30, follow, None)), &host());
+    let env = to_envelope(Event::Anomaly(anomaly(30, follow, None)), &host());
     assert!(matches!(
         decode_via_bytes(&env),
         Err(ProtoError::MissingField("AnomalyEvent.syscall"))
     ));
 
     for shape in anomaly_shapes() {
-        let mut env = to_envelope(&Event::Anomaly(shape), &host());
+        let mut env = to_envelope(Event::Anomaly(shape), &host());
         anomaly_body(&mut env).anomaly = None;
         assert!(matches!(
             decode_via_bytes(&env),
@@ -54,7 +54,7 @@ fn incomplete_anomalies_are_rejected() {
     }
 
     let empty = anomaly(31, Anomaly::Promiscuous(Vec::new()), None);
-    let env = to_envelope(&Event::Anomaly(empty), &host());
+    let env = to_envelope(Event::Anomaly(empty), &host());
     assert!(matches!(
         decode_via_bytes(&env),
         Err(ProtoError::MissingField("Promiscuous.changes"))

@@ -80,7 +80,7 @@ fn all_events() -> Vec<Event> {
 }
 
 fn envelope(ev: &Event) -> v1::Envelope {
-    to_envelope(ev, &host())
+    to_envelope(ev.clone(), &host())
 }
 
 /// Decodes from bytes, as a real reader would.
@@ -167,7 +167,7 @@ fn functions_have_the_schemas_numbers() {
         "PAM_FUNCTION_CHAUTHTOK",
     ]) {
         let want = v1::PamFunction::from_str_name(name).unwrap() as i32;
-        assert_eq!(to_proto(&pam(1, *f)).function, want, "{f:?}");
+        assert_eq!(to_proto(pam(1, *f)).function, want, "{f:?}");
     }
 }
 

@@ -229,7 +229,12 @@ pub fn exec(
         );
         eprintln!("{about}");
     }
-    let mut order = vec![Observer::None, Observer::Sensor, Observer::SensorProto];
+    let mut order = vec![
+        Observer::None,
+        Observer::EmptyExit,
+        Observer::Sensor,
+        Observer::SensorProto,
+    ];
     if baseline.is_some() {
         order.push(Observer::SensorBaseline);
     }
@@ -302,7 +307,11 @@ pub fn exec(
             // The protobuf row runs the same programs as the audit text's.
             if matches!(
                 obs,
-                Observer::None | Observer::Auditd | Observer::AuditdRules | Observer::SensorProto
+                Observer::None
+                    | Observer::EmptyExit
+                    | Observer::Auditd
+                    | Observer::AuditdRules
+                    | Observer::SensorProto
             ) {
                 continue;
             }

@@ -14,6 +14,7 @@ use crate::{
     bench::{host_cpu_seconds, interrupted},
     bench_audit::{audit_status, Audit, Loaded, RulesCopy},
     bench_bpftrace::Bpftrace,
+    bench_hook::EmptyExitProgram,
     bench_log::{sensor_lost, LogFollower},
     bench_proc::{cpu_of, kauditd},
     bench_sensor::{
@@ -33,6 +34,9 @@ const IDLE_CPU: f64 = 0.003;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Observer {
     None,
+    /// An empty program on the raw tracepoint `sys_exit` ([`EmptyExitProgram`]): the floor of
+    /// any program on every syscall's exit.
+    EmptyExit,
     Sensor,
     /// The sensor at its defaults writing protobuf alone, to a file: its own CPU against
     /// `Sensor`'s is what the audit text costs beside the stream.
@@ -51,6 +55,7 @@ impl Observer {
         let file = rules.map_or("FILE", |r| r.name.as_str());
         match self {
             Observer::None => "none".into(),
+            Observer::EmptyExit => "empty program on sys_exit".into(),
             Observer::Sensor => "sensor (audit text)".into(),
             Observer::SensorProto => "sensor (protobuf)".into(),
             Observer::SensorBaseline => "sensor baseline (audit text)".into(),
@@ -106,6 +111,7 @@ pub(crate) struct Done {
 pub(crate) struct Running {
     obs: Observer,
     sensor: Option<SensorProcess>,
+    empty: Option<EmptyExitProgram>,
     /// The protobuf row's binary and stream, for `sensor decode` to read its loss from.
     stream: Option<(PathBuf, PathBuf)>,
     bpftrace: Option<Bpftrace>,
@@ -145,12 +151,13 @@ impl Running {
         let _ = std::fs::remove_file(&sensor_log);
         let _ = std::fs::remove_file(proto_path(dir));
         let rules_path = || rules.map(|r| r.path.as_path()).context("no rules file");
-        let (mut sensor, mut bpftrace, mut loaded) = (None, None, None);
+        let (mut sensor, mut bpftrace, mut loaded, mut empty) = (None, None, None, None);
         if !obs.is_kernel_audit() {
             audit.without_contexts(true)?;
         }
         match obs {
             Observer::None => {}
+            Observer::EmptyExit => empty = Some(EmptyExitProgram::attach()?),
             Observer::Sensor | Observer::SensorBaseline => {
                 sensor = Some(start_sensor(bin, dir, None, sensor_args)?)
             }
@@ -167,7 +174,7 @@ impl Running {
             Observer::BpftraceCount => bpftrace = Some(Bpftrace::start(dir, true)?),
         }
         let (log, pids) = match (obs, &sensor, &bpftrace) {
-            (Observer::None, _, _) => (None, Vec::new()),
+            (Observer::None | Observer::EmptyExit, _, _) => (None, Vec::new()),
             (Observer::SensorProto, Some(child), _) => (
                 Some(LogFollower::proto(&proto_path(dir), marker)),
                 vec![child.id()],
@@ -193,6 +200,7 @@ impl Running {
         Ok(Running {
             obs,
             sensor,
+            empty,
             stream: (obs == Observer::SensorProto).then(|| (bin.to_owned(), proto_path(dir))),
             bpftrace,
             sensor_log,
@@ -206,7 +214,7 @@ impl Running {
     /// The observer's process in user space (auditd's for auditd), if any.
     pub(crate) fn process(&self) -> Option<u32> {
         match self.obs {
-            Observer::None => None,
+            Observer::None | Observer::EmptyExit => None,
             Observer::Auditd | Observer::AuditdRules => self.pids.last().copied(),
             _ => self.pids.first().copied(),
         }
@@ -302,6 +310,8 @@ impl Running {
         if !self.obs.is_kernel_audit() {
             audit.without_contexts(false)?;
         }
+        // Detached now, before kernel audit's state is put back.
+        self.empty.take();
         if let Some(sensor) = self.sensor.take() {
             sensor.stop()?;
             if let Some((bin, stream)) = &self.stream {

@@ -64,6 +64,8 @@ pub(crate) fn table(
         let seen: usize = samples.iter().map(|row| row[k].seen).sum();
         let counted: Option<u64> = samples.iter().map(|row| row[k].counted).sum();
         let written = match counted {
+            // Nothing to write: it only runs in the kernel.
+            _ if order[k] == Observer::EmptyExit => "-".to_owned(),
             // Every exec on the host while it ran, the probe execs that showed it attached too.
             Some(n) => format!("count() {n}/{}", execs * rounds),
             None => format!("{seen}/{}", execs * rounds),
@@ -164,10 +166,11 @@ pub(crate) fn details(
                 ),
             )
         };
-        println!(
-            "{name:<width$}  {:<30} {bpf_col:>12}  {anon:<24} {file:<24}",
-            spread(&own, 1).replace('+', ""),
-        );
+        let own = match order[k] {
+            Observer::EmptyExit => "-".to_owned(),
+            _ => spread(&own, 1).replace('+', ""),
+        };
+        println!("{name:<width$}  {own:<30} {bpf_col:>12}  {anon:<24} {file:<24}");
         if !totals.by_name.is_empty() {
             bpf.push((k, totals));
         }

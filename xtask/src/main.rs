@@ -11,6 +11,7 @@ mod bench_audit;
 mod bench_bigargs;
 mod bench_bpf;
 mod bench_bpftrace;
+mod bench_hook;
 mod bench_json;
 mod bench_log;
 mod bench_observer;

@@ -488,7 +488,7 @@ fn a_window_over_the_budget_is_finalised_early() {
 fn a_protobuf_sensor_log_is_read_as_its_audit_text() {
     use crate::encode::{
         audit::write_event,
-        proto::{to_envelope, write_delimited, HostInfo},
+        proto::{HostInfo, StreamWriter},
     };
     use crate::{event::Event as Ev, testing::events};
     let evs = [
@@ -497,8 +497,9 @@ fn a_protobuf_sensor_log_is_read_as_its_audit_text() {
         events::abend(),
     ];
     let (mut pb, mut text) = (Vec::new(), Vec::new());
+    let writer = StreamWriter::new(&HostInfo::default());
     for ev in &evs {
-        write_delimited(&mut pb, &to_envelope(ev.clone(), &HostInfo::default()));
+        writer.write(&mut pb, ev.clone());
         write_event(&mut text, ev, None);
     }
     let mut got = Vec::new();

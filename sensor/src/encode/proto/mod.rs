@@ -136,7 +136,9 @@ fn read_trimmed(path: &str) -> io::Result<Vec<u8>> {
     Ok(data)
 }
 
-/// `boot_ns` is 0 for a [`LostEvent`], which has no kernel timestamp.
+/// The envelope with its host header, as one message: what a reader decodes from
+/// [`StreamWriter`]'s bytes (the tests compare the two, and edit envelopes made here).
+#[cfg(test)]
 pub fn to_envelope(ev: Event, host: &HostInfo) -> v1::Envelope {
     v1::Envelope {
         host: Some(host.into()),
@@ -144,7 +146,8 @@ pub fn to_envelope(ev: Event, host: &HostInfo) -> v1::Envelope {
     }
 }
 
-/// The envelope without its host header ([`StreamWriter`] adds that once encoded).
+/// The envelope without its host header ([`StreamWriter`] adds that once encoded). `boot_ns` is 0
+/// for a [`LostEvent`], which has no kernel timestamp.
 fn envelope(ev: Event) -> v1::Envelope {
     let (stamp, boot_ns, body) = match ev {
         Event::Exec(e) => (
@@ -370,7 +373,9 @@ use exec::{exec_from_proto, exec_to_proto};
 pub(crate) mod pam;
 
 mod stream;
-pub use stream::{write_delimited, DelimitedReader, StreamWriter};
+#[cfg(test)]
+pub use stream::write_delimited;
+pub use stream::{DelimitedReader, StreamWriter};
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -11,7 +11,9 @@ use crate::event::Event;
 
 mod bounds;
 
-/// Appends `env` to a stream: its length as a varint, then the message.
+/// Appends `env` to a stream: its length as a varint, then the message. The tests' framing of an
+/// envelope made or edited by hand; the `proto` output writes with [`StreamWriter`].
+#[cfg(test)]
 pub fn write_delimited(out: &mut Vec<u8>, env: &v1::Envelope) {
     env.encode_length_delimited(out)
         .expect("a Vec<u8> grows as needed, so encoding into it cannot run out of space");
@@ -19,8 +21,8 @@ pub fn write_delimited(out: &mut Vec<u8>, env: &v1::Envelope) {
 
 /// The `proto` output's writer: each event is moved into its envelope (the stream takes it last,
 /// so nothing is copied), and the host header, the same in every envelope, is encoded once. It
-/// follows the body: a reader takes a message's fields in any order, and decodes what
-/// [`write_delimited`] of [`to_envelope`](super::to_envelope) would have written.
+/// follows the body: a reader takes a message's fields in any order, so it decodes the envelope
+/// with its host, as if the fields had been written in order (a unit test compares the two).
 pub struct StreamWriter {
     /// `Envelope.host`, tag and length included.
     host_field: Vec<u8>,
@@ -48,7 +50,7 @@ impl StreamWriter {
     }
 }
 
-/// Reads a stream written by [`write_delimited`], one envelope per item.
+/// Reads a stream written by [`StreamWriter`], one envelope per item.
 ///
 /// Reads the length prefix a byte at a time, so give it a buffered reader. A framing error
 /// (truncation, a bad or oversized length, an I/O error) ends the iteration, since nothing after

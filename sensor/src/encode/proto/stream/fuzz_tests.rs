@@ -13,7 +13,7 @@ use std::{
 
 use proptest::prelude::*;
 
-use super::super::{from_envelope, to_envelope, write_delimited, HostInfo, MAX_ARGV};
+use super::super::{from_envelope, HostInfo, StreamWriter, MAX_ARGV};
 use super::*;
 use crate::{encode::audit::write_event, event::Event, testing::events};
 
@@ -102,9 +102,9 @@ fn real_stream() -> Vec<u8> {
         events::abend(),
     ];
     evs.extend(events::anomaly_shapes().into_iter().map(Event::Anomaly));
-    let mut out = Vec::new();
-    for ev in &evs {
-        write_delimited(&mut out, &to_envelope(ev.clone(), &HostInfo::default()));
+    let (mut out, writer) = (Vec::new(), StreamWriter::new(&HostInfo::default()));
+    for ev in evs {
+        writer.write(&mut out, ev);
     }
     out
 }

@@ -37,8 +37,9 @@ const CHUNK: usize = 8 << 20;
 /// The storm's marker is `a1`, after `type=EXECVE msg=audit(…): argc=2 a0="/bin/true"`: only
 /// the start of an EXECVE record is searched (one with a 100 KiB argument is 200 KiB long).
 const MARKER_WITHIN: usize = 256;
-/// In a protobuf envelope the storm's argv comes after the header (host names and ids, about
-/// 100 bytes) and the exec's first fields (registers: up to 40 bytes).
+/// In a protobuf envelope the storm's argv comes after the header's numbers and the exec's first
+/// fields (registers: up to 40 bytes); an older sensor wrote the host header (names and ids,
+/// about 100 bytes) before the body.
 const PROTO_MARKER_WITHIN: usize = 1024;
 
 pub(crate) struct LogFollower {

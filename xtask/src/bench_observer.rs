@@ -1,7 +1,9 @@
 //! The observers of `bench exec`: started before a round's storm, waited for until they have
 //! done the storm's work, stopped after. The sensor writes audit text, with its default (every
-//! exec) or with `--rules FILE`, or protobuf alone; auditd gets kernel audit's records, with the execve rule beside
-//! the rules found or with the file's rules alone; bpftrace prints each exec's argv or counts.
+//! exec) or with `--rules FILE`, or protobuf alone; auditd gets kernel audit's records, with the
+//! execve rule beside the rules found or with the file's rules alone; bpftrace prints each
+//! exec's argv or counts; an empty program on `sys_exit` does nothing, where every syscall's
+//! exit sees it.
 
 use std::{
     path::{Path, PathBuf},
@@ -111,7 +113,8 @@ pub(crate) struct Done {
 pub(crate) struct Running {
     obs: Observer,
     sensor: Option<SensorProcess>,
-    empty: Option<EmptyExitProgram>,
+    /// Held for the round: detached when the round's `Running` is dropped.
+    _empty: Option<EmptyExitProgram>,
     /// The protobuf row's binary and stream, for `sensor decode` to read its loss from.
     stream: Option<(PathBuf, PathBuf)>,
     bpftrace: Option<Bpftrace>,
@@ -200,7 +203,7 @@ impl Running {
         Ok(Running {
             obs,
             sensor,
-            empty,
+            _empty: empty,
             stream: (obs == Observer::SensorProto).then(|| (bin.to_owned(), proto_path(dir))),
             bpftrace,
             sensor_log,
@@ -310,8 +313,6 @@ impl Running {
         if !self.obs.is_kernel_audit() {
             audit.without_contexts(false)?;
         }
-        // Detached now, before kernel audit's state is put back.
-        self.empty.take();
         if let Some(sensor) = self.sensor.take() {
             sensor.stop()?;
             if let Some((bin, stream)) = &self.stream {

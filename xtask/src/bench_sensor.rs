@@ -105,6 +105,7 @@ pub(crate) fn proto_output(dir: &Path) -> String {
     format!("proto:{}", proto_path(dir).display())
 }
 
+/// Where [`proto_output`] writes.
 pub(crate) fn proto_path(dir: &Path) -> std::path::PathBuf {
     dir.join("sensor.pb")
 }

@@ -30,7 +30,8 @@ static EXEC_ENTRY_AT_EXIT: u32 = 0;
 /// Whether `sys_exit` enters the execs refused before `sched_prepare_exec` and tells an exec
 /// by the low 32 bits of its syscall number. A constant to the verifier, which walks neither
 /// where it is false: `sys_exit` is verified near the kernel's limit of a million instructions
-/// (827 000 on 6.18 with it, 971 000 with `--ebpf-log`), and Debian's 6.1, whose verifier prunes less, refused it with them (E2BIG).
+/// (827 000 on 6.18 with it, 971 000 with `--ebpf-log`), and Debian's 6.1, whose verifier
+/// prunes less, refused it with them (E2BIG).
 #[inline(always)]
 pub(crate) fn at_exit() -> bool {
     // SAFETY: a global the agent sets before load; volatile, so the zero is not folded in.
@@ -38,6 +39,8 @@ pub(crate) fn at_exit() -> bool {
 }
 
 /// The bits of a syscall number `sys_exit` compares: the low 32 where [`at_exit`], else all.
+/// It reads the flag itself rather than through [`at_exit`]: a bool made by a compare is a
+/// branch in BPF, the branch this mask is there to avoid.
 #[inline(always)]
 pub(crate) fn nr_mask() -> u64 {
     // SAFETY: as in `at_exit`.

@@ -158,9 +158,7 @@ fn program<'a>(ebpf: &'a mut Ebpf, probe: &Probe) -> Result<&'a mut Program> {
 
 fn attach_one(ebpf: &mut Ebpf, btf: &Btf, probe: &Probe) -> Result<()> {
     let name = probe.program;
-    let prog = ebpf
-        .program_mut(name)
-        .with_context(|| format!("the eBPF object has no program {name}"))?;
+    let prog = program(ebpf, probe)?;
     let refused = || format!("verifier refused {name}");
     match probe.attach {
         Attach::TracePoint { category, name: tp } => {

@@ -32,7 +32,7 @@ use crate::{
         read_caps, send_enter, send_pending, CHOSEN, ENTERED, LEFT_OUT, NAME_RETRY, PENDING,
     },
     filter::{self, Exec},
-    kernel::{current_task, header, load, off, read, task_ns},
+    kernel::{current_task, header, load, off, put_header, read, task_ns},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
 };
 
@@ -129,7 +129,7 @@ fn sched(ctx: &RawTracePointContext) {
         return;
     };
     let s = unsafe { &mut *entry.as_mut_ptr() };
-    s.hdr = hdr;
+    put_header(&mut s.hdr, hdr);
     s.hdr.kind = KIND_EXEC_SCHED;
     s.new_tid = new_tid;
     s.argc = read::<i32>(bprm, off!(bprm_argc)) as u32;
@@ -172,8 +172,8 @@ fn send_compat_enter(hdr: Header, bprm: u64) -> bool {
     e.syscall_nr = sensor_common::syscalls::i386::EXECVE;
     e.compat = 1;
     e.regs = [0; 6];
-    let cred: u64 = read(current_task(), off!(task_cred));
-    e.old_uid = read(cred, off!(cred_uid));
+    let cred: u64 = load(current_task(), off!(task_cred));
+    e.old_uid = load(cred, off!(cred_uid));
     e.old_caps = read_caps(cred);
     let filename: u64 = read(bprm, off!(bprm_filename));
     let n = unsafe {

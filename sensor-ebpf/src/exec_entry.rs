@@ -78,11 +78,11 @@ pub fn sched_prepare_exec(ctx: BtfTracePointContext) -> i32 {
     // SAFETY: the helper takes the BTF-typed current task and returns its user registers.
     let regs = unsafe { bpf_task_pt_regs(task as *mut _) } as u64;
     // The kernel runs a syscall by the low 32 bits of its number.
-    let nr = read::<u64>(regs, off!(regs_orig_ax)) as u32;
+    let nr = load::<u64>(regs, off!(regs_orig_ax)) as u32;
     let args = syscall_args(regs);
     if nr == x86_64::EXECVE {
         let bprm: u64 = ctx.arg(1);
-        enter(args, nr, Name::Kernel(read(bprm, off!(bprm_filename))));
+        enter(args, nr, Name::Kernel(load(bprm, off!(bprm_filename))));
     } else if nr == x86_64::EXECVEAT {
         enter(args, nr, Name::User(args[1]));
     }

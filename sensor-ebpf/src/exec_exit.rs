@@ -12,8 +12,8 @@ use sensor_common::{
 use crate::{
     exec_state::{read_caps, send_pending, ENTERED, LEFT_OUT, NAME_RETRY, PENDING},
     kernel::{
-        current_task, exit_ret, header, load, off, proctitle, read_errors_so_far, task_info,
-        task_ns,
+        current_task, exit_ret, header, load, off, proctitle, put_header, read_errors_so_far,
+        task_info, task_ns,
     },
     maps::{count, EVENTS},
     path::{send_exe_and_cgroup, send_path, send_user_string, TaskRoot},
@@ -86,7 +86,7 @@ pub(crate) fn send_exit(hdr: Header, ret: i64) {
         return;
     };
     let e = unsafe { &mut *entry.as_mut_ptr() };
-    e.hdr = hdr;
+    put_header(&mut e.hdr, hdr);
     e.ret = ret;
     task_info(task, &mut e.task);
     let cred: u64 = load(task, off!(task_cred));

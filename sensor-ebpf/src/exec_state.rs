@@ -9,7 +9,7 @@ use sensor_common::{syscalls::x86_64, Caps, ExecEnter, CTR_EXEC_ENTRY_LOST, EXEC
 
 use crate::{
     filter::{self, Exec},
-    kernel::{off, read},
+    kernel::{load, off},
     maps::{count, output_prefix},
 };
 
@@ -42,14 +42,25 @@ pub(crate) const LEFT_OUT: u8 = 4;
 #[map]
 pub(crate) static PENDING_ENTER: HashMap<u32, ExecEnter> = HashMap::with_max_entries(1024, 0);
 
+/// The capability sets of `cred`, a BTF-typed `struct cred` (the current task's).
 #[inline(always)]
 pub(crate) fn read_caps(cred: u64) -> Caps {
     Caps {
-        inheritable: read(cred, off!(cred_cap_inheritable)),
-        permitted: read(cred, off!(cred_cap_permitted)),
-        effective: read(cred, off!(cred_cap_effective)),
-        ambient: read(cred, off!(cred_cap_ambient)),
+        inheritable: load_cap(cred, off!(cred_cap_inheritable)),
+        permitted: load_cap(cred, off!(cred_cap_permitted)),
+        effective: load_cap(cred, off!(cred_cap_effective)),
+        ambient: load_cap(cred, off!(cred_cap_ambient)),
     }
+}
+
+/// A `kernel_cap_t` at `at` in `cred`, as two 32-bit loads: it is two `__u32` before 6.3 (an
+/// 8-byte load across them was refused on 6.1) and one `u64` since (a load may be narrower than
+/// its field). Loads, not helper reads: each read measured about 40 ns here.
+#[inline(always)]
+fn load_cap(cred: u64, at: u64) -> u64 {
+    let low: u32 = load(cred, at);
+    let high: u32 = load(cred, at + 4);
+    (high as u64) << 32 | low as u64
 }
 
 /// Sends an entry.

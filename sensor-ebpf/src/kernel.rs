@@ -41,6 +41,14 @@ pub fn header(kind: u32) -> sensor_common::Header {
     }
 }
 
+/// Puts `hdr` into a record being built in the ring buffer: a plain assignment there became a
+/// call to a byte-by-byte memmove.
+#[inline(always)]
+pub fn put_header(dst: &mut sensor_common::Header, hdr: sensor_common::Header) {
+    // SAFETY: `dst` is a live, aligned header.
+    unsafe { core::ptr::write_volatile(dst, hdr) }
+}
+
 /// The current task as a BTF-typed pointer: fields are read through it with [`load`].
 #[inline(always)]
 pub fn current_task() -> u64 {
@@ -51,12 +59,12 @@ pub fn current_task() -> u64 {
 /// a pointer field loaded from one with `load`. A plain load, where [`read`] is a helper call
 /// (an exec's exit took 40% less once its task fields were loads): the verifier checks it
 /// against the kernel's BTF (the field at that offset must be at least as large: capability
-/// sets, two u32 on 6.1, stay with [`read`]) and the JIT guards it against faults. A fault
-/// reads as zero and is not counted, so `load` is for the current task's own structures (cred,
-/// mm, fs, nsproxy, files, its executable's inode), which stay valid while it runs; path walks,
-/// whose dentries can go while they are read, keep [`read`]. A pointer read with [`read`] is an
-/// untyped number the verifier refuses to load through, and a typed one takes no variable
-/// offset.
+/// sets, two u32 on 6.1, are loaded as halves) and the JIT guards it against faults. A fault
+/// reads as zero and is not counted, so `load` is for what the current task holds while it
+/// runs: its own structures (cred, mm, fs, nsproxy, files, its executable's inode) and the
+/// dentries, mounts and kernfs nodes above its cwd, executable and cgroup, each pinned by the
+/// one below it (`path.rs`). A pointer read with [`read`] is an untyped number the verifier
+/// refuses to load through, and a typed one takes no variable or negative offset.
 #[inline(always)]
 pub fn load<T: Copy>(base: u64, off: u64) -> T {
     // SAFETY: the verifier types this load; a fault reads as zero.
@@ -127,17 +135,35 @@ pub fn read_errors_so_far() -> u64 {
 #[inline(always)]
 pub fn task_ns(task: u64) -> sensor_common::TaskNs {
     let nsproxy: u64 = load(task, off!(task_nsproxy));
-    // Read, not loaded: a typed pointer takes no variable offset (the level's upid below).
-    let pid: u64 = read(task, off!(task_thread_pid));
-    let level: u32 = read(pid, off!(pid_level));
-    let upid = pid + off!(pid_numbers) + (level as u64 & 31) * off!(upid_size);
-    let pid_ns: u64 = read(upid, off!(upid_ns));
+    let pid: u64 = load(task, off!(task_thread_pid));
+    let level: u32 = load(pid, off!(pid_level));
+    // The task's own level's `upid`. The host's, the first, is at a constant offset, which a
+    // typed pointer can be loaded through; a deeper one is read with helpers, since a typed
+    // pointer takes no variable offset (and 6.1's `numbers[1]` no index past its first).
+    let (pid_ns, ns_pid) = match level {
+        0 => {
+            let upid = off!(pid_numbers);
+            let ns: u64 = load(pid, upid + off!(upid_ns));
+            (
+                load(ns, off!(pidns_ns) + off!(ns_inum)),
+                load(pid, upid + off!(upid_nr)),
+            )
+        }
+        _ => {
+            let upid = pid + off!(pid_numbers) + (level as u64 & 31) * off!(upid_size);
+            let ns: u64 = read(upid, off!(upid_ns));
+            (
+                read(ns, off!(pidns_ns) + off!(ns_inum)),
+                read(upid, off!(upid_nr)),
+            )
+        }
+    };
     sensor_common::TaskNs {
         uts_ns: ns_inum(nsproxy, off!(nsproxy_uts), off!(uts_ns)),
         mnt_ns: ns_inum(nsproxy, off!(nsproxy_mnt), off!(mnt_ns)),
         net_ns: ns_inum(nsproxy, off!(nsproxy_net), off!(net_ns)),
-        pid_ns: read(pid_ns, off!(pidns_ns) + off!(ns_inum)),
-        ns_pid: read(upid, off!(upid_nr)),
+        pid_ns,
+        ns_pid,
         _pad: 0,
         cgroup_id: unsafe { aya_ebpf::helpers::generated::bpf_get_current_cgroup_id() },
     }
@@ -180,8 +206,16 @@ pub fn task_info(task: u64, t: &mut sensor_common::TaskInfo) {
     t.sgid = load(cred, off!(cred_sgid));
     t.fsgid = load(cred, off!(cred_fsgid));
     t.personality = load(task, off!(task_personality));
-    t.comm = aya_ebpf::helpers::bpf_get_current_comm().unwrap_or([0; 16]);
-    t.tty = [0; 64];
+    // Straight into the record (the helper pads with NULs) and zeroed word by word: a copy of
+    // a local array or `[0; 64]` became a call to a byte-by-byte memset or memmove.
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_get_current_comm(t.comm.as_mut_ptr() as *mut _, 16)
+    };
+    let tty = t.tty.as_mut_ptr() as *mut u32;
+    for i in 0..t.tty.len() / 4 {
+        // SAFETY: within `tty`, 4-aligned as `TaskInfo` is.
+        unsafe { tty.add(i).write_volatile(0) };
+    }
     let signal: u64 = load(task, off!(task_signal));
     let tty: u64 = load(signal, off!(signal_tty));
     if tty != 0 {
@@ -231,16 +265,17 @@ pub fn user_regs() -> u64 {
     }
 }
 
-/// The six syscall argument registers (x86_64: di si dx r10 r8 r9) from saved user registers.
+/// The six syscall argument registers (x86_64: di si dx r10 r8 r9) from saved user registers,
+/// `regs` a BTF-typed `struct pt_regs` (a `sys_exit` argument, or `bpf_task_pt_regs()`'s).
 #[inline(always)]
 pub fn syscall_args(regs: u64) -> [u64; 6] {
     [
-        read(regs, off!(regs_di)),
-        read(regs, off!(regs_si)),
-        read(regs, off!(regs_dx)),
-        read(regs, off!(regs_r10)),
-        read(regs, off!(regs_r8)),
-        read(regs, off!(regs_r9)),
+        load(regs, off!(regs_di)),
+        load(regs, off!(regs_si)),
+        load(regs, off!(regs_dx)),
+        load(regs, off!(regs_r10)),
+        load(regs, off!(regs_r8)),
+        load(regs, off!(regs_r9)),
     ]
 }
 

@@ -370,3 +370,61 @@ fn a_cwd_too_deep_to_walk_is_marked_cut() {
         "cut cwd must be the tail of the real one"
     );
 }
+
+/// Unmounts what a test mounted, also when it fails.
+struct Mounts(Vec<std::path::PathBuf>);
+
+impl Drop for Mounts {
+    fn drop(&mut self) {
+        for m in self.0.iter().rev() {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+    }
+}
+
+/// The cwd and the executable are walked up across mount points: a tmpfs mounted in a tmpfs
+/// mounted under the scratch directory, so the walk crosses two mounts before the root file
+/// system's. Each path must be whole, as the kernel's own `getcwd` gives it.
+#[test]
+fn paths_across_mount_points_are_whole() {
+    let _g = exclusive();
+    let dir = scratch("mounts");
+    let log = dir.join("sensor.log");
+    let outer = dir.join("outer");
+    let inner = outer.join("a/inner");
+    let mut mounts = Mounts(Vec::new());
+    std::fs::create_dir_all(&outer).unwrap();
+    for m in [&outer, &inner] {
+        std::fs::create_dir_all(m).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "sensorit", m.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mount {}", m.display());
+        mounts.0.push(m.clone());
+    }
+    let cwd = inner.join("b/c");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let program = inner.join("b/true");
+    std::fs::copy("/bin/true", &program).unwrap();
+    let marker = format!("sensorit-mounts-{}", std::process::id());
+    let sensor = Sensor::start(&["--output", &format!("audit:{}", log.display())]);
+    let ran = Command::new(&program)
+        .arg(&marker)
+        .current_dir(&cwd)
+        .status()
+        .unwrap();
+    assert!(ran.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, stderr) = sensor.stop();
+    assert!(status.success(), "{stderr}");
+    drop(mounts);
+    let ev = exec_events(&log)
+        .into_iter()
+        .find(|e| e.argv.iter().any(|a| a == marker.as_bytes()))
+        .expect("recorded");
+    assert!(!ev.paths_truncated.any(), "{:?}", ev.paths_truncated);
+    let real = |p: &std::path::Path| p.as_os_str().as_encoded_bytes().to_vec();
+    assert_eq!(ev.cwd, Some(real(&cwd)));
+    assert_eq!(ev.task.exe, Some(real(&program)));
+}

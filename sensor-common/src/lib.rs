@@ -93,17 +93,23 @@ pub const ARGS_CHUNK: usize = 16384;
 /// At most this many chunks (4 MiB): more than the default argument limit (stack rlimit / 4).
 pub const ARGS_MAX_CHUNKS: u32 = 256;
 
-/// A slice of the new program's argument area (NUL-separated argv). Variable length.
+/// A slice of the new program's argument area (NUL-separated argv), at most `N` bytes. Variable
+/// length: `len` bytes of `data` are sent, and the record may be longer (see [`ARGS_SMALL`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ExecArgs {
+pub struct ExecArgsOf<const N: usize> {
     pub hdr: Header,
     pub offset: u64,
     pub len: u32,
     pub _pad: u32,
-    pub data: [u8; ARGS_CHUNK],
+    pub data: [u8; N],
 }
+/// A chunk of the argument area, copied through a scratch value and sent by its length.
+pub type ExecArgs = ExecArgsOf<ARGS_CHUNK>;
 pub const EXEC_ARGS_FIXED: usize = core::mem::size_of::<ExecArgs>() - ARGS_CHUNK;
+/// An argument area of at most this many bytes (most are) is read straight into one record of
+/// this capacity reserved in the ring buffer, whatever its length: no copy through the scratch.
+pub const ARGS_SMALL: usize = 512;
 
 pub const PATH_CWD: u32 = 1;
 pub const PATH_EXE: u32 = 2;

@@ -20,9 +20,9 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use sensor_common::{
-    ExecArgs, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS, CTR_RINGBUF_FULL, EXEC_ARGS_FIXED,
-    FILENAME_MAX, KIND_EXEC_ARGS, KIND_EXEC_ENTER, KIND_EXEC_EXIT, KIND_EXEC_SCHED,
-    KIND_EXEC_UNSELECTED,
+    ExecArgs, ExecArgsOf, ExecSched, Header, ARGS_CHUNK, ARGS_MAX_CHUNKS, ARGS_SMALL,
+    CTR_RINGBUF_FULL, EXEC_ARGS_FIXED, FILENAME_MAX, KIND_EXEC_ARGS, KIND_EXEC_ENTER,
+    KIND_EXEC_EXIT, KIND_EXEC_SCHED, KIND_EXEC_UNSELECTED,
 };
 
 use crate::{
@@ -188,10 +188,42 @@ fn send_compat_enter(hdr: Header, bprm: u64) -> bool {
     true
 }
 
+/// Reads an argument area of at most [`ARGS_SMALL`] bytes straight into a record reserved in
+/// the ring buffer; returns how many bytes it holds. A copy through the 16 KiB scratch value
+/// measured about a tenth of this program's time.
+#[inline(always)]
+fn send_small_args(hdr: Header, start: u64, total: u64) -> u64 {
+    let Some(mut entry) = EVENTS.reserve::<ExecArgsOf<ARGS_SMALL>>(0) else {
+        count(CTR_RINGBUF_FULL);
+        warn!(&(), "ring buffer full: a {}-byte record dropped", total);
+        return 0;
+    };
+    let a = unsafe { &mut *entry.as_mut_ptr() };
+    put_header(&mut a.hdr, hdr);
+    a.offset = 0;
+    a._pad = 0;
+    let n = if total > ARGS_SMALL as u64 {
+        ARGS_SMALL as u32
+    } else {
+        total as u32
+    };
+    a.len = n;
+    let ret = unsafe { bpf_probe_read_user(a.data.as_mut_ptr() as *mut _, n, start as *const _) };
+    if ret < 0 {
+        entry.discard(0);
+        return 0;
+    }
+    entry.submit(crate::maps::wake());
+    n as u64
+}
+
 /// Copies the argument area in chunks; returns how many bytes reached the ring buffer. The
 /// running offset lives in the scratch map value (see `path.rs` for why).
 #[inline(always)]
 fn send_args(hdr: Header, start: u64, total: u64) -> u64 {
+    if total <= ARGS_SMALL as u64 {
+        return send_small_args(hdr, start, total);
+    }
     let Some(a) = SCRATCH_ARGS.get_ptr_mut(0) else {
         return 0;
     };

@@ -250,6 +250,25 @@ fn args_chunk_decodes_offset_and_len_bytes() {
     assert_eq!(decode_unaligned(&rec), Ok(want));
 }
 
+/// A small argument area is read into a record of `ARGS_SMALL` bytes reserved in the ring
+/// buffer: what lies past its `len` is whatever the ring held before, and is not argv.
+#[test]
+fn small_args_record_decodes_its_len_bytes_not_its_capacity() {
+    // SAFETY: as in `enter`.
+    let mut a: wire::ExecArgsOf<{ wire::ARGS_SMALL }> = unsafe { std::mem::zeroed() };
+    a.hdr = header(wire::KIND_EXEC_ARGS, 4242);
+    a.len = 5;
+    a.data[..8].copy_from_slice(b"true\0old");
+    let rec = bytes_of(&a).to_vec();
+    assert_eq!(rec.len(), wire::EXEC_ARGS_FIXED + wire::ARGS_SMALL);
+    let want = Record::ExecArgs(ExecArgs {
+        origin: origin_of(&header(wire::KIND_EXEC_ARGS, 4242)),
+        offset: 0,
+        data: b"true\0".to_vec(),
+    });
+    assert_eq!(decode_unaligned(&rec), Ok(want));
+}
+
 #[test]
 fn args_chunk_of_full_size_decodes() {
     let data = vec![0x41u8; wire::ARGS_CHUNK];

@@ -183,6 +183,21 @@ pub fn run_corpus(dir: &Path, tag: &str) -> Vec<Case> {
         0,
         Some("/usr/bin/true"),
     );
+    // An argument area of ARGS_SMALL bytes (512) goes to the ring buffer in one record of that
+    // capacity; one byte more goes through the chunked copy.
+    for (name, total) in [("args512", 512), ("args513", 513)] {
+        // "/bin/true\0", the marker and its NUL, the padding and its NUL.
+        let pad = total - 10 - (m(name).len() + 1) - 1;
+        add(
+            name,
+            b("/bin/true"),
+            vec![b("/bin/true"), b("MARK"), vec![b'z'; pad]],
+            &here,
+            0,
+            0,
+            Some("/usr/bin/true"),
+        );
+    }
     add(
         "long9000",
         b("/bin/true"),

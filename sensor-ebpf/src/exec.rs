@@ -189,8 +189,8 @@ fn send_compat_enter(hdr: Header, bprm: u64) -> bool {
 }
 
 /// Reads an argument area of at most [`ARGS_SMALL`] bytes straight into a record reserved in
-/// the ring buffer; returns how many bytes it holds. A copy through the 16 KiB scratch value
-/// measured about a tenth of this program's time.
+/// the ring buffer; returns how many bytes it holds. The copy through the 16 KiB scratch value
+/// and out again measured 50-80 ns more per exec here.
 #[inline(always)]
 fn send_small_args(hdr: Header, start: u64, total: u64) -> u64 {
     let Some(mut entry) = EVENTS.reserve::<ExecArgsOf<ARGS_SMALL>>(0) else {

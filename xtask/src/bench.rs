@@ -365,6 +365,13 @@ pub fn exec(
         for (i, a) in &apart {
             println!("{}", bench_apart::line(&names[*i], a, &bpf[*i], execs));
         }
+        println!(
+            "per exec of a static program that exits at once, from a clone(CLONE_VM | CLONE_VFORK) child (some 4-5 runs of sys_exit per exec), the loop of 3 of {} with the median total:",
+            bench_apart::STATIC_EXECS
+        );
+        for (i, a) in &apart {
+            println!("{}", bench_apart::static_line(&names[*i], a));
+        }
     }
     if let Some(f) = floor {
         println!("  an empty program on raw_syscalls:sys_exit (bpftrace): {f:.0} ns per run, the floor of what the statistics measure of a program here");

@@ -1,10 +1,11 @@
-//! `bench exec`'s sensor programs apart. In the storm an exec's exit is one of some 330 runs of
-//! `sys_exit` per exec (the tracepoints set takes it there), too few to tell from the others'
-//! spread. So, with `kernel.bpf_stats_enabled=1`, under each sensor build, two loops in this
+//! `bench exec`'s sensor programs apart. In the storm an exec's exit is one of some 160-330 runs
+//! of `sys_exit` per exec (the tracepoints set takes it there), too few to tell from the others'
+//! spread. So, with `kernel.bpf_stats_enabled=1`, under each sensor build, three loops in this
 //! process: failed execve (ENOENT: only the entry and exit programs run, the exit with its whole
 //! bundle: cwd, exe and cgroup paths, credentials, ids, command line; where `sched_prepare_exec`
-//! takes the entries, a failed execve's entry is taken in its exit), and open+close of
-//! /dev/null (the syscalls no area watches). Beside them an empty program on
+//! takes the entries, a failed execve's entry is taken in its exit), execs of a static program
+//! that exits at once (`bench_static.rs`: every exec program, and few other syscalls), and
+//! open+close of /dev/null (the syscalls no area watches). Beside them an empty program on
 //! `raw_syscalls:sys_exit` (bpftrace): its time per run is the floor of what the statistics
 //! measure of any program here (a perf-event program where `sys_exit` is `tp_btf`: the
 //! statistics' clock reads are the same code).
@@ -18,11 +19,13 @@ use crate::{
     bench_bpf::{counters, delta, listing, total, BpfStats, Counters},
     bench_bpftrace::Bpftrace,
     bench_sensor::start_sensor,
+    bench_static::{static_execs, write_exit0},
     bench_syscalls::open_close_loop,
 };
 
 pub(crate) const FAILED_EXECS: usize = 10_000;
 pub(crate) const PAIRS: usize = 200_000;
+pub(crate) const STATIC_EXECS: usize = 10_000;
 const EMPTY_SYS_EXIT: &str = "tracepoint:raw_syscalls:sys_exit { }";
 
 /// One sensor build's programs, in ns.
@@ -38,6 +41,55 @@ pub(crate) struct Apart {
     /// All the sensor's programs per open+close pair, and their runs per pair.
     pub(crate) pair: f64,
     pub(crate) pair_runs: f64,
+    /// The exec programs per exec of a static program that exits at once (`bench_static.rs`),
+    /// the loop of the three with the median total.
+    pub(crate) static_exec: PerExec,
+}
+
+/// An exec's programs per exec in a loop or storm: its entry, `sched_process_exec` and its
+/// exit, in ns, and how the exit was told from the exit program's other runs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PerExec {
+    pub(crate) entry: &'static str,
+    pub(crate) enter: f64,
+    pub(crate) sched: f64,
+    pub(crate) exit: f64,
+    pub(crate) how: String,
+}
+
+impl PerExec {
+    /// From the counters `c` of `execs` execs, `sys_exit`'s other runs at `per_run` ns each.
+    fn of(c: &BTreeMap<String, Counters>, execs: usize, per_run: f64) -> PerExec {
+        let per_exec = |p: &str| c.get(p).map_or(0.0, |c| c.0 as f64 / execs as f64);
+        let entry = entry_program(c);
+        let (exit, how) = exit_in(c, execs, per_run);
+        PerExec {
+            entry,
+            enter: per_exec(entry),
+            sched: per_exec("sched_process_exec"),
+            exit,
+            how,
+        }
+    }
+
+    pub(crate) fn total(&self) -> f64 {
+        self.enter + self.sched + self.exit
+    }
+}
+
+impl std::fmt::Display for PerExec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "entry ({}) {:.0} + sched_process_exec {:.0} + exit {:.0} ({}) = {:.0} ns",
+            self.entry,
+            self.enter,
+            self.sched,
+            self.exit,
+            self.how,
+            self.total()
+        )
+    }
 }
 
 /// `n` execve of `missing`, a file that does not exist: each fails with ENOENT and returns.
@@ -85,18 +137,42 @@ pub(crate) fn measure(bin: &Path, dir: &Path) -> Result<Apart> {
         exits.push(ns as f64 / n);
         enters.push(execs.get("sys_enter_execve").map_or(0, |c| c.0) as f64 / n);
     }
+    let exit0 = dir.join("exit0");
+    write_exit0(&exit0)?;
+    let mut statics = Vec::new();
+    for _ in 0..3 {
+        let c0 = counters(pid)?;
+        static_execs(&exit0, STATIC_EXECS)?;
+        statics.push(delta(&c0, &counters(pid)?, &names));
+    }
     let c0 = counters(pid)?;
     open_close_loop(PAIRS)?;
     let pairs = delta(&c0, &counters(pid)?, &names);
     sensor.stop()?;
     let (ns, runs) = total(&pairs);
+    let (pair, pair_runs) = (ns as f64 / PAIRS as f64, runs as f64 / PAIRS as f64);
+    let mut statics: Vec<PerExec> = statics
+        .iter()
+        .map(|c| PerExec::of(c, STATIC_EXECS, per_run(pair, pair_runs)))
+        .collect();
+    statics.sort_by(|a, b| a.total().total_cmp(&b.total()));
     Ok(Apart {
         exit_program: exit_name,
         exec_exit: median(exits),
         exec_enter: median(enters),
-        pair: ns as f64 / PAIRS as f64,
-        pair_runs: runs as f64 / PAIRS as f64,
+        pair,
+        pair_runs,
+        static_exec: statics.swap_remove(1),
     })
+}
+
+/// ns per run of the sensor's programs on the open+close loop, where no area watches the
+/// syscalls.
+fn per_run(pair: f64, pair_runs: f64) -> f64 {
+    match pair_runs > 0.0 {
+        true => pair / pair_runs,
+        false => 0.0,
+    }
 }
 
 /// ns per run of an empty program on every syscall's exit, over open+close pairs.
@@ -124,49 +200,44 @@ fn entry_program(storm: &BTreeMap<String, Counters>) -> &'static str {
     }
 }
 
-/// The exec's exit in the storm, in ns per exec: its own tracepoint's time where the probe set
-/// has one; else `sys_exit`'s time in the storm less its other runs (every other syscall of the
-/// host), each at what a run cost on the open+close loop, where no area watches the syscalls.
-/// Not the failed execve's exit: where `sched_prepare_exec` takes the entries, that one holds
-/// the failed exec's entry too, which a successful exec's exit does not do.
-fn storm_exit(a: &Apart, storm: &BTreeMap<String, Counters>, execs: usize) -> (f64, String) {
+/// The exec's exit in a loop or storm of `execs` execs, in ns per exec: its own tracepoint's
+/// time where the probe set has one; else `sys_exit`'s time less its other runs (every other
+/// syscall of the host), each at `per_run`, what a run cost on the open+close loop. Not the
+/// failed execve's exit: where `sched_prepare_exec` takes the entries, that one holds the
+/// failed exec's entry too, which a successful exec's exit does not do.
+fn exit_in(c: &BTreeMap<String, Counters>, execs: usize, per_run: f64) -> (f64, String) {
     let per_exec = |c: &Counters| (c.0 as f64 / execs as f64, c.1 as f64 / execs as f64);
-    if let Some(c) = storm.get("sys_exit_execve") {
+    if let Some(c) = c.get("sys_exit_execve") {
         return (per_exec(c).0, "sys_exit_execve".to_owned());
     }
-    let (ns, runs) = storm.get("sys_exit").map_or((0.0, 0.0), per_exec);
+    let (ns, runs) = c.get("sys_exit").map_or((0.0, 0.0), per_exec);
     let other = (runs - 1.0).max(0.0);
-    let per_run = if a.pair_runs > 0.0 {
-        a.pair / a.pair_runs
-    } else {
-        0.0
-    };
     (
         ns - other * per_run,
-        format!("sys_exit less its other {other:.0} runs at {per_run:.0} ns"),
+        format!("sys_exit less its other {other:.1} runs at {per_run:.0} ns"),
     )
 }
 
 /// The line `bench exec` prints per build: the two loops, and the exec programs per exec in
-/// the storm's stats round `storm` (entry, `sched_process_exec` and [`storm_exit`]).
+/// the storm's stats round `storm`.
 pub(crate) fn line(
     name: &str,
     a: &Apart,
     storm: &BTreeMap<String, Counters>,
     execs: usize,
 ) -> String {
-    let per_exec = |p: &str| storm.get(p).map_or(0.0, |c| c.0 as f64 / execs as f64);
-    let entry = entry_program(storm);
-    let (enter, sched) = (per_exec(entry), per_exec("sched_process_exec"));
-    let (exit, how) = storm_exit(a, storm, execs);
+    let storm = PerExec::of(storm, execs, per_run(a.pair, a.pair_runs));
     format!(
-        "  {name:<28} failed execve: exit ({}) {:>6.0}  entry {:>6.0};  per pair {:>4.0} ns in {:.2} runs;  exec programs per exec in the storm: entry ({entry}) {enter:.0} + sched_process_exec {sched:.0} + exit {exit:.0} ({how}) = {:.0} ns",
-        a.exit_program,
-        a.exec_exit,
-        a.exec_enter,
-        a.pair,
-        a.pair_runs,
-        enter + sched + exit
+        "  {name:<28} failed execve: exit ({}) {:>6.0}  entry {:>6.0};  per pair {:>4.0} ns in {:.2} runs;  exec programs per exec in the storm: {storm}",
+        a.exit_program, a.exec_exit, a.exec_enter, a.pair, a.pair_runs,
+    )
+}
+
+/// The line of the exec programs per exec of the static program (`bench_static.rs`).
+pub(crate) fn static_line(name: &str, a: &Apart) -> String {
+    format!(
+        "  {name:<28} exec programs per exec of a static program that exits at once: {}",
+        a.static_exec
     )
 }
 
@@ -216,6 +287,7 @@ mod tests {
             exec_enter: 700.0,
             pair: 110.0,
             pair_runs: 2.0,
+            static_exec: PerExec::of(&BTreeMap::new(), 1, 0.0),
         };
         let runs = |ns: u64, runs: u64| (ns, runs);
         // 2000 execs: sys_exit 101 runs and 7500 ns per exec, 100 of them at 55 ns.
@@ -227,7 +299,7 @@ mod tests {
         .into();
         let first = line("sensor", &a, &storm, 2000);
         assert!(
-            first.ends_with("entry (sys_enter_execve) 1500 + sched_process_exec 1000 + exit 2000 (sys_exit less its other 100 runs at 55 ns) = 4500 ns"),
+            first.ends_with("entry (sys_enter_execve) 1500 + sched_process_exec 1000 + exit 2000 (sys_exit less its other 100.0 runs at 55 ns) = 4500 ns"),
             "{first}"
         );
         assert!(
@@ -240,7 +312,7 @@ mod tests {
         storm.insert("sys_enter_execve".to_owned(), runs(9_000_000, 9));
         let prepared = line("sensor", &a, &storm, 2000);
         assert!(
-            prepared.ends_with("entry (sched_prepare_exec) 1000 + sched_process_exec 1000 + exit 2000 (sys_exit less its other 100 runs at 55 ns) = 4000 ns"),
+            prepared.ends_with("entry (sched_prepare_exec) 1000 + sched_process_exec 1000 + exit 2000 (sys_exit less its other 100.0 runs at 55 ns) = 4000 ns"),
             "{prepared}"
         );
         // The trampolines set: the exit's own program, as the storm timed it.
@@ -249,6 +321,34 @@ mod tests {
         assert!(
             own.ends_with("+ exit 2500 (sys_exit_execve) = 4500 ns"),
             "{own}"
+        );
+    }
+
+    /// The static program's loop: few other runs of `sys_exit`, taken out at the pair loop's
+    /// cost per run.
+    #[test]
+    fn a_static_programs_execs_are_told_apart_the_same_way() {
+        // 10 execs: sys_exit 4.5 runs and 2200 ns per exec, 3.5 of them at 60 ns.
+        let c: BTreeMap<String, Counters> = [
+            ("sched_prepare_exec".to_owned(), (13_000, 10)),
+            ("sched_process_exec".to_owned(), (12_000, 10)),
+            ("sys_exit".to_owned(), (22_000, 45)),
+        ]
+        .into();
+        let p = PerExec::of(&c, 10, per_run(120.0, 2.0));
+        assert_eq!((p.enter, p.sched, p.exit), (1300.0, 1200.0, 1990.0));
+        let a = Apart {
+            exit_program: "sys_exit",
+            exec_exit: 0.0,
+            exec_enter: 0.0,
+            pair: 120.0,
+            pair_runs: 2.0,
+            static_exec: p,
+        };
+        let line = static_line("sensor", &a);
+        assert!(
+            line.ends_with("a static program that exits at once: entry (sched_prepare_exec) 1300 + sched_process_exec 1200 + exit 1990 (sys_exit less its other 3.5 runs at 60 ns) = 4490 ns"),
+            "{line}"
         );
     }
 

@@ -18,6 +18,7 @@ mod bench_observer;
 mod bench_pam;
 mod bench_proc;
 mod bench_sensor;
+mod bench_static;
 mod bench_syscalls;
 mod bench_table;
 mod bench_throughput;

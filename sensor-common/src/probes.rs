@@ -8,10 +8,9 @@ pub enum Attach {
         category: &'static str,
         name: &'static str,
     },
-    /// A raw tracepoint: the tracepoint's TP_PROTO arguments, not its trace record.
-    RawTracePoint { name: &'static str },
-    /// A BTF-typed raw tracepoint (`tp_btf`): as a raw one, but its pointer arguments are typed,
-    /// so the program reads through them directly, without a helper call.
+    /// A BTF-typed raw tracepoint (`tp_btf`): the tracepoint's TP_PROTO arguments, not its
+    /// trace record, its pointer arguments typed, so the program reads through them directly,
+    /// without a helper call.
     BtfTracePoint { name: &'static str },
     /// A uprobe (or uretprobe, as the program is) on functions of a shared library (its soname),
     /// in every process that maps it; the attach cookie is the function's index in `symbols`.
@@ -117,7 +116,7 @@ pub const PROBES: &[Probe] = &[
     tp("exec", "syscalls", "sys_enter_execveat"),
     Probe {
         program: "sched_process_exec",
-        attach: Attach::RawTracePoint {
+        attach: Attach::BtfTracePoint {
             name: "sched_process_exec",
         },
         area: "exec",

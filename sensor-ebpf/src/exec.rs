@@ -15,8 +15,8 @@
 
 use aya_ebpf::{
     helpers::generated::{bpf_probe_read_kernel_str, bpf_probe_read_user},
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
 };
 use aya_log_ebpf::warn;
 use sensor_common::{
@@ -39,14 +39,16 @@ use crate::{
 /// PF_KTHREAD: a kernel thread, whose `kernel_execve()` of a usermode helper is no syscall.
 const PF_KTHREAD: u32 = 0x0020_0000;
 
-#[raw_tracepoint(tracepoint = "sched_process_exec")]
-pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
+/// A BTF-typed tracepoint: `bprm` is read through with loads (as a raw tracepoint, with its
+/// three helper reads, it took about 200 ns more per exec here).
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     sched(&ctx);
     0
 }
 
 #[inline(always)]
-fn sched(ctx: &RawTracePointContext) {
+fn sched(ctx: &BtfTracePointContext) {
     let old_pid: u64 = ctx.arg(1);
     let bprm: u64 = ctx.arg(2);
     let task = current_task();
@@ -61,8 +63,8 @@ fn sched(ctx: &RawTracePointContext) {
     if !entered && kernel_helper(task) {
         return;
     }
-    let filename: u64 = read(bprm, off!(bprm_filename));
-    let interp: u64 = read(bprm, off!(bprm_interp));
+    let filename: u64 = load(bprm, off!(bprm_filename));
+    let interp: u64 = load(bprm, off!(bprm_interp));
     let interpreted = filename != interp;
     let chosen = match state {
         None => {
@@ -132,7 +134,7 @@ fn sched(ctx: &RawTracePointContext) {
     put_header(&mut s.hdr, hdr);
     s.hdr.kind = KIND_EXEC_SCHED;
     s.new_tid = new_tid;
-    s.argc = read::<i32>(bprm, off!(bprm_argc)) as u32;
+    s.argc = load::<i32>(bprm, off!(bprm_argc)) as u32;
     s.args_total = total;
     s.args_missing = total - copied;
     s.interpreted = interpreted as u32;
@@ -175,7 +177,7 @@ fn send_compat_enter(hdr: Header, bprm: u64) -> bool {
     let cred: u64 = load(current_task(), off!(task_cred));
     e.old_uid = load(cred, off!(cred_uid));
     e.old_caps = read_caps(cred);
-    let filename: u64 = read(bprm, off!(bprm_filename));
+    let filename: u64 = load(bprm, off!(bprm_filename));
     let n = unsafe {
         bpf_probe_read_kernel_str(
             e.filename.as_mut_ptr() as *mut _,

@@ -6,7 +6,7 @@
 
 use anyhow::{Context, Result};
 use aya::{
-    programs::{BtfTracePoint, FEntry, FExit, Program, RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, FEntry, FExit, Program, TracePoint},
     Btf, Ebpf,
 };
 use sensor_common::probes::{Attach, Probe, ProbeSet, PROBES};
@@ -167,12 +167,6 @@ fn attach_one(ebpf: &mut Ebpf, btf: &Btf, probe: &Probe) -> Result<()> {
             p.attach(category, tp)
                 .with_context(|| format!("attaching {name} to {category}:{tp}"))?;
         }
-        Attach::RawTracePoint { name: tp } => {
-            let p: &mut RawTracePoint = prog.try_into()?;
-            p.load().with_context(refused)?;
-            p.attach(tp)
-                .with_context(|| format!("attaching {name} to raw tracepoint {tp}"))?;
-        }
         Attach::BtfTracePoint { name: tp } => {
             let p: &mut BtfTracePoint = prog.try_into()?;
             p.load(tp, btf).with_context(refused)?;
@@ -212,7 +206,6 @@ fn unload_set(ebpf: &mut Ebpf, set: ProbeSet) {
 pub fn unload(prog: &mut Program) {
     let _ = match prog {
         Program::TracePoint(p) => p.unload(),
-        Program::RawTracePoint(p) => p.unload(),
         Program::BtfTracePoint(p) => p.unload(),
         Program::FEntry(p) => p.unload(),
         Program::FExit(p) => p.unload(),

@@ -32,7 +32,7 @@ use crate::{
         read_caps, send_enter, send_pending, CHOSEN, ENTERED, LEFT_OUT, NAME_RETRY, PENDING,
     },
     filter::{self, Exec},
-    kernel::{current_task, header, load, off, put_header, read, task_ns},
+    kernel::{current_task, header, load, off, put_header, task_ns},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
 };
 

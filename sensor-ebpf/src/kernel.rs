@@ -150,6 +150,9 @@ pub fn task_ns(task: u64) -> sensor_common::TaskNs {
             )
         }
         _ => {
+            // The pointer read again, untyped: a typed one takes no variable offset (6.1
+            // refused this one).
+            let pid: u64 = read(task, off!(task_thread_pid));
             let upid = pid + off!(pid_numbers) + (level as u64 & 31) * off!(upid_size);
             let ns: u64 = read(upid, off!(upid_ns));
             (

@@ -224,7 +224,8 @@ pub struct ExecExit {
     /// Kernel reads that failed while building this event (fields left zero).
     pub read_errors: u32,
     /// Bytes of `proctitle` read from the argument area at exit (the new program's on success,
-    /// the caller's on failure), as the kernel's PROCTITLE record does.
+    /// the caller's on failure), as the kernel's PROCTITLE record does. 0 for a successful exec
+    /// whose area is at most [`ARGS_SMALL`] bytes: its one argument record holds the same bytes.
     pub proctitle_len: u32,
     pub _pad2: u32,
     pub proctitle: [u8; PROCTITLE_MAX],

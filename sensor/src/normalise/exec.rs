@@ -42,7 +42,15 @@ impl Normaliser {
             (Some(s), true) => split_argv(&a.args, s.argc, s.args_total),
             _ => (Vec::new(), None),
         };
-        let proctitle = rtrim_proctitle(&x.proctitle);
+        // The first bytes of the argument area: read at the exit, or, for a successful exec
+        // whose exit did not read them (its whole area came in one record), as copied at
+        // `sched_process_exec`, which the new program had not run to change yet.
+        let proctitle = match (success, x.proctitle.is_empty()) {
+            (true, true) => {
+                rtrim_proctitle(&a.args[..a.args.len().min(sensor_common::PROCTITLE_MAX)])
+            }
+            _ => rtrim_proctitle(&x.proctitle),
+        };
         let exe_inode = x.exe.as_ref().map(kernel_inode);
         let binary = match &exe_inode {
             Some(inode) if success => self.files.binary(inode, x.origin.pid, exe.as_deref()),

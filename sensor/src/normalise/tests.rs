@@ -471,6 +471,27 @@ fn exec_reports_argv_truncation_and_keeps_the_128_byte_proctitle() {
     assert_eq!(e.proctitle, vec![b'x'; PROCTITLE_MAX]);
 }
 
+/// The exit program reads no command line for a successful exec whose argument area came in one
+/// record: it is the area's first 128 bytes. A failed exec's is the caller's, read at its exit.
+#[test]
+fn a_successful_exec_whose_exit_read_no_command_line_takes_it_from_its_arguments() {
+    let mut a = true_exec(b"/bin/true\0--version\0");
+    a.exit.proctitle.clear();
+    assert_eq!(
+        Normaliser::default().exec(a).proctitle,
+        b"/bin/true\0--version"
+    );
+    let mut a = true_exec(&[b'y'; 300]);
+    a.exit.proctitle.clear();
+    assert_eq!(
+        Normaliser::default().exec(a).proctitle,
+        vec![b'y'; PROCTITLE_MAX]
+    );
+    let mut a = assembled(-2, b"/nonexistent", b"", b"/usr/bin/bash");
+    a.start.args = b"stale\0".to_vec();
+    assert_eq!(Normaliser::default().exec(a).proctitle, b"");
+}
+
 #[test]
 fn exec_of_a_script_names_the_script_then_its_interpreter_then_the_loader() {
     let script = Temp::new("script-exec", b"#!/bin/sh\ntrue\n");

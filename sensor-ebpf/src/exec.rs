@@ -223,7 +223,9 @@ fn send_small_args(hdr: Header, start: u64, total: u64) -> u64 {
 }
 
 /// Copies the argument area in chunks; returns how many bytes reached the ring buffer. The
-/// running offset lives in the scratch map value (see `path.rs` for why).
+/// running offset lives in the scratch map value: read back from memory, it is the same unknown
+/// number to the verifier at the top of every chunk, whatever the last one did, so its walk of
+/// the loop stays linear.
 #[inline(always)]
 fn send_args(hdr: Header, start: u64, total: u64) -> u64 {
     if total <= ARGS_SMALL as u64 {

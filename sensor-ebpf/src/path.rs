@@ -69,51 +69,49 @@ fn push_name(w: &mut Walk, name: u64) -> bool {
 /// One step up from `w.dentry` through typed pointers: its name, then its parent; at its
 /// mount's root, the mount point (then the walk goes on in [`step_read`]). 1 stops the loop.
 extern "C" fn step_typed(_i: u64, ctx: *mut c_void) -> i64 {
-    let w = unsafe { &mut *(ctx as *mut Walk) };
-    let (dentry, vfsmnt) = (w.dentry, w.vfsmnt);
-    if dentry == w.root_dentry && vfsmnt == w.root_mnt {
-        w.done = 1;
-        return 1;
-    }
-    if dentry == w.mnt_root {
-        // On in [`step_read`], or the walk's end.
-        cross(w, vfsmnt - off!(mount_mnt));
-        return 1;
-    }
-    let parent: u64 = load(dentry, off!(dentry_parent));
-    let name: u64 = load(dentry, off!(dentry_name) + off!(qstr_name));
-    match up(w, dentry, parent, name) {
-        true => {
-            w.dentry = parent;
-            0
-        }
-        false => 1,
-    }
+    step::<true>(unsafe { &mut *(ctx as *mut Walk) })
 }
 
-/// [`step_typed`] past a mount point, with helper reads.
+/// [`step_typed`] past a mount point, from the `raw_*` fields, with helper reads.
 extern "C" fn step_read(_i: u64, ctx: *mut c_void) -> i64 {
-    let w = unsafe { &mut *(ctx as *mut Walk) };
-    let (dentry, vfsmnt) = (w.raw_dentry, w.raw_vfsmnt);
+    step::<false>(unsafe { &mut *(ctx as *mut Walk) })
+}
+
+/// One step of a walk through typed pointers (`TYPED`, with loads) or numbers (helper reads),
+/// each in its own fields of `w`; 1 stops the loop.
+#[inline(always)]
+fn step<const TYPED: bool>(w: &mut Walk) -> i64 {
+    let (dentry, vfsmnt, mnt_root) = match TYPED {
+        true => (w.dentry, w.vfsmnt, w.mnt_root),
+        false => (w.raw_dentry, w.raw_vfsmnt, w.raw_mnt_root),
+    };
     if dentry == w.root_dentry && vfsmnt == w.root_mnt {
         w.done = 1;
         return 1;
     }
-    if dentry == w.raw_mnt_root {
-        return match cross(w, vfsmnt - off!(mount_mnt)) {
-            true => 0,
-            false => 1,
-        };
+    if dentry == mnt_root {
+        // A typed walk stops at its first mount point and goes on in `step_read`.
+        let crossed = cross(w, vfsmnt - off!(mount_mnt));
+        return (TYPED || !crossed) as i64;
     }
-    let parent: u64 = read(dentry, off!(dentry_parent));
-    let name: u64 = read(dentry, off!(dentry_name) + off!(qstr_name));
-    match up(w, dentry, parent, name) {
-        true => {
-            w.raw_dentry = parent;
-            0
+    let field = |off: u64| -> u64 {
+        match TYPED {
+            true => load(dentry, off),
+            false => read(dentry, off),
         }
-        false => 1,
+    };
+    let (parent, name) = (
+        field(off!(dentry_parent)),
+        field(off!(dentry_name) + off!(qstr_name)),
+    );
+    if !up(w, dentry, parent, name) {
+        return 1;
     }
+    match TYPED {
+        true => w.dentry = parent,
+        false => w.raw_dentry = parent,
+    }
+    0
 }
 
 /// From the root of mount `mnt` to its mount point in its parent mount, into the `raw_*`

@@ -1,7 +1,7 @@
 //! `cargo xtask bench exec`: an exec storm (fork+exec of /bin/true, many thousand times) timed
 //! with nothing observing, with the sensor writing audit text, with auditd's execve rule (backlog
-//! limit 8192), and with bpftrace printing each exec's argv or only counting execs, in
-//! alternating rounds; with `--rules FILE` also with the sensor and with auditd under that file's
+//! limit 8192), with bpftrace printing each exec's argv or only counting execs, and with the
+//! floors of watching syscall exits (empty programs, `bench_hook.rs`), in alternating rounds; with `--rules FILE` also with the sensor and with auditd under that file's
 //! rules. The cost of an observer is what the host spends beyond the bare storm of the same round:
 //! wall time of the storm, and host CPU time (all CPUs, from /proc/stat) from the storm's start
 //! until the observer has done the storm's work (`Running::wait_done`); then the observer's own
@@ -232,6 +232,7 @@ pub fn exec(
     let mut order = vec![
         Observer::None,
         Observer::EmptyExit,
+        Observer::EmptyWatchedExits,
         Observer::Sensor,
         Observer::SensorProto,
     ];
@@ -305,14 +306,15 @@ pub fn exec(
         let _stats = BpfStats::enable()?;
         for (i, obs) in order.iter().enumerate() {
             // The protobuf row runs the same programs as the audit text's.
-            if matches!(
-                obs,
-                Observer::None
-                    | Observer::EmptyExit
-                    | Observer::Auditd
-                    | Observer::AuditdRules
-                    | Observer::SensorProto
-            ) {
+            if obs.is_floor()
+                || matches!(
+                    obs,
+                    Observer::None
+                        | Observer::Auditd
+                        | Observer::AuditdRules
+                        | Observer::SensorProto
+                )
+            {
                 continue;
             }
             let (s, _) = bench.round(*obs, &format!("stats-{i}-{}", std::process::id()), true)?;

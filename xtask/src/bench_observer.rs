@@ -16,7 +16,7 @@ use crate::{
     bench::{host_cpu_seconds, interrupted},
     bench_audit::{audit_status, Audit, Loaded, RulesCopy},
     bench_bpftrace::Bpftrace,
-    bench_hook::EmptyExitProgram,
+    bench_hook::{EmptyExitPrograms, WATCHED},
     bench_log::{sensor_lost, LogFollower},
     bench_proc::{cpu_of, kauditd},
     bench_sensor::{
@@ -36,9 +36,12 @@ const IDLE_CPU: f64 = 0.003;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Observer {
     None,
-    /// An empty program on the raw tracepoint `sys_exit` ([`EmptyExitProgram`]): the floor of
+    /// An empty program on the raw tracepoint `sys_exit` ([`EmptyExitPrograms`]): the floor of
     /// any program on every syscall's exit.
     EmptyExit,
+    /// Empty programs on each watched syscall's `syscalls:sys_exit_*` tracepoint: the floor of
+    /// the design the sensor's raw tracepoint was chosen over.
+    EmptyWatchedExits,
     Sensor,
     /// The sensor at its defaults writing protobuf alone, to a file: its own CPU against
     /// `Sensor`'s is what the audit text costs beside the stream.
@@ -58,6 +61,9 @@ impl Observer {
         match self {
             Observer::None => "none".into(),
             Observer::EmptyExit => "empty program on sys_exit".into(),
+            Observer::EmptyWatchedExits => {
+                format!("empty programs on {} sys_exit_*", WATCHED.len())
+            }
             Observer::Sensor => "sensor (audit text)".into(),
             Observer::SensorProto => "sensor (protobuf)".into(),
             Observer::SensorBaseline => "sensor baseline (audit text)".into(),
@@ -67,6 +73,11 @@ impl Observer {
             Observer::SensorRules => format!("sensor --rules {file}"),
             Observer::AuditdRules => format!("auditd with {file}"),
         }
+    }
+
+    /// An empty program or programs: nothing in user space, nothing written.
+    pub(crate) fn is_floor(self) -> bool {
+        matches!(self, Observer::EmptyExit | Observer::EmptyWatchedExits)
     }
 
     pub(crate) fn is_sensor(self) -> bool {
@@ -114,7 +125,7 @@ pub(crate) struct Running {
     obs: Observer,
     sensor: Option<SensorProcess>,
     /// Held for the round: detached when the round's `Running` is dropped.
-    _empty: Option<EmptyExitProgram>,
+    _empty: Option<EmptyExitPrograms>,
     /// The protobuf row's binary and stream, for `sensor decode` to read its loss from.
     stream: Option<(PathBuf, PathBuf)>,
     bpftrace: Option<Bpftrace>,
@@ -160,7 +171,8 @@ impl Running {
         }
         match obs {
             Observer::None => {}
-            Observer::EmptyExit => empty = Some(EmptyExitProgram::attach()?),
+            Observer::EmptyExit => empty = Some(EmptyExitPrograms::on_sys_exit()?),
+            Observer::EmptyWatchedExits => empty = Some(EmptyExitPrograms::on_each_watched_exit()?),
             Observer::Sensor | Observer::SensorBaseline => {
                 sensor = Some(start_sensor(bin, dir, None, sensor_args)?)
             }
@@ -177,7 +189,8 @@ impl Running {
             Observer::BpftraceCount => bpftrace = Some(Bpftrace::start(dir, true)?),
         }
         let (log, pids) = match (obs, &sensor, &bpftrace) {
-            (Observer::None | Observer::EmptyExit, _, _) => (None, Vec::new()),
+            (Observer::None, _, _) => (None, Vec::new()),
+            (obs, _, _) if obs.is_floor() => (None, Vec::new()),
             (Observer::SensorProto, Some(child), _) => (
                 Some(LogFollower::proto(&proto_path(dir), marker)),
                 vec![child.id()],
@@ -217,7 +230,8 @@ impl Running {
     /// The observer's process in user space (auditd's for auditd), if any.
     pub(crate) fn process(&self) -> Option<u32> {
         match self.obs {
-            Observer::None | Observer::EmptyExit => None,
+            Observer::None => None,
+            obs if obs.is_floor() => None,
             Observer::Auditd | Observer::AuditdRules => self.pids.last().copied(),
             _ => self.pids.first().copied(),
         }

@@ -2,12 +2,13 @@
 //! tracepoint probe set a program runs at every syscall's exit; with trampolines, at the exits of
 //! ioctl, sendto, sendmsg, setsockopt and close (one of the two calls here). This times a loop of
 //! open("/dev/null") + close, in a child forked for each round, with no observer, with the sensor
-//! (and, where its default is the trampolines, with `--probe-set tracepoints`), and with kernel
-//! audit enabled without rules (the state in which the kernel itself writes the anomaly records),
-//! in alternating rounds. The rounds without kernel audit run without audit contexts, as on a
-//! host where audit was never enabled. `--kernel debian-6.1` runs it inside the kernel tier's
-//! guest.
-
+//! (and, where its default is the trampolines, with `--probe-set tracepoints`), with the floors
+//! of the two ways to watch syscall exits without trampolines (empty programs on the raw
+//! `sys_exit` and on each watched syscall's `syscalls:sys_exit_*` tracepoint, `bench_hook.rs`),
+//! and with kernel audit enabled without rules (the state in which the kernel itself writes the
+//! anomaly records), in alternating rounds. The rounds without kernel audit run without audit
+//! contexts, as on a host where audit was never enabled. `--kernel debian-6.1` runs it inside
+//! the kernel tier's guest.
 use std::{
     collections::BTreeMap,
     ffi::{CStr, CString},
@@ -21,6 +22,7 @@ use crate::{
     bench::median,
     bench_audit::Audit,
     bench_bpf::{counters, delta, total, BpfStats},
+    bench_hook::EmptyExitPrograms,
     bench_sensor::{proto_output, start_sensor, start_sensor_saying},
     bench_table::spread,
 };
@@ -101,6 +103,11 @@ enum Observer {
     /// Another build of the sensor (`--baseline`), at its defaults.
     SensorBaseline,
     KernelAudit,
+    /// An empty program on the raw tracepoint `sys_exit`: the floor of the sensor's design.
+    EmptyExit,
+    /// Empty programs on each watched syscall's `syscalls:sys_exit_*` tracepoint: the floor of
+    /// the design it was chosen over.
+    EmptyWatchedExits,
 }
 
 impl Observer {
@@ -111,6 +118,8 @@ impl Observer {
             Observer::SensorTracepoints => "sensor (tracepoints)",
             Observer::SensorBaseline => "sensor baseline",
             Observer::KernelAudit => "kernel audit (no rules)",
+            Observer::EmptyExit => "empty on sys_exit",
+            Observer::EmptyWatchedExits => "empty on sys_exit_*",
         }
     }
 }
@@ -146,6 +155,11 @@ impl Run<'_> {
                 None,
                 &["--output", proto, "--probe-set", "tracepoints"],
             )?),
+            _ => None,
+        };
+        let _empty = match observer {
+            Observer::EmptyExit => Some(EmptyExitPrograms::on_sys_exit()?),
+            Observer::EmptyWatchedExits => Some(EmptyExitPrograms::on_each_watched_exit()?),
             _ => None,
         };
         let bpf0 = match (&sensor, stats) {
@@ -208,6 +222,8 @@ pub fn syscalls(
     if baseline.is_some() {
         observers.push(Observer::SensorBaseline);
     }
+    observers.extend([Observer::EmptyExit, Observer::EmptyWatchedExits]);
+    // Last: the goal's comparison below is against it.
     observers.push(Observer::KernelAudit);
     let run = Run {
         bin,
@@ -237,7 +253,13 @@ pub fn syscalls(
     {
         let _stats = BpfStats::enable()?;
         for (i, &observer) in observers.iter().enumerate() {
-            if !matches!(observer, Observer::None | Observer::KernelAudit) {
+            if !matches!(
+                observer,
+                Observer::None
+                    | Observer::KernelAudit
+                    | Observer::EmptyExit
+                    | Observer::EmptyWatchedExits
+            ) {
                 bpf_per_pair[i] = run.round(observer, true)?.1;
             }
         }

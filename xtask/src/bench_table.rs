@@ -65,7 +65,7 @@ pub(crate) fn table(
         let counted: Option<u64> = samples.iter().map(|row| row[k].counted).sum();
         let written = match counted {
             // Nothing to write: it only runs in the kernel.
-            _ if order[k] == Observer::EmptyExit => "-".to_owned(),
+            _ if order[k].is_floor() => "-".to_owned(),
             // Every exec on the host while it ran, the probe execs that showed it attached too.
             Some(n) => format!("count() {n}/{}", execs * rounds),
             None => format!("{seen}/{}", execs * rounds),
@@ -167,7 +167,7 @@ pub(crate) fn details(
             )
         };
         let own = match order[k] {
-            Observer::EmptyExit => "-".to_owned(),
+            obs if obs.is_floor() => "-".to_owned(),
             _ => spread(&own, 1).replace('+', ""),
         };
         println!("{name:<width$}  {own:<30} {bpf_col:>12}  {anon:<24} {file:<24}");

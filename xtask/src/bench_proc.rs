@@ -142,11 +142,28 @@ mod tests {
         );
         let me = std::process::id();
         let m = MemSampler::start(me);
-        let grown = std::hint::black_box(vec![1u8; 8 << 20]);
+        // Fresh pages from mmap, not the heap: other tests' threads free memory in this
+        // process, which malloc may hand back here already resident (the test once failed so).
+        let len = 8 << 20;
+        // SAFETY: a new private anonymous mapping, written within its length, unmapped below.
+        let grown = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            std::ptr::write_bytes(p as *mut u8, 1, len);
+            p
+        };
         std::thread::sleep(SAMPLE_EVERY * 3);
         let m2 = m.finish();
         assert!(m2.peak.anon >= m2.idle.anon + 4096, "{m2:?}");
-        drop(grown);
+        // SAFETY: the mapping made above, of that length.
+        unsafe { libc::munmap(grown, len) };
         assert!(cpu_of(&[me]) > 0.0);
         assert!(Rss::of(u32::MAX).is_none());
     }

@@ -125,7 +125,8 @@ enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
-    /// open+close in a loop with no observer, with the sensor, and with kernel audit enabled.
+    /// open+close in a loop with no observer, with the sensor, with empty programs where it could
+    /// watch syscall exits, and with kernel audit enabled.
     Syscalls {
         /// open+close pairs per round and observer.
         #[arg(long, default_value_t = 1_000_000)]

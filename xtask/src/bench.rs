@@ -1,13 +1,14 @@
 //! `cargo xtask bench exec`: an exec storm (fork+exec of /bin/true, many thousand times) timed
 //! with nothing observing, with the sensor writing audit text, with auditd's execve rule (backlog
 //! limit 8192), with bpftrace printing each exec's argv or only counting execs, and with the
-//! floors of watching syscall exits (empty programs, `bench_hook.rs`), in alternating rounds; with `--rules FILE` also with the sensor and with auditd under that file's
-//! rules. The cost of an observer is what the host spends beyond the bare storm of the same round:
-//! wall time of the storm, and host CPU time (all CPUs, from /proc/stat) from the storm's start
-//! until the observer has done the storm's work (`Running::wait_done`); then the observer's own
-//! CPU time, its BPF programs' time in the kernel (`bench_bpf`), and its memory. Kernel audit's
-//! state (daemon, enabled, rules, backlog limit) and `kernel.bpf_stats_enabled` are restored at
-//! the end, also after an error or Ctrl-C (`bench_audit`). `--throughput` is `bench_throughput`.
+//! floors of watching syscall exits (empty programs, `bench_hook.rs`), in alternating rounds;
+//! with `--rules FILE` also with the sensor and with auditd under that file's rules. The cost of
+//! an observer is what the host spends beyond the bare storm of the same round: wall time of the
+//! storm, and host CPU time (all CPUs, from /proc/stat) from the storm's start until the
+//! observer has done the storm's work (`Running::wait_done`); then the observer's own CPU time,
+//! its BPF programs' time in the kernel (`bench_bpf`), and its memory. Kernel audit's state
+//! (daemon, enabled, rules, backlog limit) and `kernel.bpf_stats_enabled` are restored at the
+//! end, also after an error or Ctrl-C (`bench_audit`). `--throughput` is `bench_throughput`.
 
 use std::{
     collections::BTreeMap,

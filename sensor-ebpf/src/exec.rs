@@ -32,7 +32,7 @@ use crate::{
         read_caps, send_enter, send_pending, CHOSEN, ENTERED, LEFT_OUT, NAME_RETRY, PENDING,
     },
     filter::{self, Exec},
-    kernel::{current_task, header, load, off, put_header, task_ns},
+    kernel::{arg_area, current_task, header, load, off, put_header, task_ns},
     maps::{count, output_prefix, EVENTS, SCRATCH_ARGS, SCRATCH_ENTER},
 };
 
@@ -119,9 +119,7 @@ fn sched(ctx: &BtfTracePointContext) {
         filter::tell_unselected(header(KIND_EXEC_UNSELECTED), task_ns(task).mnt_ns);
         return;
     }
-    let mm: u64 = load(task, off!(task_mm));
-    let start: u64 = load(mm, off!(mm_arg_start));
-    let end: u64 = load(mm, off!(mm_arg_end));
+    let (start, end) = arg_area(task);
     let total = end.saturating_sub(start);
     let copied = send_args(hdr, start, total);
 

@@ -12,8 +12,8 @@ use sensor_common::{
 use crate::{
     exec_state::{read_caps, send_pending, ENTERED, LEFT_OUT, NAME_RETRY, PENDING},
     kernel::{
-        current_task, exit_ret, header, load, off, proctitle, put_header, read_errors_so_far,
-        task_info, task_ns,
+        arg_area, current_task, exit_ret, header, load, off, proctitle_of, put_header,
+        read_errors_so_far, task_info, task_ns,
     },
     maps::{count, EVENTS},
     path::{send_exe_and_cgroup, send_path, send_user_string, TaskRoot},
@@ -111,11 +111,10 @@ pub(crate) fn send_exit(hdr: Header, ret: i64) {
     // A successful exec's argument area of at most ARGS_SMALL bytes went whole in one record
     // at `sched_process_exec`, and its command line is the first bytes of it: the agent takes
     // it from there (reading it again here measured 150-250 ns per exec).
-    let mm: u64 = load(task, off!(task_mm));
-    let area = load::<u64>(mm, off!(mm_arg_end)).saturating_sub(load(mm, off!(mm_arg_start)));
-    e.proctitle_len = match ret == 0 && area <= ARGS_SMALL as u64 {
+    let (start, end) = arg_area(task);
+    e.proctitle_len = match ret == 0 && end.saturating_sub(start) <= ARGS_SMALL as u64 {
         true => 0,
-        false => proctitle(task, &mut e.proctitle),
+        false => proctitle_of((start, end), &mut e.proctitle),
     };
     let read_errors = (read_errors_so_far() - errors_before) as u32;
     e.read_errors = read_errors;

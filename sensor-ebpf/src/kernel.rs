@@ -232,13 +232,23 @@ pub fn task_info(task: u64, t: &mut sensor_common::TaskInfo) {
     }
 }
 
+/// The task's argument area: its start and end in the task's memory.
+#[inline(always)]
+pub fn arg_area(task: u64) -> (u64, u64) {
+    let mm: u64 = load(task, off!(task_mm));
+    (load(mm, off!(mm_arg_start)), load(mm, off!(mm_arg_end)))
+}
+
 /// The first bytes of the task's argument area, as the kernel's PROCTITLE record takes them;
 /// returns how many were read.
 #[inline(always)]
 pub fn proctitle(task: u64, buf: &mut [u8; sensor_common::PROCTITLE_MAX]) -> u32 {
-    let mm: u64 = load(task, off!(task_mm));
-    let start: u64 = load(mm, off!(mm_arg_start));
-    let end: u64 = load(mm, off!(mm_arg_end));
+    proctitle_of(arg_area(task), buf)
+}
+
+/// [`proctitle`] of an argument area already loaded ([`arg_area`]).
+#[inline(always)]
+pub fn proctitle_of((start, end): (u64, u64), buf: &mut [u8; sensor_common::PROCTITLE_MAX]) -> u32 {
     let n = end.saturating_sub(start);
     let n = if n > sensor_common::PROCTITLE_MAX as u64 {
         sensor_common::PROCTITLE_MAX as u64
